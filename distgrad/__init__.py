@@ -1,0 +1,37 @@
+"""distgrad: data-parallel training on NumPy and CuPy with a PyTorch-compatible API.
+
+    import distgrad as torch, distgrad.nn as nn, distgrad.optim as optim
+"""
+from . import dtypes
+from .backend import cuda, device
+from .dtypes import (bool, double, float, float16, float32, float64, get_default_dtype, half, int,
+                     int8, int16, int32, int64, long, set_default_dtype, short, uint8)
+from .function import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .tensor import Size, Tensor
+from .ops import *  # noqa: F401,F403  (the functional API)
+from .ops import abs, all, any, max, min, pow, round, sum  # noqa: F401  (names shadowing builtins)
+from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace,
+                       ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
+                       zeros, zeros_like)
+from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
+from . import autograd  # noqa: E402
+
+__version__ = "0.1.0"
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(input):
+    return input.numel()
+
+
+def save(obj, path):
+    from .serialization import save as _save
+    return _save(obj, path)
+
+
+def load(path, map_location=None, weights_only=True):
+    from .serialization import load as _load
+    return _load(path, map_location=map_location)

@@ -1,0 +1,43 @@
+"""distgrad.autograd: backward, grad, gradcheck, graph and the legacy Variable."""
+from ..function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .engine import run_backward
+from .gradcheck import gradcheck
+from .graph import graph
+
+
+def backward(tensors, grad_tensors=None, retain_graph=False, create_graph=False, inputs=None):
+    tensors = [tensors] if not isinstance(tensors, (list, tuple)) else list(tensors)
+    if grad_tensors is None:
+        grad_tensors = [None] * len(tensors)
+    elif not isinstance(grad_tensors, (list, tuple)):
+        grad_tensors = [grad_tensors]
+    run_backward(tensors, list(grad_tensors), retain_graph=retain_graph, create_graph=create_graph,
+                 inputs=inputs)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=False, create_graph=False,
+         allow_unused=False):
+    """The gradients of ``outputs`` with respect to ``inputs``, without touching ``.grad``."""
+    outputs = [outputs] if not isinstance(outputs, (list, tuple)) else list(outputs)
+    single = not isinstance(inputs, (list, tuple))
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    return run_backward(outputs, list(grad_outputs), retain_graph=retain_graph,
+                        create_graph=create_graph, inputs=inputs, accumulate=False,
+                        allow_unused=allow_unused)
+
+
+def Variable(data, requires_grad=False):
+    """Legacy alias: returns a Tensor."""
+    from ..tensor import Tensor
+    if isinstance(data, Tensor):
+        t = data.detach()
+        return t.requires_grad_(requires_grad) if requires_grad else t
+    return Tensor(data, requires_grad=requires_grad)
+
+
+__all__ = ["Function", "backward", "grad", "gradcheck", "graph", "Variable", "no_grad",
+           "enable_grad", "set_grad_enabled", "is_grad_enabled"]

@@ -1,0 +1,199 @@
+"""The backward pass: iterative, in a fixed topological order, with per-leaf readiness.
+
+Each Function runs once, after every consumer of its output has contributed its
+gradient. Each leaf counts the edges that still owe it a gradient; when the count reaches
+zero its gradient for this pass is final: hooks run, it is accumulated into ``.grad``, and
+its post-accumulate hooks fire while the rest of backward continues. Data parallelism
+starts communication from those hooks.
+"""
+from ..backend import get_array_module
+
+
+def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
+                 accumulate=True, allow_unused=False):
+    """Differentiate ``roots``; accumulate into leaves' ``.grad`` or, with ``accumulate=False``,
+    return the gradients of ``inputs`` (``autograd.grad``)."""
+    if create_graph:
+        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported: "
+                                  "backward works on raw arrays and builds no graph")
+    seeds = _seed_gradients(roots, root_grads)
+    capture = capture_fns = None
+    if inputs is not None:
+        capture = {id(t): None for t in inputs}
+        capture_fns = {t.grad_fn: id(t) for t in inputs if t.grad_fn is not None}
+    order = _topological_order([fn for fn, _ in seeds if fn is not None])
+    pending = _count_leaf_edges(order)
+
+    grads = {}
+    leaves = {}
+    for fn, grad in seeds:
+        if fn is None:  # a leaf was itself a root
+            leaf = grad[0]
+            _finish_leaf(leaf, grad[1], capture, accumulate)
+        else:
+            grads[fn] = grad if fn not in grads else grads[fn] + grad
+
+    for fn in order:
+        grad = grads.pop(fn, None)
+        inputs_of_fn = fn.inputs
+        if grad is None:
+            input_grads = (None,) * len(inputs_of_fn)
+        else:
+            if fn.hooks:
+                grad = _run_hooks(fn.hooks, grad)
+            if capture_fns and fn in capture_fns:
+                capture[capture_fns[fn]] = grad
+            fn.check_versions()
+            input_grads = fn.backward(get_array_module(grad), grad)
+        for tensor, needed, g in zip(inputs_of_fn, fn.needs_grad, input_grads):
+            if not needed:
+                continue
+            child = tensor.grad_fn
+            if child is not None:
+                if g is not None:
+                    previous = grads.get(child)
+                    grads[child] = g if previous is None else previous + g
+                continue
+            key = id(tensor)
+            entry = leaves.get(key)
+            if entry is None:
+                entry = leaves[key] = [tensor, None]
+            if g is not None:
+                if entry[1] is None:
+                    # Own the array: a pass-through gradient or a view may be shared.
+                    entry[1] = g.copy() if (g is grad or g.base is not None) else g
+                else:
+                    entry[1] = entry[1] + g
+            pending[key] -= 1
+            if pending[key] == 0:
+                _finish_leaf(tensor, entry[1], capture, accumulate)
+                del leaves[key]
+        if not retain_graph:
+            fn.release()
+
+    if capture is not None:
+        result = []
+        for t in inputs:
+            g = capture[id(t)]
+            if accumulate:  # Tensor.backward(inputs=...): accumulate into those tensors only
+                if g is not None:
+                    _accumulate(t, g)
+                continue
+            if g is None and not allow_unused:
+                raise RuntimeError("autograd.grad: one of the differentiated tensors was not used in "
+                                   "the graph; pass allow_unused=True to get None for it")
+            result.append(None if g is None else _wrap(g))
+        return tuple(result) if not accumulate else None
+    return None
+
+
+def _seed_gradients(roots, root_grads):
+    from ..tensor import Tensor
+
+    seeds = []
+    for root, grad in zip(roots, root_grads):
+        if not isinstance(root, Tensor):
+            raise TypeError(f"backward: expected a Tensor, got {type(root).__name__}")
+        if not root.requires_grad:
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn: "
+                               "backward needs a tensor computed from parameters with requires_grad=True")
+        xp = get_array_module(root.array)
+        if grad is None:
+            if root.array.size != 1:
+                raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, "
+                                   f"got shape {tuple(root.array.shape)}; pass a gradient of that shape")
+            grad = xp.ones(root.array.shape, dtype=root.array.dtype)
+        else:
+            grad = grad.array if isinstance(grad, Tensor) else xp.asarray(grad, dtype=root.array.dtype)
+            if grad.shape != root.array.shape:
+                raise RuntimeError(f"backward: gradient of shape {tuple(grad.shape)} does not match "
+                                   f"the output's shape {tuple(root.array.shape)}")
+        if root.grad_fn is None:
+            seeds.append((None, (root, grad)))
+        else:
+            if root.grad_fn.inputs is None:
+                _raise_freed(root.grad_fn)
+            seeds.append((root.grad_fn, grad))
+    return seeds
+
+
+def _topological_order(root_fns):
+    """Functions ordered so that each comes after every function consuming its output."""
+    post_order, seen = [], set()
+    for root in root_fns:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, 0)]
+        while stack:
+            fn, i = stack.pop()
+            inputs = fn.inputs
+            if inputs is None:
+                _raise_freed(fn)
+            while i < len(inputs):
+                child = inputs[i].grad_fn
+                i += 1
+                if child is not None and child not in seen:
+                    seen.add(child)
+                    stack.append((fn, i))
+                    stack.append((child, 0))
+                    break
+            else:
+                post_order.append(fn)
+    post_order.reverse()
+    return post_order
+
+
+def _count_leaf_edges(order):
+    pending = {}
+    for fn in order:
+        for tensor, needed in zip(fn.inputs, fn.needs_grad):
+            if needed and tensor.grad_fn is None:
+                key = id(tensor)
+                pending[key] = pending.get(key, 0) + 1
+    return pending
+
+
+def _finish_leaf(leaf, grad, capture, accumulate):
+    if grad is None:
+        return
+    if leaf._hooks:
+        grad = _run_hooks(leaf._hooks, grad)
+    if capture is not None:
+        if id(leaf) in capture:
+            capture[id(leaf)] = grad
+        return
+    if accumulate:
+        _accumulate(leaf, grad)
+
+
+def _accumulate(leaf, grad):
+    if grad.dtype != leaf.array.dtype:
+        grad = grad.astype(leaf.array.dtype)
+    if leaf.grad is None:
+        leaf.grad = _wrap(grad)
+    else:
+        leaf.grad.array += grad
+    if leaf._post_hooks:
+        for hook in leaf._post_hooks:
+            hook(leaf)
+
+
+def _run_hooks(hooks, grad):
+    for hook in hooks:
+        result = hook(_wrap(grad))
+        if result is not None:
+            grad = result.array
+    return grad
+
+
+def _wrap(array):
+    from ..tensor import Tensor
+    return Tensor._wrap(array)
+
+
+def _raise_freed(fn):
+    raise RuntimeError(
+        f"Trying to backward through the graph a second time (through {fn.name}): its saved "
+        "values were freed after the first backward. Pass retain_graph=True to the first "
+        "backward if you need to backward through the graph again.")

@@ -1,0 +1,129 @@
+"""Function: one differentiable op, forward and backward written once against ``xp``.
+
+A subclass implements ``forward(self, xp, *arrays, **params) -> array`` and
+``backward(self, xp, grad) -> tuple`` (one entry per tensor input, None where that input
+needs no gradient). Both work on raw arrays, so differentiating builds no graph.
+``self.needs_grad[i]`` tells backward which input gradients are wanted, so work for
+inputs that need none (the training data, say) is skipped.
+"""
+import threading
+
+from .backend import get_array_module, is_gpu_array
+
+_state = threading.local()
+
+
+def is_grad_enabled():
+    return getattr(_state, "enabled", True)
+
+
+def set_grad_enabled(mode):
+    _state.enabled = bool(mode)
+
+
+class _GradMode:
+    """Context manager and decorator that sets whether ops record the graph."""
+
+    mode = True
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        set_grad_enabled(self.mode)
+
+    def __exit__(self, *exc):
+        set_grad_enabled(self._prev)
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):
+    mode = False
+
+
+class enable_grad(_GradMode):
+    mode = True
+
+
+class Function:
+    # Set by subclasses whose backward reads the inputs' or the output's values, so that an
+    # in-place change of those tensors after the forward is caught instead of silently
+    # giving a wrong gradient.
+    saves_inputs = False
+    saves_output = False
+    # Set by ops whose output may share memory with the first input (reshape, transpose,
+    # basic indexing): the output shares the input's version counter, so an in-place change
+    # through either is seen by both.
+    is_view = False
+
+    __slots__ = ("inputs", "needs_grad", "saved", "_versions", "hooks", "out_shape", "__dict__")
+
+    def __init__(self):
+        self.hooks = None
+
+    @classmethod
+    def apply(cls, *tensors, **params):
+        """Run the forward on the tensors' arrays; record the node when a gradient is needed."""
+        from .tensor import Tensor
+
+        fn = cls()
+        arrays = [t.array for t in tensors]
+        xp = get_array_module(arrays[0])
+        if len(arrays) > 1:
+            _check_same_device(cls, tensors)
+        out = fn.forward(xp, *arrays, **params)
+        needs = tuple(t.requires_grad for t in tensors)
+        if not (True in needs and is_grad_enabled()):
+            result = Tensor._wrap(out)
+            if cls.is_view:
+                result._version = tensors[0]._version
+            return result
+        result = Tensor._wrap(out, requires_grad=True, grad_fn=fn)
+        if cls.is_view:
+            result._version = tensors[0]._version
+        fn.inputs = tensors
+        fn.needs_grad = needs
+        fn.out_shape = out.shape
+        if cls.saves_inputs or cls.saves_output:
+            versions = [(t._version, t._version[0]) for t in tensors] if cls.saves_inputs else []
+            if cls.saves_output:
+                versions.append((result._version, 0))
+            fn._versions = versions
+        return result
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    def check_versions(self):
+        for counter, seen in getattr(self, "_versions", ()):
+            if counter[0] != seen:
+                raise RuntimeError(
+                    f"one of the tensors needed for the gradient of {self.name} has been modified "
+                    f"by an in-place operation (version {counter[0]}, expected {seen}); "
+                    "use an out-of-place op or .clone() the tensor before changing it")
+
+    def release(self):
+        """Drop what backward needed; a second backward then gives a clear error."""
+        self.inputs = None
+        self.saved = None
+        self.__dict__.clear()
+
+    def __repr__(self):
+        return f"<{self.name}>"
+
+
+def _check_same_device(cls, tensors):
+    first = tensors[0].array
+    for t in tensors[1:]:
+        if type(t.array) is not type(first) or (is_gpu_array(first) and t.array.device != first.device):
+            devices = ", ".join(str(x.device) for x in tensors)
+            raise RuntimeError(f"{cls.__name__}: expected all tensors on the same device, got {devices}; "
+                               "move them with .to(device) first")

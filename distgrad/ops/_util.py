@@ -1,0 +1,70 @@
+"""Small helpers shared by the ops: argument coercion and broadcasting's backward."""
+import numpy
+
+from .. import dtypes
+from ..tensor import Tensor
+
+
+def unbroadcast(g, shape):
+    """Sum ``g`` down to ``shape``: the backward of NumPy broadcasting."""
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def as_tensor_like(value, like):
+    """A Python scalar or array as a constant tensor next to ``like`` (same device)."""
+    if isinstance(value, Tensor):
+        return value
+    xp = like.xp
+    if isinstance(value, (bool, int, float)):
+        return Tensor._wrap(xp.asarray(value, dtype=dtypes.scalar_dtype(value, like.array.dtype)))
+    array = xp.asarray(value)
+    if array.dtype == numpy.float64 and not isinstance(value, numpy.ndarray):
+        array = array.astype(dtypes.get_default_dtype())
+    return Tensor._wrap(array)
+
+
+def binary_operands(a, b):
+    """Two tensors of one dtype, promoted as PyTorch does; scalars become constants."""
+    if not isinstance(a, Tensor):
+        a = as_tensor_like(a, b)
+    elif not isinstance(b, Tensor):
+        b = as_tensor_like(b, a)
+    da, db = a.array.dtype, b.array.dtype
+    if da != db:
+        # A 0-d constant made from a Python scalar must not widen the tensor (float32 * 2.0).
+        if a.array.ndim == 0 and not a.requires_grad and db.kind == "f" and da.kind in "biuf":
+            target = db
+        elif b.array.ndim == 0 and not b.requires_grad and da.kind == "f" and db.kind in "biuf":
+            target = da
+        else:
+            target = dtypes.promote(da, db)
+        if da != target:
+            a = cast(a, target)
+        if db != target:
+            b = cast(b, target)
+    return a, b
+
+
+def normalize_dim(dim, ndim, op="op"):
+    """A dim argument (int, tuple or None) as a tuple of non-negative axes, or None."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise IndexError(f"{op}: dimension {d} out of range for a tensor of {ndim} dimensions")
+        out.append(d % max(ndim, 1))
+    return tuple(out)
+
+
+def cast(tensor, dtype):
+    from .elementwise import Cast
+    return Cast.apply(tensor, dtype=numpy.dtype(dtype))

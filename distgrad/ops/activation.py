@@ -1,0 +1,161 @@
+"""Activations and the (log-)softmax, numerically stable."""
+import math
+
+from ..function import Function
+from ._util import normalize_dim
+
+
+class Relu(Function):
+    saves_output = True
+
+    def forward(self, xp, x):
+        out = xp.maximum(x, 0)
+        self.saved = out
+        return out
+
+    def backward(self, xp, g):
+        return (g * (self.saved > 0),)
+
+
+class LeakyRelu(Function):
+    saves_inputs = True
+
+    def forward(self, xp, x, slope):
+        self.saved, self.slope = x, slope
+        return xp.where(x > 0, x, x * slope)
+
+    def backward(self, xp, g):
+        return (xp.where(self.saved > 0, g, g * self.slope),)
+
+
+class Sigmoid(Function):
+    saves_output = True
+
+    def forward(self, xp, x):
+        out = xp.tanh(x * 0.5) * 0.5 + 0.5  # no overflow for large |x|
+        self.saved = out
+        return out
+
+    def backward(self, xp, g):
+        out = self.saved
+        return (g * out * (1 - out),)
+
+
+class Tanh(Function):
+    saves_output = True
+
+    def forward(self, xp, x):
+        self.saved = xp.tanh(x)
+        return self.saved
+
+    def backward(self, xp, g):
+        return (g * (1 - self.saved * self.saved),)
+
+
+def erf(xp, x):
+    """The error function from its Chebyshev-fitted complement (relative error below 1.2e-7),
+    so NumPy needs no SciPy and CuPy shares the same line."""
+    z = xp.abs(x)
+    t = 1 / (1 + 0.5 * z)
+    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    erfc = t * xp.exp(poly)
+    return xp.where(x >= 0, 1 - erfc, erfc - 1)
+
+
+class Gelu(Function):
+    saves_inputs = True
+    _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+    def forward(self, xp, x, approximate="none"):
+        self.saved, self.approximate = x, approximate
+        if approximate == "tanh":
+            inner = self._SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
+            return 0.5 * x * (1 + xp.tanh(inner))
+        return 0.5 * x * (1 + erf(xp, x / math.sqrt(2))).astype(x.dtype)
+
+    def backward(self, xp, g):
+        x = self.saved
+        if self.approximate == "tanh":
+            inner = self._SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
+            th = xp.tanh(inner)
+            d_inner = self._SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return (g * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * d_inner),)
+        cdf = 0.5 * (1 + erf(xp, x / math.sqrt(2)))
+        pdf = xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return ((g * (cdf + x * pdf)).astype(x.dtype),)
+
+
+class Softmax(Function):
+    saves_output = True
+
+    def forward(self, xp, x, dim):
+        shifted = x - x.max(axis=dim, keepdims=True)
+        e = xp.exp(shifted)
+        out = e / e.sum(axis=dim, keepdims=True)
+        self.saved, self.dim = out, dim
+        return out
+
+    def backward(self, xp, g):
+        out = self.saved
+        return (out * (g - (g * out).sum(axis=self.dim, keepdims=True)),)
+
+
+class LogSoftmax(Function):
+    saves_output = True
+
+    def forward(self, xp, x, dim):
+        out = log_softmax_array(xp, x, dim)
+        self.saved, self.dim = out, dim
+        return out
+
+    def backward(self, xp, g):
+        return (g - xp.exp(self.saved) * g.sum(axis=self.dim, keepdims=True),)
+
+
+def log_softmax_array(xp, x, dim):
+    shifted = x - x.max(axis=dim, keepdims=True)
+    return shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+
+
+# ---------------------------------------------------------------- functional API
+
+def relu(input, inplace=False):
+    return Relu.apply(input)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    return LeakyRelu.apply(input, slope=negative_slope)
+
+
+def gelu(input, approximate="none"):
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu.apply(input, approximate=approximate)
+
+
+def sigmoid(input):
+    return Sigmoid.apply(input)
+
+
+def tanh(input):
+    return Tanh.apply(input)
+
+
+def _softmax_dim(input, dim, op):
+    if dim is None:  # PyTorch's legacy implicit choice
+        dim = 0 if input.ndim in (0, 1, 3) else 1
+    return normalize_dim(dim, input.ndim, op)[0]
+
+
+def softmax(input, dim=None, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    return Softmax.apply(input, dim=_softmax_dim(input, dim, "softmax"))
+
+
+def log_softmax(input, dim=None, dtype=None):
+    if dtype is not None:
+        input = input.to(dtype)
+    return LogSoftmax.apply(input, dim=_softmax_dim(input, dim, "log_softmax"))

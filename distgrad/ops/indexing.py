@@ -1,0 +1,107 @@
+"""Indexing: slices, integer arrays and boolean masks; gather; index assignment."""
+from ..backend import get_array_module
+from ..function import Function, is_grad_enabled
+from ..tensor import Tensor
+
+
+def scatter_add(xp, target, index, values):
+    """target[index] += values, accumulating repeated indices (NumPy and CuPy)."""
+    if xp.__name__ == "numpy":
+        xp.add.at(target, index, values)
+    else:
+        import cupyx
+        cupyx.scatter_add(target, index, values)
+
+
+class GetItem(Function):
+    is_view = True
+
+    def forward(self, xp, x, index, advanced):
+        self.in_shape, self.in_dtype, self.index, self.advanced = x.shape, x.dtype, index, advanced
+        return x[index]
+
+    def backward(self, xp, g):
+        gx = xp.zeros(self.in_shape, dtype=g.dtype)
+        if self.advanced:
+            scatter_add(xp, gx, self.index, g)
+        else:
+            gx[self.index] = g
+        return (gx,)
+
+
+def _convert_index(index, xp):
+    """Tensors in an index become arrays; report whether it uses advanced indexing."""
+    items = index if isinstance(index, tuple) else (index,)
+    converted, advanced = [], False
+    for item in items:
+        if isinstance(item, Tensor):
+            item = item.array
+        elif isinstance(item, list):
+            item = xp.asarray(item)
+        if hasattr(item, "dtype") and hasattr(item, "ndim"):
+            advanced = True
+            if get_array_module(item) is not xp:
+                item = xp.asarray(item)
+            if item.dtype == bool:  # a mask is the tuple of its nonzero positions
+                converted.extend(xp.nonzero(item))
+                continue
+        converted.append(item)
+    if isinstance(index, tuple) or len(converted) != 1:
+        return tuple(converted), advanced
+    return converted[0], advanced
+
+
+def getitem(input, index):
+    xp = input.xp
+    index, advanced = _convert_index(index, xp)
+    try:
+        return GetItem.apply(input, index=index, advanced=advanced)
+    except IndexError as e:
+        raise IndexError(f"index {index!r} is out of range for a tensor of shape {tuple(input.shape)}: {e}") from None
+
+
+def setitem(input, index, value):
+    """In-place assignment; changes the data outside autograd, so it bumps the version."""
+    if input.requires_grad and is_grad_enabled():
+        raise RuntimeError("index assignment on a tensor that requires grad is not differentiable in "
+                           "distgrad; build the result with where() or cat(), or wrap it in no_grad()")
+    index, _ = _convert_index(index, input.xp)
+    input.array[index] = value.array if isinstance(value, Tensor) else value
+    input._version[0] += 1
+
+
+class Gather(Function):
+    def forward(self, xp, x, index, axis):
+        self.in_shape, self.index, self.axis = x.shape, index, axis
+        return xp.take_along_axis(x, index, axis=axis)
+
+    def backward(self, xp, g):
+        gx = xp.zeros(self.in_shape, dtype=g.dtype)
+        idx = list(xp.indices(self.index.shape, sparse=True))
+        idx[self.axis] = self.index
+        scatter_add(xp, gx, tuple(idx), g)
+        return (gx,)
+
+
+def gather(input, dim, index):
+    from ._util import normalize_dim
+    axis = normalize_dim(dim, input.ndim, "gather")[0]
+    return Gather.apply(input, index=index.array if isinstance(index, Tensor) else index, axis=axis)
+
+
+def index_select(input, dim, index):
+    from ._util import normalize_dim
+    axis = normalize_dim(dim, input.ndim, "index_select")[0]
+    return getitem(input, (slice(None),) * axis + (index,))
+
+
+def masked_fill(input, mask, value):
+    from .elementwise import where
+    return where(mask, value, input)
+
+
+def nonzero(input, as_tuple=False):
+    idx = input.xp.nonzero(input.array)
+    if as_tuple:
+        return tuple(Tensor._wrap(i.astype("int64")) for i in idx)
+    return Tensor._wrap(input.xp.stack(idx, axis=1).astype("int64"))

@@ -1,0 +1,78 @@
+"""In-place ops (add_, mul_, zero_, copy_, ...).
+
+Outside autograd they change the array itself and bump the version counter, so a graph
+that saved the old values raises instead of giving a wrong gradient. On a non-leaf tensor
+that is part of a graph, the result is computed out of place and the tensor is rebased onto
+it, so gradients still flow. A leaf that requires grad cannot be changed in place while
+grad mode is on, as in PyTorch.
+"""
+from ..function import is_grad_enabled
+from ..tensor import Tensor
+from . import elementwise as ew
+
+
+def _inplace(out_of_place, array_op):
+    def method(self, *args, **kwargs):
+        if self.requires_grad and is_grad_enabled():
+            if self.grad_fn is None:
+                raise RuntimeError(f"{method.__name__}: a leaf tensor that requires grad is being used in "
+                                   "an in-place operation; wrap the update in distgrad.no_grad()")
+            result = out_of_place(Tensor._wrap(self.array, True, self.grad_fn), *args, **kwargs)
+            self.array, self.grad_fn = result.array, result.grad_fn
+        else:
+            array_op(self.array, *[a.array if isinstance(a, Tensor) else a for a in args], **kwargs)
+        self._version[0] += 1
+        return self
+    return method
+
+
+def _add(a, b, alpha=1):
+    a += b if alpha == 1 else alpha * b
+
+
+def _sub(a, b, alpha=1):
+    a -= b if alpha == 1 else alpha * b
+
+
+def _mul(a, b):
+    a *= b
+
+
+def _div(a, b):
+    a /= b
+
+
+def _pow(a, e):
+    a **= e
+
+
+def _clamp(a, min=None, max=None):
+    a.clip(min, max, out=a)
+
+
+def _copy(a, src, non_blocking=False):
+    from ..backend import move, device_of
+    a[...] = move(src, device_of(a))
+
+
+def _fill(a, value):
+    a.fill(value)
+
+
+def _relu(a):
+    a.clip(0, None, out=a)
+
+
+add_ = _inplace(ew.add, _add)
+sub_ = _inplace(ew.sub, _sub)
+mul_ = _inplace(ew.mul, _mul)
+div_ = _inplace(ew.div, _div)
+pow_ = _inplace(ew.pow, _pow)
+clamp_ = _inplace(ew.clamp, _clamp)
+copy_ = _inplace(lambda t, src, non_blocking=False: ew.add(t * 0, src), _copy)
+fill_ = _inplace(lambda t, v: t * 0 + v, _fill)
+zero_ = _inplace(lambda t: t * 0, lambda a: a.fill(0))
+relu_ = _inplace(lambda t: t.relu(), _relu)
+for _name, _fn in list(globals().items()):
+    if _name.endswith("_") and not _name.startswith("_") and callable(_fn):
+        _fn.__name__ = _name

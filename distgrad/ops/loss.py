@@ -1,0 +1,191 @@
+"""Losses: cross-entropy (fused log-softmax and NLL), NLL and mean squared error."""
+from ..function import Function
+from ..tensor import Tensor
+from .activation import log_softmax_array
+from ._util import unbroadcast
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(reduction, op):
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _classes_last(xp, x):
+    """(N, C, d1, ...) -> (N*d1*..., C): the class dimension last, as a 2-D array."""
+    if x.ndim == 2:
+        return x
+    return xp.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+
+
+def _classes_back(xp, g2, shape):
+    if len(shape) == 2:
+        return g2
+    moved = (shape[0],) + tuple(shape[2:]) + (shape[1],)
+    return xp.moveaxis(g2.reshape(moved), -1, 1)
+
+
+class CrossEntropy(Function):
+    """Log-softmax and negative log-likelihood in one node: one pass forward, and the
+    backward is softmax minus the (smoothed) one-hot target, with no intermediate graph."""
+    saves_inputs = True
+
+    def forward(self, xp, logits, target, weight=None, ignore_index=-100, reduction="mean",
+                label_smoothing=0.0):
+        x = _classes_last(xp, logits)
+        t = target.reshape(-1)
+        n, c = x.shape
+        logp = log_softmax_array(xp, x, 1)
+        valid = t != ignore_index
+        safe_t = xp.where(valid, t, 0)
+        rows = xp.arange(n)
+        w_row = valid.astype(x.dtype) if weight is None else weight[safe_t] * valid
+        picked = -logp[rows, safe_t]
+        if label_smoothing:
+            wc = 1.0 if weight is None else weight
+            smooth = -(logp * wc).sum(axis=1) / c * valid
+            loss = (1 - label_smoothing) * picked * w_row + label_smoothing * smooth
+        else:
+            loss = picked * w_row
+        if reduction == "none":
+            out_shape = (logits.shape[0],) + tuple(logits.shape[2:])
+            out = loss.reshape(out_shape)
+            denom = None
+        elif reduction == "sum":
+            out, denom = loss.sum(), None
+        else:
+            denom = w_row.sum()
+            out = loss.sum() / denom
+        self.saved = (logp, safe_t, w_row, valid, denom, weight)
+        self.shape, self.reduction, self.smoothing = logits.shape, reduction, label_smoothing
+        return out.astype(logits.dtype)
+
+    def backward(self, xp, g):
+        logp, t, w_row, valid, denom, weight = self.saved
+        n, c = logp.shape
+        grad = xp.exp(logp)  # softmax
+        rows = xp.arange(n)
+        eps = self.smoothing
+        if eps:
+            wc = 1.0 if weight is None else weight
+            # d/dx of (1-eps) w_t (-logp_t) + eps * sum_c wc (-logp_c) / C
+            coeff = (1 - eps) * w_row
+            smooth_total = (eps / c) * (xp.sum(wc * xp.ones(c, dtype=logp.dtype)) * valid)
+            grad = grad * (coeff + smooth_total)[:, None]
+            grad[rows, t] -= coeff
+            grad -= (eps / c) * wc * valid[:, None]
+        else:
+            grad *= w_row[:, None]
+            grad[rows, t] -= w_row
+        if self.reduction == "none":
+            grad *= g.reshape(-1)[:, None]
+        else:
+            scale = g if denom is None else g / denom
+            grad *= scale
+        return _classes_back(xp, grad, self.shape), None
+
+
+class NllLoss(Function):
+    def forward(self, xp, logp, target, weight=None, ignore_index=-100, reduction="mean"):
+        x = _classes_last(xp, logp)
+        t = target.reshape(-1)
+        valid = t != ignore_index
+        safe_t = xp.where(valid, t, 0)
+        w_row = valid.astype(x.dtype) if weight is None else weight[safe_t] * valid
+        loss = -x[xp.arange(x.shape[0]), safe_t] * w_row
+        denom = None
+        if reduction == "none":
+            out = loss.reshape((logp.shape[0],) + tuple(logp.shape[2:]))
+        elif reduction == "sum":
+            out = loss.sum()
+        else:
+            denom = w_row.sum()
+            out = loss.sum() / denom
+        self.saved = (safe_t, w_row, denom, x.shape)
+        self.shape, self.reduction = logp.shape, reduction
+        return out.astype(logp.dtype)
+
+    def backward(self, xp, g):
+        t, w_row, denom, shape2 = self.saved
+        grad = xp.zeros(shape2, dtype=g.dtype)
+        coeff = -w_row * (g.reshape(-1) if self.reduction == "none" else (g if denom is None else g / denom))
+        grad[xp.arange(shape2[0]), t] = coeff
+        return _classes_back(xp, grad, self.shape), None
+
+
+class MseLoss(Function):
+    saves_inputs = True
+
+    def forward(self, xp, input, target, reduction="mean"):
+        diff = input - target
+        self.saved, self.reduction = diff, reduction
+        self.shapes = (input.shape, target.shape)
+        sq = diff * diff
+        if reduction == "none":
+            return sq
+        return sq.sum() if reduction == "sum" else sq.mean()
+
+    def backward(self, xp, g):
+        diff = self.saved
+        scale = 2.0 if self.reduction != "mean" else 2.0 / diff.size
+        grad = diff * (g * scale)
+        gi = unbroadcast(grad, self.shapes[0]) if self.needs_grad[0] else None
+        gt = unbroadcast(-grad, self.shapes[1]) if self.needs_grad[1] else None
+        return gi, gt
+
+
+def _check_targets(input, target, op):
+    if not isinstance(target, Tensor):
+        raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
+    if target.array.dtype.kind not in "iu":
+        raise TypeError(f"{op}: expected class-index targets of an integer dtype (int64), got dtype "
+                        f"{target.array.dtype}; probability targets are not supported")
+    if input.ndim < 1 or (input.ndim >= 2 and target.shape != (input.shape[0],) + tuple(input.shape[2:])) \
+            or (input.ndim == 1 and target.ndim != 0):
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)} needs a target of shape "
+                         f"{(input.shape[0],) + tuple(input.shape[2:]) if input.ndim >= 2 else ()}, "
+                         f"got target of shape {tuple(target.shape)}")
+    n_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
+    t = target.array
+    return t[(t >= n_classes) | (t < 0)], n_classes
+
+
+def _validated(input, target, ignore_index, op):
+    bad, n_classes = _check_targets(input, target, op)
+    bad = bad[bad != ignore_index]
+    if bad.size:
+        raise IndexError(f"{op}: target {int(bad[0])} is out of bounds for {n_classes} classes "
+                         f"(input shape {tuple(input.shape)})")
+    if input.ndim == 1:  # a single sample
+        return input.unsqueeze(0), target.reshape(1)
+    return input, target
+
+
+def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    _check_reduction(reduction, "cross_entropy")
+    squeeze = input.ndim == 1
+    input, target = _validated(input, target, ignore_index, "cross_entropy")
+    out = CrossEntropy.apply(input, target, weight=None if weight is None else weight.array,
+                             ignore_index=ignore_index, reduction=reduction,
+                             label_smoothing=float(label_smoothing))
+    return out.reshape(()) if squeeze and reduction == "none" else out
+
+
+def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    _check_reduction(reduction, "nll_loss")
+    squeeze = input.ndim == 1
+    input, target = _validated(input, target, ignore_index, "nll_loss")
+    out = NllLoss.apply(input, target, weight=None if weight is None else weight.array,
+                        ignore_index=ignore_index, reduction=reduction)
+    return out.reshape(()) if squeeze and reduction == "none" else out
+
+
+def mse_loss(input, target, reduction="mean"):
+    _check_reduction(reduction, "mse_loss")
+    if input.shape != target.shape:
+        import warnings
+        warnings.warn(f"mse_loss: target shape {tuple(target.shape)} differs from input shape "
+                      f"{tuple(input.shape)}; they will be broadcast", stacklevel=2)
+    from ._util import binary_operands
+    return MseLoss.apply(*binary_operands(input, target), reduction=reduction)

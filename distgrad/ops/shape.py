@@ -1,0 +1,258 @@
+"""Shape ops: reshape and its relatives, transpose/permute, expand, cat/stack/split."""
+from ..function import Function
+from ..tensor import Tensor, _shape_arg
+from ._util import normalize_dim, unbroadcast
+
+
+class Reshape(Function):
+    is_view = True
+
+    def forward(self, xp, x, shape):
+        self.in_shape = x.shape
+        return x.reshape(shape)
+
+    def backward(self, xp, g):
+        return (g.reshape(self.in_shape),)
+
+
+class Permute(Function):
+    is_view = True
+
+    def forward(self, xp, x, axes):
+        self.axes = axes
+        return x.transpose(axes)
+
+    def backward(self, xp, g):
+        inverse = [0] * len(self.axes)
+        for i, a in enumerate(self.axes):
+            inverse[a] = i
+        return (g.transpose(inverse),)
+
+
+class Expand(Function):
+    is_view = True
+
+    def forward(self, xp, x, shape):
+        self.in_shape = x.shape
+        return xp.broadcast_to(x, shape)
+
+    def backward(self, xp, g):
+        return (unbroadcast(g, self.in_shape),)
+
+
+class Cat(Function):
+    def forward(self, xp, *arrays, axis):
+        self.axis = axis
+        self.bounds = []
+        start = 0
+        for a in arrays:
+            self.bounds.append((start, start + a.shape[axis]))
+            start += a.shape[axis]
+        return xp.concatenate(arrays, axis=axis)
+
+    def backward(self, xp, g):
+        lead = (slice(None),) * self.axis
+        return tuple(g[lead + (slice(lo, hi),)] if need else None
+                     for (lo, hi), need in zip(self.bounds, self.needs_grad))
+
+
+class Stack(Function):
+    def forward(self, xp, *arrays, axis):
+        self.axis = axis
+        return xp.stack(arrays, axis=axis)
+
+    def backward(self, xp, g):
+        lead = (slice(None),) * self.axis
+        return tuple(g[lead + (i,)] if need else None for i, need in enumerate(self.needs_grad))
+
+
+# ---------------------------------------------------------------- functional API
+
+def _resolve_shape(shape, numel, op, in_shape):
+    shape = list(shape)
+    unknown = [i for i, s in enumerate(shape) if s == -1]
+    known = 1
+    for s in shape:
+        if s != -1:
+            known *= s
+    if len(unknown) > 1:
+        raise RuntimeError(f"{op}: only one dimension can be -1, got shape {tuple(shape)}")
+    if unknown:
+        if known == 0 or numel % known:
+            raise RuntimeError(f"{op}: shape {tuple(shape)} is invalid for input of shape {tuple(in_shape)}")
+        shape[unknown[0]] = numel // known
+    elif known != numel:
+        raise RuntimeError(f"{op}: shape {tuple(shape)} is invalid for input of shape {tuple(in_shape)} "
+                           f"({numel} elements)")
+    return tuple(shape)
+
+
+def reshape(input, *shape):
+    shape = _resolve_shape(_shape_arg(shape), input.array.size, "reshape", input.array.shape)
+    if shape == input.array.shape:
+        return input
+    return Reshape.apply(input, shape=shape)
+
+
+def view(input, *shape):
+    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):  # view(dtype)
+        return Tensor._wrap(input.array.view(shape[0]))
+    return reshape(input, *shape)
+
+
+def view_as(input, other):
+    return reshape(input, other.shape)
+
+
+def reshape_as(input, other):
+    return reshape(input, other.shape)
+
+
+def flatten(input, start_dim=0, end_dim=-1):
+    if input.ndim == 0:
+        return reshape(input, 1)
+    start, end = normalize_dim((start_dim, end_dim), input.ndim, "flatten")
+    shape = input.array.shape
+    merged = 1
+    for s in shape[start:end + 1]:
+        merged *= s
+    return reshape(input, shape[:start] + (merged,) + shape[end + 1:])
+
+
+def unflatten(input, dim, sizes):
+    dim = normalize_dim(dim, input.ndim, "unflatten")[0]
+    shape = input.array.shape
+    return reshape(input, shape[:dim] + tuple(sizes) + shape[dim + 1:])
+
+
+def squeeze(input, dim=None):
+    shape = input.array.shape
+    if dim is None:
+        new = tuple(s for s in shape if s != 1)
+    else:
+        dims = normalize_dim(dim, input.ndim, "squeeze")
+        new = tuple(s for i, s in enumerate(shape) if not (i in dims and s == 1))
+    return reshape(input, new)
+
+
+def unsqueeze(input, dim):
+    ndim = input.ndim + 1
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"unsqueeze: dimension {dim} out of range for a result of {ndim} dimensions")
+    dim %= ndim
+    shape = input.array.shape
+    return reshape(input, shape[:dim] + (1,) + shape[dim:])
+
+
+def permute(input, *dims):
+    dims = normalize_dim(_shape_arg(dims) if dims else (), input.ndim, "permute")
+    if sorted(dims) != list(range(input.ndim)):
+        raise RuntimeError(f"permute: dims {dims} are not a permutation of the {input.ndim} dimensions")
+    return Permute.apply(input, axes=dims)
+
+
+def transpose(input, dim0, dim1):
+    d0, d1 = normalize_dim((dim0, dim1), input.ndim, "transpose")
+    axes = list(range(input.ndim))
+    axes[d0], axes[d1] = axes[d1], axes[d0]
+    return Permute.apply(input, axes=tuple(axes))
+
+
+swapaxes = transpose
+
+
+def t(input):
+    if input.ndim < 2:
+        return input
+    if input.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, got {input.ndim}")
+    return transpose(input, 0, 1)
+
+
+def expand(input, *sizes):
+    sizes = _shape_arg(sizes)
+    shape = input.array.shape
+    lead = len(sizes) - len(shape)
+    if lead < 0:
+        raise RuntimeError(f"expand: the number of sizes ({len(sizes)}) must be at least the tensor's "
+                           f"dimensions ({len(shape)})")
+    target = tuple(shape[i - lead] if (s == -1 and i >= lead) else s for i, s in enumerate(sizes))
+    for i, s in enumerate(shape):
+        if s != 1 and s != target[i + lead]:
+            raise RuntimeError(f"expand: the expanded size {target[i + lead]} must match the existing "
+                               f"size {s} at dimension {i} (shape {tuple(shape)} to {sizes})")
+    return Expand.apply(input, shape=target)
+
+
+def expand_as(input, other):
+    return expand(input, other.shape)
+
+
+def broadcast_to(input, shape):
+    return expand(input, shape)
+
+
+def _same_dtype(tensors, op):
+    if not tensors:
+        raise ValueError(f"{op}: expected a non-empty list of tensors")
+    from .. import dtypes
+    target = tensors[0].array.dtype
+    for t in tensors[1:]:
+        target = dtypes.promote(target, t.array.dtype)
+    return [t if t.array.dtype == target else t.to(target) for t in tensors]
+
+
+def cat(tensors, dim=0):
+    tensors = _same_dtype(list(tensors), "cat")
+    axis = normalize_dim(dim, tensors[0].ndim, "cat")[0]
+    ref = tensors[0].array.shape
+    for t in tensors[1:]:
+        s = t.array.shape
+        if len(s) != len(ref) or any(a != b for i, (a, b) in enumerate(zip(s, ref)) if i != axis):
+            shapes = ", ".join(str(tuple(x.shape)) for x in tensors)
+            raise RuntimeError(f"cat: sizes of tensors must match except in dimension {dim}; got {shapes}")
+    return Cat.apply(*tensors, axis=axis)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim=0):
+    tensors = _same_dtype(list(tensors), "stack")
+    shape = tensors[0].array.shape
+    if any(t.array.shape != shape for t in tensors):
+        shapes = ", ".join(str(tuple(x.shape)) for x in tensors)
+        raise RuntimeError(f"stack expects each tensor to be equal size, got {shapes}")
+    ndim = len(shape) + 1
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"stack: dimension {dim} out of range for a result of {ndim} dimensions")
+    return Stack.apply(*tensors, axis=dim % ndim)
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    axis = normalize_dim(dim, tensor.ndim, "split")[0]
+    length = tensor.array.shape[axis]
+    if isinstance(split_size_or_sections, int):
+        step = split_size_or_sections
+        sizes = [min(step, length - i) for i in range(0, length, step)]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != length:
+            raise RuntimeError(f"split: sections {sizes} don't add up to the size {length} of dimension {dim}")
+    lead = (slice(None),) * axis
+    out, start = [], 0
+    for s in sizes:
+        out.append(tensor[lead + (slice(start, start + s),)])
+        start += s
+    return tuple(out)
+
+
+def chunk(input, chunks, dim=0):
+    length = input.array.shape[normalize_dim(dim, input.ndim, "chunk")[0]]
+    return split(input, -(-length // chunks), dim)
+
+
+def unbind(input, dim=0):
+    axis = normalize_dim(dim, input.ndim, "unbind")[0]
+    lead = (slice(None),) * axis
+    return tuple(input[lead + (i,)] for i in range(input.array.shape[axis]))
