@@ -3,8 +3,8 @@
 A subclass implements ``forward(self, xp, *arrays, **params) -> array`` and
 ``backward(self, xp, grad) -> tuple`` (one entry per tensor input, None where that input
 needs no gradient). Both work on raw arrays, so differentiating builds no graph.
-``self.needs_grad[i]`` tells backward which input gradients are wanted, so work for
-inputs that need none (the training data, say) is skipped.
+``self.needs_grad[i]`` tells forward and backward which input gradients are wanted, so work
+for inputs that need none (the training data, say) is skipped.
 """
 import threading
 
@@ -78,9 +78,12 @@ class Function:
         xp = get_array_module(arrays[0])
         if len(arrays) > 1:
             _check_same_device(cls, tensors)
-        out = fn.forward(xp, *arrays, **params)
         needs = tuple(t.requires_grad for t in tensors)
-        if not (True in needs and is_grad_enabled()):
+        record = True in needs and is_grad_enabled()
+        # Set before the forward, so it can skip saving what no backward will read.
+        fn.needs_grad = needs if record else (False,) * len(tensors)
+        out = fn.forward(xp, *arrays, **params)
+        if not record:
             result = Tensor._wrap(out)
             if cls.is_view:
                 result._version = tensors[0]._version
@@ -89,7 +92,6 @@ class Function:
         if cls.is_view:
             result._version = tensors[0]._version
         fn.inputs = tensors
-        fn.needs_grad = needs
         fn.out_shape = out.shape
         if cls.saves_inputs or cls.saves_output:
             versions = [(t._version, t._version[0]) for t in tensors] if cls.saves_inputs else []

@@ -4,6 +4,7 @@ Every function takes the tensor first, so the same function serves as a method:
 ``distgrad.sum(x, 1)`` and ``x.sum(1)`` are one piece of code.
 """
 from ._util import cast
+from .conv import conv2d
 from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .device import to_device
 from .elementwise import (abs, add, allclose, ceil, clamp, clip, clone, div, eq, equal, exp, floor, ge,
@@ -12,6 +13,7 @@ from .elementwise import (abs, add, allclose, ceil, clamp, clip, clone, div, eq,
                           sqrt, square, sub, where)
 from .indexing import gather, getitem, index_select, masked_fill, nonzero, setitem
 from .inplace import add_, clamp_, copy_, div_, fill_, mul_, pow_, relu_, sub_, zero_
+from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .loss import cross_entropy, mse_loss, nll_loss
 from .linalg import bmm, dot, linear, matmul, mm, outer
 from .reduction import (all, amax, amin, any, argmax, argmin, max, mean, min, norm, prod, std,

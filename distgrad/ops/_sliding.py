@@ -1,0 +1,64 @@
+"""Sliding windows over the last two axes, shared by convolution and pooling.
+
+``windows`` is im2col without the copy: a strided view in which every output position sees
+its kernel-sized patch. ``add_windows`` is its adjoint (col2im): it scatter-adds a gradient
+per kernel position back onto the input, one strided slice per position, so the Python
+loop runs kh*kw times, never once per pixel.
+"""
+
+
+def pair(value, name, op):
+    """An int or a pair of ints as a tuple of two non-negative ints."""
+    if isinstance(value, int):
+        value = (value, value)
+    value = tuple(int(v) for v in value)
+    if len(value) != 2 or any(v < 0 for v in value):
+        raise ValueError(f"{op}: {name} must be a non-negative int or a pair of them, got {value}")
+    return value
+
+
+def output_size(size, kernel, stride, pad, dilation, ceil_mode=False):
+    """Positions a window of ``kernel`` taps (``dilation`` apart) takes along one axis."""
+    span = size + 2 * pad - dilation * (kernel - 1) - 1
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= size + pad:  # the last window would start inside the right padding
+            out -= 1
+        return out
+    return span // stride + 1
+
+
+def windows(xp, x, kernel, stride, dilation, out_hw):
+    """A view of ``x`` (..., H, W) with shape (..., OH, OW, kh, kw); no data is copied."""
+    *lead, _, _ = x.shape
+    *lead_strides, sh, sw = x.strides
+    shape = (*lead, *out_hw, *kernel)
+    strides = (*lead_strides, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
+    return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides, writeable=False)
+
+
+def add_windows(target, piece, kernel, stride, dilation, out_hw):
+    """col2im: ``target[..., window taps] += piece(i, j)`` for every kernel position (i, j).
+
+    ``target`` is (..., Hp, Wp); ``piece(i, j)`` broadcasts to (..., OH, OW). Within one kernel
+    position the taps of different windows never overlap, so a plain ``+=`` is exact."""
+    (oh, ow), (sh, sw), (dh, dw) = out_hw, stride, dilation
+    for i in range(kernel[0]):
+        rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
+        for j in range(kernel[1]):
+            cols = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+            target[..., rows, cols] += piece(i, j)
+    return target
+
+
+def pad_hw(xp, x, before, after, value=0):
+    """Pad the last two axes (``before``/``after`` are (rows, cols) pairs)."""
+    if not any(before) and not any(after):
+        return x
+    widths = [(0, 0)] * (x.ndim - 2) + [(before[0], after[0]), (before[1], after[1])]
+    return xp.pad(x, widths, mode="constant", constant_values=value)
+
+
+def crop_hw(x, before, size):
+    """The inverse of ``pad_hw``: the (H, W) block starting at ``before``."""
+    return x[..., before[0]:before[0] + size[0], before[1]:before[1] + size[1]]

@@ -1,0 +1,157 @@
+"""2-D pooling: max, average and adaptive average, on strided windows (see _sliding.py)."""
+from ..function import Function
+from ..tensor import Tensor
+from ._sliding import add_windows, crop_hw, output_size, pad_hw, pair, windows
+
+
+class _Geometry:
+    """Where the windows of one pooling call lie: kernel, stride, padding, dilation, sizes."""
+
+    def __init__(self, shape, kernel_size, stride, padding, dilation, ceil_mode, op):
+        if len(shape) not in (3, 4):
+            raise RuntimeError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
+                               f"{tuple(shape)}")
+        self.kernel = pair(kernel_size, "kernel_size", op)
+        self.stride = self.kernel if stride is None or stride == [] else pair(stride, "stride", op)
+        self.pad = pair(padding, "padding", op)
+        self.dilation = pair(dilation, "dilation", op)
+        if 0 in self.kernel or 0 in self.stride or 0 in self.dilation:
+            raise ValueError(f"{op}: kernel_size {self.kernel}, stride {self.stride} and dilation "
+                             f"{self.dilation} must be positive")
+        if any(p > k // 2 for p, k in zip(self.pad, self.kernel)):
+            raise RuntimeError(f"{op}: padding {self.pad} should be at most half of the kernel size "
+                               f"{self.kernel}")
+        self.in_hw = tuple(shape[-2:])
+        self.out_hw = tuple(output_size(s, k, st, p, d, ceil_mode) for s, k, st, p, d in
+                            zip(self.in_hw, self.kernel, self.stride, self.pad, self.dilation))
+        if min(self.out_hw) < 1:
+            raise RuntimeError(f"{op}: kernel {self.kernel} (dilation {self.dilation}, padding {self.pad}) "
+                               f"is larger than the padded input; input of shape {tuple(shape)} gives "
+                               f"output size {self.out_hw}")
+        # ceil_mode's last window may reach past the padding: pad the far side further.
+        self.pad_after = tuple(
+            max(p, (o - 1) * st + d * (k - 1) + 1 - s - p) for s, k, st, p, d, o in
+            zip(self.in_hw, self.kernel, self.stride, self.pad, self.dilation, self.out_hw))
+
+    def padded(self, xp, x, value):
+        return pad_hw(xp, x, self.pad, self.pad_after, value)
+
+    def windows(self, xp, padded):
+        return windows(xp, padded, self.kernel, self.stride, self.dilation, self.out_hw)
+
+    def scatter(self, xp, g, padded_shape, piece):
+        """The input's gradient: ``piece(i, j)`` added at every window's tap (i, j)."""
+        target = xp.zeros(padded_shape, dtype=g.dtype)
+        add_windows(target, piece, self.kernel, self.stride, self.dilation, self.out_hw)
+        return crop_hw(target, self.pad, self.in_hw)
+
+    def flat_indices(self, xp, tap):
+        """Positions (row * W + col) in the unpadded input of the taps chosen per window."""
+        (oh, ow), kw = self.out_hw, self.kernel[1]
+        rows = xp.arange(oh).reshape(-1, 1) * self.stride[0] - self.pad[0] + (tap // kw) * self.dilation[0]
+        cols = xp.arange(ow) * self.stride[1] - self.pad[1] + (tap % kw) * self.dilation[1]
+        return (rows * self.in_hw[1] + cols).astype(xp.int64)
+
+
+class MaxPool2d(Function):
+    def forward(self, xp, x, geometry):
+        lowest = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
+        padded = geometry.padded(xp, x, lowest)
+        win = geometry.windows(xp, padded)
+        flat = win.reshape(win.shape[:-2] + (-1,))
+        self.tap = flat.argmax(axis=-1)  # the first maximum wins, NaN counts as the largest
+        geometry.tap = self.tap  # for return_indices, also when no node is recorded
+        self.geometry, self.padded_shape = geometry, padded.shape
+        return xp.take_along_axis(flat, self.tap[..., None], axis=-1)[..., 0]
+
+    def backward(self, xp, g):
+        kw = self.geometry.kernel[1]
+        zero = xp.zeros((), dtype=g.dtype)
+        return (self.geometry.scatter(xp, g, self.padded_shape,
+                                      lambda i, j: xp.where(self.tap == i * kw + j, g, zero)),)
+
+
+class AvgPool2d(Function):
+    def forward(self, xp, x, geometry, count_include_pad, divisor_override):
+        padded = geometry.padded(xp, x, 0)
+        if divisor_override:
+            divisor = divisor_override
+        else:
+            rows, cols = (_divisors(xp, *axis, count_include_pad) for axis in
+                          zip(geometry.in_hw, geometry.out_hw, geometry.kernel, geometry.stride, geometry.pad))
+            divisor = (rows.reshape(-1, 1) * cols).astype(x.dtype)
+        self.geometry, self.padded_shape, self.divisor = geometry, padded.shape, divisor
+        return geometry.windows(xp, padded).sum(axis=(-2, -1)) / divisor
+
+    def backward(self, xp, g):
+        share = g / self.divisor
+        return (self.geometry.scatter(xp, g, self.padded_shape, lambda i, j: share),)
+
+
+def _divisors(xp, size, out, kernel, stride, pad, count_include_pad):
+    """How many taps each window averages along one axis (PyTorch's rule: padding counts
+    when ``count_include_pad``, the extra ceil_mode overhang never does)."""
+    start = xp.arange(out) * stride - pad
+    end = xp.minimum(start + kernel, size + pad)
+    if count_include_pad:
+        return end - start
+    return xp.minimum(end, size) - xp.maximum(start, 0)
+
+
+class AdaptiveAvgPool2d(Function):
+    """Average over PyTorch's adaptive bins, as two averaging matrices: A_h @ x @ A_w.T."""
+
+    def forward(self, xp, x, out_hw):
+        self.rows = _bin_matrix(xp, x.shape[-2], out_hw[0], x.dtype)
+        self.cols = _bin_matrix(xp, x.shape[-1], out_hw[1], x.dtype)
+        return self.rows @ x @ self.cols.T
+
+    def backward(self, xp, g):
+        return (self.rows.T @ g @ self.cols,)
+
+
+def _bin_matrix(xp, size, out, dtype):
+    matrix = xp.zeros((out, size), dtype=dtype)
+    for i in range(out):
+        start, end = (i * size) // out, -(-((i + 1) * size) // out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+# ---------------------------------------------------------------- functional API
+
+def _batched(fn, input, *args):
+    """Run ``fn`` on a 4-D input; a 3-D (C, H, W) input gets a batch of one."""
+    if input.ndim != 3:
+        return fn(input, *args)
+    out = fn(input.unsqueeze(0), *args)
+    return tuple(o.squeeze(0) for o in out) if isinstance(out, tuple) else out.squeeze(0)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    geometry = _Geometry(input.shape, kernel_size, stride, padding, dilation, ceil_mode, "max_pool2d")
+
+    def pool(x):
+        out = MaxPool2d.apply(x, geometry=geometry)
+        if not return_indices:
+            return out
+        return out, Tensor._wrap(geometry.flat_indices(x.xp, geometry.tap))
+    return _batched(pool, input)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    geometry = _Geometry(input.shape, kernel_size, stride, padding, 1, ceil_mode, "avg_pool2d")
+    return _batched(lambda x: AvgPool2d.apply(x, geometry=geometry, count_include_pad=count_include_pad,
+                                              divisor_override=divisor_override), input)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"adaptive_avg_pool2d: expected a 3-D or 4-D input, got shape {tuple(input.shape)}")
+    sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    out_hw = tuple(s if o is None else int(o) for s, o in zip(input.shape[-2:], sizes))
+    if len(out_hw) != 2 or min(out_hw) < 1:
+        raise ValueError(f"adaptive_avg_pool2d: output_size must be one or two positive ints, got {output_size}")
+    return AdaptiveAvgPool2d.apply(input, out_hw=out_hw)
