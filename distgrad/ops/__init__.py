@@ -4,18 +4,21 @@ Every function takes the tensor first, so the same function serves as a method:
 ``distgrad.sum(x, 1)`` and ``x.sum(1)`` are one piece of code.
 """
 from ._util import cast
-from .conv import conv2d
 from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .conv import conv2d
 from .device import to_device
+from .dropout import dropout, dropout_
 from .elementwise import (abs, add, allclose, ceil, clamp, clip, clone, div, eq, equal, exp, floor, ge,
                           gt, isfinite, isinf, isnan, le, log, logical_and, logical_not, logical_or,
                           logical_xor, lt, maximum, minimum, mul, ne, neg, pow, round, rsqrt, sign,
                           sqrt, square, sub, where)
+from .embedding import embedding
 from .indexing import gather, getitem, index_select, masked_fill, nonzero, setitem
 from .inplace import add_, clamp_, copy_, div_, fill_, mul_, pow_, relu_, sub_, zero_
-from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
-from .loss import cross_entropy, mse_loss, nll_loss
 from .linalg import bmm, dot, linear, matmul, mm, outer
+from .loss import cross_entropy, mse_loss, nll_loss
+from .normalization import batch_norm, layer_norm
+from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .reduction import (all, amax, amin, any, argmax, argmin, max, mean, min, norm, prod, std,
                         sum, var)
 from .shape import (broadcast_to, cat, chunk, concat, concatenate, expand, expand_as, flatten, permute,

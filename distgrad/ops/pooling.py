@@ -58,11 +58,19 @@ class MaxPool2d(Function):
         lowest = -xp.inf if x.dtype.kind == "f" else xp.iinfo(x.dtype).min
         padded = geometry.padded(xp, x, lowest)
         win = geometry.windows(xp, padded)
-        flat = win.reshape(win.shape[:-2] + (-1,))
-        self.tap = flat.argmax(axis=-1)  # the first maximum wins, NaN counts as the largest
+        # A running maximum over the kh*kw taps: a few passes over the output instead of an
+        # argmax along tiny rows. The first maximum wins; NaN wins and propagates, as PyTorch.
+        best = win[..., 0, 0].copy()
+        self.tap = xp.zeros(best.shape, dtype=xp.int32)
+        kw = geometry.kernel[1]
+        for k in range(1, geometry.kernel[0] * kw):
+            value = win[..., k // kw, k % kw]
+            better = (value > best) | (value != value)
+            best = xp.where(better, value, best)
+            self.tap[better] = k
         geometry.tap = self.tap  # for return_indices, also when no node is recorded
         self.geometry, self.padded_shape = geometry, padded.shape
-        return xp.take_along_axis(flat, self.tap[..., None], axis=-1)[..., 0]
+        return best
 
     def backward(self, xp, g):
         kw = self.geometry.kernel[1]

@@ -1,0 +1,40 @@
+"""Embedding lookup: rows of a weight matrix picked by integer indices."""
+from ..function import Function
+from ..tensor import Tensor
+from .indexing import scatter_add
+
+
+class Embedding(Function):
+    def forward(self, xp, weight, indices, padding_idx):
+        self.indices, self.num_rows, self.padding_idx = indices, weight.shape[0], padding_idx
+        return weight[indices]
+
+    def backward(self, xp, g):
+        gw = xp.zeros((self.num_rows, g.shape[-1]), dtype=g.dtype)
+        # Repeated indices accumulate: a row used twice gets both gradients.
+        scatter_add(xp, gw, self.indices.reshape(-1), g.reshape(-1, g.shape[-1]))
+        if self.padding_idx is not None:
+            gw[self.padding_idx] = 0
+        return (gw,)
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    indices = input.array if isinstance(input, Tensor) else weight.xp.asarray(input)
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be an integer tensor (int64), got dtype {indices.dtype}")
+    if weight.ndim != 2:
+        raise RuntimeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape "
+                           f"{tuple(weight.shape)}")
+    rows = weight.shape[0]
+    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= rows):
+        bad = int(indices.min()) if int(indices.min()) < 0 else int(indices.max())
+        raise IndexError(f"embedding: index {bad} is out of range for a weight of shape {tuple(weight.shape)} "
+                         f"(input of shape {tuple(indices.shape)})")
+    if padding_idx is not None:
+        if not -rows <= padding_idx < rows:
+            raise ValueError(f"embedding: padding_idx {padding_idx} must be within the {rows} embeddings")
+        padding_idx %= rows
+    return Embedding.apply(weight, indices=indices, padding_idx=padding_idx)
