@@ -1,0 +1,111 @@
+"""The command a launch runs, as pure functions of the request (no I/O: tests pin them down).
+
+``plan`` turns what the user typed into a ``Launch`` (rank count, hosts, environment);
+``build_command`` turns a ``Launch`` into the mpiexec argv for one MPI flavor, and
+``plain_command`` into the single-process argv used for debugging.
+"""
+import re
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
+
+from .hostfile import Host, format_host_list
+from .mpi import MPICH, OPENMPI
+
+
+class LaunchError(ValueError):
+    """A launch request that cannot run as given; the message says how to fix it."""
+
+
+@dataclass
+class Launch:
+    program: List[str]                 # e.g. ["train.py", "--lr", "0.1"] or ["-m", "pkg.mod"]
+    nprocs: int = 1
+    hosts: List[Host] = field(default_factory=list)
+    env: List[Tuple[str, str]] = field(default_factory=list)
+    oversubscribe: bool = False
+    mpi_args: List[str] = field(default_factory=list)
+    python: str = "python"
+
+    @property
+    def uses_mpiexec(self):
+        # One local rank needs no MPI at all: run it as a plain process (pdb works there).
+        return self.nprocs > 1 or bool(self.hosts)
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def resolve_env(items, environ, debug=False):
+    """``-x NAME=VALUE`` sets a value; ``-x NAME`` passes on the launcher's own value."""
+    pairs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not _ENV_NAME.match(name):
+            raise LaunchError(f"-x {item!r}: {name!r} is not a valid environment variable name")
+        if not sep:
+            if name not in environ:
+                raise LaunchError(f"-x {name}: the variable is not set here; "
+                                  f"set it or write -x {name}=VALUE")
+            value = environ[name]
+        pairs[name] = value
+    if debug:
+        pairs["DISTGRAD_DEBUG"] = "1"
+    return list(pairs.items())
+
+
+def plan_placement(nprocs: Optional[int], hosts, gpus_per_node: Optional[int],
+                   oversubscribe: bool):
+    """The rank count and host slots; checks that the ranks fit unless oversubscribing.
+
+    --gpus-per-node N gives every host N slots (one rank per GPU; the library binds each rank
+    to a device by its local rank). Without -n, a job fills every slot.
+    """
+    if nprocs is not None and nprocs <= 0:
+        raise LaunchError(f"-n must be a positive number of ranks, got {nprocs}")
+    if gpus_per_node is not None and gpus_per_node <= 0:
+        raise LaunchError(f"--gpus-per-node must be positive, got {gpus_per_node}")
+    hosts = list(hosts or [])
+    if gpus_per_node is not None:
+        hosts = [Host(h.name, gpus_per_node) for h in hosts]
+    slots = sum(h.slots for h in hosts) if hosts else gpus_per_node
+    if nprocs is None:
+        return (slots or 1), hosts
+    if slots is not None and nprocs > slots and not oversubscribe:
+        where = (f"{len(hosts)} host(s)" if hosts else "this machine") + (
+            f" with --gpus-per-node {gpus_per_node}" if gpus_per_node else "")
+        raise LaunchError(f"-n {nprocs} asks for more ranks than the {slots} slot(s) of {where}; "
+                          "add hosts, raise the slot counts or pass --oversubscribe")
+    return nprocs, hosts
+
+
+def _rank_program(launch):
+    # `python -m mpi4py` turns an uncaught exception on any rank into MPI_Abort, so the
+    # whole job ends instead of the other ranks waiting forever.
+    return [launch.python, "-m", "mpi4py", *launch.program]
+
+
+def build_command(launch: Launch, flavor: str, mpiexec: str = "mpiexec"):
+    """The mpiexec argv for ``launch`` with MPICH/Hydra or Open MPI flags."""
+    cmd = [mpiexec, "-n", str(launch.nprocs)]
+    if flavor == MPICH:
+        if launch.hosts:
+            # Hydra fills each host's slots in turn and wraps around when the ranks
+            # outnumber them, so oversubscription needs no flag.
+            cmd += ["-hosts", format_host_list(launch.hosts)]
+        for name, value in launch.env:
+            cmd += ["-genv", name, value]
+    elif flavor == OPENMPI:
+        if launch.hosts:
+            cmd += ["-H", format_host_list(launch.hosts)]
+        if launch.oversubscribe:
+            cmd.append("--oversubscribe")
+        for name, value in launch.env:
+            cmd += ["-x", f"{name}={value}"]
+    else:
+        raise LaunchError(f"unknown MPI flavor {flavor!r} (expected {MPICH!r} or {OPENMPI!r})")
+    return cmd + list(launch.mpi_args) + _rank_program(launch)
+
+
+def plain_command(launch: Launch):
+    """The single-process argv: ``python train.py args`` (environment applied separately)."""
+    return [launch.python, *launch.program]

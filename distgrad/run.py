@@ -1,0 +1,163 @@
+"""distgrad-run: start a training script on N ranks through the installed MPI's mpiexec.
+
+    distgrad-run -n 4 train.py --epochs 2           # 4 ranks on this machine
+    distgrad-run -H node1:4,node2:4 train.py         # 8 ranks on two machines
+    distgrad-run --hostfile hosts --gpus-per-node 8 train.py
+    distgrad-run train.py                            # one plain process: pdb works
+    distgrad-run -n 2 --dry-run train.py             # print the mpiexec command only
+
+Ranks run as ``python -m mpi4py train.py``, so an exception on any rank ends the whole job.
+The exit code is the job's (124 after --timeout, 128+N after signal N).
+"""
+import argparse
+import os
+import shlex
+import sys
+
+from .launcher.command import Launch, LaunchError, build_command, plain_command, plan_placement, \
+    resolve_env
+from .launcher.hostfile import HostSpecError, parse_host_list, parse_hostfile
+from .launcher.mpi import FLAVORS, MPIError, detect_flavor, find_mpiexec
+from .launcher.supervise import run_supervised
+
+PROG = "distgrad-run"
+
+# (flags, argparse keywords): the one list both the parser and the argv splitter read.
+OPTIONS = [
+    (("-n", "-np"), dict(dest="nprocs", type=int, metavar="N",
+                         help="number of ranks (default: every host slot; without hosts, 1 "
+                              "plain process)")),
+    (("-H", "--hosts"), dict(dest="hosts", metavar="HOST[:N],...",
+                             help="machines and their slot counts, e.g. node1:4,node2:4")),
+    (("--hostfile",), dict(metavar="FILE", help="one 'host', 'host:N' or 'host slots=N' a line")),
+    (("--gpus-per-node",), dict(type=int, metavar="N",
+                                help="ranks per host, one per GPU (the library picks each "
+                                     "rank's GPU from its local rank)")),
+    (("--oversubscribe",), dict(action="store_true",
+                                help="allow more ranks than host slots")),
+    (("-x", "--env"), dict(dest="env", action="append", default=[], metavar="NAME[=VALUE]",
+                           help="pass an environment variable to every rank (repeatable); "
+                                "without =VALUE, its value here")),
+    (("--debug",), dict(action="store_true", help="set DISTGRAD_DEBUG=1 on every rank")),
+    (("--timeout",), dict(type=float, metavar="SECONDS",
+                          help="end the job (exit code 124) if it runs longer than this")),
+    (("--grace",), dict(type=float, default=5.0, metavar="SECONDS",
+                        help="after Ctrl-C, SIGTERM or --timeout, wait this long for the ranks "
+                             "to stop before killing them (default 5)")),
+    (("--mpiexec",), dict(metavar="PATH", help="mpiexec to use (also $DISTGRAD_MPIEXEC; default: "
+                                               "the one next to this Python, else on PATH)")),
+    (("--mpi",), dict(choices=("auto",) + FLAVORS, default="auto",
+                      help="MPI flavor of mpiexec (default: ask 'mpiexec --version')")),
+    (("--mpi-args",), dict(action="append", default=[], metavar="'ARGS'",
+                           help="extra mpiexec arguments, shell-quoted, e.g. "
+                                "--mpi-args='-launcher ssh'")),
+    (("--python",), dict(default=sys.executable, metavar="PATH",
+                         help="Python interpreter of the ranks (default: this one)")),
+    (("--dry-run",), dict(action="store_true",
+                          help="print the command that would run, and exit")),
+]
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog=PROG, usage=f"{PROG} [options] (SCRIPT | -m MODULE) [ARGS ...]",
+        description=__doc__.split("\n\n")[0],
+        epilog="Options go before the script; everything after it is the script's.")
+    for flags, kwargs in OPTIONS:
+        parser.add_argument(*flags, **kwargs)
+    return parser
+
+
+_TAKES_VALUE = {flag for flags, kwargs in OPTIONS if kwargs.get("action") != "store_true"
+                for flag in flags}
+
+
+def split_argv(argv):
+    """(launcher options, program) where program is [script, args...] or ["-m", module, ...].
+
+    The program starts at the first word that is not an option or an option's value, so the
+    script's own options are never mistaken for the launcher's.
+    """
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return argv[:i], argv[i + 1:]
+        if word == "-m":
+            return argv[:i], argv[i:]
+        if not word.startswith("-") or word == "-":
+            return argv[:i], argv[i:]
+        # "--timeout=5" and "-n4" carry their value; "-n 4" takes the next word.
+        attached = "=" in word or (word not in _TAKES_VALUE and word[:2] in _TAKES_VALUE)
+        i += 2 if word in _TAKES_VALUE and not attached else 1
+    return argv, []
+
+
+def _hosts(opts):
+    if opts.hosts and opts.hostfile:
+        raise LaunchError("give the hosts either with -H or with --hostfile, not both")
+    if opts.hosts:
+        return parse_host_list(opts.hosts)
+    if opts.hostfile:
+        return parse_hostfile(opts.hostfile)
+    return []
+
+
+def make_launch(opts, program, environ):
+    if not program or program == ["-m"]:
+        raise LaunchError("no program to run: give a script (or -m MODULE) after the options")
+    if opts.timeout is not None and opts.timeout <= 0:
+        raise LaunchError(f"--timeout must be positive, got {opts.timeout:g}")
+    if opts.grace < 0:
+        raise LaunchError(f"--grace must not be negative, got {opts.grace:g}")
+    nprocs, hosts = plan_placement(opts.nprocs, _hosts(opts), opts.gpus_per_node,
+                                   opts.oversubscribe)
+    mpi_args = [word for text in opts.mpi_args for word in shlex.split(text)]
+    return Launch(program=list(program), nprocs=nprocs, hosts=hosts,
+                  env=resolve_env(opts.env, environ, debug=opts.debug),
+                  oversubscribe=opts.oversubscribe, mpi_args=mpi_args, python=opts.python)
+
+
+def _mpi_command(opts, launch, environ):
+    mpiexec = find_mpiexec(opts.mpiexec, environ)
+    flavor = detect_flavor(mpiexec) if opts.mpi == "auto" else opts.mpi
+    return build_command(launch, flavor, mpiexec)
+
+
+def _run(cmd, env, opts, replace_process):
+    if opts.dry_run:
+        print(shlex.join(cmd))
+        return 0
+    if replace_process and opts.timeout is None:
+        # The single-process path becomes the script itself: same pid, same terminal,
+        # so breakpoints and Ctrl-C behave exactly as with plain `python train.py`.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            os.execvpe(cmd[0], cmd, env)
+        except OSError as e:
+            raise LaunchError(f"cannot run {cmd[0]}: {e.strerror}") from None
+    return run_supervised(cmd, env=env, timeout=opts.timeout, grace=opts.grace)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
+    own, program = split_argv(argv)
+    opts = parser.parse_args(own)
+    environ = dict(os.environ)
+    try:
+        launch = make_launch(opts, program, environ)
+        if launch.uses_mpiexec:
+            return _run(_mpi_command(opts, launch, environ), environ, opts, replace_process=False)
+        env = dict(environ, **dict(launch.env))
+        cmd = plain_command(launch)
+        if opts.dry_run and launch.env:
+            cmd = ["env", *(f"{k}={v}" for k, v in launch.env), *cmd]
+        return _run(cmd, env, opts, replace_process=True)
+    except (LaunchError, HostSpecError, MPIError) as e:
+        parser.exit(2, f"{PROG}: error: {e}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+"""Utilities laid out as torch.utils (``distgrad.utils.data``)."""
+from . import data  # noqa: F401
