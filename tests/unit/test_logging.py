@@ -1,0 +1,109 @@
+"""Rank-aware logging: prefixes, info on rank 0 only, warnings everywhere, rank lookup order."""
+import io
+import logging
+import sys
+import types
+
+import pytest
+
+from distgrad.utils.logging import get_logger, make_handler, rank_and_world_size
+
+RANK_VARS = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+             "DISTGRAD_LOG_ALL_RANKS", "DISTGRAD_DEBUG")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in RANK_VARS:
+        monkeypatch.delenv(name, raising=False)
+    # A distgrad.distributed initialized by another test must not decide the rank here.
+    monkeypatch.setitem(sys.modules, "distgrad.distributed", None)
+
+
+def capture(rank, size, name="test.capture"):
+    """A logger whose handler believes it runs as ``rank`` of ``size``; returns (log, stream)."""
+    stream = io.StringIO()
+    log = logging.getLogger(name)
+    log.handlers[:] = [make_handler(stream, rank_info=lambda: (rank, size))]
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    return log, stream
+
+
+def test_rank_0_prints_info_with_a_prefix():
+    log, out = capture(0, 4)
+    log.info("global batch %d", 256)
+    log.warning("careful")
+    assert out.getvalue() == "[0/4] global batch 256\n[0/4] WARNING: careful\n"
+
+
+def test_other_ranks_print_only_warnings_and_errors():
+    log, out = capture(3, 4)
+    log.debug("hidden")
+    log.info("hidden too")
+    log.warning("unused parameter fc.bias")
+    log.error("stalled")
+    assert out.getvalue() == "[3/4] WARNING: unused parameter fc.bias\n[3/4] ERROR: stalled\n"
+
+
+def test_all_ranks_flag_shows_info_everywhere(monkeypatch):
+    monkeypatch.setenv("DISTGRAD_LOG_ALL_RANKS", "1")
+    log, out = capture(2, 3)
+    log.info("hello")
+    assert out.getvalue() == "[2/3] hello\n"
+    monkeypatch.setenv("DISTGRAD_LOG_ALL_RANKS", "0")
+    log.info("quiet again")
+    assert out.getvalue() == "[2/3] hello\n"
+
+
+def test_exceptions_keep_their_traceback():
+    log, out = capture(1, 2)
+    try:
+        raise KeyError("missing")
+    except KeyError:
+        log.exception("failed")
+    text = out.getvalue()
+    assert text.startswith("[1/2] ERROR: failed\nTraceback")
+    assert "KeyError: 'missing'" in text
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, (0, 1)),
+    ({"PMI_RANK": "2", "PMI_SIZE": "4"}, (2, 4)),
+    ({"OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "3"}, (1, 3)),
+    ({"PMI_RANK": "x", "PMI_SIZE": "4", "OMPI_COMM_WORLD_RANK": "1",
+      "OMPI_COMM_WORLD_SIZE": "2"}, (1, 2)),
+    ({"PMI_RANK": "1"}, (0, 1)),  # half a pair is no information
+])
+def test_rank_from_the_launcher_environment(env, expected):
+    assert rank_and_world_size(env) == expected
+
+
+def test_an_initialized_distributed_module_wins_over_the_environment(monkeypatch):
+    fake = types.SimpleNamespace(is_initialized=lambda: True, get_rank=lambda: 5,
+                                 get_world_size=lambda: 8)
+    monkeypatch.setitem(sys.modules, "distgrad.distributed", fake)
+    assert rank_and_world_size({"PMI_RANK": "1", "PMI_SIZE": "2"}) == (5, 8)
+    fake.is_initialized = lambda: False
+    assert rank_and_world_size({"PMI_RANK": "1", "PMI_SIZE": "2"}) == (1, 2)
+
+
+def test_get_logger_reads_the_rank_when_it_writes(monkeypatch, capsys):
+    log = get_logger("distgrad.test_logging")
+    log.info("from rank zero")
+    monkeypatch.setenv("PMI_RANK", "1")
+    monkeypatch.setenv("PMI_SIZE", "2")
+    log.info("dropped on rank one")
+    log.warning("kept on rank one")
+    assert capsys.readouterr().err == "[0/1] from rank zero\n[1/2] WARNING: kept on rank one\n"
+
+
+def test_get_logger_adds_its_handler_once(capsys):
+    for _ in range(3):
+        log = get_logger("my_training_script")
+    def ours(logger):
+        return [h for h in logger.handlers if getattr(h, "_distgrad", False)]
+    assert len(ours(log)) == 1 and not log.propagate
+    assert len(ours(get_logger())) == 1
+    log.info("once")
+    assert capsys.readouterr().err == "[0/1] once\n"
