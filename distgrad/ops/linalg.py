@@ -23,10 +23,10 @@ class MatMul(Function):
         # Treat vectors as matrices (a row on the left, a column on the right), then undo it.
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
+        if b.ndim == 1:  # first: a vector-vector product's 0-d gradient becomes (1,) then (1, 1)
+            g = xp.expand_dims(g, -1)
         if a.ndim == 1:
             g = xp.expand_dims(g, -2)
-        if b.ndim == 1:
-            g = xp.expand_dims(g, -1)
         ga = gb = None
         if self.needs_grad[0]:
             ga = unbroadcast(g @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
