@@ -1,0 +1,214 @@
+"""Data-parallel training throughput of the seed MLP: distgrad over 1, 2 and 3 MPI ranks vs PyTorch DDP.
+
+    python benchmarks/ddp.py            # prints tables, writes results/ddp.json (about 3 minutes)
+    python benchmarks/ddp.py --quick    # fewer rounds and batches, for a smoke test
+
+Seed MLP 784-128-10, SGD momentum 0.9, cross-entropy, random data, one thread per rank. Each
+(ranks, batch) point is one mpiexec run of ddp_worker.py measuring several gradient-sync variants
+side by side; PyTorch DDP (gloo) runs the same model through torch_ddp_worker.py.
+
+Reported: weak scaling (fixed batch per rank) and strong scaling (fixed global batch); scaling
+efficiency = N-rank samples/s / (N x 1-rank samples/s), 1-rank = one process without DDP;
+gradient synchronization time = DDP step - no-communication step, set against one raw
+Allreduce of all gradients in a flat buffer; bucket sizes; fp16 compression; overlap on/off
+(or DDP vs DistributedOptimizer vs backward-then-flat-allreduce). With 2 cores, 3 ranks
+oversubscribe the machine: those figures show contention, not scaling.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import git_revision, write_results  # noqa: E402
+from launchers import run_mpi, run_torch_ranks  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RANKS = (1, 2, 3)
+WEAK_BATCHES = (32, 128, 512)
+STRONG_GLOBAL_BATCH = 768                   # divisible by 1, 2 and 3
+EFFICIENCY_BATCH = 512
+BASE_MODES = ("local", "ddp", "dist_opt", "flat")
+BUCKETS_MB = (0.05, 0.25, 1, 5, 25, 100)    # the model's 0.41 MB of gradients fit one bucket from 0.41 MB up
+DETAIL_MODES = tuple("ddp_b%g" % mb for mb in BUCKETS_MB if mb != 25) + ("ddp_fp16", "ddp_no_overlap")
+TARGETS = {"vs_torch_ddp": 2.0, "efficiency": 0.85, "sync_over_flat_allreduce": 1.1}
+
+
+def worker_json(stdout):
+    return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
+
+
+def distgrad_run(n, batch, modes, rounds, budget):
+    args = ["--batch", batch, "--modes", ",".join(modes), "--rounds", rounds, "--budget", budget]
+    return worker_json(run_mpi(n, os.path.join(HERE, "ddp_worker.py"), args))
+
+
+def torch_run(n, batch, rounds, budget):
+    args = ["--batch", batch, "--rounds", rounds, "--budget", budget]
+    return worker_json(run_torch_ranks(n, os.path.join(HERE, "torch_ddp_worker.py"), args))
+
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def measure(ranks, batches, detail_batches, rounds, budget, with_torch, log):
+    runs = []
+    for n in ranks:
+        for batch in batches:
+            modes = list(BASE_MODES) + (["allreduce_only"] if n > 1 else [])
+            if n == 2 and batch in detail_batches:
+                modes += DETAIL_MODES
+            runs.append(dict(distgrad_run(n, batch, modes, rounds, budget), scaling="weak"))
+            log(runs[-1])
+            if with_torch:
+                runs.append(dict(torch_run(n, batch, rounds, budget), scaling="weak"))
+                log(runs[-1])
+        runs.append(dict(distgrad_run(n, STRONG_GLOBAL_BATCH // n, ["local", "ddp"], rounds, budget),
+                         scaling="strong"))
+        log(runs[-1])
+    return runs
+
+
+def find(runs, framework, n, batch, mode, scaling=None):
+    for run in runs:
+        if (run["framework"], run["ranks"], run["batch"]) == (framework, n, batch) and mode in run["modes"] \
+                and (scaling is None or run["scaling"] == scaling):
+            return run["modes"][mode]
+    return None
+
+
+def efficiency(runs, framework, mode, one_rank_mode, n, batch):
+    """N-rank samples/s over N times one process's (no DDP) samples/s, at ``batch`` per rank."""
+    many, one = find(runs, framework, n, batch, mode), find(runs, framework, 1, batch, one_rank_mode)
+    if many is None or one is None:
+        return None
+    return many["samples_per_s"] / (n * one["samples_per_s"])
+
+
+def analyse(runs, ranks):
+    batches = sorted({r["batch"] for r in runs if r["scaling"] == "weak"})
+    out = {"efficiency": {}, "strong_efficiency": {}, "vs_torch": {}, "sync": {}, "buckets": {}, "variants": {}}
+    for n in [n for n in ranks if n > 1]:
+        for batch in batches:
+            key = "n%d/b%d" % (n, batch)
+            out["efficiency"][key] = {
+                "distgrad_ddp": efficiency(runs, "distgrad", "ddp", "local", n, batch),
+                "distgrad_no_comm": efficiency(runs, "distgrad", "local", "local", n, batch),
+                "torch_ddp": efficiency(runs, "torch", "torch_ddp", "torch_local", n, batch)}
+            ours, theirs = find(runs, "distgrad", n, batch, "ddp"), find(runs, "torch", n, batch, "torch_ddp")
+            if ours and theirs:
+                out["vs_torch"][key] = ours["samples_per_s"] / theirs["samples_per_s"]
+            out["sync"][key] = sync_times(runs, n, batch)
+            variants = {m: v["step_ms"] for run in runs if (run["framework"], run["ranks"], run["batch"]) ==
+                        ("distgrad", n, batch) for m, v in run["modes"].items()}
+            out["variants"][key] = variants
+            buckets = {mb: variants.get("ddp" if mb == 25 else "ddp_b%g" % mb) for mb in BUCKETS_MB}
+            if sum(v is not None for v in buckets.values()) > 1:
+                out["buckets"][key] = buckets
+        one = find(runs, "distgrad", 1, STRONG_GLOBAL_BATCH, "local")
+        many = find(runs, "distgrad", n, STRONG_GLOBAL_BATCH // n, "ddp")
+        if one and many:
+            out["strong_efficiency"]["n%d" % n] = many["samples_per_s"] / (n * one["samples_per_s"])
+    out["targets"] = check_targets(out)
+    return out
+
+
+def sync_times(runs, n, batch):
+    """Exposed gradient-sync time of each variant (its step minus the no-communication step),
+    and DDP's over one raw flat Allreduce of all gradients."""
+    local, raw = find(runs, "distgrad", n, batch, "local"), find(runs, "distgrad", n, batch, "allreduce_only")
+    if local is None or raw is None:
+        return None
+    res = {"flat_allreduce_ms": raw["step_ms"]}
+    for mode in ("ddp", "dist_opt", "flat", "ddp_no_overlap", "ddp_fp16"):
+        m = find(runs, "distgrad", n, batch, mode)
+        if m is not None:
+            res[mode + "_sync_ms"] = m["step_ms"] - local["step_ms"]
+    res["ddp_over_flat_allreduce"] = res["ddp_sync_ms"] / raw["step_ms"]
+    return res
+
+
+def check_targets(out):
+    def at(table, key, field=None):
+        v = table.get(key)
+        return v.get(field) if (v is not None and field) else v
+    checks = {}
+    for batch in (128, 512):
+        ratio = at(out["vs_torch"], "n2/b%d" % batch)
+        checks["vs_torch_ddp_b%d" % batch] = {"value": ratio, "target": ">= %g" % TARGETS["vs_torch_ddp"],
+                                              "met": None if ratio is None else ratio >= TARGETS["vs_torch_ddp"]}
+    eff = at(out["efficiency"], "n2/b%d" % EFFICIENCY_BATCH, "distgrad_ddp")
+    checks["efficiency_n2_b512"] = {"value": eff, "target": ">= %g" % TARGETS["efficiency"],
+                                    "met": None if eff is None else eff >= TARGETS["efficiency"]}
+    for batch in (128, 512):
+        sync = at(out["sync"], "n2/b%d" % batch)
+        ratio = sync["ddp_over_flat_allreduce"] if sync else None
+        checks["sync_ratio_b%d" % batch] = {"value": ratio, "target": "<= %g" % TARGETS["sync_over_flat_allreduce"],
+                                            "met": None if ratio is None else ratio <= TARGETS["sync_over_flat_allreduce"]}
+    return checks
+
+
+def fmt(v, spec="%.3f"):
+    return "-" if v is None else spec % v
+
+
+def print_report(runs, analysis):
+    print("\nthroughput, samples/s (step ms); weak = batch per rank, strong = global %d" % STRONG_GLOBAL_BATCH)
+    print("%-9s %-6s %5s %6s  %s" % ("framework", "scale", "ranks", "batch", "modes"))
+    for r in runs:
+        modes = "  ".join("%s %.0f (%.2f)" % (m, v.get("samples_per_s", 0), v["step_ms"]) for m, v in r["modes"].items())
+        print("%-9s %-6s %5d %6d  %s" % (r["framework"], r["scaling"], r["ranks"], r["batch"], modes))
+    print("\nscaling efficiency (N-rank samples/s over N x one process's):")
+    for key, e in analysis["efficiency"].items():
+        print("  %-8s distgrad ddp %s  distgrad no-comm %s  torch ddp %s" % (
+            key, fmt(e["distgrad_ddp"]), fmt(e["distgrad_no_comm"]), fmt(e["torch_ddp"])))
+    for key, e in analysis["strong_efficiency"].items():
+        print("  strong %s (global batch %d): %.3f" % (key, STRONG_GLOBAL_BATCH, e))
+    print("\ndistgrad DDP samples/s over PyTorch DDP (gloo):",
+          ", ".join("%s %.2fx" % kv for kv in analysis["vs_torch"].items()) or "torch not measured")
+    print("\ngradient sync, ms (variant step - no-comm step) vs one raw flat Allreduce:")
+    for key, s in analysis["sync"].items():
+        if s:
+            print("  %-8s " % key + "  ".join("%s %.3f" % kv for kv in s.items()))
+    for key, b in analysis["buckets"].items():
+        print("  buckets %s: " % key + "  ".join("%g MB %s ms" % (mb, fmt(v)) for mb, v in b.items()))
+    print("\ntargets:")
+    for name, c in analysis["targets"].items():
+        print("  %-22s %s (target %s): %s" % (name, fmt(c["value"]), c["target"],
+                                             {True: "MET", False: "MISSED", None: "not measured"}[c["met"]]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds, batches 128 and 512")
+    parser.add_argument("--ranks", default=",".join(map(str, RANKS)))
+    parser.add_argument("--no-torch", action="store_true")
+    args = parser.parse_args()
+    ranks = [int(r) for r in args.ranks.split(",")]
+    batches = (128, 512) if args.quick else WEAK_BATCHES
+    rounds, budget = (3, 0.05) if args.quick else (7, 0.1)
+    with_torch = torch_available() and not args.no_torch
+    if not with_torch:
+        print("PyTorch DDP not measured:", "--no-torch" if args.no_torch else "torch is not installed")
+
+    def log(run):
+        print("  measured %s ranks=%d batch=%d (%s)" % (run["framework"], run["ranks"], run["batch"], run["scaling"]),
+              flush=True)
+    runs = measure(ranks, batches, (128, 512), rounds, budget, with_torch, log)
+    analysis = analyse(runs, ranks)
+    print_report(runs, analysis)
+    path = write_results("ddp", {
+        "git": git_revision(), "model": "MLP 784-128-10, SGD momentum 0.9, cross-entropy, random data",
+        "threads_per_rank": 1, "cores": os.cpu_count(),
+        "oversubscribed_ranks": [n for n in ranks if n > (os.cpu_count() or 1)],
+        "strong_global_batch": STRONG_GLOBAL_BATCH, "targets_spec": TARGETS, "runs": runs, **analysis})
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()

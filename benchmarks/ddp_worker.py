@@ -1,0 +1,164 @@
+"""One ddp.py measurement under mpiexec: seed-MLP training steps per gradient-sync variant.
+
+    mpiexec -n 2 python benchmarks/ddp_worker.py --batch 128 --modes local,ddp,flat
+
+Every variant (mode) has its own model and optimizer in this process; their rounds are
+interleaved (collective_timing.compare) so noise hits them alike. Rank 0 prints one JSON line.
+
+Modes:
+  local          no communication: each rank trains alone (the compute floor for N ranks)
+  ddp            DistributedDataParallel, bucket_cap_mb=25
+  ddp_b<MB>      DistributedDataParallel with that bucket_cap_mb (e.g. ddp_b0.25, ddp_b100)
+  ddp_fp16       DistributedDataParallel with fp16 compression
+  ddp_no_overlap DistributedDataParallel with overlap switched off (when DDP has the switch)
+  dist_opt       DistributedOptimizer around SGD
+  flat           backward, then one raw mpi4py Allreduce of all gradients in one flat buffer
+  allreduce_only just that raw Allreduce (no model): the floor for gradient synchronization
+"""
+import argparse
+import inspect
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from collective_timing import MpiGroup, compare  # noqa: E402
+from common import single_thread  # noqa: E402
+from step_time import mlp_data, mlp_layers  # noqa: E402
+
+OVERLAP_SWITCHES = ("overlap", "overlap_comm", "async_op")
+
+
+def training_step(fw, nn, optim, batch, rank, wrap_model=None, wrap_opt=None, after_backward=None):
+    """A seed-MLP step (zero_grad, forward, cross-entropy, backward, SGD momentum 0.9) for torch or
+    distgrad (they share the API), on this rank's own random batch; returns (step, model)."""
+    import numpy as np
+    fw.manual_seed(0)
+    model = mlp_layers(nn)
+    if wrap_model is not None:
+        model = wrap_model(model)
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    if wrap_opt is not None:
+        opt = wrap_opt(opt, model)
+    criterion = nn.CrossEntropyLoss()
+    x, y = mlp_data(batch, np.random.default_rng(1000 + rank))
+    inputs, labels = fw.from_numpy(x), fw.from_numpy(y)
+
+    def step():
+        opt.zero_grad()
+        loss = criterion(model(inputs), labels)
+        loss.backward()
+        if after_backward is not None:
+            after_backward(model)
+        opt.step()
+    return step, model
+
+
+def gradient_count(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def fp16_compression(dist):
+    """distgrad's fp16 compressor, wherever the distributed package exposes it."""
+    for holder in ("Compression", "compression"):
+        obj = getattr(dist, holder, None)
+        for name in ("fp16", "FP16", "FP16Compressor", "fp16_compressor"):
+            if obj is not None and hasattr(obj, name):
+                return getattr(obj, name)
+    return "fp16"
+
+
+def overlap_switch(dist):
+    """The name of DDP's keyword that turns communication/backward overlap off, if it has one."""
+    params = inspect.signature(dist.DistributedDataParallel).parameters
+    return next((name for name in OVERLAP_SWITCHES if name in params), None)
+
+
+def flat_allreduce(comm, n):
+    """After backward: all gradients into one buffer, one Allreduce, averages back into .grad."""
+    import numpy as np
+    from mpi4py import MPI
+    state = {}
+
+    def sync(model):
+        grads = [p.grad.array for p in model.parameters()]
+        if "buf" not in state:
+            state["buf"] = np.empty(sum(g.size for g in grads), grads[0].dtype)
+        buf = state["buf"]
+        np.concatenate([g.reshape(-1) for g in grads], out=buf)
+        comm.Allreduce(MPI.IN_PLACE, buf)
+        buf /= n
+        offset = 0
+        for g in grads:
+            g[...] = buf[offset:offset + g.size].reshape(g.shape)
+            offset += g.size
+    return sync
+
+
+def build(mode, dist, batch, comm):
+    fw = _distgrad_modules()
+    rank, n = comm.rank, comm.size
+    if mode == "allreduce_only":
+        import numpy as np
+        from mpi4py import MPI
+        _, model = training_step(*fw, 1, rank)
+        buf = np.zeros(gradient_count(model), np.float32)
+        return lambda: comm.Allreduce(MPI.IN_PLACE, buf)
+    kwargs = {}
+    if mode == "local":
+        return training_step(*fw, batch, rank)[0]
+    if mode == "flat":
+        return training_step(*fw, batch, rank, after_backward=flat_allreduce(comm, n))[0]
+    if mode == "dist_opt":
+        return training_step(*fw, batch, rank,
+                             wrap_opt=lambda opt, model: dist.DistributedOptimizer(opt))[0]
+    if mode.startswith("ddp_b"):
+        kwargs["bucket_cap_mb"] = float(mode[len("ddp_b"):])
+    elif mode == "ddp_fp16":
+        kwargs["compression"] = fp16_compression(dist)
+    elif mode == "ddp_no_overlap":
+        kwargs[overlap_switch(dist)] = False
+    elif mode != "ddp":
+        raise ValueError("unknown mode %r" % mode)
+    return training_step(*fw, batch, rank,
+                         wrap_model=lambda m: dist.DistributedDataParallel(m, **kwargs))[0]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, required=True, help="samples per rank per step")
+    parser.add_argument("--modes", default="local,ddp")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--budget", type=float, default=0.1, help="seconds per timed round")
+    args = parser.parse_args()
+    single_thread()
+    import distgrad.distributed as dist
+    dist.init()
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    modes = [m for m in args.modes.split(",") if m]
+    if "ddp_no_overlap" in modes and overlap_switch(dist) is None:
+        modes.remove("ddp_no_overlap")
+    calls = {mode: build(mode, dist, args.batch, comm) for mode in modes}
+    measured = compare(MpiGroup(comm), calls, args.rounds, args.budget, warmup=3)
+    if comm.rank == 0:
+        out = {}
+        for mode, m in measured.items():
+            out[mode] = {"step_ms": m["seconds"] * 1e3, "best_step_ms": m["best_seconds"] * 1e3,
+                         "iters": m["iters"], "rounds": m["rounds"]}
+            if mode != "allreduce_only":
+                out[mode]["samples_per_s"] = comm.size * args.batch / m["seconds"]
+        _, model = training_step(*_distgrad_modules(), 1, 0)
+        print(json.dumps({"framework": "distgrad", "ranks": comm.size, "batch": args.batch,
+                          "gradient_elements": gradient_count(model), "modes": out}))
+
+
+def _distgrad_modules():
+    import distgrad as dg
+    import distgrad.nn as nn
+    import distgrad.optim as optim
+    return dg, nn, optim
+
+
+if __name__ == "__main__":
+    main()

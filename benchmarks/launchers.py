@@ -1,0 +1,69 @@
+"""Start a benchmark on N ranks: under the MPI that belongs to this Python (the mpiexec beside
+sys.executable), or as N plain processes meeting through torch.distributed's env:// rendezvous."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+
+def mpiexec_path():
+    """The mpiexec installed next to the running interpreter (MPICH from PyPI), else the one on PATH.
+    Mixing an mpiexec from another MPI with this mpi4py would start N worlds of one."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    if os.path.exists(beside):
+        return beside
+    found = shutil.which("mpiexec")
+    if found is None:
+        raise RuntimeError("mpiexec not found next to %s nor on PATH: install mpich (pip install mpich)"
+                           % sys.executable)
+    return found
+
+
+def one_thread_env(**extra):
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def run_mpi(n, script, args=(), timeout=600, env=None):
+    """Run ``python script args`` on ``n`` ranks; return its stdout, raise with stderr on failure."""
+    cmd = [mpiexec_path(), "-n", str(n), sys.executable, script, *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=env if env is not None else one_thread_env())
+    _check(cmd, proc.returncode, proc.stdout, proc.stderr)
+    return proc.stdout
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_torch_ranks(n, script, args=(), timeout=600):
+    """Run ``python script args`` as ``n`` processes with RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT set
+    (what torch.distributed.init_process_group(init_method="env://") reads); return rank 0's stdout."""
+    cmd = [sys.executable, script, *map(str, args)]
+    port = free_port()
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=one_thread_env(RANK=r, WORLD_SIZE=n, LOCAL_RANK=r, MASTER_ADDR="127.0.0.1",
+                                                 MASTER_PORT=port, GLOO_SOCKET_IFNAME="lo"))
+             for r in range(n)]
+    outputs = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            outputs.append((proc.returncode, out, err))
+    finally:
+        for proc in procs:  # one rank failed and the others wait on it: end them
+            if proc.poll() is None:
+                proc.kill()
+    for code, out, err in outputs:
+        _check(cmd, code, out, err)
+    return outputs[0][1]
+
+
+def _check(cmd, code, out, err):
+    if code != 0:
+        raise RuntimeError("%s failed (exit %d):\n%s\n%s" % (" ".join(cmd), code, out[-4000:], err[-4000:]))
