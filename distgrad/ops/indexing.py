@@ -29,6 +29,11 @@ class GetItem(Function):
         return (gx,)
 
 
+class GetItemCopy(GetItem):
+    """Advanced indexing (integer arrays, masks) copies: the result is no view of the input."""
+    is_view = False
+
+
 def _convert_index(index, xp):
     """Tensors in an index become arrays; report whether it uses advanced indexing."""
     items = index if isinstance(index, tuple) else (index,)
@@ -55,7 +60,7 @@ def getitem(input, index):
     xp = input.xp
     index, advanced = _convert_index(index, xp)
     try:
-        return GetItem.apply(input, index=index, advanced=advanced)
+        return (GetItemCopy if advanced else GetItem).apply(input, index=index, advanced=advanced)
     except IndexError as e:
         raise IndexError(f"index {index!r} is out of range for a tensor of shape {tuple(input.shape)}: {e}") from None
 
