@@ -1,0 +1,11 @@
+"""distgrad.nn.functional: the stateless ops behind the layers (PyTorch's torch.nn.functional).
+
+Everything here is distgrad.ops' own function, re-exported under PyTorch's module name.
+"""
+from ..ops import (adaptive_avg_pool2d, avg_pool2d, batch_norm, conv2d, cross_entropy, dropout, embedding,
+                   gelu, layer_norm, leaky_relu, linear, log_softmax, max_pool2d, mse_loss, nll_loss, relu,
+                   relu_, sigmoid, softmax, tanh)
+
+__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "conv2d", "cross_entropy", "dropout", "embedding",
+           "gelu", "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss",
+           "relu", "relu_", "sigmoid", "softmax", "tanh"]

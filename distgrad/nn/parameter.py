@@ -1,0 +1,34 @@
+"""Parameter: a Tensor that a Module registers as learnable (requires_grad by default)."""
+from ..tensor import Tensor
+
+
+class Parameter(Tensor):
+    """``Parameter(tensor)`` shares the tensor's array (no copy), as torch.nn.Parameter does."""
+
+    __slots__ = ()
+
+    def __init__(self, data=None, requires_grad=True):
+        if data is None:
+            import numpy
+            array = numpy.empty(0, dtype=numpy.float32)
+        elif isinstance(data, Tensor):
+            array = data.array
+        else:
+            array = Tensor(data).array
+        self._init(array, False, None)
+        if isinstance(data, Tensor):
+            self._version = data._version  # same memory, same version counter
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def __repr__(self):
+        return "Parameter containing:\n" + super().__repr__()
+
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        result = Parameter(Tensor._wrap(self.array.copy()), self.requires_grad)
+        if self.grad is not None:
+            result.grad = Tensor._wrap(self.grad.array.copy())
+        memo[id(self)] = result
+        return result

@@ -1,0 +1,7 @@
+"""distgrad.optim: optimizers and learning-rate schedules (PyTorch's torch.optim)."""
+from . import lr_scheduler
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD
