@@ -7,8 +7,8 @@ runs, then extrapolated to 8..1,024 GPUs over NVLink and InfiniBand.
 Calibration: alpha and beta fitted (least squares, relative error) to raw mpi4py Allreduce
 times in results/allreduce_n2.json, or to NCCL times when that file has them (a GPU run), which
 then replace the NVLink figures. Step time = compute + all-reduce of the gradients (no overlap),
-or compute + max(0, all-reduce - backward share of compute) (overlap: buckets reduced while
-backward runs). Weak-scaling efficiency = compute / step. See allreduce_model.py for the costs.
+or compute + max(all-reduce - backward share of compute, all-reduce of the last bucket)
+(overlap: buckets are reduced while backward runs, except the last, ready when it ends). Weak-scaling efficiency = compute / step. See allreduce_model.py for the costs.
 """
 import argparse
 import json
@@ -117,27 +117,39 @@ def _find(ddp, n, batch, mode):
     return None
 
 
+def all_algorithms(p, n, args, intra, inter):
+    algos = flat(p, n, args.gpus_per_node, intra, inter)
+    algos["hierarchical"] = hierarchical(p, n, args.gpus_per_node, intra, inter)
+    return algos
+
+
 def predict_gpus(args, intra, inter):
-    grad = args.grad_mb * 1e6
-    compute = args.compute_ms * 1e-3
+    """Per GPU count: each algorithm's all-reduce of the gradients, and the part of it that
+    overlap cannot hide: what outlasts backward, and at least the last bucket (it is only
+    ready when backward ends)."""
+    grad, compute = args.grad_mb * 1e6, args.compute_ms * 1e-3
+    hidden = args.backward_fraction * compute
     rows = []
     for p in GPU_RANKS:
-        algos = flat(p, grad, args.gpus_per_node, intra, inter)
-        algos["hierarchical"] = hierarchical(p, grad, args.gpus_per_node, intra, inter)
+        algos = all_algorithms(p, grad, args, intra, inter)
+        last_bucket = all_algorithms(p, min(grad, args.bucket_mb * 1e6), args, intra, inter)
+        exposed = {k: max(v - hidden, last_bucket[k]) for k, v in algos.items()}
         name = min(algos, key=algos.get)
         comm = algos[name]
-        exposed = max(0.0, comm - args.backward_fraction * compute)
-        rows.append({"gpus": p, "comm_ms": {k: v * 1e3 for k, v in algos.items()}, "best": name,
-                     "best_comm_ms": comm * 1e3, "step_ms_no_overlap": (compute + comm) * 1e3,
-                     "step_ms_overlap": (compute + exposed) * 1e3,
+        rows.append({"gpus": p, "comm_ms": {k: v * 1e3 for k, v in algos.items()},
+                     "exposed_ms": {k: v * 1e3 for k, v in exposed.items()}, "best": name,
+                     "best_comm_ms": comm * 1e3, "best_exposed_ms": exposed[name] * 1e3,
+                     "best_last_bucket_ms": last_bucket[name] * 1e3,
+                     "step_ms_no_overlap": (compute + comm) * 1e3,
+                     "step_ms_overlap": (compute + exposed[name]) * 1e3,
                      "efficiency_no_overlap": compute / (compute + comm),
-                     "efficiency_overlap": compute / (compute + exposed)})
+                     "efficiency_overlap": compute / (compute + exposed[name])})
     return rows
 
 
 def crossovers(rows, args):
-    """First GPU count where communication outweighs compute: without overlap, all-reduce time >
-    compute; with overlap, the exposed part (all-reduce - backward share) > compute."""
+    """First GPU count where communication outweighs compute: without overlap, the all-reduce
+    takes longer than compute; with overlap, the part of it left exposed does."""
     c = args.compute_ms
 
     def first(pred):
@@ -145,13 +157,14 @@ def crossovers(rows, args):
     out = {}
     for algo in list(ALGORITHMS) + ["hierarchical"]:
         out[algo] = {"no_overlap": first(lambda r: r["comm_ms"][algo] > c),
-                     "overlap": first(lambda r: r["comm_ms"][algo] - args.backward_fraction * c > c)}
+                     "overlap": first(lambda r: r["exposed_ms"][algo] > c)}
     out["best"] = {"no_overlap": first(lambda r: r["best_comm_ms"] > c),
-                   "overlap": first(lambda r: r["best_comm_ms"] - args.backward_fraction * c > c)}
+                   "overlap": first(lambda r: r["best_exposed_ms"] > c)}
     # the other way round: at the largest count, the compute per step below which comm dominates
     last = rows[-1]
     out["break_even_compute_ms"] = {"gpus": last["gpus"], "no_overlap": last["best_comm_ms"],
-                                    "overlap": last["best_comm_ms"] / (1 + args.backward_fraction)}
+                                    "overlap": max(last["best_comm_ms"] / (1 + args.backward_fraction),
+                                                   last["best_last_bucket_ms"])}
     return out
 
 
@@ -206,6 +219,7 @@ def main():
     parser.add_argument("--gpus-per-node", type=int, default=8)
     parser.add_argument("--grad-mb", type=float, default=100.0, help="gradient bytes per step, MB (25M fp32 params)")
     parser.add_argument("--compute-ms", type=float, default=10.0, help="forward+backward+update per step, ms")
+    parser.add_argument("--bucket-mb", type=float, default=25.0, help="DDP bucket size: the last one cannot overlap")
     parser.add_argument("--backward-fraction", type=float, default=2 / 3,
                         help="share of compute that communication can hide behind (backward)")
     parser.add_argument("--calibration", default="allreduce_n2.json", help="file in results/ to fit")

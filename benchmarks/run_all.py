@@ -1,0 +1,99 @@
+"""Run the whole benchmark suite and write benchmarks/results/ (JSON, PNG, SUMMARY.md).
+
+    python benchmarks/run_all.py            # what `make bench` runs (about 6 minutes on 2 cores)
+    python benchmarks/run_all.py --quick    # shorter DDP sweep
+    python benchmarks/run_all.py --only allreduce_n2,model,plots,summary
+
+Steps, in order: step_time.py; allreduce.py under mpiexec -n 2 and -n 3; ddp.py; model.py;
+plots.py; summary.py (prints the headline tables and writes results/SUMMARY.md). Timings on a
+machine that is busy with something else are worth little, so before each step the suite waits
+(up to --wait seconds) until the cores are idle, and records how busy they were in
+results/run_all.json.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import write_results  # noqa: E402
+from launchers import mpiexec_path, one_thread_env  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def steps(quick):
+    py = sys.executable
+
+    def script(name):
+        return os.path.join(HERE, name)
+    return [
+        ("step_time", [py, script("step_time.py")]),
+        ("allreduce_n2", [mpiexec_path(), "-n", "2", py, script("allreduce.py")]),
+        ("allreduce_n3", [mpiexec_path(), "-n", "3", py, script("allreduce.py")]),
+        ("ddp", [py, script("ddp.py")] + (["--quick"] if quick else [])),
+        ("model", [py, script("model.py")]),
+        ("plots", [py, script("plots.py")]),
+        ("summary", [py, script("summary.py")]),
+    ]
+
+
+def cpu_busy(seconds=2.0):
+    """Share of all cores busy over the next ``seconds`` (from /proc/stat), None where unknown.
+    Unlike the load average, it does not remember the previous benchmark step."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return idle, sum(fields)
+    try:
+        idle0, total0 = sample()
+        time.sleep(seconds)
+        idle1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
+def wait_until_quiet(limit_s, threshold):
+    """Wait (at most ``limit_s``) until other processes use less than ``threshold`` of the cores."""
+    start = time.monotonic()
+    busy = cpu_busy()
+    while busy is not None and busy > threshold and time.monotonic() - start < limit_s:
+        print("cores %.0f%% busy with other work: waiting for a quiet machine" % (100 * busy), flush=True)
+        time.sleep(5)
+        busy = cpu_busy()
+    return busy
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter DDP sweep")
+    parser.add_argument("--only", help="comma-separated step names")
+    parser.add_argument("--wait", type=float, default=60, help="seconds to wait for a quiet machine, per step")
+    parser.add_argument("--quiet", type=float, default=0.15, help="share of busy cores counted as quiet")
+    args = parser.parse_args()
+    chosen = args.only.split(",") if args.only else None
+    log = []
+    failed = []
+    for name, cmd in steps(args.quick):
+        if chosen and name not in chosen:
+            continue
+        busy = wait_until_quiet(args.wait, args.quiet) if name not in ("plots", "summary") else None
+        print("\n== %s: %s (cores busy before: %s)" % (
+            name, " ".join(cmd), "?" if busy is None else "%.0f%%" % (100 * busy)), flush=True)
+        start = time.monotonic()
+        code = subprocess.call(cmd, env=one_thread_env(), cwd=os.path.dirname(HERE))
+        log.append({"step": name, "command": cmd, "exit_code": code, "seconds": round(time.monotonic() - start, 1),
+                    "cores_busy_before": busy})
+        if code != 0:
+            failed.append(name)
+            print("!! %s failed with exit code %d" % (name, code), flush=True)
+    write_results("run_all", {"steps": log, "failed": failed})
+    if failed:
+        sys.exit("benchmark steps failed: " + ", ".join(failed))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""The headline tables, in Markdown, from the JSON in benchmarks/results/ (written to SUMMARY.md).
+
+    python benchmarks/summary.py      # run_all.py calls this last
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from allreduce import fmt_size  # noqa: E402
+from common import RESULTS  # noqa: E402
+
+ALLREDUCE_SIZES = (4 << 10, 256 << 10, 1 << 20, 4 << 20, 64 << 20, 256 << 20)
+
+
+def load(name):
+    path = os.path.join(RESULTS, name + ".json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def num(v, spec="%.3f"):
+    return "-" if v is None else spec % v
+
+
+def status(met):
+    return {True: "met", False: "**missed**", None: "not measured"}[met]
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_line(results):
+    m = next((r["machine"] for r in results if r), None)
+    if m is None:
+        return "no results yet"
+    return ("%s, %s cores; Python %s, NumPy %s, PyTorch %s, %s; %s" % (
+        m.get("processor"), m.get("cores"), m.get("python"), m.get("numpy"), m.get("torch") or "not installed",
+        m.get("mpi"), m.get("date")))
+
+
+def targets_section(ar2, ar3, ddp, step):
+    rows = []
+    for n, ar in ((2, ar2), (3, ar3)):
+        if ar and ar["target"].get("met") is not None:
+            t = ar["target"]
+            rows.append(["dist.all_reduce bus bandwidth / raw mpi4py, >= 1 MB, %d ranks (worst size)%s" % (
+                n, ", oversubscribed" if ar.get("oversubscribed") else ""),
+                "%.3f (at %s)" % (t["worst_ratio"], fmt_size(t["worst_bytes"])), ">= %.2f" % t["threshold"],
+                status(t["met"])])
+    if ddp:
+        labels = {"vs_torch_ddp_b128": "DDP samples/s / PyTorch DDP (gloo), 2 ranks, batch 128/rank",
+                  "vs_torch_ddp_b512": "DDP samples/s / PyTorch DDP (gloo), 2 ranks, batch 512/rank",
+                  "efficiency_n2_b512": "scaling efficiency, 2 ranks, batch 512/rank",
+                  "sync_ratio_b128": "DDP gradient sync / one flat raw Allreduce, 2 ranks, batch 128",
+                  "sync_ratio_b512": "DDP gradient sync / one flat raw Allreduce, 2 ranks, batch 512"}
+        for key, label in labels.items():
+            c = ddp["targets"].get(key)
+            if c:
+                rows.append([label, num(c["value"]), c["target"], status(c["met"])])
+    if step:
+        for r in step["rows"]:
+            if r["model"] == "mlp" and "distgrad_over_torch" in r:
+                rows.append(["one step / PyTorch eager, seed MLP, batch %d (1 process)" % r["batch"],
+                             "%.3f (%.3f ms vs %.3f ms)" % (r["distgrad_over_torch"], r["distgrad_ms"], r["torch_ms"]),
+                             "(reference)", ""])
+    return "## Targets\n\n" + table(["what", "measured", "target", ""], rows)
+
+
+def throughput_section(ddp):
+    runs = [r for r in ddp["runs"] if r["scaling"] == "weak"]
+    batches = sorted({r["batch"] for r in runs})
+    ranks = sorted({r["ranks"] for r in runs})
+    rows = []
+    for framework, mode in (("distgrad", "ddp"), ("distgrad", "local"), ("torch", "torch_ddp")):
+        for batch in batches:
+            cells = []
+            for n in ranks:
+                m = next((r["modes"][mode] for r in runs if (r["framework"], r["ranks"], r["batch"]) ==
+                          (framework, n, batch) and mode in r["modes"]), None)
+                cells.append("-" if m is None else "%.0f (%.2f ms)" % (m["samples_per_s"], m["step_ms"]))
+            name = {"ddp": "distgrad DDP", "local": "distgrad, no communication", "torch_ddp": "PyTorch DDP gloo"}[mode]
+            rows.append([name, batch] + cells)
+    return ("## Training throughput, seed MLP, samples/s (step time), weak scaling\n\n" +
+            table(["", "batch/rank"] + ["%d rank%s%s" % (n, "s" if n > 1 else "",
+                                                          " (oversubscribed)" if n > (ddp["cores"] or 1) else "")
+                                        for n in ranks], rows) +
+            "\n\nScaling efficiency (N-rank samples/s over N x one process's): " +
+            "; ".join("%s %s (no-comm ceiling %s, PyTorch %s)" % (
+                k, num(e["distgrad_ddp"]), num(e["distgrad_no_comm"]), num(e["torch_ddp"]))
+                for k, e in ddp["efficiency"].items()) + ".")
+
+
+def sync_section(ddp):
+    rows = []
+    for key, s in ddp["sync"].items():
+        if s:
+            rows.append([key, num(s["flat_allreduce_ms"]), num(s.get("ddp_sync_ms")), num(s.get("dist_opt_sync_ms")),
+                         num(s.get("flat_sync_ms")), num(s.get("ddp_no_overlap_sync_ms")),
+                         num(s.get("ddp_fp16_sync_ms")), num(s["ddp_over_flat_allreduce"])])
+    out = ("## Gradient synchronization, ms per step (variant step - no-communication step)\n\n" +
+           table(["ranks/batch", "raw flat Allreduce", "DDP", "DistributedOptimizer", "backward + flat Allreduce",
+                  "DDP no overlap", "DDP fp16", "DDP / raw"], rows))
+    for key, b in ddp["buckets"].items():
+        out += "\n\nBucket size sweep, %s (ms per step): " % key + ", ".join(
+            "%g MB %s" % (float(mb), num(v)) for mb, v in b.items())
+    return out
+
+
+def allreduce_section(ar2, ar3):
+    rows = []
+    for n, ar in ((2, ar2), (3, ar3)):
+        if not ar:
+            continue
+        for r in ar["rows"]:
+            if r["bytes"] in ALLREDUCE_SIZES:
+                dg = r.get("distgrad")
+                rows.append([n, fmt_size(r["bytes"]), num(r["mpi"]["time_us"], "%.1f"), num(r["mpi"]["busbw_GBps"]),
+                             num(dg and dg["time_us"], "%.1f"), num(dg and dg["busbw_GBps"]),
+                             num(r.get("distgrad_busbw_ratio"))])
+    return "## All-reduce, float32, in place\n\n" + table(
+        ["ranks", "size", "mpi4py us", "busbw GB/s", "distgrad us", "busbw GB/s", "distgrad/mpi busbw"], rows)
+
+
+def model_section(model):
+    cal = model["calibration"]["mpi"]
+    lines = ["## Alpha-beta model\n",
+             "Fit to 2-rank raw MPI: alpha %.2f us, bandwidth %s GB/s (median error %.0f%%; per size range %.0f%%)." % (
+                 cal["alpha_us"], num(cal["bandwidth_GBps"]), 100 * cal["median_abs_error"],
+                 100 * cal["segments_median_abs_error"])]
+    v = model.get("validation_allreduce_n3")
+    if v:
+        lines.append("3-rank all-reduce predicted from it: median error %.0f%% (ring)%s." % (
+            100 * v["median_abs_error_ring"], ", 3 ranks oversubscribe 2 cores" if v["oversubscribed"] else ""))
+    for r in model.get("validation_ddp", []):
+        lines.append("DDP step, %d ranks, batch %d: predicted %.3f ms, measured %.3f ms (%+.0f%%; with measured "
+                     "contention %+.0f%%)." % (r["ranks"], r["batch"], r["predicted_ms"], r["measured_ms"],
+                                               100 * r["rel_error"], 100 * r["rel_error_with_contention"]))
+    p, cross = model["parameters"], model["comm_exceeds_compute_from"]
+    lines.append("\nGPUs (%g MB of gradients, %g ms compute per step, NVLink %s, InfiniBand %g GB/s %g us):" % (
+        p["grad_mb"], p["compute_ms"], model["gpu_link_source"], p["ib_gbps"], p["ib_us"]))
+    rows = [[r["gpus"], r["best"], num(r["best_comm_ms"]), num(r["efficiency_no_overlap"]),
+             num(r["efficiency_overlap"])] for r in model["gpu_predictions"]]
+    lines.append(table(["GPUs", "best algorithm", "all-reduce ms", "efficiency", "efficiency with overlap"], rows))
+    lines.append("\nCommunication exceeds compute from: flat ring %s / %s GPUs, best algorithm %s / %s "
+                 "(without / with overlap; '-' = not up to 1,024)." % (
+                     cross["ring"]["no_overlap"] or "-", cross["ring"]["overlap"] or "-",
+                     cross["best"]["no_overlap"] or "-", cross["best"]["overlap"] or "-"))
+    return "\n".join(lines)
+
+
+def build():
+    ar2, ar3, ddp, step, model = (load(n) for n in ("allreduce_n2", "allreduce_n3", "ddp", "step_time", "model"))
+    parts = ["# distgrad benchmark summary\n", machine_line([step, ar2, ddp, model]) + "\n",
+             targets_section(ar2, ar3, ddp, step)]
+    if ddp:
+        parts += [throughput_section(ddp), sync_section(ddp)]
+    if ar2:
+        parts.append(allreduce_section(ar2, ar3))
+    if model:
+        parts.append(model_section(model))
+    return "\n\n".join(parts) + "\n"
+
+
+def main():
+    text = build()
+    path = os.path.join(RESULTS, "SUMMARY.md")
+    with open(path, "w") as f:
+        f.write(text)
+    print(text)
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()
