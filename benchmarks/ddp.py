@@ -49,11 +49,8 @@ def torch_run(n, batch, rounds, budget):
 
 
 def torch_available():
-    try:
-        import torch  # noqa: F401
-        return True
-    except ImportError:
-        return False
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
 
 
 def measure(ranks, batches, detail_batches, rounds, budget, with_torch, log):

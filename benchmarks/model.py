@@ -11,24 +11,16 @@ or compute + max(all-reduce - backward share of compute, all-reduce of the last 
 (overlap: buckets are reduced while backward runs, except the last, ready when it ends). Weak-scaling efficiency = compute / step. See allreduce_model.py for the costs.
 """
 import argparse
-import json
 import os
 import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from allreduce_model import ALGORITHMS, COST, fit, fit_segments, flat, hierarchical, ring, segment_for  # noqa: E402
-from common import RESULTS, git_revision, write_results  # noqa: E402
+from common import git_revision, write_results  # noqa: E402
+from results_io import load_result  # noqa: E402
 
 GPU_RANKS = [8 * 2 ** k for k in range(8)]  # 8 ... 1024
-
-
-def load(name):
-    path = os.path.join(RESULTS, name)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 def points(allreduce, key):
@@ -100,12 +92,12 @@ def validate_ddp(cal, ddp):
             continue
         comm_ms = predicted(cal, ring, n, 4 * run["gradient_elements"]) * 1e3
         measured = run["modes"]["ddp"]["step_ms"]
-        predicted = one["step_ms"] + comm_ms
+        plain = one["step_ms"] + comm_ms
         with_contention = run["modes"]["local"]["step_ms"] + comm_ms
-        rows.append({"ranks": n, "batch": batch, "measured_ms": measured, "predicted_ms": predicted,
-                     "rel_error": predicted / measured - 1, "predicted_with_contention_ms": with_contention,
+        rows.append({"ranks": n, "batch": batch, "measured_ms": measured, "predicted_ms": plain,
+                     "rel_error": plain / measured - 1, "predicted_with_contention_ms": with_contention,
                      "rel_error_with_contention": with_contention / measured - 1,
-                     "predicted_efficiency": one["step_ms"] / predicted,
+                     "predicted_efficiency": one["step_ms"] / plain,
                      "measured_efficiency": one["step_ms"] / measured})
     return rows
 
@@ -222,11 +214,11 @@ def main():
     parser.add_argument("--bucket-mb", type=float, default=25.0, help="DDP bucket size: the last one cannot overlap")
     parser.add_argument("--backward-fraction", type=float, default=2 / 3,
                         help="share of compute that communication can hide behind (backward)")
-    parser.add_argument("--calibration", default="allreduce_n2.json", help="file in results/ to fit")
+    parser.add_argument("--calibration", default="allreduce_n2", help="results/<name>.json to fit")
     args = parser.parse_args()
-    allreduce = load(args.calibration)
+    allreduce = load_result(args.calibration)
     if allreduce is None:
-        sys.exit("model.py: results/%s is missing: run benchmarks/allreduce.py under mpiexec -n 2 first"
+        sys.exit("model.py: results/%s.json is missing: run benchmarks/allreduce.py under mpiexec -n 2 first"
                  % args.calibration)
     cal = calibrate(allreduce)
     intra = (args.nvlink_us * 1e-6, 1e-9 / args.nvlink_gbps)
@@ -235,7 +227,7 @@ def main():
         intra = link(cal["nccl"])
         gpu_source = "%.1f GB/s, %.1f us (fitted to NCCL)" % (1e-9 / intra[1], intra[0] * 1e6)
     inter = (args.ib_us * 1e-6, 1e-9 / args.ib_gbps)
-    allreduce3, ddp = load("allreduce_n3.json"), load("ddp.json")
+    allreduce3, ddp = load_result("allreduce_n3"), load_result("ddp")
     val_ar = validate_allreduce(cal["mpi"], allreduce3) if allreduce3 else None
     val_ddp = validate_ddp(cal["mpi"], ddp) if ddp else []
     rows = predict_gpus(args, intra, inter)

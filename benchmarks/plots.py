@@ -8,20 +8,12 @@ ddp_sync_variants.png    step time of each gradient-sync variant at 2 ranks
 step_time.png            one training step: distgrad vs PyTorch vs hand-written NumPy
 model_scaling.png        predicted efficiency and all-reduce time on 8..1,024 GPUs
 """
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import RESULTS  # noqa: E402
-
-
-def load(name):
-    path = os.path.join(RESULTS, name + ".json")
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
+from results_io import load_result  # noqa: E402
 
 
 def save(fig, name):
@@ -31,11 +23,22 @@ def save(fig, name):
     print("wrote", path)
 
 
+def style(ax, xlabel, ylabel, title=None, log2x=False):
+    if log2x:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def allreduce_bandwidth(plt):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     found = False
     for n, style in ((2, "-"), (3, "--")):
-        data = load("allreduce_n%d" % n)
+        data = load_result("allreduce_n%d" % n)
         if data is None:
             continue
         found = True
@@ -48,18 +51,14 @@ def allreduce_bandwidth(plt):
     if not found:
         plt.close(fig)
         return
-    ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("message size, bytes")
-    ax.set_ylabel("bus bandwidth, GB/s (algbw x 2(n-1)/n)")
-    ax.set_title("all-reduce, float32, in place")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    style(ax, "message size, bytes", "bus bandwidth, GB/s (algbw x 2(n-1)/n)", "all-reduce, float32, in place",
+          log2x=True)
     save(fig, "allreduce_bandwidth")
 
 
 def ddp_throughput(plt):
-    data = load("ddp")
+    data = load_result("ddp")
     if data is None:
         return
     runs = data["runs"]
@@ -85,16 +84,12 @@ def ddp_throughput(plt):
 
 
 def _ranks_axis(ax, title):
-    ax.set_xlabel("ranks (2 cores: 3 ranks oversubscribe)")
-    ax.set_ylabel("samples/s")
     ax.set_xticks([1, 2, 3])
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    style(ax, "ranks (2 cores: 3 ranks oversubscribe)", "samples/s", title)
 
 
 def ddp_sync_variants(plt):
-    data = load("ddp")
+    data = load_result("ddp")
     if data is None or not data.get("variants"):
         return
     keys = [k for k in data["variants"] if k.startswith("n2/")]
@@ -111,7 +106,7 @@ def ddp_sync_variants(plt):
 
 
 def step_time(plt):
-    data = load("step_time")
+    data = load_result("step_time")
     if data is None:
         return
     rows = data["rows"]
@@ -124,15 +119,12 @@ def step_time(plt):
         ax.bar(xs, [r.get(fw + "_ms", 0) for r in rows], width, label=fw)
     ax.set_xticks([j + width * (len(frameworks) - 1) / 2 for j in range(len(rows))], labels, rotation=30)
     ax.set_yscale("log")
-    ax.set_ylabel("ms per training step (1 thread)")
-    ax.set_title("one step: forward, backward, SGD momentum")
-    ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    style(ax, "model, batch", "ms per training step (1 thread)", "one step: forward, backward, SGD momentum")
     save(fig, "step_time")
 
 
 def model_scaling(plt):
-    data = load("model")
+    data = load_result("model")
     if data is None:
         return
     rows = data["gpu_predictions"]
@@ -140,18 +132,14 @@ def model_scaling(plt):
     fig, (eff, comm) = plt.subplots(1, 2, figsize=(11, 4.5))
     eff.plot(gpus, [r["efficiency_no_overlap"] for r in rows], marker="o", label="no overlap")
     eff.plot(gpus, [r["efficiency_overlap"] for r in rows], marker="o", label="overlap with backward")
-    eff.set_ylabel("predicted weak-scaling efficiency")
     for algo in rows[0]["comm_ms"]:
         comm.plot(gpus, [r["comm_ms"][algo] for r in rows], marker="o", ms=3, label=algo)
     comm.axhline(data["parameters"]["compute_ms"], color="gray", ls=":", label="compute per step")
-    comm.set_ylabel("all-reduce of the gradients, ms")
     comm.set_yscale("log")
     p = data["parameters"]
-    for ax in (eff, comm):
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("GPUs (%d per node)" % p["gpus_per_node"])
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+    xlabel = "GPUs (%d per node)" % p["gpus_per_node"]
+    style(eff, xlabel, "predicted weak-scaling efficiency", log2x=True)
+    style(comm, xlabel, "all-reduce of the gradients, ms", log2x=True)
     fig.suptitle("alpha-beta model: %g MB gradients, %g ms compute, NVLink %s, IB %g GB/s %g us" % (
         p["grad_mb"], p["compute_ms"], data["gpu_link_source"], p["ib_gbps"], p["ib_us"]), fontsize=9)
     save(fig, "model_scaling")

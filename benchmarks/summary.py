@@ -2,23 +2,15 @@
 
     python benchmarks/summary.py      # run_all.py calls this last
 """
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from allreduce import fmt_size  # noqa: E402
 from common import RESULTS  # noqa: E402
+from results_io import load_result  # noqa: E402
 
 ALLREDUCE_SIZES = (4 << 10, 256 << 10, 1 << 20, 4 << 20, 64 << 20, 256 << 20)
-
-
-def load(name):
-    path = os.path.join(RESULTS, name + ".json")
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 def num(v, spec="%.3f"):
@@ -155,7 +147,7 @@ def model_section(model):
 
 
 def build():
-    ar2, ar3, ddp, step, model = (load(n) for n in ("allreduce_n2", "allreduce_n3", "ddp", "step_time", "model"))
+    ar2, ar3, ddp, step, model = (load_result(n) for n in ("allreduce_n2", "allreduce_n3", "ddp", "step_time", "model"))
     parts = ["# distgrad benchmark summary\n", machine_line([step, ar2, ddp, model]) + "\n",
              targets_section(ar2, ar3, ddp, step)]
     if ddp:
