@@ -56,6 +56,8 @@ def save(obj, f):
         return
     path = os.path.abspath(os.fspath(f))
     folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"save: can't write {path}: the folder {folder} does not exist")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
@@ -98,6 +100,8 @@ class _Encoder:
         return number
 
     def encode(self, obj, where):
+        if isinstance(obj, numpy.generic):  # before float: numpy.float64 is a float subclass
+            return {"$": "scalar", "array": self.array_number(obj, numpy.asarray(obj))}
         if obj is None or isinstance(obj, (bool, int, float, str)):
             return obj
         if isinstance(obj, Tensor):
@@ -106,8 +110,6 @@ class _Encoder:
             if _is_parameter(obj):
                 node["parameter"] = True
             return node
-        if isinstance(obj, numpy.generic):
-            return {"$": "scalar", "array": self.array_number(obj, numpy.asarray(obj))}
         if isinstance(obj, numpy.ndarray) or hasattr(obj, "__cuda_array_interface__"):
             return {"$": "ndarray", "array": self.array_number(obj, obj), "device": str(device_of(obj))}
         if isinstance(obj, (list, tuple)) and not hasattr(obj, "_fields"):

@@ -5,7 +5,11 @@ from ..random import generator_for
 
 
 class Sampler:
-    """Base class: ``__iter__`` yields dataset indices; ``__len__`` says how many."""
+    """Base class: ``__iter__`` yields dataset indices; ``__len__`` says how many.
+
+    Samplers that know a whole pass up front also define ``order()``, the pass as a NumPy
+    array, which BatchSampler slices instead of collecting indices one by one.
+    """
 
     def __init__(self, data_source=None):
         pass
@@ -22,6 +26,9 @@ class SequentialSampler(Sampler):
 
     def __iter__(self):
         return iter(range(len(self.data_source)))
+
+    def order(self):
+        return numpy.arange(len(self.data_source))
 
     def __len__(self):
         return len(self.data_source)
@@ -45,14 +52,18 @@ class RandomSampler(Sampler):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
     def __iter__(self):
+        return iter(self.order().tolist())
+
+    def order(self):
         n = len(self.data_source)
         rng = self.generator.rng if self.generator is not None else generator_for(numpy)
         if self.replacement:
-            return iter(rng.integers(0, n, size=self.num_samples).tolist())
+            return rng.integers(0, n, size=self.num_samples)
         # num_samples beyond n repeats whole permutations, as PyTorch does
         rounds = -(-self.num_samples // n) if n else 0
-        order = numpy.concatenate([rng.permutation(n) for _ in range(rounds)]) if rounds else numpy.empty(0, int)
-        return iter(order[:self.num_samples].tolist())
+        if not rounds:
+            return numpy.empty(0, numpy.int64)
+        return numpy.concatenate([rng.permutation(n) for _ in range(rounds)])[:self.num_samples]
 
     def __len__(self):
         return self.num_samples
@@ -86,6 +97,10 @@ class BatchSampler(Sampler):
         self.drop_last = drop_last
 
     def __iter__(self):
+        order = getattr(self.sampler, "order", None)
+        if order is not None:
+            yield from self._slices(order())
+            return
         batch = []
         for index in self.sampler:
             batch.append(index)
@@ -94,6 +109,11 @@ class BatchSampler(Sampler):
                 batch = []
         if batch and not self.drop_last:
             yield batch
+
+    def _slices(self, order):
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        for start in range(0, stop, self.batch_size):
+            yield order[start:start + self.batch_size].tolist()
 
     def __len__(self):
         n = len(self.sampler)

@@ -38,17 +38,11 @@ class ToTensor(Transform):
     """
 
     def apply(self, array, batched):
-        xp = get_array_module(array)
-        spatial = array.ndim - int(batched)
-        if spatial == 2:
-            array = array[..., None, :, :]
-        elif spatial == 3:
-            array = xp.moveaxis(array, -1, -3)
-        else:
-            what = "a batch of images (B, H, W[, C])" if batched else "an image (H, W[, C])"
-            raise ValueError(f"ToTensor: expected {what}, got shape {tuple(array.shape)}")
+        array = _channels_first(array, batched)
         if array.dtype == numpy.uint8:
-            return array.astype(numpy.float32) * numpy.float32(1 / 255)
+            out = array.astype(numpy.float32)
+            out *= numpy.float32(1 / 255)
+            return out
         return array.astype(numpy.float32) if array.dtype.kind != "f" else array
 
 
@@ -68,23 +62,41 @@ class Normalize(Transform):
         self.inplace = inplace
 
     def apply(self, array, batched):
-        if array.dtype.kind != "f":
-            array = ToTensor().apply(array, batched)
-        xp = get_array_module(array)
+        pixel_scale, out = 1.0, None
+        if array.dtype.kind != "f":  # raw pixels: convert as ToTensor does, in the same passes
+            array = _channels_first(array, batched)
+            pixel_scale = 1 / 255 if array.dtype == numpy.uint8 else 1.0
+            out = array.astype(numpy.float32)
+        elif self.inplace:
+            out = array
         channels = array.shape[-3] if array.ndim >= 3 else None
         if channels is None or len(self.mean) not in (1, channels) or len(self.std) not in (1, channels):
             raise ValueError(f"Normalize: mean {self.mean} and std {self.std} don't fit images of shape "
                              f"{tuple(array.shape)} (expected (C, H, W){' batched' if batched else ''})")
-        mean = xp.asarray(self.mean, dtype=array.dtype).reshape(-1, 1, 1)
-        scale = xp.asarray([1 / s for s in self.std], dtype=array.dtype).reshape(-1, 1, 1)
-        if self.inplace:
-            array -= mean
-            array *= scale
-            return array
-        return (array - mean) * scale
+        # (x * pixel_scale - mean) / std as one multiply and one add
+        std = numpy.asarray(self.std)
+        xp, dtype = get_array_module(array), (out if out is not None else array).dtype
+        scale = xp.asarray(pixel_scale / std, dtype=dtype).reshape(-1, 1, 1)
+        shift = xp.asarray(-numpy.asarray(self.mean) / std, dtype=dtype).reshape(-1, 1, 1)
+        if out is None:
+            return array * scale + shift
+        out *= scale
+        out += shift
+        return out
 
     def __repr__(self):
         return f"Normalize(mean={self.mean}, std={self.std})"
+
+
+def _channels_first(array, batched):
+    """(H, W) -> (1, H, W) and (H, W, C) -> (C, H, W), with a leading batch dimension if batched."""
+    spatial = array.ndim - int(batched)
+    if spatial == 2:
+        return array[..., None, :, :]
+    if spatial == 3:
+        return get_array_module(array).moveaxis(array, -1, -3)
+    what = "a batch of images (B, H, W[, C])" if batched else "an image (H, W[, C])"
+    raise ValueError(f"ToTensor: expected {what}, got shape {tuple(array.shape)}")
 
 
 class Compose(Transform):

@@ -113,6 +113,12 @@ def test_sequential_random_and_batch_samplers():
     assert len(BatchSampler(range(7), 3, False)) == 3 and len(BatchSampler(range(7), 3, True)) == 2
     with pytest.raises(ValueError, match="positive integer"):
         BatchSampler(range(7), 0, False)
+    for drop_last in (False, True):  # whole-pass slicing gives what index-by-index collecting gives
+        sliced = list(BatchSampler(SequentialSampler(range(7)), 3, drop_last))
+        assert sliced == list(BatchSampler(iter(range(7)), 3, drop_last))
+        assert all(type(i) is int for batch in sliced for i in batch)
+    shuffled = list(BatchSampler(RandomSampler(range(10), generator=distgrad.Generator().manual_seed(2)), 4, False))
+    assert [len(b) for b in shuffled] == [4, 4, 2] and sorted(sum(shuffled, [])) == list(range(10))
 
 
 # ------------------------------------------------------------------ DataLoader
@@ -213,3 +219,16 @@ def test_matches_pytorch_sequential_batches():
         np.testing.assert_array_equal(a, c)
         np.testing.assert_array_equal(b, d)
         assert a.dtype == c.dtype and b.dtype == d.dtype
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not distgrad.cuda.is_available(), reason="needs an NVIDIA GPU with CuPy")
+def test_batches_on_the_gpu():
+    x, y = xy(10)
+    moved = list(DataLoader(TensorDataset(x, y), batch_size=4, device="cuda"))
+    assert all(b[0].is_cuda and b[1].is_cuda for b in moved)
+    assert moved[1][1].cpu().tolist() == [4, 5, 6, 7]
+    resident = TensorDataset(x.cuda(), y.cuda())  # data already on the GPU: gathered there
+    batches = list(DataLoader(resident, batch_size=4, shuffle=True))
+    assert all(b[0].is_cuda for b in batches)
+    assert sorted(np.concatenate([b[1].cpu().numpy() for b in batches]).tolist()) == list(range(10))

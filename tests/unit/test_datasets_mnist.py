@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import distgrad
 from distgrad.data import DataLoader, Subset
 from distgrad.data.datasets import MNIST, FashionMNIST
 from distgrad.data.datasets.idx import parse_idx
@@ -230,3 +231,15 @@ def test_offline_download_explains_what_to_do(tmp_path):
     assert url in message and "offline" in message and "DISTGRAD_DATA" in message
     cache = tmp_path / "cache" / "mnist"
     assert str(cache) in message and leftovers(cache) == []
+
+
+@needs_mnist
+@pytest.mark.gpu
+@pytest.mark.skipif(not distgrad.cuda.is_available(), reason="needs an NVIDIA GPU with CuPy")
+def test_transforms_run_on_gpu_resident_data():
+    test = MNIST(MNIST_ROOT, train=False, transform=Normalize(0.1307, 0.3081))
+    expected = next(iter(DataLoader(test, batch_size=8)))[0].numpy()
+    test.data, test.targets = test.data.cuda(), test.targets.cuda()
+    x, y = next(iter(DataLoader(test, batch_size=8)))
+    assert x.is_cuda and y.is_cuda and x.shape == (8, 1, 28, 28)
+    np.testing.assert_allclose(x.cpu().numpy(), expected, rtol=1e-6)

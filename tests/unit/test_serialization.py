@@ -68,10 +68,25 @@ def test_requires_grad_and_shared_tensors(tmp_path):
 def test_scalars_and_non_contiguous_arrays(tmp_path):
     t = distgrad.tensor(3.5)
     view = np.arange(12).reshape(3, 4).T
-    back = roundtrip([t, view, np.int64(5)], tmp_path)
+    back = roundtrip([t, view, np.int64(5), np.float64(0.25), 0.25], tmp_path)
     assert back[0].shape == () and back[0].item() == 3.5
     np.testing.assert_array_equal(back[1], view)
     assert back[2] == 5 and isinstance(back[2], np.int64)
+    assert type(back[3]) is np.float64 and type(back[4]) is float and back[3] == back[4] == 0.25
+
+
+def test_parameters_come_back_as_parameters(tmp_path):
+    from distgrad.nn import Parameter
+    p = Parameter(distgrad.randn(2, 3))
+    back = roundtrip({"p": p, "frozen": Parameter(distgrad.ones(2), requires_grad=False)}, tmp_path)
+    assert isinstance(back["p"], Parameter) and back["p"].requires_grad and back["p"].is_leaf
+    assert isinstance(back["frozen"], Parameter) and not back["frozen"].requires_grad
+    np.testing.assert_array_equal(back["p"].detach().numpy(), p.detach().numpy())
+
+
+def test_missing_folder_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="the folder .*nope does not exist"):
+        distgrad.save({}, tmp_path / "nope" / "ck.pt")
 
 
 def test_file_objects(tmp_path):
@@ -235,3 +250,17 @@ def test_module_and_optimizer_like_state_dicts(tmp_path):
     assert list(back["optim"]["state"]) == [0, 1]
     for k, v in model.state_dict().items():
         np.testing.assert_array_equal(back["model"][k].numpy(), v.numpy())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not distgrad.cuda.is_available(), reason="needs an NVIDIA GPU with CuPy")
+def test_gpu_tensors_load_where_they_were_saved_or_where_mapped(tmp_path):
+    t = distgrad.randn(3, 4, device="cuda")
+    path = tmp_path / "ck.pt"
+    distgrad.save({"t": t, "host": t.cpu()}, path)
+    back = distgrad.load(path)
+    assert back["t"].is_cuda and not back["host"].is_cuda
+    np.testing.assert_array_equal(back["t"].cpu().numpy(), t.cpu().numpy())
+    on_cpu = distgrad.load(path, map_location="cpu")
+    assert not on_cpu["t"].is_cuda and on_cpu["t"].tolist() == t.tolist()
+    assert distgrad.load(path, map_location="cuda:0")["host"].is_cuda
