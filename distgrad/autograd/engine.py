@@ -8,9 +8,39 @@ starts communication from those hooks.
 """
 from ..backend import get_array_module
 
+# Callbacks queued during the backward that is running now (None outside backward).
+_end_callbacks = None
+
+
+def queue_callback(callback):
+    """Run ``callback()`` once the backward that is running now has finished, after every
+    gradient is accumulated (like PyTorch's ``Variable._execution_engine.queue_callback``).
+    Data parallelism waits for its last all-reduce there."""
+    if _end_callbacks is None:
+        raise RuntimeError("queue_callback can only be called while a backward is running "
+                           "(from a gradient hook)")
+    _end_callbacks.append(callback)
+
 
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
                  accumulate=True, allow_unused=False):
+    """Differentiate ``roots``; see ``_run_backward``. Callbacks queued during it run at the end."""
+    global _end_callbacks
+    outer, _end_callbacks = _end_callbacks, []
+    try:
+        result = _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumulate,
+                               allow_unused)
+        callbacks = _end_callbacks
+        _end_callbacks = None  # a callback may itself run a backward
+        for callback in callbacks:
+            callback()
+        return result
+    finally:
+        _end_callbacks = outer
+
+
+def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
+                  accumulate=True, allow_unused=False):
     """Differentiate ``roots``; accumulate into leaves' ``.grad`` or, with ``accumulate=False``,
     return the gradients of ``inputs`` (``autograd.grad``)."""
     if create_graph:

@@ -1,0 +1,40 @@
+"""distgrad.distributed: data parallelism over MPI (or NCCL), torch.distributed's API.
+
+    import distgrad.distributed as dist
+    dist.init()                                  # optional: first use initializes ("auto")
+    model = dist.DistributedDataParallel(model)  # gradients averaged during backward
+    loss.backward(); optimizer.step()
+
+``python train.py`` is a world of one (MPI is not even imported); ``mpiexec -n 4 python
+train.py`` is four ranks. Environment: DISTGRAD_STALL_WARNING_SECONDS (default 60),
+DISTGRAD_DEBUG=1 (check every collective across ranks), DISTGRAD_ALLOW_GPU_SHARING=1,
+DISTGRAD_CUDA_AWARE_MPI=0|1.
+"""
+from .collectives import (ReduceOp, all_gather, all_gather_into_tensor, all_gather_object, all_reduce,
+                          barrier, broadcast, broadcast_object, broadcast_object_list, group, iall_gather,
+                          iall_reduce, ibroadcast, ireduce_scatter, reduce_scatter, reduce_scatter_tensor)
+from .comm.base import Work
+from .compression import Compression, Compressor
+from .ddp import DistributedDataParallel
+from .optimizer import DistributedOptimizer, broadcast_optimizer_state, broadcast_parameters
+from .world import (communicator, finalize, get_backend, get_local_rank, get_local_world_size, get_rank,
+                    get_world_size, init, is_available, is_initialized)
+
+DDP = DistributedDataParallel
+
+
+def init_process_group(backend=None, init_method=None, world_size=-1, rank=-1, **kwargs):
+    """torch.distributed's spelling of ``init``: the launcher decides world size and rank."""
+    backend = {None: "auto", "gloo": "mpi"}.get(backend, backend)
+    return init(backend)
+
+
+destroy_process_group = finalize
+
+__all__ = ["DDP", "Compression", "Compressor", "DistributedDataParallel", "DistributedOptimizer", "ReduceOp",
+           "Work", "all_gather", "all_gather_into_tensor", "all_gather_object", "all_reduce", "barrier",
+           "broadcast", "broadcast_object", "broadcast_object_list", "broadcast_optimizer_state",
+           "broadcast_parameters", "communicator", "destroy_process_group", "finalize", "get_backend",
+           "get_local_rank", "get_local_world_size", "get_rank", "get_world_size", "group", "iall_gather",
+           "iall_reduce", "ibroadcast", "init", "init_process_group", "ireduce_scatter", "is_available",
+           "is_initialized", "reduce_scatter", "reduce_scatter_tensor"]

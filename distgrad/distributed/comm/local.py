@@ -1,0 +1,38 @@
+"""A world of one process: every collective is an identity and nothing imports MPI.
+
+``python train.py`` runs through exactly the same code as ``mpiexec -n 8 python train.py``;
+only the communicator changes, so every argument check still runs.
+"""
+import copy
+
+from .base import Communicator, Work
+from .topology import single_process
+
+
+class LocalCommunicator(Communicator):
+    name = "local"
+
+    def __init__(self, topology=None):
+        super().__init__(topology or single_process())
+
+    def _start_allreduce(self, array, op, element):
+        return Work.completed()
+
+    def _start_broadcast(self, array, root):
+        return Work.completed()
+
+    def _start_allgather(self, array):
+        return Work.completed(array.reshape((1,) + array.shape).copy())
+
+    def _start_reduce_scatter(self, array, op):
+        return Work.completed(array.copy())
+
+    def _start_barrier(self):
+        return Work.completed()
+
+    def broadcast_object(self, obj, root=0):
+        return obj
+
+    def allgather_object(self, obj):
+        # A copy, as a real exchange would give: callers may change what they receive.
+        return [copy.deepcopy(obj)]

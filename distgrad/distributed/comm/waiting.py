@@ -1,0 +1,144 @@
+"""Waiting for a collective: poll it, answer the other ranks' questions, warn about stalls.
+
+Every MPI collective is started non-blocking and finished here by polling ``test()``. When a
+wait passes DISTGRAD_STALL_WARNING_SECONDS (default 60), this rank asks every other rank,
+over a side communicator of its own, which collective it last started. Ranks that wait in a
+collective are polling too, so they answer at once; a rank busy elsewhere (computing,
+sleeping, stuck in a different call) does not. The warning then names the collective and
+the ranks that have not arrived, with what each said it was doing. Nothing is exchanged
+unless a wait gets that long, so the normal path costs one cheap probe now and then.
+"""
+import os
+import time
+
+from ...utils.logging import get_logger
+
+QUERY_TAG, REPLY_TAG = 7701, 7702
+_log = get_logger("distgrad.distributed")
+
+
+def stall_seconds_from_env(environ=None):
+    environ = os.environ if environ is None else environ
+    value = environ.get("DISTGRAD_STALL_WARNING_SECONDS", "60")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"DISTGRAD_STALL_WARNING_SECONDS must be a number of seconds, got {value!r}")
+    if seconds <= 0:
+        raise ValueError(f"DISTGRAD_STALL_WARNING_SECONDS must be positive, got {value!r}")
+    return seconds
+
+
+class Waiter:
+    """Polls collectives of one communicator; ``side`` is a duplicate of it (mpi4py) that
+    only carries stall questions and answers."""
+
+    SPIN_SECONDS = 0.001   # poll flat out this long: most collectives finish within it
+    YIELD_SECONDS = 0.05   # then give the core away between polls (ranks may share cores)
+    NAP_SECONDS = 0.0005   # and after that sleep between polls: it is a long wait anyway
+
+    def __init__(self, side, topology, stall_seconds=None):
+        from mpi4py import MPI
+
+        self._mpi = MPI
+        self.side = side
+        self.topology = topology
+        self.stall_seconds = stall_seconds_from_env() if stall_seconds is None else stall_seconds
+        self.launched = (0, "")  # the last collective this rank started: (number, what)
+        self.waiting = None      # the one it waits in now
+        self._status = MPI.Status()
+        self._sends = []
+        self._query = 0
+        self._replies = {}
+
+    def started(self, seq, what):
+        self.launched = (seq, what)
+
+    def wait(self, test, seq, what):
+        if test():
+            return
+        self.waiting = (seq, what)
+        start = time.monotonic()
+        warn_after, asked_at, warned = self.stall_seconds, None, False
+        spins = 0
+        try:
+            while not test():
+                spins += 1
+                if spins & 31:
+                    continue
+                self.serve()
+                elapsed = time.monotonic() - start
+                if elapsed >= warn_after and asked_at is None:
+                    self._ask_everyone()
+                    asked_at = elapsed
+                if asked_at is not None and (elapsed - asked_at >= self._grace()
+                                             or len(self._replies) == self.topology.size - 1):
+                    _log.warning(self.stall_report(seq, what, elapsed))
+                    warned, asked_at, warn_after = True, None, 2 * warn_after
+                if elapsed > self.YIELD_SECONDS:
+                    time.sleep(self.NAP_SECONDS)
+                elif elapsed > self.SPIN_SECONDS:
+                    os.sched_yield()
+        finally:
+            self.waiting = None
+        if warned:
+            _log.warning(f"{what} (collective #{seq}) completed after "
+                         f"{time.monotonic() - start:.1f} s")
+
+    def serve(self):
+        """Answer questions from stalled ranks; collect answers to ours."""
+        side, status, mpi = self.side, self._status, self._mpi
+        while side.Iprobe(source=mpi.ANY_SOURCE, tag=mpi.ANY_TAG, status=status):
+            source, tag = status.Get_source(), status.Get_tag()
+            message = side.recv(source=source, tag=tag)
+            if tag == QUERY_TAG:
+                answer = (message, self.launched, self.waiting)
+                self._sends.append(side.isend(answer, dest=source, tag=REPLY_TAG))
+            elif tag == REPLY_TAG and message[0] == self._query:
+                self._replies[source] = message[1:]
+        if self._sends:
+            self._sends = [r for r in self._sends if not r.Test()]
+
+    def stall_report(self, seq, what, elapsed):
+        missing, arrived = [], []
+        for rank in range(self.topology.size):
+            if rank == self.topology.rank:
+                continue
+            reply = self._replies.get(rank)
+            if reply is None:
+                missing.append(f"rank {rank} (no answer: busy outside distgrad collectives, "
+                               "e.g. computing, sleeping or blocked in another call)")
+                continue
+            (their_seq, their_what), their_wait = reply
+            if their_seq >= seq:
+                arrived.append(str(rank))
+            elif their_wait is not None:
+                missing.append(f"rank {rank} (waiting in collective #{their_wait[0]}: {their_wait[1]})")
+            else:
+                missing.append(f"rank {rank} (last started collective #{their_seq}: "
+                               f"{their_what or 'none'}; busy outside collectives)")
+        text = f"stall: {what} (collective #{seq}) has waited {elapsed:.1f} s for the other ranks; "
+        if missing:
+            text += "ranks that have not arrived: " + "; ".join(missing)
+        else:
+            text += "every rank has arrived: the transfer itself is slow"
+        if arrived:
+            text += "; arrived: rank " + ", ".join(arrived)
+        return text
+
+    def finalize(self):
+        for request in self._sends:
+            if not request.Test():
+                request.Cancel()
+        self._sends = []
+
+    def _ask_everyone(self):
+        self._query += 1
+        self._replies = {}
+        for rank in range(self.topology.size):
+            if rank != self.topology.rank:
+                self._sends.append(self.side.isend(self._query, dest=rank, tag=QUERY_TAG))
+
+    def _grace(self):
+        # Ranks waiting in a collective poll often, so they answer within milliseconds.
+        return min(0.5, self.stall_seconds / 2)

@@ -1,0 +1,121 @@
+"""Gradient compression: a two-method interface, as in Horovod.
+
+    compressed, ctx = compressor.compress(array)
+    array = compressor.decompress(compressed, ctx)
+
+``Compression.none`` sends float32 as it is (the default), ``Compression.fp16`` sends
+IEEE half precision, ``Compression.bf16`` sends bfloat16 (float32's exponent range, 8 bits
+of mantissa), kept as uint16 bit patterns because NumPy has no bfloat16. Only floating
+point arrays wider than 16 bits are compressed; others pass through untouched. Any object
+with these two methods can be passed as ``compression=``; its compressed arrays are summed
+as they are.
+"""
+
+
+class Compressor:
+    """Base class: no compression."""
+
+    def compress(self, array):
+        return array, None
+
+    def decompress(self, array, ctx):
+        return array
+
+    def wire_element(self, ctx):
+        """What the compressed numbers are when their dtype alone does not say it."""
+        return None
+
+    def __repr__(self):
+        return f"Compression.{self.name}"
+
+    name = "none"
+
+
+class FP16Compressor(Compressor):
+    name = "fp16"
+
+    def compress(self, array):
+        if array.dtype.kind != "f" or array.dtype.itemsize <= 2:
+            return array, None
+        return array.astype("float16"), array.dtype
+
+    def decompress(self, array, ctx):
+        return array if ctx is None else array.astype(ctx)
+
+
+class BF16Compressor(Compressor):
+    name = "bf16"
+
+    def compress(self, array):
+        if array.dtype.kind != "f" or array.dtype.itemsize <= 2:
+            return array, None
+        return float32_to_bfloat16_bits(array), array.dtype
+
+    def decompress(self, array, ctx):
+        if ctx is None:
+            return array
+        values = bfloat16_bits_to_float32(array)
+        return values if values.dtype == ctx else values.astype(ctx)
+
+    def wire_element(self, ctx):
+        return None if ctx is None else "bfloat16"
+
+
+class Compression:
+    """The built-in compressors (``compression=Compression.fp16``)."""
+
+    none = Compressor()
+    fp16 = FP16Compressor()
+    bf16 = BF16Compressor()
+
+
+def resolve_compression(compression):
+    """None, a name ("none", "fp16", "bf16") or an object with compress/decompress."""
+    if compression is None:
+        return Compression.none
+    if isinstance(compression, str):
+        found = getattr(Compression, compression.lower(), None)
+        if found is None:
+            raise ValueError(f"unknown compression {compression!r}: expected 'none', 'fp16' or 'bf16' "
+                             "or an object with compress(array) and decompress(array, ctx)")
+        return found
+    if not (callable(getattr(compression, "compress", None))
+            and callable(getattr(compression, "decompress", None))):
+        raise TypeError(f"compression must have compress(array) -> (array, ctx) and "
+                        f"decompress(array, ctx) -> array, got {compression!r}")
+    return compression
+
+
+def wire_element(compressor, ctx):
+    element = getattr(compressor, "wire_element", None)
+    return element(ctx) if element is not None else None
+
+
+def float32_to_bfloat16_bits(array):
+    """Round float32 (or wider) values to the nearest bfloat16, ties to even; uint16 bits."""
+    xp = _xp(array)
+    bits = xp.ascontiguousarray(array, dtype=xp.float32).view(xp.uint32)
+    # Adding 0x7FFF plus the lowest kept bit before truncating rounds to nearest even;
+    # infinities stay infinite and overflow rounds to infinity, as IEEE rounding does.
+    rounded = (bits + (0x7FFF + ((bits >> 16) & 1))) >> 16
+    out = rounded.astype(xp.uint16)
+    nan = xp.isnan(array)
+    if nan.any():  # the addition could carry a NaN's payload into an infinity
+        out[nan] = 0x7FC0
+    return out
+
+
+def bfloat16_bits_to_float32(bits):
+    xp = _xp(bits)
+    return (bits.astype(xp.uint32) << 16).view(xp.float32)
+
+
+def bfloat16_sum(a_bits, b_bits):
+    """Elementwise a + b of two bfloat16 arrays, rounded back to bfloat16 (what a reduction
+    over the network computes)."""
+    return float32_to_bfloat16_bits(bfloat16_bits_to_float32(a_bits) + bfloat16_bits_to_float32(b_bits))
+
+
+def _xp(array):
+    from ..backend import get_array_module
+    return get_array_module(array)

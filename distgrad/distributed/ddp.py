@@ -1,0 +1,128 @@
+"""DistributedDataParallel: wrap a model, and ``loss.backward()`` returns with every
+gradient averaged across ranks.
+
+At construction every rank checks that all ranks hold the same model, then takes rank 0's
+parameters and buffers. During backward a Reducer (reducer.py) all-reduces gradients in
+buckets while the rest of backward runs; backward returns once every bucket is reduced.
+Buffers (BatchNorm statistics) are broadcast from rank 0 before each forward. In a world of
+one nothing is installed: the wrapper calls the module straight.
+
+Names: ``state_dict()``, ``named_parameters()`` and ``named_buffers()`` use the wrapped
+module's names, without the ``module.`` prefix PyTorch adds, so checkpoints move freely
+between distributed and single-process runs; ``load_state_dict`` also accepts keys with
+the prefix (checkpoints written by PyTorch's DDP).
+"""
+import contextlib
+
+from ..function import is_grad_enabled
+from ..nn.module import Module
+from ..utils.logging import get_logger
+from .buckets import MB
+from .coalesced import broadcast_arrays
+from .model_check import check_same_model, model_fingerprint
+from .reducer import Reducer
+from .world import communicator
+
+_log = get_logger("distgrad.distributed")
+
+
+class DistributedDataParallel(Module):
+    """``DistributedDataParallel(module, bucket_cap_mb=25, broadcast_buffers=True,
+    find_unused_parameters=False, compression=None)``.
+
+    ``compression``: None (float32 on the wire), ``Compression.fp16``, ``Compression.bf16``
+    or any object with ``compress``/``decompress``. ``overlap=False`` starts all reductions
+    at the end of backward instead of during it (for measurements). ``device_ids``,
+    ``output_device``, ``dim``, ``process_group``, ``gradient_as_bucket_view`` and
+    ``static_graph`` are accepted for PyTorch compatibility; each rank already uses its own
+    device, gradients always live in the buckets, and only the whole world is supported.
+    """
+
+    def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
+                 process_group=None, bucket_cap_mb=25, find_unused_parameters=False, compression=None,
+                 overlap=True, gradient_as_bucket_view=True, static_graph=False):
+        super().__init__()
+        comm = communicator()
+        if not isinstance(module, Module):
+            raise comm.error(f"DistributedDataParallel: expected a distgrad.nn.Module, got "
+                             f"{type(module).__name__}", TypeError)
+        if process_group is not None:
+            raise comm.error("DistributedDataParallel: process subgroups are not supported; "
+                             "pass process_group=None (the whole world)", NotImplementedError)
+        if bucket_cap_mb <= 0:
+            raise comm.error(f"DistributedDataParallel: bucket_cap_mb must be positive, got {bucket_cap_mb}",
+                             ValueError)
+        self.module = module
+        self.comm = comm
+        self.broadcast_buffers = broadcast_buffers
+        self.find_unused_parameters = find_unused_parameters
+        named_params = list(module.named_parameters())
+        named_buffers = list(module.named_buffers())
+        check_same_model(comm, model_fingerprint(named_params, named_buffers), "DistributedDataParallel")
+        broadcast_arrays(comm, [p.array for _, p in named_params] + [b.array for _, b in named_buffers])
+        self._synced_buffers = [b for _, b in named_buffers] if broadcast_buffers else []
+        self._batch_logged = False
+        trained = [(name, p) for name, p in named_params if p.requires_grad]
+        self.reducer = None
+        if comm.size > 1 and trained:
+            self.reducer = Reducer(
+                [p for _, p in trained], [name for name, _ in trained], comm,
+                bucket_cap_bytes=int(bucket_cap_mb * MB), compression=compression,
+                find_unused_parameters=find_unused_parameters, overlap=overlap,
+                owner="DistributedDataParallel",
+                late_gradient_hint="With find_unused_parameters=True, a parameter the forward's outputs "
+                                   "do not depend on is taken as unused; compute the loss from "
+                                   "DistributedDataParallel's outputs.")
+            self.reducer.install_hooks()
+
+    def forward(self, *inputs, **kwargs):
+        reducer = self.reducer
+        if reducer is None:  # a world of one: nothing to do
+            return self.module(*inputs, **kwargs)
+        grad_enabled = is_grad_enabled()
+        if self._synced_buffers and grad_enabled:
+            broadcast_arrays(self.comm, [b.array for b in self._synced_buffers])
+        if not self._batch_logged:
+            self._log_global_batch(inputs)
+        outputs = self.module(*inputs, **kwargs)
+        if self.find_unused_parameters and reducer.sync and grad_enabled:
+            reducer.expect_gradients_from(outputs)
+        return outputs
+
+    @contextlib.contextmanager
+    def no_sync(self):
+        """Backward passes inside accumulate gradients locally; the first backward outside
+        reduces everything accumulated."""
+        reducer = self.reducer
+        if reducer is None:
+            yield
+            return
+        previous, reducer.sync = reducer.sync, False
+        try:
+            yield
+        finally:
+            reducer.sync = previous
+
+    # -- names without the "module." prefix --------------------------------------------
+    def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):
+        return self.module.named_parameters(prefix, recurse, remove_duplicate)
+
+    def named_buffers(self, prefix="", recurse=True, remove_duplicate=True):
+        return self.module.named_buffers(prefix, recurse, remove_duplicate)
+
+    def state_dict(self, destination=None, prefix="", keep_vars=False):
+        return self.module.state_dict(destination=destination, prefix=prefix, keep_vars=keep_vars)
+
+    def load_state_dict(self, state_dict, strict=True, assign=False):
+        keys = list(state_dict.keys())
+        if keys and all(k.startswith("module.") for k in keys):
+            state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
+        return self.module.load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def _log_global_batch(self, inputs):
+        self._batch_logged = True
+        first = next((x for x in inputs if hasattr(x, "shape") and len(x.shape) > 0), None)
+        if first is not None and self.comm.rank == 0:
+            batch = first.shape[0]
+            _log.info(f"DistributedDataParallel: {self.comm.size} ranks x batch {batch} = global batch "
+                      f"{self.comm.size * batch}; gradients are averaged over ranks")

@@ -1,0 +1,39 @@
+"""One rank fails, the whole job ends: an uncaught exception on any rank prints its
+traceback, every line prefixed with ``[rank r/N host]``, and aborts all ranks (MPI_Abort),
+instead of leaving the others waiting forever in their next collective.
+"""
+import sys
+import traceback
+
+
+def failure_report(prefix, kind, value, tb):
+    """The text written to stderr for an uncaught exception on this rank."""
+    lines = traceback.format_exception(kind, value, tb)
+    text = "".join(f"{prefix} {line}" for line in "".join(lines).splitlines(True))
+    return text + f"{prefix} {kind.__name__} on this rank: aborting all ranks (MPI_Abort)\n"
+
+
+def install(comm):
+    """Make uncaught exceptions abort the job through ``comm`` (idempotent)."""
+    current = sys.excepthook
+    if getattr(current, "distgrad_comm", None) is not None:
+        current.distgrad_comm = comm
+        return
+
+    def excepthook(kind, value, tb):
+        try:
+            sys.stderr.write(failure_report(excepthook.distgrad_comm.prefix, kind, value, tb))
+            sys.stderr.flush()
+            sys.stdout.flush()
+        finally:
+            excepthook.distgrad_comm.abort(1)
+
+    excepthook.distgrad_comm = comm
+    excepthook.distgrad_previous = current
+    sys.excepthook = excepthook
+
+
+def uninstall():
+    current = sys.excepthook
+    if getattr(current, "distgrad_comm", None) is not None:
+        sys.excepthook = current.distgrad_previous

@@ -1,0 +1,143 @@
+"""DistributedOptimizer (Horovod's style) and the broadcasts that start training in step.
+
+``DistributedOptimizer(opt)`` wraps any distgrad optimizer: gradient all-reduces start
+from the same gradient-ready hooks DDP uses, in buckets, while backward runs; ``step()``
+waits for them (``synchronize()``) and then applies ``opt``'s own rule. The result is an
+instance of a subclass of ``type(opt)`` sharing its param_groups and state, so learning-rate
+schedulers and checkpoints treat it as the optimizer it wraps.
+"""
+from ..function import enable_grad
+from ..tensor import Tensor
+from .buckets import MB
+from .coalesced import broadcast_arrays
+from .model_check import check_same_model, model_fingerprint
+from .reducer import Reducer
+from .world import communicator
+
+
+class _DistributedOptimizer:
+    """Mixed in before the wrapped optimizer's class."""
+
+    def _setup(self, named_parameters, compression, backward_passes_per_step, bucket_cap_mb):
+        comm = communicator()
+        if backward_passes_per_step < 1:
+            raise comm.error(f"DistributedOptimizer: backward_passes_per_step must be at least 1, got "
+                             f"{backward_passes_per_step}", ValueError)
+        names = {}
+        if named_parameters is not None:
+            names = {id(p): name for name, p in named_parameters}
+        params, param_names = [], []
+        for g, group in enumerate(self.param_groups):
+            for k, p in enumerate(group["params"]):
+                if p.requires_grad:
+                    params.append(p)
+                    param_names.append(names.get(id(p), f"param_groups[{g}]['params'][{k}]"))
+        check_same_model(comm, model_fingerprint(zip(param_names, params)), "DistributedOptimizer")
+        self._dist_comm = comm
+        self._dist_reducer = None
+        if comm.size > 1 and params:
+            k = backward_passes_per_step
+            self._dist_reducer = Reducer(
+                params, param_names, comm, bucket_cap_bytes=int(bucket_cap_mb * MB), compression=compression,
+                finish_at_backward_end=False, passes_per_sync=k, owner="DistributedOptimizer",
+                late_gradient_hint=f"More backward passes ran before step() than backward_passes_per_step={k}; "
+                                   "raise backward_passes_per_step to accumulate over more passes, or call "
+                                   "step() (or synchronize()) after each.")
+            self._dist_reducer.install_hooks()
+
+    def synchronize(self):
+        """Wait until every gradient is averaged across ranks (step() calls this)."""
+        if self._dist_reducer is not None:
+            self._dist_reducer.finish()
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:  # the closure's backward must come before the reduction
+            with enable_grad():
+                loss = closure()
+        self.synchronize()
+        super().step()
+        return loss
+
+
+def DistributedOptimizer(optimizer, named_parameters=None, compression=None, backward_passes_per_step=1,
+                         bucket_cap_mb=25):
+    """Wrap ``optimizer`` so that ``step()`` uses gradients averaged over all ranks.
+
+    ``named_parameters`` (e.g. ``model.named_parameters()``) only names parameters in
+    messages. With ``backward_passes_per_step=k``, gradients of k backward passes are summed
+    locally and reduced once, during the k-th. ``compression`` as for DDP. Do not also wrap
+    the model in DistributedDataParallel: the gradients would be reduced twice.
+    """
+    base = type(optimizer)
+    cls = type(f"Distributed{base.__name__}", (_DistributedOptimizer, base), {})
+    wrapped = cls.__new__(cls)
+    wrapped.__dict__.update(optimizer.__dict__)  # the same param_groups and state objects
+    wrapped._setup(named_parameters, compression, backward_passes_per_step, bucket_cap_mb)
+    return wrapped
+
+
+def broadcast_parameters(params, src=0):
+    """Overwrite parameters (and buffers) with rank ``src``'s, in place. ``params``: a Module
+    (its state_dict: parameters and buffers), a state_dict-like dict, a list of
+    (name, tensor) pairs or a list of tensors."""
+    comm = communicator()
+    if hasattr(params, "state_dict") and callable(params.state_dict):
+        tensors = list(params.state_dict().values())
+    elif isinstance(params, dict):
+        tensors = list(params.values())
+    else:
+        tensors = [p[1] if isinstance(p, tuple) else p for p in params]
+    for t in tensors:
+        if not isinstance(t, Tensor):
+            raise comm.error(f"broadcast_parameters: expected tensors, got {type(t).__name__}", TypeError)
+    broadcast_arrays(comm, [t.array for t in tensors], root=_check_src(comm, src, "broadcast_parameters"))
+    for t in tensors:
+        t._version[0] += 1
+
+
+def broadcast_optimizer_state(optimizer, src=0):
+    """Give every rank rank ``src``'s optimizer state (momentum buffers, step counts,
+    hyper-parameters such as lr), through ``state_dict``/``load_state_dict``."""
+    comm = communicator()
+    src = _check_src(comm, src, "broadcast_optimizer_state")
+    if comm.size == 1:
+        return
+    state = _to_plain(optimizer.state_dict()) if comm.rank == src else None
+    state = comm.broadcast_object(state, src)
+    if comm.rank != src:
+        optimizer.load_state_dict(_from_plain(state))
+
+
+def _check_src(comm, src, what):
+    if not 0 <= int(src) < comm.size:
+        raise comm.error(f"{what}: src={src} is not a rank of this world (0 to {comm.size - 1})", ValueError)
+    return int(src)
+
+
+class _Array:
+    """A tensor's values in a pickled optimizer state (tensors themselves do not pickle)."""
+
+    def __init__(self, array):
+        from ..backend import move
+        self.array = move(array, "cpu")
+
+
+def _to_plain(obj):
+    if isinstance(obj, Tensor):
+        return _Array(obj.array)
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_plain(v) for v in obj)
+    return obj
+
+
+def _from_plain(obj):
+    if isinstance(obj, _Array):
+        return Tensor._wrap(obj.array)
+    if isinstance(obj, dict):
+        return {k: _from_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_from_plain(v) for v in obj)
+    return obj
