@@ -1,0 +1,96 @@
+"""Training-state checkpoints: everything needed to resume a job exactly.
+
+Rank 0 writes model, optimizer, scheduler, epoch, step, sampler position and the random
+generators' states through ``distgrad.save`` (temporary file, then rename); every rank loads
+the same file onto its own device. Resuming from the end of epoch k gives exactly the
+parameters of a run that was never interrupted.
+"""
+import glob
+import os
+import re
+
+from .. import random as dg_random
+from ..serialization import load, save
+
+_NAME = "checkpoint-{epoch:04d}-{step:08d}.dgc"
+_PATTERN = re.compile(r"checkpoint-(\d+)-(\d+)\.dgc$")
+
+
+def _dist():
+    from .. import distributed
+    return distributed
+
+
+def _unwrap(model):
+    return getattr(model, "module", model)
+
+
+class Checkpointer:
+    """Save every ``every`` epochs into ``directory``, keeping the newest ``keep`` files."""
+
+    def __init__(self, directory, every=1, keep=2):
+        if every < 1:
+            raise ValueError(f"Checkpointer: every must be >= 1 epoch, got {every}")
+        self.directory, self.every, self.keep = directory, every, keep
+
+    def due(self, epoch):
+        """Whether the end of (1-based) ``epoch`` is a checkpoint point."""
+        return epoch % self.every == 0
+
+    def save(self, epoch, step, model, optimizer=None, scheduler=None, sampler=None, extra=None):
+        """Collective: call on every rank; rank 0 writes, the others wait for it."""
+        dist = _dist()
+        path = os.path.join(self.directory, _NAME.format(epoch=epoch, step=step))
+        if dist.get_rank() == 0:
+            os.makedirs(self.directory, exist_ok=True)
+            state = {
+                "epoch": epoch,
+                "step": step,
+                "model": _unwrap(model).state_dict(),
+                "optimizer": optimizer.state_dict() if optimizer is not None else None,
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "sampler": sampler.state_dict() if hasattr(sampler, "state_dict") else None,
+                "rng": dg_random.get_rng_state(),
+                "world_size": dist.get_world_size(),
+                "extra": extra,
+            }
+            save(state, path)
+            self._prune()
+        dist.barrier()
+        return path
+
+    def latest(self):
+        """The newest checkpoint in the directory, or None."""
+        found = []
+        for name in glob.glob(os.path.join(self.directory, "checkpoint-*.dgc")):
+            match = _PATTERN.search(name)
+            if match:
+                found.append((int(match.group(1)), int(match.group(2)), name))
+        return max(found)[2] if found else None
+
+    def load(self, model, optimizer=None, scheduler=None, sampler=None, path=None, map_location=None):
+        """Restore from ``path`` (default: the newest) on every rank; returns the saved state
+        (``epoch``, ``step``, ``extra``), or None when there is nothing to resume from."""
+        path = path or self.latest()
+        if path is None:
+            return None
+        if map_location is None:
+            params = list(_unwrap(model).parameters())
+            map_location = params[0].device if params else "cpu"
+        state = load(path, map_location=map_location)
+        _unwrap(model).load_state_dict(state["model"])
+        if optimizer is not None and state.get("optimizer") is not None:
+            optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        if sampler is not None and state.get("sampler") is not None and hasattr(sampler, "load_state_dict"):
+            sampler.load_state_dict(state["sampler"])
+        if state.get("rng") is not None:
+            dg_random.set_rng_state(state["rng"])
+        return state
+
+    def _prune(self):
+        found = sorted(p for p in glob.glob(os.path.join(self.directory, "checkpoint-*.dgc"))
+                       if _PATTERN.search(p))
+        for old in found[:-self.keep] if self.keep else []:
+            os.remove(old)
