@@ -21,7 +21,7 @@ def adam_update(param, grad, state, group, scratch):
     second = exp_avg_sq
     if group["amsgrad"]:
         second = state["max_exp_avg_sq"].array
-        xp.maximum(second, exp_avg_sq, second)
+        xp.maximum(second, exp_avg_sq, out=second)
     xp.sqrt(second, denom)  # denom = sqrt(second) / sqrt(bias_correction2) + eps
     xp.divide(denom, const(xp, (1 - beta2 ** step) ** 0.5, denom.dtype), denom)
     xp.add(denom, const(xp, group["eps"], denom.dtype), denom)

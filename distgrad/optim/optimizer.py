@@ -64,9 +64,9 @@ class Optimizer:
         self.state = defaultdict(dict)
         self.param_groups = []
         self._work = Workspace()
-        if isinstance(params, Tensor):
+        if isinstance(params, (Tensor, set)):
             raise TypeError("params argument given to the optimizer should be an iterable of Tensors or "
-                            f"dicts, but got {type(params).__name__}")
+                            f"dicts in a fixed order (a list, not a set), but got {type(params).__name__}")
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -83,7 +83,7 @@ class Optimizer:
             params = [params]
         elif isinstance(params, set):
             raise TypeError("optimizer parameters need to be organized in ordered collections, but the "
-                            "ordering of tensors in sets will change between runs; use a list instead")
+                            "ordering of tensors in sets changes between runs; use a list instead")
         else:
             params = list(params)
         for p in params:
@@ -151,7 +151,7 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
             packed["params"] = [index[id(p)] for p in group["params"]]
             groups.append(packed)
-        state = {index[id(p)]: dict(s) for p, s in self.state.items() if id(p) in index}
+        state = {index[id(p)]: dict(s) for p, s in self.state.items() if s and id(p) in index}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
