@@ -15,13 +15,15 @@ import pytest
 
 from distgrad.launcher.mpi import MPIError, find_mpiexec
 
+# Ranks write each line with one os.write: mpiexec merges the ranks' output as it comes, and
+# print() may hand a line and its newline over in two pieces that another rank's text splits.
 RANK_SCRIPT = """
     import os
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
     total = comm.allreduce(comm.rank + 1)
-    print(f"rank {comm.rank} of {comm.size} sum {total} FOO={os.environ.get('FOO')} "
-          f"DEBUG={os.environ.get('DISTGRAD_DEBUG')}", flush=True)
+    os.write(1, f"rank {comm.rank} of {comm.size} sum {total} FOO={os.environ.get('FOO')} "
+                f"DEBUG={os.environ.get('DISTGRAD_DEBUG')}\\n".encode())
 """
 
 
@@ -175,14 +177,14 @@ def _interrupt_job(tmp_path, source, extra_args=()):
 
 OBEDIENT = """
     import os, time
-    print("pid", os.getpid(), flush=True)
+    os.write(1, f"pid {os.getpid()}\\n".encode())
     time.sleep(120)
 """
 STUBBORN = """
     import os, signal, time
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    print("pid", os.getpid(), flush=True)
+    os.write(1, f"pid {os.getpid()}\\n".encode())
     time.sleep(120)
 """
 

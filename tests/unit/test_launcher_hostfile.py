@@ -1,4 +1,6 @@
 """Host lists (-H) and hostfiles: good input parses, bad input fails with a message saying where."""
+from pathlib import Path
+
 import pytest
 
 from distgrad.launcher.hostfile import (Host, HostSpecError, format_host_list, parse_host_list,
@@ -65,3 +67,8 @@ def test_format_round_trips():
     hosts = [Host("a", 3), Host("b", 1)]
     assert format_host_list(hosts) == "a:3,b:1"
     assert parse_host_list(format_host_list(hosts)) == hosts
+
+
+def test_the_shipped_example_hostfile_parses():
+    example = Path(__file__).resolve().parents[2] / "launch" / "hostfile.example"
+    assert parse_hostfile(example) == [Host("node01", 4), Host("node02", 4), Host("10.0.0.13", 2)]
