@@ -1,0 +1,145 @@
+"""What the examples share: command-line flags, data, evaluation, checkpoints and reports.
+
+Each example stays a plain PyTorch-style training loop; this module holds only the parts
+that would otherwise be written three times.
+"""
+import argparse
+import json
+import os
+import time
+
+import distgrad as dg
+import distgrad.distributed as dist
+from distgrad.data import DataLoader, DistributedSampler, Subset
+from distgrad.data.datasets import MNIST
+from distgrad.data.transforms import Normalize
+from distgrad.utils.checkpoint import Checkpointer
+from distgrad.utils.logging import get_logger
+from distgrad.utils.metrics import RunningAverage
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+log = get_logger("distgrad.examples")
+
+
+def parser(description, epochs, batch_size, lr):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--batch-size", type=int, default=batch_size, help="per rank")
+    p.add_argument("--lr", type=float, default=lr)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None, help="MNIST folder (default: $DISTGRAD_DATA, then the cache)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--output", default="runs", help="folder for the metrics JSON and the plot")
+    p.add_argument("--checkpoint-dir", default=None)
+    p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument("--max-steps", type=int, default=None, help="stop each epoch early (smoke tests)")
+    return p
+
+
+def setup(args):
+    """Start the world, pick this rank's device, seed everything identically on every rank."""
+    dist.init()
+    device = "cpu"
+    if args.device in ("auto", "cuda") and dg.cuda.is_available():
+        device = f"cuda:{dist.get_local_rank() % dg.cuda.device_count()}"
+    elif args.device == "cuda":
+        raise RuntimeError(f"[rank {dist.get_rank()}] --device cuda, but CUDA is not available here")
+    dg.manual_seed(args.seed)
+    return device
+
+
+def mnist_loaders(args, device):
+    transform = Normalize(MNIST_MEAN, MNIST_STD)
+    train = MNIST(args.data_dir, train=True, transform=transform)
+    test = MNIST(args.data_dir, train=False, transform=transform)
+    sampler = DistributedSampler(train, shuffle=True, seed=args.seed)
+    train_loader = DataLoader(train, batch_size=args.batch_size, sampler=sampler, device=device)
+    # Each rank scores a disjoint slice of the test set; the counts are summed across ranks.
+    shard = Subset(test, range(dist.get_rank(), len(test), dist.get_world_size()))
+    test_loader = DataLoader(shard, batch_size=1000, device=device)
+    return train_loader, test_loader, sampler
+
+
+@dg.no_grad()
+def evaluate(model, loader):
+    """Test loss and accuracy over every rank's share of the test set."""
+    model.eval()
+    stats = RunningAverage()
+    for inputs, labels in loader:
+        outputs = model(inputs)
+        loss = dg.nn.functional.cross_entropy(outputs, labels)
+        correct = (outputs.argmax(1) == labels).sum().item()
+        stats.update(len(labels), loss=loss.item(), accuracy=correct / len(labels))
+    model.train()
+    return stats.compute()
+
+
+def checkpointer(args):
+    return Checkpointer(args.checkpoint_dir, every=args.checkpoint_every) if args.checkpoint_dir else None
+
+
+def resume(args, ckpt, model, optimizer, scheduler=None, sampler=None):
+    """The first epoch to run (1-based) and the global step, from the newest checkpoint."""
+    if not (args.resume and ckpt):
+        return 1, 0
+    state = ckpt.load(model, optimizer, scheduler, sampler)
+    if state is None:
+        log.info("--resume: no checkpoint in %s yet, starting from scratch", args.checkpoint_dir)
+        return 1, 0
+    log.info("resumed from epoch %d (step %d) in %s", state["epoch"], state["step"], args.checkpoint_dir)
+    return state["epoch"] + 1, state["step"]
+
+
+class Report:
+    """Per-epoch metrics: printed on rank 0, saved as JSON and drawn as a PNG."""
+
+    def __init__(self, name, args):
+        self.name, self.args = name, args
+        self.epochs = []
+        self.start = time.perf_counter()
+
+    def add(self, epoch, train, test, seconds):
+        row = {"epoch": epoch, "train_loss": train["loss"], "test_loss": test["loss"],
+               "test_accuracy": test["accuracy"], "seconds": seconds}
+        self.epochs.append(row)
+        log.info("epoch %d: train loss %.4f, test loss %.4f, test accuracy %.2f%% (%.1f s)",
+                 epoch, train["loss"], test["loss"], 100 * test["accuracy"], seconds)
+
+    def save(self):
+        if dist.get_rank() != 0 or not self.epochs:
+            return
+        os.makedirs(self.args.output, exist_ok=True)
+        path = os.path.join(self.args.output, f"{self.name}.json")
+        summary = {"example": self.name, "world_size": dist.get_world_size(),
+                   "args": vars(self.args), "epochs": self.epochs,
+                   "final_test_accuracy": self.epochs[-1]["test_accuracy"],
+                   "total_seconds": time.perf_counter() - self.start}
+        with open(path, "w") as f:
+            json.dump(summary, f, indent=2)
+        png = self._plot()
+        log.info("final test accuracy %.2f%%; metrics in %s%s", 100 * self.epochs[-1]["test_accuracy"],
+                 path, f", plot in {png}" if png else "")
+
+    def _plot(self):
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            log.info("matplotlib is not installed: no plot (pip install 'distgrad[examples]')")
+            return None
+        epochs = [r["epoch"] for r in self.epochs]
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+        left.plot(epochs, [r["train_loss"] for r in self.epochs], "o-", label="train")
+        left.plot(epochs, [r["test_loss"] for r in self.epochs], "o-", label="test")
+        left.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+        left.legend()
+        right.plot(epochs, [100 * r["test_accuracy"] for r in self.epochs], "o-", color="C2")
+        right.set(xlabel="epoch", ylabel="test accuracy (%)", title="accuracy")
+        fig.suptitle(f"{self.name}: {dist.get_world_size()} rank(s)")
+        fig.tight_layout()
+        path = os.path.join(self.args.output, f"{self.name}.png")
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path

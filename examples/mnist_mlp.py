@@ -1,0 +1,68 @@
+"""The seed MLP (784-128-10) on MNIST, data-parallel.
+
+    python examples/mnist_mlp.py                       # one process
+    distgrad-run -n 2 examples/mnist_mlp.py            # two ranks, batch 64 each
+"""
+import distgrad as torch
+import distgrad.distributed as dist
+import distgrad.nn as nn
+import distgrad.optim as optim
+from distgrad.utils.metrics import RunningAverage
+from distgrad.utils.progress import ProgressBar
+
+import _common
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super(Net, self).__init__()
+        self.fc1 = nn.Linear(784, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = torch.flatten(x, 1)
+        x = self.fc1(x)
+        x = torch.relu(x)
+        x = self.fc2(x)
+        return x
+
+
+def main():
+    p = _common.parser(__doc__.splitlines()[0], epochs=10, batch_size=64, lr=0.01)
+    p.add_argument("--momentum", type=float, default=0.9)
+    args = p.parse_args()
+    device = _common.setup(args)
+    trainloader, testloader, sampler = _common.mnist_loaders(args, device)
+
+    net = dist.DistributedDataParallel(Net().to(device))
+    criterion = nn.CrossEntropyLoss()
+    optimizer = optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum)
+    ckpt = _common.checkpointer(args)
+    first_epoch, step = _common.resume(args, ckpt, net, optimizer, sampler=sampler)
+    report = _common.Report("mnist_mlp", args)
+
+    for epoch in range(first_epoch, args.epochs + 1):
+        sampler.set_epoch(epoch)
+        started = _common.time.perf_counter()
+        stats = RunningAverage()
+        with ProgressBar(total=len(sampler), desc=f"epoch {epoch}") as bar:
+            for i, (inputs, labels) in enumerate(trainloader):
+                optimizer.zero_grad()
+                outputs = net(inputs)
+                loss = criterion(outputs, labels)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                stats.update(len(labels), loss=loss.item())
+                bar.update(len(labels), loss=loss.item())
+                if args.max_steps and i + 1 >= args.max_steps:
+                    break
+        report.add(epoch, stats.compute(), _common.evaluate(net, testloader),
+                   _common.time.perf_counter() - started)
+        if ckpt and ckpt.due(epoch):
+            ckpt.save(epoch, step, net, optimizer, sampler=sampler)
+    report.save()
+
+
+if __name__ == "__main__":
+    main()
