@@ -34,6 +34,8 @@ class Tensor:
     @classmethod
     def _wrap(cls, array, requires_grad=False, grad_fn=None):
         """Fast constructor for arrays the library made itself (no conversion, no checks)."""
+        if isinstance(array, numpy.generic):  # NumPy ops on 0-d arrays return scalars
+            array = numpy.asarray(array)
         t = object.__new__(cls)
         t._init(array, requires_grad, grad_fn)
         return t

@@ -58,8 +58,8 @@ def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inp
     leaves = {}
     for fn, grad in seeds:
         if fn is None:  # a leaf was itself a root
-            leaf = grad[0]
-            _finish_leaf(leaf, grad[1], capture, accumulate)
+            leaf = grad[0]  # its .grad must not alias the caller's gradient array
+            _finish_leaf(leaf, grad[1].copy(), capture, accumulate)
         else:
             grads[fn] = grad if fn not in grads else grads[fn] + grad
 
