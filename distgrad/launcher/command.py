@@ -99,6 +99,11 @@ def build_command(launch: Launch, flavor: str, mpiexec: str = "mpiexec"):
             cmd += ["-H", format_host_list(launch.hosts)]
         if launch.oversubscribe:
             cmd.append("--oversubscribe")
+        if not any(arg.lstrip("-") == "bind-to" for arg in launch.mpi_args):
+            # Open MPI pins each rank to a core by default and then refuses more ranks than
+            # cores, even within the slots given. MPICH does not pin; neither do we: every
+            # rank picks its device by local rank, and --mpi-args='--bind-to core' restores it.
+            cmd += ["--bind-to", "none"]
         for name, value in launch.env:
             cmd += ["-x", f"{name}={value}"]
     else:

@@ -74,7 +74,7 @@ def test_dry_run_with_openmpi_flags_and_hostfile(tmp_path):
                     "-x", "FOO=1", "--dry-run", "train.py")
     assert done.returncode == 0, done.stderr
     assert shlex.split(done.stdout) == [
-        sys.executable, "-n", "4", "-H", "node1:2,node2:2", "-x", "FOO=1",
+        sys.executable, "-n", "4", "-H", "node1:2,node2:2", "--bind-to", "none", "-x", "FOO=1",
         sys.executable, "-m", "mpi4py", "train.py"]
 
 

@@ -38,8 +38,14 @@ def test_mpich_hosts_env_and_extra_args():
 def test_openmpi_hosts_env_and_oversubscribe():
     cmd = build_command(launch(nprocs=3, hosts=[Host("a", 1), Host("b", 1)],
                                env=[("FOO", "x y")], oversubscribe=True), OPENMPI)
-    assert cmd == ["mpiexec", "-n", "3", "-H", "a:1,b:1", "--oversubscribe", "-x", "FOO=x y",
-                   PY, "-m", "mpi4py", "train.py", "--lr", "0.1"]
+    assert cmd == ["mpiexec", "-n", "3", "-H", "a:1,b:1", "--oversubscribe", "--bind-to", "none",
+                   "-x", "FOO=x y", PY, "-m", "mpi4py", "train.py", "--lr", "0.1"]
+
+
+def test_openmpi_binding_chosen_by_the_user_is_kept():
+    cmd = build_command(launch(nprocs=2, mpi_args=["--bind-to", "core"]), OPENMPI)
+    assert cmd[:5] == ["mpiexec", "-n", "2", "--bind-to", "core"]
+    assert cmd.count("--bind-to") == 1
 
 
 def test_module_programs_run_under_mpi4py_too():
