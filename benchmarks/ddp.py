@@ -158,7 +158,8 @@ def print_report(runs, analysis):
     print("\nthroughput, samples/s (step ms); weak = batch per rank, strong = global %d" % STRONG_GLOBAL_BATCH)
     print("%-9s %-6s %5s %6s  %s" % ("framework", "scale", "ranks", "batch", "modes"))
     for r in runs:
-        modes = "  ".join("%s %.0f (%.2f)" % (m, v.get("samples_per_s", 0), v["step_ms"]) for m, v in r["modes"].items())
+        modes = "  ".join("%s %s(%.2f)" % (m, "%.0f " % v["samples_per_s"] if "samples_per_s" in v else "", v["step_ms"])
+                          for m, v in r["modes"].items())
         print("%-9s %-6s %5d %6d  %s" % (r["framework"], r["scaling"], r["ranks"], r["batch"], modes))
     print("\nscaling efficiency (N-rank samples/s over N x one process's):")
     for key, e in analysis["efficiency"].items():

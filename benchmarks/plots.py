@@ -37,7 +37,7 @@ def style(ax, xlabel, ylabel, title=None, log2x=False):
 def allreduce_bandwidth(plt):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     found = False
-    for n, style in ((2, "-"), (3, "--")):
+    for n, line in ((2, "-"), (3, "--")):
         data = load_result("allreduce_n%d" % n)
         if data is None:
             continue
@@ -47,7 +47,7 @@ def allreduce_bandwidth(plt):
                             ("distgrad_gpu", "tab:olive")):
             ys = [r[impl]["busbw_GBps"] if impl in r else None for r in data["rows"]]
             if any(y is not None for y in ys):
-                ax.plot(sizes, ys, style, marker="o", ms=3, color=color, label="%s, %d ranks" % (impl, n))
+                ax.plot(sizes, ys, line, marker="o", ms=3, color=color, label="%s, %d ranks" % (impl, n))
     if not found:
         plt.close(fig)
         return
@@ -66,11 +66,11 @@ def ddp_throughput(plt):
     batches = sorted({r["batch"] for r in runs if r["scaling"] == "weak"})
     colors = dict(zip(batches, ("tab:blue", "tab:orange", "tab:green", "tab:red")))
     for batch in batches:
-        for framework, mode, style in (("distgrad", "ddp", "-"), ("torch", "torch_ddp", "--")):
+        for framework, mode, line in (("distgrad", "ddp", "-"), ("torch", "torch_ddp", "--")):
             pts = sorted((r["ranks"], r["modes"][mode]["samples_per_s"]) for r in runs
                          if (r["framework"], r["batch"], r["scaling"]) == (framework, batch, "weak") and mode in r["modes"])
             if pts:
-                weak.plot(*zip(*pts), style, marker="o", color=colors[batch],
+                weak.plot(*zip(*pts), line, marker="o", color=colors[batch],
                           label="%s DDP, batch %d/rank" % (framework, batch))
     _ranks_axis(weak, "weak scaling (batch per rank fixed)")
     strong_pts = sorted((r["ranks"], r["modes"]["ddp"]["samples_per_s"]) for r in runs if r["scaling"] == "strong")
@@ -99,6 +99,7 @@ def ddp_sync_variants(plt):
     for ax, key in zip(axes[0], keys):
         variants = {m: v for m, v in data["variants"][key].items() if m != "allreduce_only"}
         ax.barh(list(variants), list(variants.values()), color="tab:blue")
+        ax.invert_yaxis()  # in run order, top down
         ax.set_xlabel("ms per step")
         ax.set_title("2 ranks, batch %s per rank" % key.split("/b")[1])
         ax.grid(True, axis="x", alpha=0.3)
