@@ -159,15 +159,16 @@ def _alive(pid):
         return False
 
 
-def _interrupt_job(tmp_path, source, extra_args=()):
-    """Start a 2-rank job whose ranks print their pids, Ctrl-C the launcher, return both."""
+def _interrupt_job(tmp_path, source, signum, extra_args=()):
+    """Start a 2-rank job whose ranks print their pids, signal the launcher; return the exit
+    code, stderr and the ranks' pids."""
     path = script(tmp_path, source)
     proc = subprocess.Popen([sys.executable, "-m", "distgrad.run", "-n", "2", *extra_args,
                              str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=_env(), stdin=subprocess.DEVNULL)
     try:
         pids = [int(proc.stdout.readline().split()[-1]) for _ in range(2)]
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -191,14 +192,15 @@ STUBBORN = """
 
 @pytest.mark.timeout(60)
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="checks rank processes through /proc")
-@pytest.mark.parametrize("source, message", [
-    (OBEDIENT, "got SIGINT, stopping all ranks"),
+@pytest.mark.parametrize("source, signum, message", [
+    (OBEDIENT, signal.SIGINT, "got SIGINT, stopping all ranks"),
+    (OBEDIENT, signal.SIGTERM, "got SIGTERM, stopping all ranks"),
     # Ranks that ignore the forwarded signal are killed once --grace has passed.
-    (STUBBORN, "still running 1 s after being told to stop; killing them"),
-], ids=["obedient", "stubborn"])
-def test_ctrl_c_stops_every_rank(tmp_path, mpiexec, source, message):
-    code, err, pids = _interrupt_job(tmp_path, source, extra_args=["--grace", "1"])
-    assert code == 130
+    (STUBBORN, signal.SIGINT, "still running 1 s after being told to stop; killing them"),
+], ids=["ctrl-c", "sigterm", "ranks-ignore-signals"])
+def test_signals_stop_every_rank(tmp_path, mpiexec, source, signum, message):
+    code, err, pids = _interrupt_job(tmp_path, source, signum, extra_args=["--grace", "1"])
+    assert code == 128 + signum
     assert message in err
     time.sleep(0.2)
     assert not any(_alive(pid) for pid in pids)
