@@ -45,7 +45,14 @@ def _why_no_namespaces():
                           timeout=30)
     if made.returncode != 0:
         return f"'ip netns add' is not allowed here: {made.stderr.strip()}"
-    subprocess.run(["ip", "netns", "del", probe], capture_output=True, timeout=30)
+    try:
+        # Entering one (mounts /sys) and a UTS namespace of its own are needed too.
+        entered = subprocess.run(["ip", "netns", "exec", probe, "unshare", "--uts", "true"],
+                                 capture_output=True, text=True, timeout=30)
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True, timeout=30)
+    if entered.returncode != 0:
+        return f"cannot enter a network namespace here: {entered.stderr.strip()}"
     try:
         find_mpiexec()
     except MPIError as e:
