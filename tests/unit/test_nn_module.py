@@ -327,3 +327,23 @@ def test_module_list_and_dict_register_their_members():
     assert [n for n, _ in d.named_parameters()] == ["a.weight", "a.bias", "c.weight", "c.bias"]
     d.pop("a")
     assert len(list(d.parameters())) == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not dg.cuda.is_available(), reason="needs an NVIDIA GPU with CuPy")
+def test_module_cuda_round_trip_keeps_objects_and_values():
+    net = Net()
+    params = list(net.parameters())
+    before = {k: v.numpy().copy() for k, v in net.state_dict().items()}
+    assert net.cuda() is net and list(net.parameters()) == params
+    assert all(p.is_cuda for p in net.parameters()) and net.norm.running_mean.is_cuda
+    out = net(dg.randn(5, 3, device="cuda"))
+    assert out.is_cuda
+    out.sum().backward()
+    assert net.head.weight.grad.is_cuda
+    net.cpu()
+    assert not any(p.is_cuda for p in net.parameters())
+    # a CPU checkpoint loads into a GPU model
+    gpu = Net().cuda()
+    gpu.load_state_dict({k: dg.tensor(v) for k, v in before.items()})
+    np.testing.assert_array_equal(gpu.head.weight.detach().cpu().numpy(), before["head.weight"])

@@ -128,6 +128,36 @@ def test_state_dict_round_trip_resumes_exactly(name, kwargs):
     np.testing.assert_array_equal(b2.detach().numpy(), params[1].detach().numpy())
 
 
+def test_checkpoint_through_distgrad_save_resumes_exactly(tmp_path):
+    def build():
+        dg.manual_seed(3)
+        net = nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.Linear(4, 3))
+        opt = optim.AdamW(net.parameters(), lr=0.01, amsgrad=True)
+        return net, opt, optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+
+    def train(net, opt, sched, steps):
+        for _ in range(steps):
+            opt.zero_grad()
+            ((net(dg.tensor(X, dtype=dg.float32)) - dg.tensor(Y, dtype=dg.float32)) ** 2).mean().backward()
+            opt.step()
+            sched.step()
+
+    net, opt, sched = build()
+    train(net, opt, sched, 3)
+    dg.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict()},
+            str(tmp_path / "ckpt"))
+    net2, opt2, sched2 = build()
+    ckpt = dg.load(str(tmp_path / "ckpt"))
+    net2.load_state_dict(ckpt["model"])
+    opt2.load_state_dict(ckpt["optimizer"])
+    sched2.load_state_dict(ckpt["scheduler"])
+    train(net, opt, sched, 3)
+    train(net2, opt2, sched2, 3)
+    for (name, a), b in zip(net.state_dict().items(), net2.state_dict().values()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"] == 0.01 * 0.5 ** 3
+
+
 def test_load_state_dict_checks_group_shapes():
     a, b = nn.Parameter(dg.ones(2)), nn.Parameter(dg.ones(3))
     saved = optim.SGD([a, b], lr=0.1).state_dict()
@@ -240,3 +270,22 @@ def test_repr_lists_groups():
     opt = optim.SGD([nn.Parameter(dg.ones(1))], lr=0.5, momentum=0.9)
     text = repr(opt)
     assert text.startswith("SGD (\nParameter Group 0\n") and "    lr: 0.5" in text and "momentum: 0.9" in text
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not dg.cuda.is_available(), reason="needs an NVIDIA GPU with CuPy")
+@pytest.mark.parametrize("name,kwargs", CASES)
+def test_gpu_updates_match_cpu(name, kwargs):
+    results = []
+    for device in ("cpu", "cuda"):
+        w = dg.tensor(W0.copy(), device=device, requires_grad=True)
+        b = dg.tensor(B0.copy(), device=device, requires_grad=True)
+        opt = getattr(optim, name)([w, b], **kwargs)
+        x, y = dg.tensor(X, device=device), dg.tensor(Y, device=device)
+        for _ in range(10):
+            opt.zero_grad()
+            ((dg.tanh(x @ w + b) - y) ** 2).mean().backward()
+            opt.step()
+        assert str(w.device).startswith(device)
+        results.append(w.detach().cpu().numpy())
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-9, atol=1e-12)
