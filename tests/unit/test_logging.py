@@ -130,3 +130,10 @@ def test_under_a_real_two_rank_launch(tmp_path):
     assert done.returncode == 0, done.stderr
     assert sorted(done.stderr.splitlines()) == [
         "[0/2] WARNING: from each rank", "[0/2] only once", "[1/2] WARNING: from each rank"]
+
+
+def test_debug_flag_turns_on_debug_lines(monkeypatch):
+    monkeypatch.setenv("DISTGRAD_DEBUG", "1")
+    assert get_logger("debugging_script").isEnabledFor(logging.DEBUG)
+    monkeypatch.setenv("DISTGRAD_DEBUG", "0")
+    assert not get_logger("quiet_script").isEnabledFor(logging.DEBUG)
