@@ -39,18 +39,19 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
 
 def _numeric_grad(fn, inputs, tensor, k, weight, eps):
     array = tensor.array
-    flat = array.reshape(-1)
-    grad = numpy.zeros(flat.shape[0])
+    grad = numpy.zeros(array.shape)
     with no_grad():
-        for j in range(flat.shape[0]):
-            original = flat[j].item()
-            flat[j] = original + eps
+        # Index element by element: reshape(-1) would copy a non-contiguous array, and the
+        # nudges would then never reach the function.
+        for index in numpy.ndindex(*array.shape):
+            original = array[index].item()
+            array[index] = original + eps
             plus = _projected(fn(*inputs), k, weight)
-            flat[j] = original - eps
+            array[index] = original - eps
             minus = _projected(fn(*inputs), k, weight)
-            flat[j] = original
-            grad[j] = (plus - minus) / (2 * eps)
-    return grad.reshape(array.shape)
+            array[index] = original
+            grad[index] = (plus - minus) / (2 * eps)
+    return grad
 
 
 def _projected(out, k, weight):

@@ -34,7 +34,8 @@ def windows(xp, x, kernel, stride, dilation, out_hw):
     *lead_strides, sh, sw = x.strides
     shape = (*lead, *out_hw, *kernel)
     strides = (*lead_strides, sh * stride[0], sw * stride[1], sh * dilation[0], sw * dilation[1])
-    return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides, writeable=False)
+    # Read-only by convention (CuPy's as_strided has no ``writeable`` flag): nothing writes to it.
+    return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
 
 
 def add_windows(target, piece, kernel, stride, dilation, out_hw):

@@ -201,3 +201,11 @@ def test_torch_comparison_catches_a_wrong_value():
 def test_broadcast_pair_broadcasts(seed):
     a, b = broadcast_pair(np.random.default_rng(seed))
     np.broadcast_shapes(a, b)  # raises when they don't
+
+
+def test_gradcheck_nudges_non_contiguous_inputs():
+    base = np.random.default_rng(0).standard_normal((3, 4))
+    x = dg.from_numpy(base.T)  # a transposed, non-contiguous view
+    x.requires_grad_()
+    assert not x.is_contiguous()
+    assert gradcheck(lambda t: (t * t).sum(1), [x])
