@@ -14,7 +14,7 @@ from .elementwise import (abs, add, allclose, ceil, clamp, clip, clone, div, eq,
                           sqrt, square, sub, where)
 from .embedding import embedding
 from .indexing import gather, getitem, index_select, masked_fill, nonzero, setitem
-from .inplace import add_, clamp_, copy_, div_, fill_, mul_, pow_, relu_, sub_, zero_
+from .inplace import add_, clamp_, copy_, div_, fill_, masked_fill_, mul_, pow_, relu_, sub_, zero_
 from .linalg import bmm, dot, linear, matmul, mm, outer
 from .loss import cross_entropy, mse_loss, nll_loss
 from .normalization import batch_norm, layer_norm
@@ -34,13 +34,12 @@ sign sqrt square sub where gather index_select masked_fill nonzero relu sigmoid 
 log_softmax matmul mm bmm dot outer all amax amin any argmax argmin max mean min norm prod std
 sum var broadcast_to chunk expand expand_as flatten permute reshape reshape_as split squeeze
 swapaxes t transpose unbind unflatten unsqueeze view view_as add_ clamp_ copy_ div_ fill_ mul_
-pow_ relu_ sub_ zero_ multiply divide subtract true_divide negative""".split()
+pow_ relu_ sub_ zero_ masked_fill_ multiply divide subtract true_divide negative""".split()
 
 
 def _install_methods(cls):
     for name in _METHODS:
         setattr(cls, name, globals()[name])
-    cls.masked_fill_ = lambda self, mask, value: self.copy_(masked_fill(self, mask, value).detach())
     cls.__getitem__ = getitem
     cls.__setitem__ = setitem
     cls.T = property(lambda self: self.permute(*reversed(range(self.ndim))))

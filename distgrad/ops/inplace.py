@@ -9,6 +9,7 @@ grad mode is on, as in PyTorch.
 from ..function import is_grad_enabled
 from ..tensor import Tensor
 from . import elementwise as ew
+from .indexing import masked_fill
 
 
 def _inplace(out_of_place, array_op):
@@ -59,6 +60,10 @@ def _fill(a, value):
     a.fill(value)
 
 
+def _masked_fill(a, mask, value):
+    a[mask] = value
+
+
 def _relu(a):
     a.clip(0, None, out=a)
 
@@ -73,6 +78,7 @@ copy_ = _inplace(lambda t, src, non_blocking=False: ew.add(t * 0, src), _copy)
 fill_ = _inplace(lambda t, v: t * 0 + v, _fill)
 zero_ = _inplace(lambda t: t * 0, lambda a: a.fill(0))
 relu_ = _inplace(lambda t: t.relu(), _relu)
+masked_fill_ = _inplace(masked_fill, _masked_fill)
 for _name, _fn in list(globals().items()):
     if _name.endswith("_") and not _name.startswith("_") and callable(_fn):
         _fn.__name__ = _name

@@ -73,3 +73,15 @@ def test_unchanged_saved_tensors_pass_the_check():
     unrelated.add_(1.0)
     z.backward()
     assert x.grad.tolist() == [8.0, 16.0]
+
+
+def test_masked_fill_in_place_passes_the_gradient_where_not_filled():
+    x = dg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = x * 2
+    y.masked_fill_(dg.tensor([True, False, False]), 0.0)
+    (y * y).sum().backward()
+    assert y.tolist() == [0.0, 4.0, 6.0]
+    assert x.grad.tolist() == [0.0, 16.0, 24.0]
+    plain = dg.ones(3)
+    plain.masked_fill_(dg.tensor([False, True, False]), 5.0)
+    assert plain.tolist() == [1.0, 5.0, 1.0]
