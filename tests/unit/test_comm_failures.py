@@ -1,0 +1,58 @@
+"""Failures of a multi-rank job, from the outside: each test launches a small script with
+``mpiexec -n 2`` (tests/distributed/scripts) and reads what the job printed."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "distributed" / "scripts"
+LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK",
+                      "MPI_LOCALNRANKS")
+
+
+def mpiexec():
+    beside_python = Path(sys.executable).with_name("mpiexec")
+    found = str(beside_python) if beside_python.exists() else shutil.which("mpiexec")
+    assert found, "mpiexec not found (the mpich package provides it)"
+    return found
+
+
+def run_job(script, ranks=2, timeout=90, **env):
+    environ = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
+    environ.update(OMP_NUM_THREADS="1", **env)
+    return subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, str(SCRIPTS / script)],
+                          env=environ, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.timeout(120)
+def test_an_exception_on_one_rank_ends_the_whole_job_naming_that_rank():
+    job = run_job("raise_on_one_rank.py")
+    output = job.stdout + job.stderr
+    assert job.returncode != 0
+    assert "[rank 1/2 " in output and "ValueError: deliberate failure on rank 1" in output
+    assert "aborting all ranks" in output
+    assert "rank 0 finished" not in output
+
+
+@pytest.mark.timeout(120)
+def test_debug_mode_catches_a_collective_mismatch():
+    job = run_job("mismatched_collective.py", DISTGRAD_DEBUG="1")
+    output = job.stdout + job.stderr
+    assert job.returncode != 0
+    assert "DISTGRAD_DEBUG: collective #" in output
+    assert "shape differs: rank 0 has (3,); rank 1 has (4,)" in output
+    assert "mismatch not caught" not in output
+
+
+@pytest.mark.timeout(120)
+def test_a_late_rank_gets_a_stall_warning_naming_it():
+    job = run_job("late_rank.py", DISTGRAD_STALL_WARNING_SECONDS="1")
+    output = job.stdout + job.stderr
+    assert job.returncode == 0, output
+    assert "[0/2] WARNING: stall: all_reduce(op=sum) of float32 (3,)" in output
+    assert "ranks that have not arrived: rank 1 (no answer" in output
+    assert "completed after" in output
+    assert "rank 0 done" in output and "rank 1 done" in output
