@@ -291,6 +291,17 @@ class Tensor:
     def __getstate__(self):
         raise TypeError("distgrad tensors are not pickled; use distgrad.save / distgrad.load")
 
+    def __deepcopy__(self, memo):
+        """copy.deepcopy (of a model, say): a leaf with its own copy of the data and grad."""
+        if self.grad_fn is not None:
+            raise RuntimeError("only leaf tensors support deepcopy; use .detach().clone() on this result")
+        if id(self) not in memo:
+            copied = type(self)._wrap(self.array.copy(), self.requires_grad)
+            if self.grad is not None:
+                copied.grad = Tensor._wrap(self.grad.array.copy())
+            memo[id(self)] = copied
+        return memo[id(self)]
+
 
 class Size(tuple):
     """The shape of a tensor: a tuple, as torch.Size is."""

@@ -23,12 +23,3 @@ class Parameter(Tensor):
 
     def __repr__(self):
         return "Parameter containing:\n" + super().__repr__()
-
-    def __deepcopy__(self, memo):
-        if id(self) in memo:
-            return memo[id(self)]
-        result = Parameter(Tensor._wrap(self.array.copy()), self.requires_grad)
-        if self.grad is not None:
-            result.grad = Tensor._wrap(self.grad.array.copy())
-        memo[id(self)] = result
-        return result

@@ -347,3 +347,18 @@ def test_module_cuda_round_trip_keeps_objects_and_values():
     gpu = Net().cuda()
     gpu.load_state_dict({k: dg.tensor(v) for k, v in before.items()})
     np.testing.assert_array_equal(gpu.head.weight.detach().cpu().numpy(), before["head.weight"])
+
+
+def test_deepcopy_of_a_model_is_independent_and_keeps_sharing():
+    net = Net()
+    net.tied = net.head.weight
+    clone = copy.deepcopy(net)
+    assert clone.tied is clone.head.weight and clone.head.weight is not net.head.weight
+    assert isinstance(clone.head.weight, nn.Parameter) and clone.head.weight.requires_grad
+    with dg.no_grad():
+        net.head.weight.fill_(3.0)
+    net.norm.running_mean.array[:] = 5.0
+    assert float(clone.head.weight.array.max()) != 3.0
+    assert float(clone.norm.running_mean.array.max()) == 0.0
+    with pytest.raises(RuntimeError, match="only leaf tensors"):
+        copy.deepcopy(net.head.weight * 2)
