@@ -7,7 +7,7 @@ from ._util import cast
 from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .conv import conv2d
 from .device import to_device
-from .dropout import dropout, dropout_
+from .dropout import dropout
 from .elementwise import (abs, add, allclose, ceil, clamp, clip, clone, div, eq, equal, exp, floor, ge,
                           gt, isfinite, isinf, isnan, le, log, logical_and, logical_not, logical_or,
                           logical_xor, lt, maximum, minimum, mul, ne, neg, pow, round, rsqrt, sign,

@@ -15,15 +15,15 @@ class Conv2d(Function):
 
     def forward(self, xp, x, weight, bias=None, stride=(1, 1), pad_before=(0, 0), pad_after=(0, 0),
                 dilation=(1, 1), groups=1):
-        n, c, h, w = x.shape
+        n = x.shape[0]
         o, cg, kh, kw = weight.shape
-        xp_ = pad_hw(xp, x, pad_before, pad_after)
-        hp, wp = xp_.shape[-2:]
+        padded = pad_hw(xp, x, pad_before, pad_after)
+        hp, wp = padded.shape[-2:]
         out_hw = (output_size(hp, kh, stride[0], 0, dilation[0]),
                   output_size(wp, kw, stride[1], 0, dilation[1]))
         oh, ow = out_hw
         # (N, C, OH, OW, kh, kw) view -> (G, Cg*kh*kw, N*OH*OW) columns: the one im2col copy.
-        win = windows(xp, xp_, (kh, kw), stride, dilation, out_hw)
+        win = windows(xp, padded, (kh, kw), stride, dilation, out_hw)
         win = win.reshape(n, groups, cg, oh, ow, kh, kw).transpose(1, 2, 5, 6, 0, 3, 4)
         cols = win.reshape(groups, cg * kh * kw, n * oh * ow)
         w2 = weight.reshape(groups, o // groups, cg * kh * kw)
@@ -32,7 +32,7 @@ class Conv2d(Function):
         if bias is not None:
             out += bias.reshape(o, 1, 1)
         self.saved = (cols if self.needs_grad[1] else None, w2)
-        self.geometry = (x.shape, xp_.shape, (kh, kw), stride, pad_before, dilation, out_hw)
+        self.geometry = (x.shape, padded.shape, (kh, kw), stride, pad_before, dilation, out_hw)
         return out
 
     def backward(self, xp, g):

@@ -22,7 +22,7 @@ class Dropout(Function):
         return (g * self.mask,)
 
 
-def _check(input, p, op):
+def _check_probability(input, p, op):
     if not 0 <= p <= 1:
         raise ValueError(f"{op}: dropout probability has to be between 0 and 1, got {p}")
     if input.array.dtype.kind != "f":
@@ -38,7 +38,7 @@ dropout_.__name__ = "dropout_"
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
-    _check(input, p, "dropout")
+    _check_probability(input, p, "dropout")
     if not training or p == 0:
         return input
     if inplace:
