@@ -121,6 +121,16 @@ def test_embedding(padding_idx):
     run_both(t, d, np.array([[1, 2, 2], [9, 0, 2]]), differentiable_input=False)
 
 
+def test_embedding_from_pretrained_and_unflatten():
+    table = dg.tensor(RNG.standard_normal((5, 3)))
+    emb = nn.Embedding.from_pretrained(table)
+    assert not emb.weight.requires_grad and emb.weight.array is table.array
+    np.testing.assert_array_equal(emb(dg.tensor([4, 0])).numpy(), table.numpy()[[4, 0]])
+    assert nn.Embedding.from_pretrained(table, freeze=False).weight.requires_grad
+    t_out = torch.nn.Unflatten(1, (2, 3))(torch.zeros(4, 6))
+    assert nn.Unflatten(1, (2, 3))(dg.zeros(4, 6)).shape == tuple(t_out.shape)
+
+
 @pytest.mark.parametrize("make", [
     lambda m: m.MaxPool2d(2),
     lambda m: m.MaxPool2d(3, stride=2, padding=1),

@@ -230,6 +230,22 @@ def test_forward_hooks_and_pre_hooks():
     assert len(calls) == 1
 
 
+def test_hook_order_prepend_and_kwargs():
+    lin = nn.Linear(2, 2)
+    order = []
+    lin.register_forward_hook(lambda m, a, o: order.append("second"))
+    lin.register_forward_hook(lambda m, a, o: order.append("first"), prepend=True)
+
+    def pre(module, args, kwargs):
+        order.append(sorted(kwargs))
+        return args, kwargs
+
+    lin.register_forward_pre_hook(pre, with_kwargs=True)
+    lin.register_forward_hook(lambda m, a, kw, o: order.append(("kw", len(a))), with_kwargs=True)
+    lin(input=dg.ones(1, 2))
+    assert order == [["input"], "first", "second", ("kw", 0)]
+
+
 def test_apply_visits_children_first():
     order = []
     net = nn.Sequential(nn.Linear(1, 1), nn.Sequential(nn.ReLU()))
