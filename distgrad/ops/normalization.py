@@ -5,6 +5,8 @@ the statistics are taken over and which axes the affine parameters span. When th
 come from ``x`` itself (layer norm, batch norm in training) the backward also runs through
 them; with fixed running statistics (batch norm in evaluation) it does not.
 """
+import math
+
 from ..function import Function
 from ._util import unbroadcast
 
@@ -48,17 +50,10 @@ class Normalize(Function):
 
 def _affine(weight, bias, shape, op):
     for name, t in (("weight", weight), ("bias", bias)):
-        if t is not None and t.numel() != _numel(shape):
+        if t is not None and t.numel() != math.prod(shape):
             raise RuntimeError(f"{op}: {name} of shape {tuple(t.shape)} does not match the normalized "
                                f"shape {tuple(shape)}")
     return tuple(t for t in (weight, bias) if t is not None)
-
-
-def _numel(shape):
-    n = 1
-    for s in shape:
-        n *= s
-    return n
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
