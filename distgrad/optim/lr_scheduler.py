@@ -72,6 +72,9 @@ class LRScheduler:
         self.__dict__.update(state_dict)
 
 
+_LRScheduler = LRScheduler  # the name older PyTorch scripts subclass
+
+
 class LambdaLR(LRScheduler):
     """lr = base_lr * lr_lambda(epoch)."""
 
