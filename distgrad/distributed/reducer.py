@@ -20,7 +20,7 @@ reference to an old ``.grad`` sees the next step's values, as with PyTorch's
 """
 import numpy
 
-from ..autograd.engine import queue_callback
+from ..autograd import engine
 from ..backend import get_array_module, is_gpu_array
 from ..tensor import Tensor
 from ..utils.logging import get_logger
@@ -62,7 +62,7 @@ class Reducer:
         self._build_buckets(bucket_cap_bytes, first_bucket_cap_bytes)
         self._hooks = []
         self._unused_reported = False
-        self._in_pass = False   # a backward that reached our hooks is running
+        self._pass = None       # the backward whose end we wait for (its callback list)
         self._passes = 0        # backward passes since the last reduction
         self._reset()
 
@@ -102,9 +102,9 @@ class Reducer:
 
     # -- during backward ----------------------------------------------------------------
     def _on_gradient(self, i):
-        if not self._in_pass:
-            self._in_pass = True
-            queue_callback(self._end_of_pass)
+        if self._pass is not engine._end_callbacks:  # the first gradient of this backward
+            self._pass = engine._end_callbacks
+            engine.queue_callback(self._end_of_pass)
         if not self.sync or self._passes + 1 < self.passes_per_sync:
             return  # accumulate locally; a later pass reduces the sum
         if not self._open:
@@ -116,7 +116,7 @@ class Reducer:
         self._mark_ready(i)
 
     def _end_of_pass(self):
-        self._in_pass = False
+        self._pass = None
         self._passes += 1
         if self.finish_at_backward_end and self._open:
             self.finish()
