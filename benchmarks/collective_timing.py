@@ -43,8 +43,9 @@ def timed_round(group, call, iters, sync=None):
 
 
 def compare(group, calls, rounds, budget_s, syncs=None, warmup=0):
-    """Median (and best) seconds per call of each named call. Rounds are interleaved, with the
-    order alternating, so that slow phases of a noisy machine hit every variant alike."""
+    """Seconds per call of each named call: the best round ("seconds": other programs on the
+    machine only ever add time) and the median round. Rounds are interleaved, with the order
+    alternating, so that slow phases of a noisy machine hit every variant alike."""
     names = list(calls)
     for name in names:
         for _ in range(warmup):
@@ -57,6 +58,6 @@ def compare(group, calls, rounds, budget_s, syncs=None, warmup=0):
     out = {}
     for name in names:
         ordered = sorted(times[name])
-        out[name] = {"seconds": ordered[len(ordered) // 2], "best_seconds": ordered[0],
+        out[name] = {"seconds": ordered[0], "median_seconds": ordered[len(ordered) // 2],
                      "iters": iters[name], "rounds": rounds}
     return out

@@ -144,7 +144,7 @@ def main():
     if comm.rank == 0:
         out = {}
         for mode, m in measured.items():
-            out[mode] = {"step_ms": m["seconds"] * 1e3, "best_step_ms": m["best_seconds"] * 1e3,
+            out[mode] = {"step_ms": m["seconds"] * 1e3, "median_step_ms": m["median_seconds"] * 1e3,
                          "iters": m["iters"], "rounds": m["rounds"]}
             if mode != "allreduce_only":
                 out[mode]["samples_per_s"] = comm.size * args.batch / m["seconds"]

@@ -55,7 +55,7 @@ def main():
         calls[mode] = training_step(torch, nn, optim, args.batch, rank, wrap_model=wrap)[0]
     measured = compare(TorchGroup(dist), calls, args.rounds, args.budget, warmup=3)
     if rank == 0:
-        out = {mode: {"step_ms": m["seconds"] * 1e3, "best_step_ms": m["best_seconds"] * 1e3,
+        out = {mode: {"step_ms": m["seconds"] * 1e3, "median_step_ms": m["median_seconds"] * 1e3,
                       "iters": m["iters"], "rounds": m["rounds"], "samples_per_s": n * args.batch / m["seconds"]}
                for mode, m in measured.items()}
         _, model = training_step(torch, nn, optim, 1, 0)
