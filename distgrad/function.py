@@ -8,7 +8,9 @@ for inputs that need none (the training data, say) is skipped.
 """
 import threading
 
-from .backend import get_array_module, is_gpu_array
+from numpy import ndarray as _ndarray
+
+from .backend import get_array_module
 
 _state = threading.local()
 
@@ -63,32 +65,31 @@ class Function:
     # through either is seen by both.
     is_view = False
 
-    __slots__ = ("inputs", "needs_grad", "saved", "_versions", "hooks", "out_shape", "__dict__")
+    hooks = None  # tensor hooks registered on this node's output (Tensor.register_hook)
 
-    def __init__(self):
-        self.hooks = None
+    __slots__ = ("inputs", "needs_grad", "saved", "_versions", "out_shape", "__dict__")
 
     @classmethod
     def apply(cls, *tensors, **params):
-        """Run the forward on the tensors' arrays; record the node when a gradient is needed."""
-        from .tensor import Tensor
+        """Run the forward on the tensors' arrays; record the node when a gradient is needed.
 
-        fn = cls()
+        This runs for every op, so it is written for speed: no per-call imports or
+        generator expressions."""
+        fn = _new(cls)
         arrays = [t.array for t in tensors]
-        xp = get_array_module(arrays[0])
         if len(arrays) > 1:
-            _check_same_device(cls, tensors)
-        needs = tuple(t.requires_grad for t in tensors)
-        record = True in needs and is_grad_enabled()
+            _check_same_device(cls, tensors, arrays)
+        needs = tuple([t.requires_grad for t in tensors])
+        record = True in needs and getattr(_state, "enabled", True)
         # Set before the forward, so it can skip saving what no backward will read.
-        fn.needs_grad = needs if record else (False,) * len(tensors)
-        out = fn.forward(xp, *arrays, **params)
+        fn.needs_grad = needs if record else (False,) * len(arrays)
+        out = fn.forward(get_array_module(arrays[0]), *arrays, **params)
         if not record:
-            result = Tensor._wrap(out)
+            result = _wrap(out)
             if cls.is_view:
                 result._version = tensors[0]._version
             return result
-        result = Tensor._wrap(out, requires_grad=True, grad_fn=fn)
+        result = _wrap(out, True, fn)
         if cls.is_view:
             result._version = tensors[0]._version
         fn.inputs = tensors
@@ -122,10 +123,15 @@ class Function:
         return f"<{self.name}>"
 
 
-def _check_same_device(cls, tensors):
-    first = tensors[0].array
-    for t in tensors[1:]:
-        if type(t.array) is not type(first) or (is_gpu_array(first) and t.array.device != first.device):
+def _check_same_device(cls, tensors, arrays):
+    first = arrays[0]
+    kind = type(first)
+    for a in arrays[1:]:
+        if type(a) is not kind or (kind is not _ndarray and a.device != first.device):
             devices = ", ".join(str(x.device) for x in tensors)
             raise RuntimeError(f"{cls.__name__}: expected all tensors on the same device, got {devices}; "
                                "move them with .to(device) first")
+
+
+_new = object.__new__
+_wrap = None  # Tensor._wrap, bound by tensor.py (which imports this module first)

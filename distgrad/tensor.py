@@ -3,6 +3,7 @@ import numpy
 
 from . import dtypes
 from .backend import device as Device, device_of, get_array_module, is_gpu_array, move
+from . import function as _function
 from .function import is_grad_enabled
 
 
@@ -36,8 +37,14 @@ class Tensor:
         """Fast constructor for arrays the library made itself (no conversion, no checks)."""
         if isinstance(array, numpy.generic):  # NumPy ops on 0-d arrays return scalars
             array = numpy.asarray(array)
-        t = object.__new__(cls)
-        t._init(array, requires_grad, grad_fn)
+        t = _new(cls)
+        # Inlined _init: this runs once per op.
+        t.array = array
+        t.requires_grad = requires_grad
+        t.grad = None
+        t.grad_fn = grad_fn
+        t._version = [0]
+        t._hooks = t._post_hooks = t.name = None
         return t
 
     # ----------------------------------------------------------------- properties
@@ -367,5 +374,8 @@ def _unwrap_nested(data):
         return [_unwrap_nested(d) for d in data]
     return data
 
+
+_new = object.__new__
+_function._wrap = Tensor._wrap
 
 from . import ops as _ops  # noqa: E402  (ops need Tensor defined first)

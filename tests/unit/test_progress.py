@@ -1,5 +1,6 @@
 """The epoch progress bar: periodic lines off a terminal, a redrawn bar on one, rank 0 only."""
 import io
+import sys
 
 from distgrad.utils.progress import ProgressBar
 
@@ -78,6 +79,8 @@ def test_other_ranks_write_nothing():
 
 
 def test_enabled_follows_the_rank(monkeypatch):
+    # An earlier test may have initialized a world of one; the launcher's variables decide here.
+    monkeypatch.delitem(sys.modules, "distgrad.distributed", raising=False)
     monkeypatch.setenv("PMI_RANK", "1")
     monkeypatch.setenv("PMI_SIZE", "2")
     assert not ProgressBar(stream=io.StringIO()).enabled
