@@ -14,7 +14,6 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
                        ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
                        zeros, zeros_like)
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
-from .backend import device  # noqa: F811  (after the star import, which brings ops.device)
 from . import autograd, data, nn, optim, utils  # noqa: E402
 
 __version__ = "0.1.0"

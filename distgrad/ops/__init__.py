@@ -74,3 +74,11 @@ def _install_methods(cls):
 from ..tensor import Tensor as _Tensor  # noqa: E402
 
 _install_methods(_Tensor)
+
+
+# What ``from distgrad.ops import *`` (and so the top-level ``distgrad``) exports: functions
+# only, not submodules, and not the ops whose top-level PyTorch namesakes take their
+# arguments in another order (those live in distgrad.nn.functional).
+_FUNCTIONAL_ONLY = {"batch_norm", "embedding"}
+__all__ = [_n for _n, _v in list(globals().items())
+           if not _n.startswith("_") and not isinstance(_v, type(_util)) and _n not in _FUNCTIONAL_ONLY]
