@@ -1,0 +1,28 @@
+"""``distgrad.cuda``: GPU queries shaped like ``torch.cuda``, and the GPU-only code.
+
+The queries never raise and need no CuPy: ``is_available()`` is simply False without it.
+The fused CuPy kernels (kernels.py) and the ops built on them (fused_loss.py,
+fused_activation.py, packing.py) import CuPy only when they are called on GPU arrays.
+
+Importing a submodule (``distgrad.cuda.kernels``) makes this package ``distgrad.cuda``, so it
+offers everything ``distgrad.backend.cuda`` offers, from the same functions.
+"""
+from ..backend import cuda as _queries
+from ..backend import cupy as _cupy
+from ..backend import device as _device
+
+is_available = _queries.is_available
+device_count = _queries.device_count
+current_device = _queries.current_device
+set_device = _queries.set_device
+synchronize = _queries.synchronize
+
+
+def get_device_name(device=None):
+    """The GPU's name as the driver reports it ("NVIDIA H100 80GB HBM3"); None without a GPU."""
+    if not is_available():
+        return None
+    index = None if device is None else _device(device).index
+    index = current_device() if index is None else index
+    name = _cupy.cuda.runtime.getDeviceProperties(index)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)

@@ -1,0 +1,58 @@
+"""Packing many arrays into one flat buffer and back (gradient buckets, coalesced broadcasts).
+
+On the GPU, contiguous arrays of the buffer's dtype move in one kernel launch
+(kernels.copy_segments) instead of one copy per array; anything else (NumPy arrays,
+non-contiguous views) is copied array by array.
+"""
+from ..backend import is_gpu_array
+
+
+def pack(arrays, flat):
+    """Copy ``arrays`` one after another into the 1-D ``flat``; returns ``flat``."""
+    _check(arrays, flat, "pack")
+    if _one_launch(arrays, flat):
+        from . import kernels
+        kernels.copy_segments(arrays, flat, to_flat=True)
+        return flat
+    offset = 0
+    for a in arrays:
+        flat[offset:offset + a.size] = a.reshape(-1)
+        offset += a.size
+    return flat
+
+
+def unpack(flat, arrays):
+    """Copy consecutive slices of the 1-D ``flat`` back into ``arrays``, in place."""
+    _check(arrays, flat, "unpack")
+    if _one_launch(arrays, flat):
+        from . import kernels
+        kernels.copy_segments(arrays, flat, to_flat=False)
+        return arrays
+    offset = 0
+    for a in arrays:
+        a[...] = flat[offset:offset + a.size].reshape(a.shape)
+        offset += a.size
+    return arrays
+
+
+def _one_launch(arrays, flat):
+    if not is_gpu_array(flat):
+        return False
+    from . import kernels
+    return kernels.can_copy_segments(arrays, flat)
+
+
+def _check(arrays, flat, op):
+    if flat.ndim != 1:
+        raise ValueError(f"{op}: the flat buffer must be 1-D, got shape {tuple(flat.shape)}")
+    total = sum(a.size for a in arrays)
+    if total > flat.size:
+        raise ValueError(f"{op}: {len(arrays)} arrays hold {total} elements but the flat buffer has {flat.size}")
+    for a in arrays:
+        if a.dtype != flat.dtype or is_gpu_array(a) != is_gpu_array(flat):
+            raise TypeError(f"{op}: every array must match the flat buffer ({flat.dtype} on {_where(flat)}), "
+                            f"got {a.dtype} on {_where(a)} (shape {tuple(a.shape)})")
+
+
+def _where(array):
+    return "cuda" if is_gpu_array(array) else "cpu"
