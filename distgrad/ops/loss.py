@@ -166,6 +166,11 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     _check_reduction(reduction, "cross_entropy")
     squeeze = input.ndim == 1
     input, target = _validated(input, target, ignore_index, "cross_entropy")
+    if input.is_cuda and weight is None and not label_smoothing:
+        from ..cuda import fused_loss  # CuPy kernels; reached only with GPU tensors
+        if fused_loss.supports(input):
+            out = fused_loss.FusedCrossEntropy.apply(input, target, ignore_index=ignore_index, reduction=reduction)
+            return out.reshape(()) if squeeze and reduction == "none" else out
     out = CrossEntropy.apply(input, target, weight=None if weight is None else weight.array,
                              ignore_index=ignore_index, reduction=reduction,
                              label_smoothing=float(label_smoothing))

@@ -23,6 +23,15 @@ def const(xp, value, dtype):
     return c
 
 
+def fused_kernels(*arrays):
+    """distgrad.cuda.kernels when its fused one-launch updates take these arrays (CuPy, one
+    float dtype), else None: NumPy arrays, and anything else, take the steps below."""
+    if isinstance(arrays[0], numpy.ndarray):
+        return None
+    from ..cuda import kernels  # imports no CuPy of its own; only reached with GPU arrays
+    return kernels if kernels.fusable(*arrays) else None
+
+
 def effective_grad(xp, param, grad, weight_decay, maximize, out):
     """``-grad if maximize else grad``, plus ``weight_decay * param`` (L2 penalty); returns
     ``grad`` itself when neither applies, else ``out`` holding the result."""

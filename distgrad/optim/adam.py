@@ -1,12 +1,15 @@
 """Adam and AdamW (decoupled weight decay), with AMSGrad."""
 from ..backend import get_array_module
 from ..creation import zeros_like
-from ._arrays import add_ratio_, add_square_, const, effective_grad, lerp_, scale_
+from ._arrays import add_ratio_, add_square_, const, effective_grad, fused_kernels, lerp_, scale_
 from .optimizer import Optimizer
 
 
 def adam_update(param, grad, state, group, scratch):
     xp = get_array_module(param)
+    fused = fused_kernels(param, grad)
+    if fused is not None:
+        return fused.adam_(param, grad, state, group)
     lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
     decoupled = group["decoupled_weight_decay"]
     if weight_decay and decoupled:

@@ -1,16 +1,19 @@
 """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay."""
 from ..backend import get_array_module
 from ..tensor import Tensor
-from ._arrays import add_scaled_, const, effective_grad, scale_
+from ._arrays import add_scaled_, const, effective_grad, fused_kernels, scale_
 from .optimizer import Optimizer
 
 
 def sgd_update(param, grad, state, group, scratch):
     xp = get_array_module(param)
     momentum = group["momentum"]
+    fused = fused_kernels(param, grad)
+    buf_t = state.get("momentum_buffer")
+    if fused is not None and (not momentum or buf_t is not None):  # the first momentum step makes the buffer below
+        return fused.sgd_(param, grad, buf_t.array if momentum else None, group)
     d_p = effective_grad(xp, param, grad, group["weight_decay"], group["maximize"], scratch[0])
     if momentum:
-        buf_t = state.get("momentum_buffer")
         if buf_t is None:  # the first step starts the buffer at the gradient itself
             buf = d_p.copy()
             state["momentum_buffer"] = Tensor._wrap(buf)
