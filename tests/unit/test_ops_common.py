@@ -83,15 +83,21 @@ def torch_inputs(torch, arrays, dtype="float64"):
     return [torch.tensor(_as(a, dtype), requires_grad=grad) for a, grad in arrays]
 
 
-class TorchAPI:
-    """PyTorch with ``nn.functional`` first, so one lambda serves distgrad and PyTorch."""
+class FunctionalFirst:
+    """A library with its ``nn.functional`` first, so one lambda serves distgrad and PyTorch
+    (their top-level batch_norm/embedding differ from the functional ones)."""
 
-    def __init__(self, torch):
-        import torch.nn.functional as F
-        self._torch, self._functional = torch, F
+    def __init__(self, library):
+        import importlib
+        self._library = library
+        self._functional = importlib.import_module(library.__name__ + ".nn.functional")
 
     def __getattr__(self, name):
-        return getattr(self._functional, name, None) or getattr(self._torch, name)
+        return getattr(self._functional, name, None) or getattr(self._library, name)
+
+
+TorchAPI = FunctionalFirst
+DG = FunctionalFirst(dg)
 
 
 def outputs(result):
@@ -111,12 +117,12 @@ def assert_close(got, want, rtol, what):
 
 def check_gradients(case, seed):
     tensors = dg_inputs(case.arrays(seed))
-    assert gradcheck(lambda *ts: case.fn(dg, *ts), tensors)
+    assert gradcheck(lambda *ts: case.fn(DG, *ts), tensors)
 
 
 def check_numpy(case, seed):
     arrays = case.arrays(seed)
-    got = outputs(case.fn(dg, *dg_inputs(arrays)))
+    got = outputs(case.fn(DG, *dg_inputs(arrays)))
     want = outputs(case.ref(*[a for a, _ in arrays]))
     assert len(got) == len(want)
     for g, w in zip(got, want):
@@ -127,7 +133,7 @@ def check_torch(case, seed, dtype):
     torch = pytest.importorskip("torch")
     arrays = case.arrays(seed)
     ours, theirs = dg_inputs(arrays, dtype), torch_inputs(torch, arrays, dtype)
-    got = outputs(case.fn(dg, *ours))
+    got = outputs(case.fn(DG, *ours))
     with warnings.catch_warnings():  # PyTorch's performance notes are not our concern here
         warnings.simplefilter("ignore", UserWarning)
         want = outputs(case.fn(TorchAPI(torch), *theirs))
