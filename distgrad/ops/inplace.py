@@ -21,10 +21,19 @@ def _inplace(out_of_place, array_op):
             result = out_of_place(Tensor._wrap(self.array, True, self.grad_fn), *args, **kwargs)
             self.array, self.grad_fn = result.array, result.grad_fn
         else:
+            if array_op is not _copy:  # copy_ is the one in-place op that moves data between devices
+                _check_same_device(method.__name__, self, args)
             array_op(self.array, *[a.array if isinstance(a, Tensor) else a for a in args], **kwargs)
         self._version[0] += 1
         return self
     return method
+
+
+def _check_same_device(name, target, args):
+    for a in args:
+        if isinstance(a, Tensor) and type(a.array) is not type(target.array):
+            raise RuntimeError(f"{name}: expected all tensors on the same device, got {target.device} and "
+                               f"{a.device}; move them with .to(device) first")
 
 
 def _add(a, b, alpha=1):
