@@ -198,7 +198,7 @@ def test_gradcheck_catches_a_wrong_backward():
 
 def test_torch_comparison_catches_a_wrong_value():
     pytest.importorskip("torch")
-    wrong = Case("wrong", lambda m, a: a * 2 if m is dg else a * 2.001, [(3,)])
+    wrong = Case("wrong", lambda m, a: a * 2 if m is DG else a * 2.001, [(3,)])
     with pytest.raises(AssertionError):
         check_torch(wrong, 0, "float64")
 
