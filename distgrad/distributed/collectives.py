@@ -214,7 +214,7 @@ def _check_shape(comm, tensor, shape, what, name):
 
 def _lead(tensor):
     if tensor.ndim == 0:
-        raise communicator().error("expected a tensor with at least one dimension, got a scalar")
+        raise communicator().error("expected a tensor with at least one dimension, got a scalar", ValueError)
     return tensor.shape[0]
 
 

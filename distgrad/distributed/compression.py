@@ -86,6 +86,14 @@ def resolve_compression(compression):
     return compression
 
 
+def checked_compression(comm, compression, owner):
+    """``resolve_compression`` for ``owner`` (DDP, DistributedOptimizer): errors name the rank."""
+    try:
+        return resolve_compression(compression)
+    except (TypeError, ValueError) as exc:
+        raise comm.error(f"{owner}: {exc}", type(exc)) from None
+
+
 def wire_element(compressor, ctx):
     element = getattr(compressor, "wire_element", None)
     return element(ctx) if element is not None else None

@@ -19,6 +19,7 @@ from ..nn.module import Module
 from ..utils.logging import get_logger
 from .buckets import MB
 from .coalesced import broadcast_arrays
+from .compression import checked_compression
 from .model_check import check_same_model, model_fingerprint
 from .reducer import Reducer
 from .world import communicator
@@ -52,6 +53,7 @@ class DistributedDataParallel(Module):
         if bucket_cap_mb <= 0:
             raise comm.error(f"DistributedDataParallel: bucket_cap_mb must be positive, got {bucket_cap_mb}",
                              ValueError)
+        compression = checked_compression(comm, compression, "DistributedDataParallel")
         self.module = module
         self.comm = comm
         self.broadcast_buffers = broadcast_buffers

@@ -10,6 +10,7 @@ from ..function import enable_grad
 from ..tensor import Tensor
 from .buckets import MB
 from .coalesced import broadcast_arrays
+from .compression import checked_compression
 from .model_check import check_same_model, model_fingerprint
 from .reducer import Reducer
 from .world import communicator
@@ -23,6 +24,7 @@ class _DistributedOptimizer:
         if backward_passes_per_step < 1:
             raise comm.error(f"DistributedOptimizer: backward_passes_per_step must be at least 1, got "
                              f"{backward_passes_per_step}", ValueError)
+        compression = checked_compression(comm, compression, "DistributedOptimizer")
         names = {}
         if named_parameters is not None:
             names = {id(p): name for name, p in named_parameters}

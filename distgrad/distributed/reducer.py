@@ -25,7 +25,7 @@ from ..backend import get_array_module, is_gpu_array
 from ..tensor import Tensor
 from ..utils.logging import get_logger
 from .buckets import FIRST_BUCKET_CAP_BYTES, assign_buckets
-from .compression import resolve_compression, wire_element
+from .compression import checked_compression, wire_element
 
 _log = get_logger("distgrad.distributed")
 
@@ -52,7 +52,7 @@ class Reducer:
                  passes_per_sync=1, overlap=True, owner="DistributedDataParallel", late_gradient_hint=""):
         self.params, self.names, self.comm = list(params), list(names), comm
         self.scale = 1.0 / comm.size
-        self.compression = resolve_compression(compression)
+        self.compression = checked_compression(comm, compression, owner)
         self.find_unused_parameters = find_unused_parameters
         self.finish_at_backward_end = finish_at_backward_end
         self.passes_per_sync = passes_per_sync

@@ -89,6 +89,10 @@ def test_ddp_refuses_what_it_cannot_wrap():
         dist.DistributedDataParallel(mlp(), bucket_cap_mb=0)
     with pytest.raises(NotImplementedError, match="subgroups"):
         dist.DistributedDataParallel(mlp(), process_group=object())
+    with pytest.raises(ValueError, match=r"\[rank 0/1 .*\] DistributedDataParallel: unknown compression 'zip'"):
+        dist.DistributedDataParallel(mlp(), compression="zip")
+    with pytest.raises(TypeError, match=r"\[rank 0/1 .*\] DistributedOptimizer: compression must have"):
+        dist.DistributedOptimizer(optim.SGD(mlp().parameters(), lr=0.1), compression=object())
 
 
 def test_distributed_optimizer_is_the_wrapped_optimizer_in_a_world_of_one():

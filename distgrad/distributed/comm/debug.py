@@ -18,14 +18,31 @@ def debug_enabled(environ=None):
     return environ.get("DISTGRAD_DEBUG", "") not in ("", "0")
 
 
+class Call:
+    """One collective, as messages name it: formatted only when a message needs it, so the
+    hot path pays for a few attribute stores, not for string formatting."""
+
+    __slots__ = ("kind", "shape", "dtype", "details")
+
+    def __init__(self, kind, array=None, **details):
+        self.kind, self.details = kind, details
+        self.shape = None if array is None else array.shape
+        self.dtype = None if array is None else array.dtype
+
+    def fingerprint(self):
+        fp = {"collective": self.kind}
+        if self.shape is not None:
+            fp["dtype"], fp["shape"] = str(self.dtype), list(self.shape)
+        fp.update((k, v) for k, v in self.details.items() if v is not None)
+        return fp
+
+    def __str__(self):
+        return describe(self.fingerprint())
+
+
 def fingerprint(kind, array=None, **details):
     """What must agree across ranks for one collective, as a small dict."""
-    fp = {"collective": kind}
-    if array is not None:
-        fp["dtype"] = str(array.dtype)
-        fp["shape"] = list(array.shape)
-    fp.update((k, v) for k, v in details.items() if v is not None)
-    return fp
+    return Call(kind, array, **details).fingerprint()
 
 
 def describe(fp):

@@ -12,7 +12,10 @@ BACKENDS = ("auto", "local", "mpi", "nccl", "naive")
 def resolve_backend(backend="auto", environ=None):
     name = "auto" if backend is None else str(backend).lower()
     if name not in BACKENDS:
-        raise ValueError(f"unknown distributed backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+        from ...utils.logging import rank_and_world_size
+        rank, size = rank_and_world_size(environ)  # before init: as the launcher numbered us
+        raise ValueError(f"[rank {rank}/{size}] unknown distributed backend {backend!r}: expected one of "
+                         f"{', '.join(BACKENDS)}")
     if name == "auto":
         return "mpi" if launched_under_mpi(environ) else "local"
     return name

@@ -96,10 +96,9 @@ class MPICommunicator(Communicator):
     def begin(self, kind, array=None, **details):
         """Number this collective; under DISTGRAD_DEBUG, check every rank is starting the same."""
         self.seq += 1
-        fp = debug.fingerprint(kind, array, **details)
-        what = debug.describe(fp)
+        what = debug.Call(kind, array, **details)
         if self.debug and self.size > 1:
-            self._check_fingerprints(fp, what)
+            self._check_fingerprints(what)
         self.waiter.started(self.seq, what)
         return self.seq, what
 
@@ -112,9 +111,10 @@ class MPICommunicator(Communicator):
     def _finish(self, request, seq, what):
         self.waiter.wait(request.Test, seq, what)
 
-    def _check_fingerprints(self, fp, what):
+    def _check_fingerprints(self, what):
         rows = numpy.empty((self.size, debug.FINGERPRINT_BYTES), numpy.uint8)
-        self._finish(self.comm.Iallgather(debug.encode(fp), rows), self.seq, f"debug check of {what}")
+        request = self.comm.Iallgather(debug.encode(what.fingerprint()), rows)
+        self._finish(request, self.seq, f"debug check of {what}")
         message = debug.mismatch_message(self.seq, [debug.decode(row) for row in rows])
         if message is not None:
             raise self.error(message)

@@ -43,7 +43,10 @@ class Waiter:
         self._mpi = MPI
         self.side = side
         self.topology = topology
-        self.stall_seconds = stall_seconds_from_env() if stall_seconds is None else stall_seconds
+        try:
+            self.stall_seconds = stall_seconds_from_env() if stall_seconds is None else stall_seconds
+        except ValueError as exc:
+            raise ValueError(f"{topology.prefix} {exc}") from None
         self.launched = (0, "")  # the last collective this rank started: (number, what)
         self.waiting = None      # the one it waits in now
         self._status = MPI.Status()
@@ -92,7 +95,7 @@ class Waiter:
             source, tag = status.Get_source(), status.Get_tag()
             message = side.recv(source=source, tag=tag)
             if tag == QUERY_TAG:
-                answer = (message, self.launched, self.waiting)
+                answer = (message, _named(self.launched), _named(self.waiting))
                 self._sends.append(side.isend(answer, dest=source, tag=REPLY_TAG))
             elif tag == REPLY_TAG and message[0] == self._query:
                 self._replies[source] = message[1:]
@@ -142,3 +145,8 @@ class Waiter:
     def _grace(self):
         # Ranks waiting in a collective poll often, so they answer within milliseconds.
         return min(0.5, self.stall_seconds / 2)
+
+
+def _named(entry):
+    """(number, what) with ``what`` as text, to send to another rank."""
+    return None if entry is None else (entry[0], str(entry[1]))
