@@ -6,6 +6,8 @@ waits for them (``synchronize()``) and then applies ``opt``'s own rule. The resu
 instance of a subclass of ``type(opt)`` sharing its param_groups and state, so learning-rate
 schedulers and checkpoints treat it as the optimizer it wraps.
 """
+import contextlib
+
 from ..function import enable_grad
 from ..tensor import Tensor
 from .buckets import MB
@@ -37,6 +39,7 @@ class _DistributedOptimizer:
         check_same_model(comm, model_fingerprint(zip(param_names, params)), "DistributedOptimizer")
         self._dist_comm = comm
         self._dist_reducer = None
+        self._dist_skip = False
         if comm.size > 1 and params:
             k = backward_passes_per_step
             self._dist_reducer = Reducer(
@@ -52,12 +55,28 @@ class _DistributedOptimizer:
         if self._dist_reducer is not None:
             self._dist_reducer.finish()
 
+    @contextlib.contextmanager
+    def skip_synchronize(self):
+        """For changing averaged gradients before the update (Horovod's pattern)::
+
+            optimizer.synchronize()
+            clip_grad_norm_(model.parameters(), 1.0)
+            with optimizer.skip_synchronize():
+                optimizer.step()
+        """
+        self._dist_skip = True
+        try:
+            yield
+        finally:
+            self._dist_skip = False
+
     def step(self, closure=None):
         loss = None
         if closure is not None:  # the closure's backward must come before the reduction
             with enable_grad():
                 loss = closure()
-        self.synchronize()
+        if not self._dist_skip:
+            self.synchronize()
         super().step()
         return loss
 

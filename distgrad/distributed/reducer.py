@@ -181,7 +181,8 @@ class Reducer:
         reachable = _leaves_reachable_from(outputs)
         unreachable = [i for i, p in enumerate(self.params) if id(p) not in reachable]
         if self._unreachable is not None:  # several forwards before one backward
-            unreachable = [i for i in unreachable if i in set(self._unreachable)]
+            before = set(self._unreachable)
+            unreachable = [i for i in unreachable if i in before]
         self._unreachable = unreachable
 
     def finish(self):

@@ -148,3 +148,25 @@ def test_distributed_optimizer_refuses_a_pass_too_many():
                                            "backward_passes_per_step=1"):
         model(dg.ones(1, 3)).sum().backward()
     opt.synchronize()  # every rank still finishes the reduction it started
+
+
+def test_distributed_optimizer_synchronize_then_clip_then_step():
+    dg.manual_seed(0)
+    model = nn.Linear(3, 2)
+    before = [p.detach().numpy().copy() for p in model.parameters()]
+    opt = dist.DistributedOptimizer(optim.SGD(model.parameters(), lr=1.0))
+    x = local_batch(3)[:, :3] * (dist.get_rank() + 1)  # very different gradients on each rank
+    model(x).sum().backward()
+    local = [p.grad.numpy().copy() for p in model.parameters()]
+    opt.synchronize()
+    naive = NaiveCommunicator()
+    averaged = [naive.allreduce(g, "mean") for g in local]
+    for p, g in zip(model.parameters(), averaged):
+        np.testing.assert_allclose(p.grad.numpy(), g, rtol=1e-6)
+    nn.utils.clip_grad_norm_(model.parameters(), 0.01)
+    clipped = [p.grad.numpy().copy() for p in model.parameters()]
+    with opt.skip_synchronize():
+        opt.step()
+    for p, b, g in zip(model.parameters(), before, clipped):
+        np.testing.assert_allclose(p.detach().numpy(), b - g, rtol=1e-6)
+    assert same_on_all_ranks(checksum(model.parameters()))
