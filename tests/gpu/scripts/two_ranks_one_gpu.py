@@ -1,0 +1,73 @@
+"""Two ranks sharing one GPU (DISTGRAD_ALLOW_GPU_SHARING=1), started by test_gpu_mpi.py under
+mpiexec: collectives on GPU tensors, and DDP over MPI on the GPU must give the parameters of
+one process training on both ranks' batches together (the data-parallel identity).
+DISTGRAD_TEST_DEVICE=cpu runs the same checks on the CPU (to check this script itself)."""
+import os
+import sys
+
+import numpy as np
+
+import distgrad as dg
+import distgrad.distributed as dist
+import distgrad.nn as nn
+import distgrad.optim as optim
+
+STEPS, BATCH = 5, 32
+DEVICE = os.environ.get("DISTGRAD_TEST_DEVICE", "cuda")
+
+
+def seed_mlp():
+    dg.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10)).to(DEVICE)
+
+
+def data(rank):
+    rng = np.random.default_rng(100 + rank)
+    x = rng.standard_normal((STEPS, BATCH, 1, 28, 28)).astype(np.float32)
+    return x, rng.integers(0, 10, (STEPS, BATCH))
+
+
+def train(model, batches):
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    for x, y in batches:
+        opt.zero_grad()
+        nn.CrossEntropyLoss()(model(dg.tensor(x, device=DEVICE)), dg.tensor(y, device=DEVICE)).backward()
+        opt.step()
+    return [p.detach().cpu().numpy() for p in model.parameters()]
+
+
+def main():
+    dist.init()
+    rank, size = dist.get_rank(), dist.get_world_size()
+    assert size == 2, f"expected 2 ranks, got {size}"
+    if DEVICE == "cuda":
+        assert dg.cuda.current_device() == 0, f"rank {rank} uses GPU {dg.cuda.current_device()}, not the shared GPU 0"
+
+    t = dg.full((1000,), float(rank + 1), device=DEVICE)
+    dist.all_reduce(t, op="sum")
+    assert t.is_cuda == (DEVICE == "cuda") and np.all(t.cpu().numpy() == 3.0), "all_reduce on a GPU tensor"
+    b = dg.full((7,), float(rank), device=DEVICE)
+    dist.broadcast(b, src=1)
+    assert np.all(b.cpu().numpy() == 1.0), "broadcast on a GPU tensor"
+    rows = dist.all_gather(dg.full((3,), float(rank), device=DEVICE))
+    assert [float(r.cpu().numpy()[0]) for r in rows] == [0.0, 1.0] and rows[1].device == t.device, "all_gather"
+
+    model = dist.DistributedDataParallel(seed_mlp())
+    x, y = data(rank)
+    got = train(model, zip(x, y))
+    # every rank computes the one-process reference on both ranks' batches
+    (x0, y0), (x1, y1) = data(0), data(1)
+    reference = train(seed_mlp(), ((np.concatenate([a, b]), np.concatenate([c, d]))
+                                   for a, b, c, d in zip(x0, x1, y0, y1)))
+    for g, r in zip(got, reference):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-6)
+    checksum = float(sum(np.float64(g).sum() for g in got))
+    sums = dist.all_gather_object(checksum)
+    assert sums[0] == sums[1], f"replicas differ: {sums}"
+    dist.barrier()
+    if rank == 0:
+        print(f"two ranks on one {DEVICE}: OK", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
