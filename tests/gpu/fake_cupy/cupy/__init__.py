@@ -1,0 +1,272 @@
+"""A NumPy-backed stand-in for CuPy, so that the GPU path runs on a machine without a GPU
+(test_gpu_path_on_fake_cupy.py). Arrays are wrapped: like CuPy's, they refuse implicit
+conversion to NumPy and refuse NumPy arrays as operands, so a silent host/device mix fails.
+No CUDA kernel runs (no_kernels.py routes around the fused ones). Not a complete CuPy."""
+import operator
+import sys
+import types
+
+import numpy as _np
+
+__version__ = "0.0-fake"
+
+
+class _Device:
+    def __init__(self, id=0):
+        self.id = int(id or 0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        pass
+
+    def use(self):
+        pass
+
+    def synchronize(self):
+        pass
+
+    def __eq__(self, other):
+        return isinstance(other, _Device) and other.id == self.id
+
+    def __hash__(self):
+        return self.id
+
+
+class _Ptr:
+    def __init__(self, a):
+        self.ptr = a.ctypes.data
+
+
+def _unwrap(x, strict=True):
+    if isinstance(x, ndarray):
+        return x._a
+    if isinstance(x, _np.ndarray) and strict:
+        raise TypeError(f"Unsupported type {type(x)}")
+    if isinstance(x, (list, tuple)):
+        return type(x)(_unwrap(i, strict) for i in x)
+    if isinstance(x, dict):
+        return {k: _unwrap(v, strict) for k, v in x.items()}
+    return x
+
+
+def _wrap(x):
+    if isinstance(x, _np.ndarray):
+        return ndarray(x)
+    if isinstance(x, _np.generic):
+        return ndarray(_np.asarray(x))
+    if isinstance(x, tuple):
+        return tuple(_wrap(i) for i in x)
+    if isinstance(x, list):
+        return [_wrap(i) for i in x]
+    return x
+
+
+def _call(fn, strict=True):
+    def call(*args, **kwargs):
+        return _wrap(fn(*_unwrap(args, strict), **_unwrap(kwargs, strict)))
+    call.__name__ = getattr(fn, "__name__", "fn")
+    return call
+
+
+class ndarray:
+    __array_ufunc__ = None  # numpy_array + cupy_array: NumPy steps aside, and we refuse
+
+    def __init__(self, a):
+        self._a = a
+
+    def __array__(self, *a, **k):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct "
+                        "a NumPy array explicitly.")
+
+    def __array_function__(self, func, types_, args, kwargs):
+        fn = getattr(sys.modules[__name__], func.__name__, None)
+        return NotImplemented if fn is None else fn(*args, **kwargs)
+
+    shape = property(lambda s: s._a.shape)
+    dtype = property(lambda s: s._a.dtype)
+    ndim = property(lambda s: s._a.ndim)
+    size = property(lambda s: s._a.size)
+    itemsize = property(lambda s: s._a.itemsize)
+    nbytes = property(lambda s: s._a.nbytes)
+    strides = property(lambda s: s._a.strides)
+    flags = property(lambda s: s._a.flags)
+    T = property(lambda s: ndarray(s._a.T))
+    device = property(lambda s: _Device(0))
+    data = property(lambda s: _Ptr(s._a))
+
+    def get(self, stream=None, out=None):
+        if out is not None:
+            out[...] = self._a
+            return out
+        return self._a.copy()
+
+    def set(self, arr, stream=None):
+        if not isinstance(arr, _np.ndarray):
+            raise TypeError("set: expected a NumPy array")
+        self._a[...] = arr
+
+    def __getattr__(self, name):
+        attr = getattr(self._a, name)
+        return _call(attr, strict=False) if callable(attr) else _wrap(attr)
+
+    def __getitem__(self, key):
+        return _wrap(self._a[_unwrap(key, strict=False)])
+
+    def __setitem__(self, key, value):
+        self._a[_unwrap(key, strict=False)] = _unwrap(value)
+
+    def __len__(self):
+        return len(self._a)
+
+    def __iter__(self):
+        return (_wrap(r) for r in self._a)
+
+    def __bool__(self):
+        return bool(self._a)
+
+    def __float__(self):
+        return float(self._a)
+
+    def __int__(self):
+        return int(self._a)
+
+    def __index__(self):
+        return operator.index(self._a)
+
+    def __repr__(self):
+        return "fakecupy." + repr(self._a)
+
+    __hash__ = None
+
+
+def _binary(op):
+    return lambda self, other: _wrap(op(self._a, _unwrap(other)))
+
+
+def _reflected(op):
+    return lambda self, other: _wrap(op(_unwrap(other), self._a))
+
+
+def _inplace(op):
+    def method(self, other):
+        op(self._a, _unwrap(other))
+        return self
+    return method
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor",
+              "lshift", "rshift"):
+    _op = getattr(operator, _name if _name not in ("and", "or") else _name + "_")
+    setattr(ndarray, f"__{_name}__", _binary(_op))
+    setattr(ndarray, f"__r{_name}__", _reflected(_op))
+    setattr(ndarray, f"__i{_name}__", _inplace(getattr(operator, f"i{_name}")))
+for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
+    setattr(ndarray, f"__{_name}__", _binary(getattr(operator, _name)))
+for _name in ("neg", "pos", "abs", "invert"):
+    setattr(ndarray, f"__{_name}__", (lambda op: lambda self: _wrap(op(self._a)))(getattr(operator, _name)))
+
+
+def asarray(a, dtype=None, order=None):
+    if isinstance(a, ndarray):
+        return a if dtype is None else a.astype(dtype)
+    return ndarray(_np.array(a, dtype=dtype))
+
+
+def array(a, dtype=None, copy=True, order="K", ndmin=0):
+    return ndarray(_np.array(_unwrap(a, strict=False), dtype=dtype, ndmin=ndmin))
+
+
+def asnumpy(a, stream=None, out=None):
+    return a.get(out=out) if isinstance(a, ndarray) else _np.asarray(a)
+
+
+def ascontiguousarray(a, dtype=None):
+    return ndarray(_np.ascontiguousarray(_unwrap(a), dtype=dtype))
+
+
+def __getattr__(name):
+    attr = getattr(_np, name)
+    if isinstance(attr, type) or not callable(attr):
+        return attr
+    return _call(attr)
+
+
+# ----------------------------------------------------------------- cupy.cuda
+class _Stream:
+    ptr = 0
+
+    def __init__(self, non_blocking=False):
+        pass
+
+    def synchronize(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        pass
+
+    def wait_event(self, event):
+        pass
+
+
+class _Event:
+    def __init__(self, *a, **k):
+        pass
+
+    def record(self, stream=None):
+        pass
+
+    def synchronize(self):
+        pass
+
+
+def _props(index):
+    return {"name": b"Fake GPU (NumPy)", "totalGlobalMem": 1 << 30, "multiProcessorCount": 1}
+
+
+runtime = types.SimpleNamespace(getDeviceCount=lambda: 1, getDeviceProperties=_props,
+                                runtimeGetVersion=lambda: 0, driverGetVersion=lambda: 0)
+
+
+def _pinned(nbytes):
+    return bytearray(nbytes)
+
+
+class _Kernel:
+    def __init__(self, *a, **k):
+        pass
+
+    def __call__(self, *a, **k):
+        raise NotImplementedError("the fake CuPy runs no CUDA kernels")
+
+
+cuda = types.SimpleNamespace(Device=_Device, runtime=runtime, get_current_stream=lambda: _Stream(),
+                             Stream=_Stream, Event=_Event, alloc_pinned_memory=_pinned,
+                             get_device_id=lambda: 0)
+ElementwiseKernel = RawKernel = ReductionKernel = _Kernel
+
+
+# ----------------------------------------------------------------- cupy.random
+_rng = _np.random.default_rng(0)
+
+
+def _seed(s=None):
+    global _rng
+    _rng = _np.random.default_rng(s)
+
+
+def _r(name):
+    return lambda *a, **k: _wrap(getattr(_rng, name)(*a, **k))
+
+
+random = types.SimpleNamespace(
+    seed=_seed, random=_r("random"), standard_normal=_r("standard_normal"), normal=_r("normal"),
+    uniform=_r("uniform"), permutation=_r("permutation"),
+    randint=lambda low, high=None, size=None, dtype=int: _wrap(_rng.integers(low, high, size=size, dtype=dtype)))
+lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=_call(
+    _np.lib.stride_tricks.as_strided)))
+linalg = types.SimpleNamespace(qr=_call(_np.linalg.qr), norm=_call(_np.linalg.norm))
