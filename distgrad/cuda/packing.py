@@ -9,30 +9,29 @@ from ..backend import is_gpu_array
 
 def pack(arrays, flat):
     """Copy ``arrays`` one after another into the 1-D ``flat``; returns ``flat``."""
-    _check(arrays, flat, "pack")
-    if _one_launch(arrays, flat):
-        from . import kernels
-        kernels.copy_segments(arrays, flat, to_flat=True)
-        return flat
-    offset = 0
-    for a in arrays:
-        flat[offset:offset + a.size] = a.reshape(-1)
-        offset += a.size
+    _copy(arrays, flat, True, "pack")
     return flat
 
 
 def unpack(flat, arrays):
     """Copy consecutive slices of the 1-D ``flat`` back into ``arrays``, in place."""
-    _check(arrays, flat, "unpack")
+    _copy(arrays, flat, False, "unpack")
+    return arrays
+
+
+def _copy(arrays, flat, to_flat, op):
+    _check(arrays, flat, op)
     if _one_launch(arrays, flat):
         from . import kernels
-        kernels.copy_segments(arrays, flat, to_flat=False)
-        return arrays
+        kernels.copy_segments(arrays, flat, to_flat)
+        return
     offset = 0
     for a in arrays:
-        a[...] = flat[offset:offset + a.size].reshape(a.shape)
+        if to_flat:
+            flat[offset:offset + a.size] = a.reshape(-1)
+        else:
+            a[...] = flat[offset:offset + a.size].reshape(a.shape)
         offset += a.size
-    return arrays
 
 
 def _one_launch(arrays, flat):
