@@ -86,9 +86,19 @@ class Reducer:
             self.buckets.append(_Bucket(indices, flat))
 
     def install_hooks(self):
+        """Hook every parameter. A parameter that another reducer still hooks (the model
+        wrapped twice, or DDP and DistributedOptimizer together) would be reduced twice:
+        the older reducer's hooks are removed, with a warning."""
+        for other in {getattr(h, "distgrad_reducer", None) for p in self.params for h in p._post_hooks or ()}:
+            if other is not None and other is not self:
+                _log.warning(f"{self.owner}: parameters already synchronized by an earlier {other.owner} are "
+                             f"now synchronized by this one only (the earlier one's hooks are removed, "
+                             "so no gradient is reduced twice)")
+                other.remove_hooks()
         for i, p in enumerate(self.params):
-            self._hooks.append(p.register_post_accumulate_grad_hook(
-                lambda param, i=i: self._on_gradient(i)))
+            hook = (lambda param, i=i: self._on_gradient(i))
+            hook.distgrad_reducer = self
+            self._hooks.append(p.register_post_accumulate_grad_hook(hook))
 
     def remove_hooks(self):
         for handle in self._hooks:

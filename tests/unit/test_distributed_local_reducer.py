@@ -179,3 +179,15 @@ def test_removed_hooks_stop_the_reducer():
     reducer.remove_hooks()
     model(inputs()).sum().backward()
     assert comm.launched == []
+
+
+def test_a_second_reducer_on_the_same_parameters_takes_over(capsys):
+    model, first, first_comm = make()
+    named = list(model.named_parameters())
+    second_comm = RecordingComm()
+    second = Reducer([p for _, p in named], [n for n, _ in named], second_comm, bucket_cap_bytes=1 << 20,
+                     owner="DistributedOptimizer")
+    second.install_hooks()
+    assert "already synchronized by an earlier DistributedDataParallel" in capsys.readouterr().err
+    model(inputs()).sum().backward()
+    assert first_comm.launched == [] and len(second_comm.launched) == 1
