@@ -43,6 +43,9 @@ class Waiter:
         self._mpi = MPI
         self.side = side
         self.topology = topology
+        # More ranks than cores on this host: a spinning rank would hold the core that the
+        # rank it waits for needs, so give it away from the start.
+        self.spin_seconds = 0.0 if topology.local_size > (os.cpu_count() or 1) else self.SPIN_SECONDS
         try:
             self.stall_seconds = stall_seconds_from_env() if stall_seconds is None else stall_seconds
         except ValueError as exc:
@@ -80,7 +83,7 @@ class Waiter:
                     warned, asked_at, warn_after = True, None, 2 * warn_after
                 if elapsed > self.YIELD_SECONDS:
                     time.sleep(self.NAP_SECONDS)
-                elif elapsed > self.SPIN_SECONDS:
+                elif elapsed > self.spin_seconds:
                     os.sched_yield()
         finally:
             self.waiting = None
