@@ -170,3 +170,25 @@ def test_distributed_optimizer_synchronize_then_clip_then_step():
     for p, b, g in zip(model.parameters(), before, clipped):
         np.testing.assert_allclose(p.detach().numpy(), b - g, rtol=1e-6)
     assert same_on_all_ranks(checksum(model.parameters()))
+
+
+def test_the_reducer_gives_the_same_gradients_over_the_naive_communicator():
+    from distgrad.distributed.reducer import Reducer
+
+    def build():
+        dg.manual_seed(2)
+        return nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3))
+    fast_model, slow_model = build(), build()
+    fast = dist.DistributedDataParallel(fast_model, bucket_cap_mb=0.0002)
+    named = list(slow_model.named_parameters())
+    slow = Reducer([p for _, p in named], [n for n, _ in named], NaiveCommunicator(),
+                   bucket_cap_bytes=int(0.0002 * 1024 * 1024))
+    slow.install_hooks()
+    assert slow.bucket_indices == fast.reducer.bucket_indices and len(slow.bucket_indices) > 1
+    x = local_batch(4)
+    for model in (fast, slow_model):
+        model(x).sum().backward()
+    for (name, p), q in zip(fast_model.named_parameters(), slow_model.parameters()):
+        # blocking and non-blocking all-reduce may add in another order: float32 rounding
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-6, atol=1e-9, err_msg=name)
+    slow.remove_hooks()
