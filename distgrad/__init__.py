@@ -3,7 +3,8 @@
     import distgrad as torch, distgrad.nn as nn, distgrad.optim as optim
 """
 from . import dtypes
-from .backend import cuda, device
+from .backend import device
+from . import cuda  # noqa: E402  (the package: torch.cuda-style queries, GPU-only code)
 from .dtypes import (bool, double, float, float16, float32, float64, get_default_dtype, half, int,
                      int8, int16, int32, int64, long, set_default_dtype, short, uint8)
 from .function import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
