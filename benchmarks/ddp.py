@@ -54,21 +54,30 @@ def torch_available():
 
 
 def measure(ranks, batches, detail_batches, rounds, budget, with_torch, log):
-    runs = []
+    """Every (framework, ranks, batch) run; a run that fails is recorded and the sweep goes on."""
+    runs, failures = [], []
+
+    def attempt(what, fn, scaling):
+        try:
+            runs.append(dict(fn(), scaling=scaling))
+            log(runs[-1])
+        except (RuntimeError, ValueError, IndexError) as exc:  # a crashed worker, or no JSON line from it
+            failures.append({"run": what, "error": str(exc)[-2000:]})
+            print("  FAILED %s: %s" % (what, str(exc)[-600:]), flush=True)
+
     for n in ranks:
         for batch in batches:
             modes = list(BASE_MODES) + (["allreduce_only"] if n > 1 else [])
             if n == 2 and batch in detail_batches:
                 modes += DETAIL_MODES
-            runs.append(dict(distgrad_run(n, batch, modes, rounds, budget), scaling="weak"))
-            log(runs[-1])
+            attempt("distgrad n=%d batch=%d" % (n, batch),
+                    lambda: distgrad_run(n, batch, modes, rounds, budget), "weak")
             if with_torch:
-                runs.append(dict(torch_run(n, batch, rounds, budget), scaling="weak"))
-                log(runs[-1])
-        runs.append(dict(distgrad_run(n, STRONG_GLOBAL_BATCH // n, ["local", "ddp"], rounds, budget),
-                         scaling="strong"))
-        log(runs[-1])
-    return runs
+                attempt("torch n=%d batch=%d" % (n, batch), lambda: torch_run(n, batch, rounds, budget), "weak")
+        strong = STRONG_GLOBAL_BATCH // n
+        attempt("distgrad strong n=%d batch=%d" % (n, strong),
+                lambda: distgrad_run(n, strong, ["local", "ddp"], rounds, budget), "strong")
+    return runs, failures
 
 
 def find(runs, framework, n, batch, mode, scaling=None):
@@ -197,15 +206,18 @@ def main():
     def log(run):
         print("  measured %s ranks=%d batch=%d (%s)" % (run["framework"], run["ranks"], run["batch"], run["scaling"]),
               flush=True)
-    runs = measure(ranks, batches, (128, 512), rounds, budget, with_torch, log)
+    runs, failures = measure(ranks, batches, (128, 512), rounds, budget, with_torch, log)
     analysis = analyse(runs, ranks)
     print_report(runs, analysis)
     path = write_results("ddp", {
         "git": git_revision(), "model": "MLP 784-128-10, SGD momentum 0.9, cross-entropy, random data",
         "threads_per_rank": 1, "cores": os.cpu_count(),
         "oversubscribed_ranks": [n for n in ranks if n > (os.cpu_count() or 1)],
-        "strong_global_batch": STRONG_GLOBAL_BATCH, "targets_spec": TARGETS, "runs": runs, **analysis})
+        "strong_global_batch": STRONG_GLOBAL_BATCH, "targets_spec": TARGETS, "runs": runs, "failures": failures,
+        **analysis})
     print("wrote", path)
+    if failures:
+        sys.exit("%d run(s) failed: %s" % (len(failures), ", ".join(f["run"] for f in failures)))
 
 
 if __name__ == "__main__":
