@@ -126,6 +126,23 @@ def test_max_pool_propagates_nan():
     assert np.isnan(dg.max_pool2d(x, 2).item())
 
 
+def test_max_pool_ties_and_nans_choose_pytorchs_element():
+    """Ties (ReLU's zeros) go to the first maximum, NaN windows to their last NaN: the
+    returned indices and the gradient match PyTorch's."""
+    torch = pytest.importorskip("torch")
+    nan = float("nan")
+    x = np.array([[[[0, 0, 1, 3, nan, 1, 2, nan],
+                    [0, 0, 3, 2, nan, 2, nan, 5]]]], dtype=np.float32)
+    out, idx = dg.max_pool2d(dg.tensor(x, requires_grad=True), 2, return_indices=True)
+    t_out, t_idx = torch.nn.functional.max_pool2d(torch.tensor(x), 2, return_indices=True)
+    np.testing.assert_array_equal(idx.numpy(), t_idx.numpy())
+    np.testing.assert_array_equal(out.detach().numpy(), t_out.numpy())
+    xd, xt = dg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    dg.max_pool2d(xd, 2).backward(dg.ones(1, 1, 1, 4))
+    torch.nn.functional.max_pool2d(xt, 2).backward(torch.ones(1, 1, 1, 4))
+    np.testing.assert_array_equal(xd.grad.numpy(), xt.grad.numpy())
+
+
 def test_conv_backward_skips_unneeded_gradients():
     x = dg.randn(2, 3, 5, 5)
     w = dg.randn(4, 3, 3, 3, requires_grad=True)
