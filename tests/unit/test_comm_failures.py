@@ -56,3 +56,14 @@ def test_a_late_rank_gets_a_stall_warning_naming_it():
     assert "ranks that have not arrived: rank 1 (no answer" in output
     assert "completed after" in output
     assert "rank 0 done" in output and "rank 1 done" in output
+
+
+@pytest.mark.timeout(120)
+def test_a_rank_that_exits_early_ends_the_job_instead_of_hanging_it():
+    job = run_job("exit_early.py")
+    output = job.stdout + job.stderr
+    assert job.returncode != 0
+    assert "[rank 0/2 " in output
+    assert "barrier (collective #" in output and "can never complete: rank 1 (after" in output
+    assert "ended its process without joining it" in output
+    assert "rank 0 passed" not in output

@@ -90,7 +90,8 @@ class MPICommunicator(Communicator):
         self.comm.Abort(code)
 
     def finalize(self):
-        self.waiter.finalize()
+        if self.size > 1:
+            self.waiter.announce_exit()
 
     # -- helpers --------------------------------------------------------------------------
     def begin(self, kind, array=None, **details):

@@ -7,13 +7,18 @@ collective are polling too, so they answer at once; a rank busy elsewhere (compu
 sleeping, stuck in a different call) does not. The warning then names the collective and
 the ranks that have not arrived, with what each said it was doing. Nothing is exchanged
 unless a wait gets that long, so the normal path costs one cheap probe now and then.
+
+The same channel carries one more message: a rank whose process ends (its script returned,
+or called sys.exit) tells the others how many collectives it started. A rank waiting in a
+later collective then knows it waits for a rank that is gone, and raises (ending the job
+through the failure hook) instead of hanging.
 """
 import os
 import time
 
 from ...utils.logging import get_logger
 
-QUERY_TAG, REPLY_TAG = 7701, 7702
+QUERY_TAG, REPLY_TAG, EXIT_TAG = 7701, 7702, 7703
 _log = get_logger("distgrad.distributed")
 
 
@@ -56,6 +61,7 @@ class Waiter:
         self._sends = []
         self._query = 0
         self._replies = {}
+        self.exited = {}  # rank -> number of collectives it started before its process ended
 
     def started(self, seq, what):
         self.launched = (seq, what)
@@ -73,6 +79,8 @@ class Waiter:
                 if spins & 31:
                     continue
                 self.serve()
+                if self.exited:
+                    self._check_exited(seq, what)
                 elapsed = time.monotonic() - start
                 if elapsed >= warn_after and asked_at is None:
                     self._ask_everyone()
@@ -102,6 +110,8 @@ class Waiter:
                 self._sends.append(side.isend(answer, dest=source, tag=REPLY_TAG))
             elif tag == REPLY_TAG and message[0] == self._query:
                 self._replies[source] = message[1:]
+            elif tag == EXIT_TAG:
+                self.exited[source] = message
         if self._sends:
             self._sends = [r for r in self._sends if not r.Test()]
 
@@ -132,11 +142,24 @@ class Waiter:
             text += "; arrived: rank " + ", ".join(arrived)
         return text
 
+    def announce_exit(self):
+        """Tell every other rank that this process is ending after the collectives it started."""
+        for rank in range(self.topology.size):
+            if rank != self.topology.rank:
+                self._sends.append(self.side.isend(self.launched[0], dest=rank, tag=EXIT_TAG))
+        self.finalize()
+
     def finalize(self):
-        for request in self._sends:
-            if not request.Test():
-                request.Cancel()
-        self._sends = []
+        # Small messages leave at once (eager protocol); nothing is left to wait for.
+        self._sends = [r for r in self._sends if not r.Test()]
+
+    def _check_exited(self, seq, what):
+        gone = sorted(rank for rank, started in self.exited.items() if started < seq)
+        if gone:
+            ranks = ", ".join(f"rank {r} (after {self.exited[r]} collectives)" for r in gone)
+            raise RuntimeError(f"{self.topology.prefix} {what} (collective #{seq}) can never complete: "
+                               f"{ranks} ended its process without joining it (its script returned "
+                               "or called sys.exit early)")
 
     def _ask_everyone(self):
         self._query += 1
