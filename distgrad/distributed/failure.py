@@ -5,6 +5,8 @@ instead of leaving the others waiting forever in their next collective.
 import sys
 import traceback
 
+from . import liveness
+
 
 def failure_report(prefix, kind, value, tb):
     """The text written to stderr for an uncaught exception on this rank."""
@@ -25,6 +27,7 @@ def install(comm):
             sys.stderr.write(failure_report(excepthook.distgrad_comm.prefix, kind, value, tb))
             sys.stderr.flush()
             sys.stdout.flush()
+            liveness.announce_abort()  # peers: this rank's end is an abort, not a lost process
         finally:
             excepthook.distgrad_comm.abort(1)
 

@@ -9,7 +9,7 @@ import os
 
 from ..backend import cuda
 from ..utils.logging import get_logger
-from . import failure
+from . import failure, liveness
 from .comm.factory import create_communicator, nccl_on, resolve_backend
 from .comm.topology import choose_gpu
 
@@ -38,6 +38,7 @@ def init(backend="auto"):
     _state.update(comm=comm, backend=name, device=device)
     if comm.size > 1:
         failure.install(comm)
+        liveness.start(comm)  # a lost peer (crashed host, cut link) ends the job, not a hang
         _announce(comm, device, name)
     if not _state["atexit"]:
         atexit.register(finalize)
@@ -98,6 +99,7 @@ def finalize():
         return
     _state.update(comm=None, backend=None, device=None)
     failure.uninstall()
+    liveness.stop()
     comm.finalize()
 
 

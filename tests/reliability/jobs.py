@@ -1,0 +1,86 @@
+"""Running multi-rank jobs from a single pytest process: mpiexec (found next to this Python)
+starts scripts/<script> on N ranks; every job has a deadline, and a job that misses it is
+killed with its whole process tree and fails the test instead of hanging it.
+
+FIGURES collects what the tests measured (time to detect a lost rank, ...); conftest.py
+prints them at the end of the run, and RELIABILITY.md quotes them.
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from distgrad.launcher.supervise import kill_tree
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = HERE / "scripts"
+REPO = HERE.parents[1]
+LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK",
+                      "MPI_LOCALNRANKS")
+# Settings a developer's shell may carry that would change what the tests observe.
+DISTGRAD_SETTINGS = ("DISTGRAD_PEER_TIMEOUT", "DISTGRAD_LIVENESS", "DISTGRAD_LIVENESS_ADDRESS",
+                     "DISTGRAD_STALL_WARNING_SECONDS", "DISTGRAD_DEBUG")
+FIGURES = {}
+
+
+def record(name, value, unit="s"):
+    """Keep a measured figure for the end-of-run summary."""
+    FIGURES.setdefault(name, []).append((value, unit))
+
+
+def mpiexec():
+    found = Path(sys.executable).with_name("mpiexec")
+    assert found.exists(), f"mpiexec not found next to {sys.executable} (the mpich package provides it)"
+    return str(found)
+
+
+def clean_environment(**extra):
+    environ = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES + DISTGRAD_SETTINGS}
+    environ.update(OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    environ.update({k: str(v) for k, v in extra.items()})
+    return environ
+
+
+@dataclass
+class Job:
+    returncode: int
+    output: str
+    seconds: float  # how long it ran
+    ended: float    # when it ended (time.time(), to compare with times the ranks printed)
+
+    def lines(self, pattern):
+        return [line for line in self.output.splitlines() if re.search(pattern, line)]
+
+
+def run(cmd, timeout, env=None, cwd=REPO):
+    """Run ``cmd`` in a session of its own; past ``timeout`` seconds, kill its process tree and
+    fail the test with what it printed."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_tree(proc.pid)
+        output, _ = proc.communicate()
+        pytest.fail(f"the job did not end within {timeout} s (killed): {' '.join(map(str, cmd))}\n{output}")
+    return Job(proc.returncode, output, time.monotonic() - started, time.time())
+
+
+def run_job(*args, ranks=2, timeout=60, script="train.py", env=None):
+    """``mpiexec -n ranks python scripts/<script> args...``."""
+    cmd = [mpiexec(), "-n", str(ranks), sys.executable, str(SCRIPTS / script), *map(str, args)]
+    return run(cmd, timeout, clean_environment(**(env or {})))
+
+
+def time_of(text, pattern):
+    """The wall-clock time a script printed as ``t=<seconds>`` on the line matching ``pattern``."""
+    for line in text.splitlines():
+        if re.search(pattern, line):
+            return float(re.search(r"t=([0-9.]+)", line).group(1))
+    raise AssertionError(f"no line matching {pattern!r} in:\n{text}")
