@@ -36,3 +36,4 @@ def save(obj, path):
 def load(path, map_location=None, weights_only=True):
     from .serialization import load as _load
     return _load(path, map_location=map_location)
+from . import distributed  # noqa: E402,F401  (torch.distributed's place; importing it starts no MPI)
