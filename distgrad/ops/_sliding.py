@@ -4,6 +4,11 @@
 its kernel-sized patch. ``add_windows`` is its adjoint (col2im): it scatter-adds a gradient
 per kernel position back onto the input, one strided slice per position, so the Python
 loop runs kh*kw times, never once per pixel.
+
+``row_windows`` / ``add_row_windows`` are the same pair for stride 1 in a layout made for
+speed: for each kernel position, the output rows are read as one run of whole padded rows
+(the positions past the last window of a row are junk that the caller drops), so copying
+them moves long contiguous runs instead of rows of OW elements.
 """
 
 
@@ -56,8 +61,53 @@ def pad_hw(xp, x, before, after, value=0):
     """Pad the last two axes (``before``/``after`` are (rows, cols) pairs)."""
     if not any(before) and not any(after):
         return x
-    widths = [(0, 0)] * (x.ndim - 2) + [(before[0], after[0]), (before[1], after[1])]
-    return xp.pad(x, widths, mode="constant", constant_values=value)
+    return padded_buffer(xp, x, before, after, value)[1]
+
+
+def padded_buffer(xp, x, before, after, value=0, spare=0):
+    """``x`` padded on its last two axes, inside a flat buffer with ``spare`` more elements
+    at its end: (buffer, padded view). Faster than ``xp.pad``: one fill, one copy."""
+    *lead, h, w = x.shape
+    shape = (*lead, h + before[0] + after[0], w + before[1] + after[1])
+    size = 1
+    for d in shape:
+        size *= d
+    flat = xp.full(size + spare, value, dtype=x.dtype)
+    padded = flat[:size].reshape(shape)
+    padded[..., before[0]:before[0] + h, before[1]:before[1] + w] = x
+    return flat, padded
+
+
+def row_spare(kernel, dilation):
+    """Elements past the last padded row that ``row_windows``' last run reaches."""
+    return (kernel[1] - 1) * dilation[1]
+
+
+def row_windows(xp, flat, padded_shape, kernel, dilation, rows):
+    """Stride-1 im2col without the copy, channels first: a (C, kh, kw, N, rows * Wp) view
+    of the padded (N, C, Hp, Wp) array stored in ``flat``, holding for each tap (i, j) the
+    ``rows`` padded rows that start at that tap, as one run. ``flat`` needs ``row_spare``
+    elements after the padded array."""
+    n, c, hp, wp = padded_shape
+    s = flat.itemsize
+    strides = (hp * wp * s, dilation[0] * wp * s, dilation[1] * s, c * hp * wp * s, s)
+    return xp.lib.stride_tricks.as_strided(flat, shape=(c, *kernel, n, rows * wp), strides=strides)
+
+
+def add_row_windows(xp, padded_shape, runs, kernel, dilation):
+    """The adjoint of ``row_windows``: a zero padded array with ``runs`` (C, kh, kw, N,
+    rows * Wp) added back at their taps, one tap at a time (within a tap no two meet)."""
+    n, c, hp, wp = padded_shape
+    size = n * c * hp * wp
+    flat = xp.zeros(size + row_spare(kernel, dilation), dtype=runs.dtype)
+    s = flat.itemsize
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            start = i * dilation[0] * wp + j * dilation[1]
+            target = xp.lib.stride_tricks.as_strided(flat[start:], shape=(c, n, runs.shape[-1]),
+                                                     strides=(hp * wp * s, c * hp * wp * s, s))
+            target += runs[:, i, j]
+    return flat[:size].reshape(padded_shape)
 
 
 def crop_hw(x, before, size):

@@ -2,12 +2,17 @@
 
 Forward: the padded input is viewed as sliding windows (no copy), gathered once into columns
 ``cols`` of shape (groups, C/groups*kh*kw, N*OH*OW), and multiplied by the weight reshaped to
-(groups, O/groups, C/groups*kh*kw): a single batched matmul covers every group. Backward
-reuses ``cols`` for the weight's gradient and scatters the columns' gradient back onto the
-input with col2im.
+(groups, O/groups, C/groups*kh*kw): a single batched matmul covers every group (one large
+product is faster than one per sample). Backward reuses ``cols`` for the weight's gradient
+and scatters the columns' gradient back onto the input with col2im.
+
+With stride 1 the columns hold whole padded rows (``row_windows``): gathering and
+scattering them copies long contiguous runs, several times faster than rows of OW
+elements, for (Wp - OW) / OW extra columns in the products, dropped from the output.
 """
 from ..function import Function
-from ._sliding import add_windows, crop_hw, output_size, pad_hw, pair, windows
+from ._sliding import (add_row_windows, add_windows, crop_hw, output_size, pad_hw, padded_buffer, pair,
+                       row_spare, row_windows, windows)
 
 
 class Conv2d(Function):
@@ -17,44 +22,58 @@ class Conv2d(Function):
                 dilation=(1, 1), groups=1):
         n = x.shape[0]
         o, cg, kh, kw = weight.shape
-        padded = pad_hw(xp, x, pad_before, pad_after)
+        if stride == (1, 1):
+            flat, padded = padded_buffer(xp, x, pad_before, pad_after, spare=row_spare((kh, kw), dilation))
+        else:
+            flat, padded = None, pad_hw(xp, x, pad_before, pad_after)
         hp, wp = padded.shape[-2:]
-        out_hw = (output_size(hp, kh, stride[0], 0, dilation[0]),
-                  output_size(wp, kw, stride[1], 0, dilation[1]))
-        oh, ow = out_hw
-        # (N, C, OH, OW, kh, kw) view -> (G, Cg*kh*kw, N*OH*OW) columns: the one im2col copy.
-        win = windows(xp, padded, (kh, kw), stride, dilation, out_hw)
-        win = win.reshape(n, groups, cg, oh, ow, kh, kw).transpose(1, 2, 5, 6, 0, 3, 4)
-        cols = win.reshape(groups, cg * kh * kw, n * oh * ow)
+        oh, ow = out_hw = (output_size(hp, kh, stride[0], 0, dilation[0]),
+                           output_size(wp, kw, stride[1], 0, dilation[1]))
+        if flat is not None:
+            width = wp  # output columns per row, the junk ones past ow included
+            view = row_windows(xp, flat, padded.shape, (kh, kw), dilation, oh)
+        else:
+            width = ow
+            view = windows(xp, padded, (kh, kw), stride, dilation, out_hw).transpose(1, 4, 5, 0, 2, 3)
+        # (C, kh, kw, N, OH*width) -> (G, Cg*kh*kw, N*OH*width): the one im2col copy.
+        cols = xp.ascontiguousarray(view).reshape(groups, cg * kh * kw, -1)
         w2 = weight.reshape(groups, o // groups, cg * kh * kw)
-        out = w2 @ cols  # (G, Og, N*OH*OW)
-        out = xp.ascontiguousarray(out.reshape(o, n, oh, ow).transpose(1, 0, 2, 3))
-        if bias is not None:
-            out += bias.reshape(o, 1, 1)
+        product = (w2 @ cols).reshape(o, n, oh, width).transpose(1, 0, 2, 3)[..., :ow]
+        out = xp.empty((n, o, oh, ow), dtype=product.dtype)  # (N, O, OH, OW) order, in one pass
+        if bias is None:
+            out[...] = product
+        else:
+            xp.add(product, bias.reshape(o, 1, 1), out=out)
         self.saved = (cols if self.needs_grad[1] else None, w2)
-        self.geometry = (x.shape, padded.shape, (kh, kw), stride, pad_before, dilation, out_hw)
+        self.geometry = (x.shape, padded.shape, (kh, kw), stride, pad_before, dilation, out_hw, width)
         return out
 
     def backward(self, xp, g):
         cols, w2 = self.saved
-        x_shape, padded_shape, kernel, stride, pad_before, dilation, out_hw = self.geometry
+        x_shape, padded_shape, kernel, stride, pad_before, dilation, (oh, ow), width = self.geometry
         groups, og, k = w2.shape
         n, o = g.shape[:2]
-        g2 = g.reshape(n, groups, og, -1).transpose(1, 2, 0, 3).reshape(groups, og, -1)
+        # (O, N, OH, width), the junk columns with a zero gradient.
+        g_t = (xp.zeros if width != ow else xp.empty)((o, n, oh, width), dtype=g.dtype)
+        g_t[..., :ow] = g.transpose(1, 0, 2, 3)
+        g2 = g_t.reshape(groups, og, -1)
         gx = gw = gb = None
         if self.needs_grad[0]:
-            gcols = w2.transpose(0, 2, 1) @ g2  # (G, Cg*kh*kw, N*OH*OW)
-            cg = k // (kernel[0] * kernel[1])
-            per_tap = gcols.reshape(groups, cg, *kernel, n, *out_hw)
-            padded = xp.zeros(padded_shape, dtype=g.dtype)
-            # The same (G, Cg, N, Hp, Wp) layout as per_tap's leading axes, as a view.
-            target = padded.reshape(n, groups, cg, *padded_shape[-2:]).transpose(1, 2, 0, 3, 4)
-            add_windows(target, lambda i, j: per_tap[:, :, i, j], kernel, stride, dilation, out_hw)
+            gcols = w2.transpose(0, 2, 1) @ g2  # (G, Cg*kh*kw, N*OH*width)
+            runs = gcols.reshape(x_shape[1], *kernel, n, -1)
+            if stride == (1, 1):
+                padded = add_row_windows(xp, padded_shape, runs, kernel, dilation)
+            else:
+                per_tap = runs.reshape(x_shape[1], *kernel, n, oh, ow)
+                padded = xp.zeros(padded_shape, dtype=g.dtype)
+                # The (C, N, Hp, Wp) layout of per_tap's other axes, as a view.
+                add_windows(padded.transpose(1, 0, 2, 3), lambda i, j: per_tap[:, i, j], kernel, stride,
+                            dilation, (oh, ow))
             gx = crop_hw(padded, pad_before, x_shape[-2:])
         if self.needs_grad[1]:
             gw = (g2 @ cols.transpose(0, 2, 1)).reshape(o, -1, *kernel)
         if len(self.needs_grad) == 3 and self.needs_grad[2]:
-            gb = g.sum(axis=(0, 2, 3))
+            gb = g2.reshape(o, -1).sum(axis=1)  # contiguous rows; the junk columns add zeros
         return (gx, gw) if len(self.needs_grad) == 2 else (gx, gw, gb)
 
 
