@@ -42,6 +42,8 @@ CASES = [
          ref=lambda x, rm, rv, w, b: np_layer_norm(x, (0, 2, 3), w[:, None, None], b[:, None, None])),
     Case("batch_norm_train_3d_no_stats", lambda m, x: m.batch_norm(x, None, None, training=True), [(3, 2, 4)],
          ref=lambda x: np_layer_norm(x, (0, 2))),
+    Case("batch_norm_train_bias_only", lambda m, x, b: m.batch_norm(x, None, None, None, b, training=True),
+         [(4, 3, 5), (3,)], ref=lambda x, b: np_layer_norm(x, (0, 2), None, b[:, None])),
     Case("batch_norm_eval", lambda m, x, rm, rv, w, b: m.batch_norm(x, rm, rv, w, b, training=False),
          lambda r: [(2, 3, 2, 2)] + running(r) + [(3,), (3,)], ref=np_batch_norm_eval),
     Case("batch_norm_eval_1d", lambda m, x, rm, rv, w, b: m.batch_norm(x, rm, rv, w, b),
@@ -65,6 +67,14 @@ def test_batch_norm_updates_running_stats_in_place_like_torch(shape):
     assert mean.array is mean_array  # updated in place, so modules' buffers see it
     np.testing.assert_allclose(mean.numpy(), t_mean.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(var.numpy(), t_var.numpy(), rtol=1e-5)  # unbiased variance
+
+
+def test_batch_norm_half_precision_input_is_normalized_in_float32():
+    x = np.random.default_rng(0).standard_normal((8, 2, 16)).astype(np.float16) * 100 + 1000
+    out = F.batch_norm(dg.tensor(x), None, None, training=True)
+    assert out.dtype == dg.float16
+    np.testing.assert_allclose(out.numpy().astype(np.float32), np_layer_norm(x.astype(np.float32), (0, 2)),
+                               atol=2e-2)
 
 
 def test_batch_norm_eval_leaves_running_stats_alone():
