@@ -403,11 +403,15 @@ class Liveness:
                 return
 
     def _ended_by(self, peer, lost):
-        """``peer`` ends the job because it lost rank ``lost``. When this rank has not heard
-        from ``lost`` lately either, it says so in its own words."""
+        """``peer`` ends the job because it lost rank ``lost``. When this rank has seen the
+        same itself, it says so in its own words (the news often comes first)."""
         other = self.peers.get(lost)
         if lost == self.rank:
             self._end(f"{peer.name} ended the job: it lost contact with this rank", lost)
+        elif other is not None and other.aborting_since is not None:
+            self._end(self._abort_message(other), lost)
+        elif other is not None and other.state == "open" and _peek(other.sock) == b"":
+            self._closed(other)
         elif other is not None and other.state == "open" and self.clock() - other.heard > 3 * self.interval:
             self._end(f"lost contact with {other.name} for {self.clock() - other.heard:.0f} s ({peer.name} "
                       "lost it too, and ended the job first)", lost)
@@ -442,8 +446,7 @@ class Liveness:
             return
         for peer in self.peers.values():
             if peer.aborting_since is not None and now - peer.aborting_since > ABORT_GRACE:
-                self._end(f"{peer.name} ended the job after an error (its traceback is above), and this rank "
-                          f"was still running {ABORT_GRACE:g} s later", peer.rank)
+                self._end(self._abort_message(peer), peer.rank)
                 return
         if now - self.started > self.timeout:
             for peer in self.peers.values():
@@ -453,6 +456,10 @@ class Liveness:
                                 f"({tried}) after {self.timeout:g} s; it is off for that rank (set "
                                 "DISTGRAD_LIVENESS_ADDRESS to an address peers can reach)\n")
                     self._drop(peer, "closed")
+
+    def _abort_message(self, peer):
+        return (f"{peer.name} ended the job after an error (its traceback is above), and this rank was "
+                f"still running {ABORT_GRACE:g} s later")
 
     def _end(self, message, lost_rank):
         self.ended = message
@@ -496,6 +503,16 @@ def _recv(sock):
     except (BlockingIOError, InterruptedError):
         return None
     except OSError:  # reset by the peer: closed as well
+        return b""
+
+
+def _peek(sock):
+    """Like _recv, leaving the data where it is."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
         return b""
 
 

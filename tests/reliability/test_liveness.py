@@ -1,0 +1,220 @@
+"""Lost peers are told from slow ones by heartbeats (distgrad/distributed/liveness.py).
+
+In-process: several Liveness objects of one pretend job talk over the loopback, with a short
+timeout and a recording ``end`` in place of os._exit. Then real jobs under mpiexec: a rank
+busy for 20 s (sleeping, then a pure-Python loop) with a 5 s peer timeout must not end the
+job; a frozen rank (SIGSTOP: alive for the kernel, so mpiexec sees nothing) must.
+"""
+import socket
+import time
+
+import pytest
+
+from distgrad.distributed import liveness
+from distgrad.distributed.liveness import EXIT_CODE, Liveness, settings_from_env, watched_peers
+from jobs import record, run_job, time_of
+
+TIMEOUT = 0.6
+
+
+class Group:
+    """One pretend job of ``size`` ranks in this process."""
+
+    def __init__(self, size, timeout=TIMEOUT):
+        self.ended, self.messages = {}, {r: [] for r in range(size)}
+        self.members = [Liveness(r, size, "testhost", timeout, end=self._ender(r), write=self.messages[r].append,
+                                 environ={"DISTGRAD_LIVENESS_ADDRESS": "127.0.0.1"}) for r in range(size)]
+        cards = [m.card() for m in self.members]
+        for m in self.members:
+            m.start(cards)
+
+    def _ender(self, rank):
+        def end(code):
+            self.ended[rank] = (code, time.monotonic())
+        return end
+
+    def wait_until(self, condition, seconds):
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return condition()
+
+    def all_open(self):
+        return all(p.state == "open" for m in self.members for p in m.peers.values())
+
+    def freeze(self, rank):
+        """The rank's thread stops without a word; its connections stay open (a frozen
+        process, or one behind a cut link)."""
+        member = self.members[rank]
+        member._stopped = True
+        member._wake_w.send(b"!")
+        member._thread.join(2)
+
+    def crash(self, rank):
+        """Its process dies: the kernel closes its connections."""
+        self.freeze(rank)
+        for peer in self.members[rank].peers.values():
+            if peer.sock is not None:
+                peer.sock.close()
+
+    def close(self):
+        for m in self.members:
+            if m._thread.is_alive():
+                m._stopped = True
+                m._wake_w.send(b"!")
+            m._close_all()
+
+
+@pytest.fixture
+def group():
+    made = []
+
+    def make(size=3, timeout=TIMEOUT):
+        made.append(Group(size, timeout))
+        assert made[-1].wait_until(made[-1].all_open, 5), "the heartbeat connections did not come up"
+        return made[-1]
+    yield make
+    for g in made:
+        g.close()
+
+
+def test_settings_from_the_environment():
+    assert settings_from_env({}) == (True, 30.0)
+    assert settings_from_env({"DISTGRAD_LIVENESS": "0", "DISTGRAD_PEER_TIMEOUT": "5"}) == (False, 5.0)
+    with pytest.raises(ValueError, match="DISTGRAD_PEER_TIMEOUT must be a number of seconds, got 'soon'"):
+        settings_from_env({"DISTGRAD_PEER_TIMEOUT": "soon"})
+    with pytest.raises(ValueError, match="DISTGRAD_PEER_TIMEOUT must be positive"):
+        settings_from_env({"DISTGRAD_PEER_TIMEOUT": "0"})
+
+
+@pytest.mark.parametrize("size", [2, 3, 64, 65, 100, 1000])
+def test_watched_peers_are_symmetric_connected_and_few_in_large_jobs(size):
+    peers = {r: set(watched_peers(r, size)) for r in range(size)}
+    assert all(r not in peers[r] for r in range(size))
+    assert all(r in peers[p] for r in range(size) for p in peers[r])  # j watches i iff i watches j
+    reached, todo = {0}, [0]
+    while todo:
+        for p in peers[todo.pop()] - reached:
+            reached.add(p)
+            todo.append(p)
+    assert reached == set(range(size))  # news of a rank ending reaches everyone
+    if size > 64:
+        assert max(map(len, peers.values())) <= 2 * size.bit_length()
+
+
+@pytest.mark.timeout(30)
+def test_healthy_ranks_keep_running_even_when_the_main_thread_busy_loops_in_python(group):
+    g = group()
+    # The heartbeat threads live in this process: a pure-Python loop in the main thread
+    # must still let them run (the interpreter switches threads every few milliseconds).
+    end, spins = time.monotonic() + 5 * TIMEOUT, 0
+    while time.monotonic() < end:
+        spins += 1
+    assert g.ended == {}
+    assert g.all_open()
+
+
+@pytest.mark.timeout(30)
+def test_a_rank_that_says_goodbye_is_not_reported_lost(group):
+    g = group()
+    g.members[1].stop()
+    time.sleep(3 * TIMEOUT)
+    assert g.ended == {}
+    assert [g.members[r].peers[1].state for r in (0, 2)] == ["gone", "gone"]
+
+
+@pytest.mark.timeout(30)
+def test_a_silent_rank_is_lost_after_the_timeout_and_every_other_rank_ends(group):
+    g = group()
+    frozen_at = time.monotonic()
+    g.freeze(1)
+    assert g.wait_until(lambda: {0, 2} <= set(g.ended), 10 * TIMEOUT)
+    for r in (0, 2):
+        code, when = g.ended[r]
+        assert code == EXIT_CODE
+        assert when - frozen_at >= 0.8 * TIMEOUT  # silent since its last heartbeat, up to TIMEOUT/10 earlier
+        assert len(g.messages[r]) == 1
+        message = g.messages[r][0]
+        assert message.startswith(f"[rank {r}/3 testhost] lost contact with rank 1 (host testhost)")
+        assert message.endswith(f"; ending the job (exit code {EXIT_CODE})\n")
+    record("in-process: silent peer detected after (timeout 0.6 s)",
+           max(g.ended[r][1] for r in (0, 2)) - frozen_at)
+
+
+@pytest.mark.timeout(30)
+def test_a_rank_whose_process_dies_is_lost_at_once(group):
+    g = group(timeout=30)  # far longer than the test: the closed connection alone tells
+    crashed_at = time.monotonic()
+    g.crash(2)
+    assert g.wait_until(lambda: {0, 1} <= set(g.ended), 5)
+    for r in (0, 1):
+        assert "lost contact with rank 2 (host testhost): its process ended without saying goodbye" \
+            in g.messages[r][0]
+    record("in-process: closed connection (dead process) detected after",
+           max(g.ended[r][1] for r in (0, 1)) - crashed_at)
+
+
+@pytest.mark.timeout(30)
+def test_an_announced_abort_is_left_to_mpi_abort_for_a_grace_period(group, monkeypatch):
+    monkeypatch.setattr(liveness, "ABORT_GRACE", 1.0)
+    g = group(timeout=30)
+    g.members[1].announce_abort()
+    aborted_at = time.monotonic()
+    g.crash(1)  # what MPI_Abort does to it
+    time.sleep(0.5)
+    assert g.ended == {}  # no "lost contact" noise while the job is being aborted
+    assert g.wait_until(lambda: {0, 2} <= set(g.ended), 5)  # ... but nobody outlives it for long
+    for r in (0, 2):
+        assert g.ended[r][1] - aborted_at >= 1.0
+        assert "rank 1 (host testhost) ended the job after an error" in g.messages[r][0]
+
+
+@pytest.mark.timeout(30)
+def test_strangers_are_dropped(group):
+    g = group(size=2)
+    port = g.members[0].card()[3]
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"DGLV" + bytes(12))  # the right magic, the wrong job token
+        s.settimeout(5)
+        assert s.recv(100) == b""  # closed on us
+    time.sleep(2 * TIMEOUT)
+    assert g.ended == {} and g.all_open()
+
+
+@pytest.mark.timeout(30)
+def test_an_internal_error_turns_detection_off_instead_of_ending_the_job(group):
+    g = group(size=2)
+    broken = g.members[1]
+    broken._check = None  # the next loop iteration fails
+    broken._wake_w.send(b"!")
+    assert g.wait_until(lambda: not broken._thread.is_alive(), 5)
+    assert "lost-peer detection stopped after an internal error" in g.messages[1][0]
+    time.sleep(3 * TIMEOUT)
+    assert g.ended == {}  # it said goodbye: rank 0 does not take its silence for a loss
+    assert g.members[0].peers[1].state == "gone"
+
+
+# -- real jobs ------------------------------------------------------------------------------
+@pytest.mark.timeout(120)
+def test_a_busy_rank_is_not_lost_the_stall_warning_covers_it():
+    job = run_job("--epochs", 2, "--fault", "busy", "--fault-rank", 0, "--fault-step", 3, "--busy", 20,
+                  env=dict(DISTGRAD_PEER_TIMEOUT=5, DISTGRAD_STALL_WARNING_SECONDS=5), timeout=90)
+    assert job.returncode == 0, job.output
+    assert "lost contact" not in job.output
+    assert job.output.count("done: 16 steps") == 2
+    # Rank 1 waits in the all-reduce meanwhile, and says who it waits for.
+    assert "[1/2] WARNING: stall: all_reduce" in job.output
+    assert "ranks that have not arrived: rank 0 (no answer" in job.output
+
+
+@pytest.mark.timeout(120)
+def test_a_frozen_rank_is_lost_even_though_mpiexec_sees_nothing():
+    job = run_job("--epochs", 50, "--fault", "stop", "--fault-rank", 1, "--fault-step", 3, ranks=3,
+                  env=dict(DISTGRAD_PEER_TIMEOUT=3), timeout=60)
+    assert job.returncode == EXIT_CODE, job.output
+    # The first rank to notice ends the job; mpiexec may take the other down before it speaks.
+    assert job.lines(r"^\[rank [02]/3 \S+\] lost contact with rank 1 \(host \S+\)"), job.output
+    assert not job.lines(r"lost contact with rank [02]"), job.output
+    stopped_at = time_of(job.output, r"fault stop")
+    record("SIGSTOPped rank (3 ranks, peer timeout 3 s): job ended after", job.ended - stopped_at)
+
