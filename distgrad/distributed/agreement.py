@@ -9,7 +9,7 @@ integers per rank at the start of each epoch catches all of it::
 
     for epoch in range(first, last + 1):
         sampler.set_epoch(epoch)
-        dist.check_epoch(loader, epoch)      # collective: every rank, every epoch
+        check_epoch(loader)    # collective: every rank, every epoch; the epoch is the sampler's
         for inputs, labels in loader: ...
 
 The model itself is compared when DistributedDataParallel wraps it (model_check.py).

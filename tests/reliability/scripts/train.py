@@ -165,7 +165,7 @@ def fault_due(kind, now):
 samples, skipped = [], 0
 for epoch in range(first_epoch, args.epochs + 1):
     sampler.set_epoch(epoch + (1 if mine and args.fault == "epoch" else 0))
-    check_epoch(loader, epoch)
+    check_epoch(loader)  # the epoch its sampler was set to, and its number of batches
     batches = iter(loader)
     while True:
         data.fail = fault_due("loader", step + 1)
