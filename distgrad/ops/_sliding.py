@@ -48,13 +48,19 @@ def add_windows(target, piece, kernel, stride, dilation, out_hw):
 
     ``target`` is (..., Hp, Wp); ``piece(i, j)`` broadcasts to (..., OH, OW). Within one kernel
     position the taps of different windows never overlap, so a plain ``+=`` is exact."""
+    for i, j, rows, cols in tap_slices(kernel, stride, dilation, out_hw):
+        target[..., rows, cols] += piece(i, j)
+    return target
+
+
+def tap_slices(kernel, stride, dilation, out_hw):
+    """(i, j, rows, cols) per kernel position: ``x[..., rows, cols]`` is (..., OH, OW), the
+    element each window takes at its tap (i, j)."""
     (oh, ow), (sh, sw), (dh, dw) = out_hw, stride, dilation
     for i in range(kernel[0]):
         rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
         for j in range(kernel[1]):
-            cols = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
-            target[..., rows, cols] += piece(i, j)
-    return target
+            yield i, j, rows, slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
 
 
 def pad_hw(xp, x, before, after, value=0):

@@ -1,7 +1,7 @@
 """2-D pooling: max, average and adaptive average, on strided windows (see _sliding.py)."""
 from ..function import Function
 from ..tensor import Tensor
-from ._sliding import add_windows, crop_hw, output_size, pad_hw, pair, windows
+from ._sliding import add_windows, crop_hw, output_size, pad_hw, pair, tap_slices, windows
 
 
 class _Geometry:
@@ -28,6 +28,7 @@ class _Geometry:
             raise RuntimeError(f"{op}: kernel {self.kernel} (dilation {self.dilation}, padding {self.pad}) "
                                f"is larger than the padded input; input of shape {tuple(shape)} gives "
                                f"output size {self.out_hw}")
+        self.overlapping = any(s < d * (k - 1) + 1 for s, d, k in zip(self.stride, self.dilation, self.kernel))
         # ceil_mode's last window may reach past the padding: pad the far side further.
         self.pad_after = tuple(
             max(p, (o - 1) * st + d * (k - 1) + 1 - s - p) for s, k, st, p, d, o in
@@ -78,8 +79,15 @@ class MaxPool2d(Function):
         return best
 
     def backward(self, xp, g):
-        kw = self.geometry.kernel[1]
-        return (self.geometry.scatter(xp, g, self.padded_shape, lambda i, j: g * (self.tap == i * kw + j)),)
+        geometry, kw = self.geometry, self.geometry.kernel[1]
+        target = xp.zeros(self.padded_shape, dtype=g.dtype)
+        for i, j, rows, cols in tap_slices(geometry.kernel, geometry.stride, geometry.dilation, geometry.out_hw):
+            chosen = self.tap == i * kw + j
+            if geometry.overlapping:
+                target[..., rows, cols] += g * chosen
+            else:  # each element is in one window at most: write the gradient in place, no add
+                xp.multiply(g, chosen, out=target[..., rows, cols])
+        return (crop_hw(target, geometry.pad, geometry.in_hw),)
 
 
 class AvgPool2d(Function):
