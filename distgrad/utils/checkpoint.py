@@ -10,7 +10,7 @@ import os
 import re
 
 from .. import random as dg_random
-from ..serialization import load, save
+from ..serialization import CheckpointError, load, save
 
 _NAME = "checkpoint-{epoch:04d}-{step:08d}.dgc"
 _PATTERN = re.compile(r"checkpoint-(\d+)-(\d+)\.dgc$")
@@ -77,8 +77,11 @@ class Checkpointer:
         if map_location is None:
             params = list(_unwrap(model).parameters())
             map_location = params[0].device if params else "cpu"
-        state = load(path, map_location=map_location)
-        _unwrap(model).load_state_dict(state["model"])
+        state = self._read(path, map_location)
+        try:
+            _unwrap(model).load_state_dict(state["model"])
+        except RuntimeError as e:  # another model: the keys and shapes that differ are in e
+            raise RuntimeError(f"checkpoint {path} does not fit this model: {e}") from None
         if optimizer is not None and state.get("optimizer") is not None:
             optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:
@@ -89,8 +92,25 @@ class Checkpointer:
             dg_random.set_rng_state(state["rng"])
         return state
 
+    def _read(self, path, map_location):
+        try:
+            state = load(path, map_location=map_location)
+        except CheckpointError as e:
+            older = [p for p in self._checkpoints() if os.path.abspath(p) != os.path.abspath(path)]
+            hint = f"; the older checkpoint {older[-1]} may be intact (load it with path=)" if older else ""
+            raise CheckpointError(f"{e}{hint}") from None
+        if not isinstance(state, dict) or "model" not in state:
+            raise CheckpointError(f"{path} holds no training state (no 'model' entry): it was not written "
+                                  "by Checkpointer.save")
+        return state
+
+    def _checkpoints(self):
+        return sorted(p for p in glob.glob(os.path.join(self.directory, "checkpoint-*.dgc")) if _PATTERN.search(p))
+
     def _prune(self):
-        found = sorted(p for p in glob.glob(os.path.join(self.directory, "checkpoint-*.dgc"))
-                       if _PATTERN.search(p))
+        found = self._checkpoints()
         for old in found[:-self.keep] if self.keep else []:
             os.remove(old)
+        # Temporary files of writes that a crash interrupted (save() removes its own on errors).
+        for stale in glob.glob(os.path.join(self.directory, ".checkpoint-*.dgc.*.tmp")):
+            os.remove(stale)
