@@ -11,7 +11,7 @@ import time
 import distgrad as dg
 import distgrad.distributed as dist
 from distgrad.data import DataLoader, DistributedSampler, Subset
-from distgrad.data.datasets import MNIST
+from distgrad.data.datasets import MNIST, Digits
 from distgrad.data.transforms import Normalize
 from distgrad.utils.checkpoint import Checkpointer
 from distgrad.utils.logging import get_logger
@@ -49,10 +49,25 @@ def setup(args):
     return device
 
 
-def mnist_loaders(args, device):
+def load_datasets(args):
+    """MNIST from --data-dir / $DISTGRAD_DATA / the cache / a download; where none of those
+    works (no copy, no network), scikit-learn's handwritten digits, said in one line."""
     transform = Normalize(MNIST_MEAN, MNIST_STD)
-    train = MNIST(args.data_dir, train=True, transform=transform)
-    test = MNIST(args.data_dir, train=False, transform=transform)
+    try:
+        return (MNIST(args.data_dir, train=True, transform=transform, download=True),
+                MNIST(args.data_dir, train=False, transform=transform, download=True))
+    except (FileNotFoundError, OSError, RuntimeError) as error:
+        try:
+            train, test = Digits(train=True, transform=transform), Digits(train=False, transform=transform)
+        except ImportError:
+            raise error from None
+        log.warning("MNIST is not reachable (%s); training on scikit-learn's 8x8 handwritten digits "
+                    "(1,797 images, enlarged to 28x28) instead", str(error).splitlines()[0])
+        return train, test
+
+
+def mnist_loaders(args, device):
+    train, test = load_datasets(args)
     sampler = DistributedSampler(train, shuffle=True, seed=args.seed)
     train_loader = DataLoader(train, batch_size=args.batch_size, sampler=sampler, device=device)
     # Each rank scores a disjoint slice of the test set; the counts are summed across ranks.
