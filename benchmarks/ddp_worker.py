@@ -14,12 +14,19 @@ Modes:
   dist_opt       DistributedOptimizer around SGD
   flat           backward, then one raw mpi4py Allreduce of all gradients in one flat buffer
   allreduce_only just that raw Allreduce (no model): the floor for gradient synchronization
+
+Besides step times, "sync_ms" is the time a step spends synchronizing gradients, clocked where
+it happens: in the reducer's gradient hooks and its finish() for DDP and DistributedOptimizer
+(instance attributes wrapped here, distgrad untouched), in the after-backward function for
+flat. Median over steps, averaged over ranks: the rank that arrives first waits for the other, as in
+training.
 """
 import argparse
 import inspect
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from collective_timing import MpiGroup, compare  # noqa: E402
@@ -51,7 +58,46 @@ def training_step(fw, nn, optim, batch, rank, wrap_model=None, wrap_opt=None, af
         if after_backward is not None:
             after_backward(model)
         opt.step()
+    step.optimizer = opt
     return step, model
+
+
+class SyncClock:
+    """Adds up the time spent in the functions it wraps, step by step of the step it counts."""
+
+    def __init__(self):
+        self.seconds, self.per_step = 0.0, []
+
+    def wrap(self, fn):
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+        return timed
+
+    def count(self, step):
+        def counted():
+            before = self.seconds
+            step()
+            self.per_step.append(self.seconds - before)
+        return counted
+
+    def clock_reducer(self, reducer):
+        """Time the gradient hooks (copy into buckets, start all-reduces) and finish() (wait, set
+        .grad). Both are looked up on the instance at call time, so wrapping them there works."""
+        if reducer is not None and hasattr(reducer, "_on_gradient") and hasattr(reducer, "finish"):
+            reducer._on_gradient = self.wrap(reducer._on_gradient)
+            reducer.finish = self.wrap(reducer.finish)
+            return True
+        return False
+
+    def ms_per_step(self):
+        """Median over steps: a step that another program interrupted does not move it."""
+        if not self.per_step:
+            return None
+        return sorted(self.per_step)[len(self.per_step) // 2] * 1e3
 
 
 def gradient_count(model):
@@ -95,7 +141,8 @@ def flat_allreduce(comm, n):
     return sync
 
 
-def build(mode, dist, batch, comm):
+def build(mode, dist, batch, comm, clock):
+    """The step function of one variant; ``clock`` times its gradient synchronization."""
     fw = _distgrad_modules()
     rank, n = comm.rank, comm.size
     if mode == "allreduce_only":
@@ -103,15 +150,16 @@ def build(mode, dist, batch, comm):
         from mpi4py import MPI
         _, model = training_step(*fw, 1, rank)
         buf = np.zeros(gradient_count(model), np.float32)
-        return lambda: comm.Allreduce(MPI.IN_PLACE, buf)
+        return clock.count(clock.wrap(lambda: comm.Allreduce(MPI.IN_PLACE, buf)))
     kwargs = {}
     if mode == "local":
-        return training_step(*fw, batch, rank)[0]
+        return clock.count(training_step(*fw, batch, rank)[0])
     if mode == "flat":
-        return training_step(*fw, batch, rank, after_backward=flat_allreduce(comm, n))[0]
+        return clock.count(training_step(*fw, batch, rank, after_backward=clock.wrap(flat_allreduce(comm, n)))[0])
     if mode == "dist_opt":
-        return training_step(*fw, batch, rank,
-                             wrap_opt=lambda opt, model: dist.DistributedOptimizer(opt))[0]
+        step, _ = training_step(*fw, batch, rank, wrap_opt=lambda opt, model: dist.DistributedOptimizer(opt))
+        clock.clock_reducer(getattr(step.optimizer, "_dist_reducer", None))
+        return clock.count(step)
     if mode.startswith("ddp_b"):
         kwargs["bucket_cap_mb"] = float(mode[len("ddp_b"):])
     elif mode == "ddp_fp16":
@@ -120,8 +168,9 @@ def build(mode, dist, batch, comm):
         kwargs[overlap_switch(dist)] = False
     elif mode != "ddp":
         raise ValueError("unknown mode %r" % mode)
-    return training_step(*fw, batch, rank,
-                         wrap_model=lambda m: dist.DistributedDataParallel(m, **kwargs))[0]
+    step, model = training_step(*fw, batch, rank, wrap_model=lambda m: dist.DistributedDataParallel(m, **kwargs))
+    clock.clock_reducer(getattr(model, "reducer", None))
+    return clock.count(step)
 
 
 def main():
@@ -139,8 +188,11 @@ def main():
     modes = [m for m in args.modes.split(",") if m]
     if "ddp_no_overlap" in modes and overlap_switch(dist) is None:
         modes.remove("ddp_no_overlap")
-    calls = {mode: build(mode, dist, args.batch, comm) for mode in modes}
+    clocks = {mode: SyncClock() for mode in modes}
+    calls = {mode: build(mode, dist, args.batch, comm, clocks[mode]) for mode in modes}
     measured = compare(MpiGroup(comm), calls, args.rounds, args.budget, warmup=3)
+    sync = {mode: comm.allreduce(clock.ms_per_step() or 0.0) / comm.size for mode, clock in clocks.items()
+            if clock.seconds}
     if comm.rank == 0:
         out = {}
         for mode, m in measured.items():
@@ -148,6 +200,8 @@ def main():
                          "iters": m["iters"], "rounds": m["rounds"]}
             if mode != "allreduce_only":
                 out[mode]["samples_per_s"] = comm.size * args.batch / m["seconds"]
+            if mode in sync:
+                out[mode]["sync_ms"] = sync[mode]
         _, model = training_step(*_distgrad_modules(), 1, 0)
         print(json.dumps({"framework": "distgrad", "ranks": comm.size, "batch": args.batch,
                           "gradient_elements": gradient_count(model), "modes": out}))
