@@ -6,6 +6,7 @@ needs no gradient). Both work on raw arrays, so differentiating builds no graph.
 ``self.needs_grad[i]`` tells forward and backward which input gradients are wanted, so work
 for inputs that need none (the training data, say) is skipped.
 """
+import re
 import threading
 
 from numpy import ndarray as _ndarray
@@ -66,6 +67,9 @@ class Function:
     is_view = False
 
     hooks = None  # tensor hooks registered on this node's output (Tensor.register_hook)
+    # What error messages call the op; by default the class name in snake_case (LogSoftmax:
+    # log_softmax). Errors the array library raises in forward get it prefixed.
+    op_name = None
 
     __slots__ = ("inputs", "needs_grad", "saved", "_versions", "out_shape", "__dict__")
 
@@ -83,7 +87,13 @@ class Function:
         record = True in needs and getattr(_state, "enabled", True)
         # Set before the forward, so it can skip saving what no backward will read.
         fn.needs_grad = needs if record else (False,) * len(arrays)
-        out = fn.forward(get_array_module(arrays[0]), *arrays, **params)
+        try:
+            out = fn.forward(get_array_module(arrays[0]), *arrays, **params)
+        except ValueError as e:  # costs nothing unless raised
+            named = named_error(cls.op_name or _CAMEL.sub("_", cls.__name__).lower(), arrays, e)
+            if named is e:
+                raise
+            raise named from None
         if not record:
             result = _wrap(out)
             if cls.is_view:
@@ -131,6 +141,22 @@ def _check_same_device(cls, tensors, arrays):
             devices = ", ".join(str(x.device) for x in tensors)
             raise RuntimeError(f"{cls.__name__}: expected all tensors on the same device, got {devices}; "
                                "move them with .to(device) first")
+
+
+_OWN_MESSAGE = re.compile(r"^[A-Za-z_][\w.]*(\(\))?: ")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def named_error(op, arrays, error):
+    """An error the array library raised inside a forward ("operands could not be broadcast
+    together with shapes (2,3) (4,3)") names neither the op nor the tensors: say both. Errors
+    distgrad raised itself ("op: ...") already do and pass unchanged."""
+    text = str(error)
+    if _OWN_MESSAGE.match(text):
+        return error
+    shapes = [str(tuple(a.shape)) for a in arrays]
+    inputs = shapes[0] if len(shapes) == 1 else ", ".join(shapes[:-1]) + " and " + shapes[-1]
+    return type(error)(f"{op}: inputs of shapes {inputs}: {text}")
 
 
 _new = object.__new__

@@ -1,5 +1,5 @@
 """Elementwise arithmetic and math, with broadcasting."""
-from ..function import Function
+from ..function import Function, named_error
 from ..tensor import Tensor
 from ._util import as_tensor_like, binary_operands, unbroadcast
 
@@ -331,16 +331,20 @@ def _floating(t):
 
 
 # Comparisons and logic produce bool tensors and carry no gradient.
-def _compare(name):
+def _compare(name, shown=None):
     def compare(input, other):
         a, b = binary_operands(input, other)
-        return Tensor._wrap(getattr(a.xp, name)(a.array, b.array))
+        try:
+            return Tensor._wrap(getattr(a.xp, name)(a.array, b.array))
+        except ValueError as e:  # shapes that do not broadcast: name the op and the shapes
+            raise named_error(shown or name, (a.array, b.array), e) from None
     compare.__name__ = name
     return compare
 
 
-eq, ne, lt, le, gt, ge = (_compare(n) for n in ("equal", "not_equal", "less", "less_equal",
-                                                 "greater", "greater_equal"))
+eq, ne, lt, le, gt, ge = (_compare(n, shown) for n, shown in (
+    ("equal", "eq"), ("not_equal", "ne"), ("less", "lt"), ("less_equal", "le"), ("greater", "gt"),
+    ("greater_equal", "ge")))
 logical_and, logical_or, logical_xor = (_compare(n) for n in ("logical_and", "logical_or", "logical_xor"))
 
 

@@ -5,6 +5,7 @@ from ._util import binary_operands, unbroadcast
 
 class MatMul(Function):
     saves_inputs = True
+    op_name = "matmul"
 
     def forward(self, xp, a, b):
         if a.ndim == 0 or b.ndim == 0:

@@ -121,8 +121,11 @@ def _extremum(input, dim, keepdim, largest, op):
     if dim is None:
         return Extremum.apply(input, dim=None, keepdim=False, largest=largest)
     axis = normalize_dim(dim, input.ndim, op)[0]
-    values = Extremum.apply(input, dim=axis, keepdim=keepdim, largest=largest)
     xp = input.xp
+    if input.ndim == 0:  # as PyTorch: a 0-d tensor is its own extremum, at index 0
+        return values_indices(Extremum.apply(input, dim=None, keepdim=False, largest=largest),
+                              Tensor._wrap(xp.zeros((), xp.int64)))
+    values = Extremum.apply(input, dim=axis, keepdim=keepdim, largest=largest)
     index = input.array.argmax(axis=axis) if largest else input.array.argmin(axis=axis)
     if keepdim:
         index = xp.expand_dims(index, axis)
@@ -167,10 +170,14 @@ def argmin(input, dim=None, keepdim=False):
 
 
 def _arg(input, dim, keepdim, largest):
-    a = input.array
+    a, op = input.array, "argmax" if largest else "argmin"
+    if a.size == 0:
+        raise RuntimeError(f"{op}(): expected a non-empty tensor, got shape {tuple(input.shape)}")
     if dim is None:
         return Tensor._wrap(input.xp.asarray((a.argmax() if largest else a.argmin())).astype("int64"))
-    axis = normalize_dim(dim, input.ndim, "argmax")[0]
+    axis = normalize_dim(dim, input.ndim, op)[0]
+    if input.ndim == 0:  # as PyTorch: a 0-d tensor's one element is at index 0
+        return Tensor._wrap(input.xp.zeros((), "int64"))
     index = a.argmax(axis=axis) if largest else a.argmin(axis=axis)
     if keepdim:
         index = input.xp.expand_dims(index, axis)
@@ -180,7 +187,10 @@ def _arg(input, dim, keepdim, largest):
 def prod(input, dim=None, keepdim=False):
     if input.requires_grad:
         raise NotImplementedError("prod: backward is not implemented")
-    return Tensor._wrap(input.array.prod(axis=dim, keepdims=keepdim))
+    axes = normalize_dim(dim, input.ndim, "prod")
+    if not input.ndim:  # a 0-d tensor: dims 0 and -1 are the tensor itself
+        axes = None
+    return Tensor._wrap(input.array.prod(axis=axes, keepdims=keepdim))
 
 
 def all(input, dim=None, keepdim=False):

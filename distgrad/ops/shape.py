@@ -154,7 +154,8 @@ def permute(input, *dims):
 def transpose(input, dim0, dim1):
     d0, d1 = normalize_dim((dim0, dim1), input.ndim, "transpose")
     axes = list(range(input.ndim))
-    axes[d0], axes[d1] = axes[d1], axes[d0]
+    if axes:  # a 0-d tensor: dims 0 and -1 both name the tensor itself, as in PyTorch
+        axes[d0], axes[d1] = axes[d1], axes[d0]
     return Permute.apply(input, axes=tuple(axes))
 
 
@@ -204,6 +205,9 @@ def _same_dtype(tensors, op):
 
 def cat(tensors, dim=0):
     tensors = _same_dtype(list(tensors), "cat")
+    if tensors[0].ndim == 0:
+        raise RuntimeError("cat: zero-dimensional tensor (at position 0) of shape () cannot be concatenated; "
+                           "use stack")
     axis = normalize_dim(dim, tensors[0].ndim, "cat")[0]
     ref = tensors[0].array.shape
     for t in tensors[1:]:
