@@ -20,11 +20,11 @@ judged by heartbeats, never by how long a collective waited:
   rank ending after an uncaught exception says so first (failure.py), so its peers stay
   quiet while MPI_Abort takes the job down, and end themselves a few seconds later if it
   does not. A rank that ends the job tells its peers why, and they end too.
-- Addresses are exchanged once, with an all-gather at init. A rank listens on an ephemeral
-  port of every interface and offers its host's IPv4 addresses (DISTGRAD_LIVENESS_ADDRESS
-  overrides them); peers on the same host use the loopback. A connection starts with the
-  job's token both ways, so strangers are dropped. A peer that cannot be reached at all at
-  start-up only gets a warning: detection is off for it, the job goes on.
+- Addresses are exchanged once, with an all-gather at init (heartbeat_links.py has the
+  connections). A rank listens on an ephemeral port of every interface and offers its
+  host's IPv4 addresses (DISTGRAD_LIVENESS_ADDRESS overrides them); peers on the same host
+  use the loopback. A peer that cannot be reached at all at start-up only gets a warning:
+  detection is off for it, the job goes on.
 - Up to 64 ranks every rank watches every other; larger jobs watch ranks at distances 1, 2,
   4, ... (about 2 log2 N peers each), and the news of a rank ending spreads from peer to peer.
 
@@ -32,23 +32,22 @@ DISTGRAD_LIVENESS=0 turns it off. A rank that holds the GIL in one C call for lo
 timeout also goes silent; raise DISTGRAD_PEER_TIMEOUT for such programs.
 """
 import os
-import secrets
 import selectors
 import socket
-import struct
 import sys
 import threading
 import time
 
+from .heartbeat_links import PeerLinks, peek, watched_peers
+
 EXIT_CODE = 75               # EX_TEMPFAIL: the job may be resumed from its last checkpoint
 DEFAULT_TIMEOUT = 30.0
-FULL_MESH_LIMIT = 64
 ABORT_GRACE = 3.0            # how long MPI_Abort gets to end the job before we do
-_HELLO = struct.Struct("!4sQI")  # magic, job token, rank
-_MAGIC = b"DGLV"
-_FRAME = struct.Struct("!cI")    # kind, argument
+LEAVE_SECONDS = 0.5          # how long a goodbye waits for the peers to close their side
 HEARTBEAT, GOODBYE, ABORTING, ENDING = b"H", b"B", b"A", b"E"
-_MAX_BACKLOG = 4096          # bytes queued for a peer that does not read; heartbeats beyond are dropped
+
+__all__ = ["EXIT_CODE", "Liveness", "announce_abort", "current", "settings_from_env", "start", "stop",
+           "watched_peers"]
 
 
 def settings_from_env(environ=None):
@@ -65,91 +64,20 @@ def settings_from_env(environ=None):
     return enabled, timeout
 
 
-def watched_peers(rank, size, full_mesh_limit=FULL_MESH_LIMIT):
-    """The ranks ``rank`` exchanges heartbeats with. Symmetric (j watches i iff i watches j)
-    and connected, so news that a rank ends reaches every rank."""
-    if size <= full_mesh_limit:
-        return [r for r in range(size) if r != rank]
-    peers, distance = set(), 1
-    while distance < size:
-        peers.update(((rank + distance) % size, (rank - distance) % size))
-        distance *= 2
-    peers.discard(rank)
-    return sorted(peers)
-
-
-def local_addresses(environ=None):
-    """IPv4 addresses peers may reach this host at: DISTGRAD_LIVENESS_ADDRESS (comma
-    separated) if set, else every interface's address, loopback last."""
-    environ = os.environ if environ is None else environ
-    chosen = environ.get("DISTGRAD_LIVENESS_ADDRESS", "").strip()
-    if chosen:
-        return [a.strip() for a in chosen.split(",") if a.strip()]
-    found = []
-    try:
-        names = [name for _, name in socket.if_nameindex()]
-    except OSError:
-        names = []
-    found += [a for a in map(_interface_address, names) if a]
-    try:
-        found += socket.gethostbyname_ex(socket.gethostname())[2]
-    except OSError:
-        pass
-    unique = list(dict.fromkeys(found))
-    return [a for a in unique if not a.startswith("127.")] + ["127.0.0.1"]
-
-
-def _interface_address(name):
-    try:
-        import fcntl
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))  # SIOCGIFADDR
-        return socket.inet_ntoa(packed[20:24])
-    except (OSError, ImportError):
-        return None
-
-
-class _Peer:
-    __slots__ = ("rank", "host", "addresses", "port", "sock", "state", "inbox", "outbox", "heard",
-                 "next_try", "tried", "aborting_since")
-
-    def __init__(self, rank, host, addresses, port):
-        self.rank, self.host, self.addresses, self.port = rank, host, addresses, port
-        self.sock = None
-        self.state = "waiting"   # waiting -> (connecting ->) hello -> open -> gone | closed
-        self.inbox, self.outbox = b"", b""
-        self.heard = None
-        self.next_try, self.tried = 0.0, 0
-        self.aborting_since = None
-
-    @property
-    def name(self):
-        return f"rank {self.rank} (host {self.host})"
-
-
-class Liveness:
-    """One rank's heartbeats. ``card()`` goes into the all-gather; ``start(cards)`` connects
-    and starts the thread. ``end`` is called with the exit code when the job must end (it
-    defaults to os._exit; tests pass their own)."""
+class Liveness(PeerLinks):
+    """One rank's heartbeats: ``card()`` goes into the all-gather, ``start(cards)`` starts
+    the thread. ``end`` is called with the exit code when the job must end (os._exit; tests
+    pass their own), ``write`` with each message (stderr)."""
 
     def __init__(self, rank, size, host, timeout=DEFAULT_TIMEOUT, prefix=None, end=None, write=None,
                  clock=time.monotonic, environ=None):
-        self.rank, self.size, self.host, self.timeout = rank, size, host, float(timeout)
+        super().__init__(rank, host, os.environ if environ is None else environ, clock)
+        self.size, self.timeout = size, float(timeout)
         self.prefix = prefix or f"[rank {rank}/{size} {host}]"
         self.interval = min(1.0, self.timeout / 10)
-        self.clock = clock
         self._end_process = end or os._exit
         self._write = write or _write_stderr
-        self.token = secrets.randbits(63)
-        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("0.0.0.0", 0))
-        self.listener.listen(128)
-        self.listener.setblocking(False)
-        self.addresses = local_addresses(environ)
-        self.peers = {}
-        self.pending = []        # accepted sockets whose hello has not arrived yet
-        self.ended = None        # the message this rank ended with
+        self.ended = None        # the message this rank ended the job with
         self._commands = []
         self._done = threading.Event()
         self._stopped = False
@@ -158,24 +86,13 @@ class Liveness:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self.selector = selectors.DefaultSelector()
-
-    def card(self):
-        """What the other ranks need to reach this one."""
-        return (self.rank, self.host, self.addresses, self.listener.getsockname()[1], self.token)
+        self.selector.register(self._wake_r, selectors.EVENT_READ, "wake")
 
     # -- the main thread's side ---------------------------------------------------------
     def start(self, cards):
         """``cards``: every rank's ``card()``, in rank order (from an all-gather)."""
-        self.job_token = cards[0][4]
-        for r in watched_peers(self.rank, self.size):
-            _, host, addresses, port, _ = cards[r]
-            if host == self.host:  # same machine: the loopback always works
-                addresses = ["127.0.0.1"] + [a for a in addresses if a != "127.0.0.1"]
-            self.peers[r] = _Peer(r, host, addresses, port)
+        self.add_peers(cards, self.size)
         self.started = self.clock()
-        self.selector.register(self.listener, selectors.EVENT_READ, "listener")
-        self.selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._thread = threading.Thread(target=self._run, name="distgrad-liveness", daemon=True)
         self._thread.start()
 
@@ -206,40 +123,30 @@ class Liveness:
         except Exception as exc:  # a bug here must not end a healthy job: step aside, loudly
             self._write(f"{self.prefix} WARNING: lost-peer detection stopped after an internal error "
                         f"({type(exc).__name__}: {exc}); the job goes on without it\n")
-            self._broadcast(GOODBYE, 0)
+            self.broadcast(GOODBYE, 0)
             self._done.set()
 
     def _loop(self):
         next_beat = self.clock()
         while not self._stopped:
             now = self.clock()
-            wait = max(0.0, min(next_beat, self._next_connect(now)) - now)
-            for key, mask in self.selector.select(wait):
-                self._on_event(key.data, mask, key.fileobj)
+            wait = max(0.0, min(next_beat, self.next_connect(now + self.interval)) - now)
+            for key, _ in self.selector.select(wait):
+                if key.data == "wake":
+                    self._run_commands()
+                else:
+                    self.on_socket_event(key.data, key.fileobj)
                 if self._stopped:
                     return
             now = self.clock()
             if now >= next_beat:
-                self._broadcast(HEARTBEAT, 0)
+                self.broadcast(HEARTBEAT, 0)
                 next_beat = now + self.interval
             if self._leaving_until is not None:
                 self._finish_leaving(now)
                 continue
-            self._connect_due(now)
+            self.connect_due(now)
             self._check(now)
-
-    def _on_event(self, data, mask, sock):
-        if data == "listener":
-            self._accept()
-        elif data == "wake":
-            self._run_commands()
-        elif isinstance(data, _Peer):
-            if data.state == "connecting":
-                self._connected(data)
-            else:
-                self._receive(data)
-        else:  # an accepted socket whose hello is due
-            self._hello_from_stranger(sock)
 
     def _run_commands(self):
         try:
@@ -252,13 +159,13 @@ class Liveness:
             if what == "goodbye":
                 self._leave()
             elif what == "abort":
-                self._broadcast(ABORTING, self.rank)
+                self.broadcast(ABORTING, self.rank)
                 self._done.set()
 
     def _leave(self):
         """Goodbye, then half-close and wait (briefly) for each peer to close its side, so no
         connection is reset with the goodbye still unread."""
-        self._broadcast(GOODBYE, 0)
+        self.broadcast(GOODBYE, 0)
         for peer in self.peers.values():
             if peer.state == "open":
                 try:
@@ -266,141 +173,32 @@ class Liveness:
                 except OSError:
                     pass
                 peer.state = "leaving"
-        self._leaving_until = self.clock() + 0.5
+        self._leaving_until = self.clock() + LEAVE_SECONDS
         self._finish_leaving(self.clock())
 
     def _finish_leaving(self, now):
-        if self._leaving_until is None:
-            return
         if now > self._leaving_until or not any(p.state == "leaving" for p in self.peers.values()):
             self._stopped = True
             self._done.set()
 
-    # -- connections ----------------------------------------------------------------------
-    def _next_connect(self, now):
-        times = [p.next_try for p in self.peers.values() if p.state == "waiting" and p.rank < self.rank]
-        return min(times) if times else now + self.interval
+    # -- what arrives ---------------------------------------------------------------------
+    def _on_frame(self, peer, kind, argument):
+        if kind == GOODBYE:
+            self.drop(peer, "gone")
+            return False
+        if kind == ABORTING and peer.aborting_since is None:
+            peer.aborting_since = peer.heard
+        elif kind == ENDING:
+            self._ended_by(peer, argument)
+            return False
+        return True
 
-    def _connect_due(self, now):
-        """This rank connects to the lower ranks it watches; the higher ones connect to it."""
-        for peer in self.peers.values():
-            if peer.state == "waiting" and peer.rank < self.rank and now >= peer.next_try:
-                address = peer.addresses[peer.tried % len(peer.addresses)]
-                peer.tried += 1
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sock.setblocking(False)
-                sock.connect_ex((address, peer.port))
-                peer.sock, peer.state = sock, "connecting"
-                self.selector.register(sock, selectors.EVENT_WRITE, peer)
-
-    def _connected(self, peer):
-        error = peer.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        self.selector.unregister(peer.sock)
-        if error:
-            peer.sock.close()
-            peer.sock, peer.state = None, "waiting"
-            # Tried every address once: pause before the next round.
-            peer.next_try = self.clock() + (0.2 if peer.tried % len(peer.addresses) == 0 else 0.0)
+    def _on_closed(self, peer):
+        if peer.state == "leaving" or peer.aborting_since is not None:  # expected
+            self.drop(peer, "gone" if peer.state == "leaving" else "closed")
             return
-        peer.state = "hello"
-        self.selector.register(peer.sock, selectors.EVENT_READ, peer)
-        self._send(peer, _HELLO.pack(_MAGIC, self.job_token, self.rank))
-
-    def _accept(self):
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            sock.setblocking(False)
-            self.pending.append([sock, b""])
-            self.selector.register(sock, selectors.EVENT_READ, "stranger")
-
-    def _hello_from_stranger(self, sock):
-        entry = next(e for e in self.pending if e[0] is sock)
-        data = _recv(sock)
-        if data is None:
-            return
-        if data:
-            entry[1] += data
-            if len(entry[1]) < _HELLO.size:
-                return
-        self.pending.remove(entry)
-        self.selector.unregister(sock)
-        rank = self._check_hello(entry[1][:_HELLO.size]) if data else None
-        peer = self.peers.get(rank)
-        if peer is None or rank < self.rank or peer.state != "waiting":
-            sock.close()
-            return
-        peer.sock, peer.state = sock, "hello"
-        peer.inbox = entry[1]
-        self.selector.register(sock, selectors.EVENT_READ, peer)
-        self._send(peer, _HELLO.pack(_MAGIC, self.job_token, self.rank))
-        self._absorb(peer)
-
-    def _check_hello(self, data):
-        if len(data) < _HELLO.size:
-            return None
-        magic, token, rank = _HELLO.unpack(data)
-        return rank if magic == _MAGIC and token == self.job_token else None
-
-    # -- messages -------------------------------------------------------------------------
-    def _send(self, peer, data):
-        peer.outbox += data
-        try:
-            sent = peer.sock.send(peer.outbox)
-            peer.outbox = peer.outbox[sent:]
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError:
-            peer.outbox = b""  # the reading side sees the closed connection
-        if len(peer.outbox) > _MAX_BACKLOG:
-            peer.outbox = peer.outbox[-_MAX_BACKLOG:]
-
-    def _broadcast(self, kind, argument):
-        frame = _FRAME.pack(kind, argument)
-        for peer in self.peers.values():
-            if peer.state == "open":
-                self._send(peer, frame)
-
-    def _receive(self, peer):
-        data = _recv(peer.sock)
-        if data is None:
-            return
-        if peer.state == "leaving":  # only its closing matters now
-            if not data:
-                self._drop(peer, "gone")
-            return
-        if not data:
-            self._closed(peer)
-            return
-        peer.inbox += data
-        self._absorb(peer)
-
-    def _absorb(self, peer):
-        if peer.state == "hello":
-            if len(peer.inbox) < _HELLO.size:
-                return
-            if self._check_hello(peer.inbox[:_HELLO.size]) != peer.rank:
-                self._write(f"{self.prefix} WARNING: lost-peer detection: {peer.name} answered with "
-                            "another job's greeting; not watching it\n")
-                self._drop(peer, "closed")
-                return
-            peer.inbox = peer.inbox[_HELLO.size:]
-            peer.state = "open"
-        peer.heard = self.clock()
-        count = len(peer.inbox) // _FRAME.size
-        frames, peer.inbox = peer.inbox[:count * _FRAME.size], peer.inbox[count * _FRAME.size:]
-        for i in range(count):
-            kind, argument = _FRAME.unpack_from(frames, i * _FRAME.size)
-            if kind == GOODBYE:
-                self._drop(peer, "gone")
-                return
-            if kind == ABORTING and peer.aborting_since is None:
-                peer.aborting_since = peer.heard
-            elif kind == ENDING:
-                self._ended_by(peer, argument)
-                return
+        self._end(f"lost contact with {peer.name}: its process ended without saying goodbye "
+                  "(connection closed; killed or crashed?)", peer.rank)
 
     def _ended_by(self, peer, lost):
         """``peer`` ends the job because it lost rank ``lost``. When this rank has seen the
@@ -410,8 +208,8 @@ class Liveness:
             self._end(f"{peer.name} ended the job: it lost contact with this rank", lost)
         elif other is not None and other.aborting_since is not None:
             self._end(self._abort_message(other), lost)
-        elif other is not None and other.state == "open" and _peek(other.sock) == b"":
-            self._closed(other)
+        elif other is not None and other.state == "open" and peek(other.sock) == b"":
+            self._on_closed(other)
         elif other is not None and other.state == "open" and self.clock() - other.heard > 3 * self.interval:
             self._end(f"lost contact with {other.name} for {self.clock() - other.heard:.0f} s ({peer.name} "
                       "lost it too, and ended the job first)", lost)
@@ -419,30 +217,16 @@ class Liveness:
             self._end(f"{peer.name} ended the job: it lost contact with "
                       f"{other.name if other else f'rank {lost}'}", lost)
 
-    def _closed(self, peer):
-        if peer.aborting_since is not None:  # expected: MPI_Abort is ending the job
-            self._drop(peer, "closed")
-            return
-        self._end(f"lost contact with {peer.name}: its process ended without saying goodbye "
-                  "(connection closed; killed or crashed?)", peer.rank)
-
-    def _drop(self, peer, state):
-        if peer.sock is not None:
-            try:
-                self.selector.unregister(peer.sock)
-            except (KeyError, ValueError):
-                pass
-            peer.sock.close()
-        peer.sock, peer.state = None, state
+    def _warn(self, text):
+        self._write(f"{self.prefix} WARNING: lost-peer detection: {text}\n")
 
     # -- verdicts -------------------------------------------------------------------------
     def _check(self, now):
         silent = [p for p in self.peers.values() if p.state == "open" and now - p.heard > self.timeout]
         if silent:
-            names = ", ".join(p.name for p in silent)
             plural = "s" if len(silent) > 1 else ""
-            self._end(f"lost contact with {names} for {self.timeout:g} s (no heartbeat{plural})",
-                      silent[0].rank)
+            self._end(f"lost contact with {', '.join(p.name for p in silent)} for {self.timeout:g} s "
+                      f"(no heartbeat{plural})", silent[0].rank)
             return
         for peer in self.peers.values():
             if peer.aborting_since is not None and now - peer.aborting_since > ABORT_GRACE:
@@ -452,10 +236,9 @@ class Liveness:
             for peer in self.peers.values():
                 if peer.state in ("waiting", "connecting", "hello"):
                     tried = ", ".join(f"{a}:{peer.port}" for a in peer.addresses)
-                    self._write(f"{self.prefix} WARNING: lost-peer detection cannot reach {peer.name} "
-                                f"({tried}) after {self.timeout:g} s; it is off for that rank (set "
-                                "DISTGRAD_LIVENESS_ADDRESS to an address peers can reach)\n")
-                    self._drop(peer, "closed")
+                    self._warn(f"cannot reach {peer.name} ({tried}) after {self.timeout:g} s; it is off for "
+                               "that rank (set DISTGRAD_LIVENESS_ADDRESS to an address peers can reach)")
+                    self.drop(peer, "closed")
 
     def _abort_message(self, peer):
         return (f"{peer.name} ended the job after an error (its traceback is above), and this rank was "
@@ -464,7 +247,7 @@ class Liveness:
     def _end(self, message, lost_rank):
         self.ended = message
         self._write(f"{self.prefix} {message}; ending the job (exit code {EXIT_CODE})\n")
-        self._broadcast(ENDING, lost_rank)
+        self.broadcast(ENDING, lost_rank)
         self._stopped = True
         _flush_stdio(timeout=1.0)
         self._end_process(EXIT_CODE)
@@ -477,43 +260,15 @@ class Liveness:
             except OSError:
                 pass
             self._thread.join(1.0)
-        for peer in self.peers.values():
-            if peer.sock is not None:
-                peer.sock.close()
-        for sock, _ in self.pending:
-            sock.close()
-        for sock in (self.listener, self._wake_r, self._wake_w):
-            sock.close()
+        self.close_after_fork()
         self.selector.close()
 
     def close_after_fork(self):
         """In a forked child: drop the parent's sockets without a word (the parent still
         holds them; the child must not keep them open once the parent is gone)."""
-        for peer in self.peers.values():
-            if peer.sock is not None:
-                peer.sock.close()
-        for sock in (self.listener, self._wake_r, self._wake_w):
-            sock.close()
-
-
-def _recv(sock):
-    """What arrived: bytes, b"" when the peer closed the connection, None when nothing yet."""
-    try:
-        return sock.recv(65536)
-    except (BlockingIOError, InterruptedError):
-        return None
-    except OSError:  # reset by the peer: closed as well
-        return b""
-
-
-def _peek(sock):
-    """Like _recv, leaving the data where it is."""
-    try:
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except (BlockingIOError, InterruptedError):
-        return None
-    except OSError:
-        return b""
+        self.close_sockets()
+        self._wake_r.close()
+        self._wake_w.close()
 
 
 def _write_stderr(text):
@@ -560,8 +315,7 @@ def start(comm):
 
 def stop():
     """Say goodbye and stop (finalize)."""
-    global _instance
-    live, _instance = _instance, None
+    live = _take()
     if live is not None:
         live.stop()
 
@@ -576,8 +330,13 @@ def current():
     return _instance
 
 
-def _after_fork_in_child():
+def _take():
     global _instance
     live, _instance = _instance, None
+    return live
+
+
+def _after_fork_in_child():
+    live = _take()
     if live is not None:
         live.close_after_fork()

@@ -5,6 +5,7 @@ killed with its whole process tree and fails the test instead of hanging it.
 FIGURES collects what the tests measured (time to detect a lost rank, ...); conftest.py
 prints them at the end of the run, and RELIABILITY.md quotes them.
 """
+import importlib.util
 import os
 import re
 import subprocess
@@ -26,6 +27,16 @@ LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE
 DISTGRAD_SETTINGS = ("DISTGRAD_PEER_TIMEOUT", "DISTGRAD_LIVENESS", "DISTGRAD_LIVENESS_ADDRESS",
                      "DISTGRAD_STALL_WARNING_SECONDS", "DISTGRAD_DEBUG")
 FIGURES = {}
+
+
+def helpers_of(test_file):
+    """Another test folder's module (tests/unit/..., by path from the repository), for its
+    helpers: they stay written once."""
+    path = REPO / test_file
+    spec = importlib.util.spec_from_file_location(f"_helpers_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def record(name, value, unit="s"):

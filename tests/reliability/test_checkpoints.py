@@ -4,7 +4,6 @@ foreign files are refused with a clear error, and loading never runs code from t
 (Format-level cases are in tests/unit/test_serialization.py.)"""
 import hashlib
 import io
-import json
 import os
 import pickle
 import signal
@@ -20,6 +19,10 @@ import distgrad as dg
 import distgrad.nn as nn
 from distgrad.serialization import CheckpointError
 from distgrad.utils.checkpoint import Checkpointer
+from jobs import helpers_of
+
+# Rewrites a checkpoint's members and fixes up the index digest, as an attacker would.
+rewrite_index = helpers_of("tests/unit/test_serialization.py")._rewrite_index
 
 # Saves epoch 1, then starts epoch 2's checkpoint and freezes half-way through writing it.
 WRITER = textwrap.dedent("""
@@ -113,19 +116,6 @@ class Exploit:
         return (open, (self.target, "w"))
 
 
-def rewrite(path, change):
-    """Rewrite a checkpoint's members, fixing up the index digest, as an attacker would."""
-    with zipfile.ZipFile(path) as zf:
-        members = {name: zf.read(name) for name in zf.namelist()}
-    index = json.loads(members["index.json"])
-    change(index, members)
-    members["index.json"] = json.dumps(index).encode()
-    members["index.sha256"] = hashlib.sha256(members["index.json"]).hexdigest().encode()
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-
-
 def pickled_array_member(index, members):
     evil = io.BytesIO()
     np.save(evil, np.array([Exploit()], dtype=object), allow_pickle=True)
@@ -151,7 +141,7 @@ def test_a_crafted_checkpoint_never_runs_code(tmp_path, craft, error):
             zf.writestr("archive/data.pkl", pickle.dumps({"model": Exploit()}))
     else:
         Checkpointer(tmp_path).save(1, 10, linear())
-        rewrite(path, pickled_array_member if craft == "pickled array" else foreign_node)
+        rewrite_index(path, pickled_array_member if craft == "pickled array" else foreign_node)
     with pytest.raises(CheckpointError, match=error):
         Checkpointer(tmp_path).load(linear())
     assert not os.path.exists(Exploit.target)

@@ -11,7 +11,6 @@ Skipped, with the reason, where network namespaces cannot be made (not root, no 
 Each rank writes its output to a log file (a cut link also cuts the way its output takes
 back to mpiexec) and, through a wrapper interpreter, its exit code to rc.<rank>.
 """
-import importlib.util
 import os
 import re
 import subprocess
@@ -22,7 +21,7 @@ import pytest
 
 from distgrad.distributed.liveness import EXIT_CODE
 from distgrad.launcher.supervise import kill_tree
-from jobs import REPO, SCRIPTS, clean_environment, record, time_of
+from jobs import REPO, SCRIPTS, clean_environment, helpers_of, record, time_of
 
 NETNS_HOSTS = REPO / "launch" / "netns_hosts.sh"
 PREFIX = f"dgr{os.getpid()}-"
@@ -32,14 +31,6 @@ rc=$?
 echo $rc > "{logs}/rc.$PMI_RANK"
 exit $rc
 """
-
-
-def why_no_namespaces():
-    """The launcher's netns test knows what this machine lacks; ask it."""
-    spec = importlib.util.spec_from_file_location("launcher_netns", REPO / "tests/unit/test_launcher_netns.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module._why_no_namespaces()
 
 
 class Hosts:
@@ -102,7 +93,7 @@ class Hosts:
 
 @pytest.fixture
 def hosts(tmp_path):
-    reason = why_no_namespaces()
+    reason = helpers_of("tests/unit/test_launcher_netns.py")._why_no_namespaces()
     if reason:
         pytest.skip(f"no network namespaces here: {reason}")
     made = []

@@ -92,7 +92,7 @@ def test_step_if_finite_steps_only_on_finite_gradients(distributed):
     model(dg.ones(2, 3)).sum().backward()
     model[0].bias.grad.array[1] = -np.inf
     after_first = model[2].weight.detach().numpy().copy()
-    with pytest.raises(FloatingPointError, match=r"step 2: non-finite gradients after the all-reduce in 0.bias \(inf\)"):
+    with pytest.raises(FloatingPointError, match=r"step 2: non-finite gradients .* in 0\.bias \(inf\)"):
         step_if_finite(optimizer, "raise", step=2, model=model)
     assert step_if_finite(optimizer, "skip", step=2) is False
     np.testing.assert_array_equal(model[2].weight.detach().numpy(), after_first)

@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import signal
-import sys
 import threading
 import time
 
