@@ -298,14 +298,33 @@ _fork_hook = False
 
 
 def start(comm):
-    """Start heartbeats for ``comm`` (called by init on every rank of a world of 2+)."""
+    """Start heartbeats for ``comm`` (called by init on every rank of a world of 2+).
+
+    The all-gather runs on every rank whatever happens here, so ranks never disagree on
+    the collectives: a rank that has detection turned off, or cannot open a socket, sends
+    None, and then no rank starts it (rank 0 says why)."""
     global _instance, _fork_hook
-    enabled, timeout = settings_from_env()
-    if not enabled or comm.size < 2:
+    if comm.size < 2:
         return None
     stop()
-    live = Liveness(comm.rank, comm.size, comm.host, timeout, prefix=comm.prefix)
-    live.start(comm.allgather_object(live.card()))
+    enabled, timeout = settings_from_env()
+    live, why = None, "DISTGRAD_LIVENESS=0"
+    if enabled:
+        try:
+            live = Liveness(comm.rank, comm.size, comm.host, timeout, prefix=comm.prefix)
+        except OSError as e:
+            why = f"no socket for heartbeats ({e})"
+    cards = comm.allgather_object((live.card() if live else None, why))
+    off = [(r, reason) for r, (card, reason) in enumerate(cards) if card is None]
+    if off:
+        if live is not None:
+            live.close_after_fork()
+        chosen = len(off) == comm.size and all(reason == "DISTGRAD_LIVENESS=0" for _, reason in off)
+        if comm.rank == 0 and not chosen:
+            _write_stderr(f"{comm.prefix} WARNING: lost-peer detection is off: " +
+                          "; ".join(f"rank {r}: {reason}" for r, reason in off) + "\n")
+        return None
+    live.start([card for card, _ in cards])
     _instance = live
     if not _fork_hook and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_after_fork_in_child)

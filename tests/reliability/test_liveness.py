@@ -194,6 +194,19 @@ def test_an_internal_error_turns_detection_off_instead_of_ending_the_job(group):
     assert g.members[0].peers[1].state == "gone"
 
 
+def test_detection_starts_only_when_every_rank_takes_part(capfd, monkeypatch):
+    monkeypatch.delenv("DISTGRAD_LIVENESS", raising=False)
+
+    class TwoRanks:  # rank 1 has detection turned off
+        rank, size, host, prefix = 0, 2, "testhost", "[rank 0/2 testhost]"
+
+        def allgather_object(self, mine):
+            return [mine, (None, "DISTGRAD_LIVENESS=0")]
+    assert liveness.start(TwoRanks()) is None and liveness.current() is None
+    assert "[rank 0/2 testhost] WARNING: lost-peer detection is off: rank 1: DISTGRAD_LIVENESS=0" in \
+        capfd.readouterr().err
+
+
 # -- real jobs ------------------------------------------------------------------------------
 @pytest.mark.timeout(120)
 def test_a_busy_rank_is_not_lost_the_stall_warning_covers_it():
