@@ -114,9 +114,8 @@ class Tensor:
         return self
 
     def backward(self, gradient=None, retain_graph=False, create_graph=False, inputs=None):
-        from .autograd.engine import run_backward
-        run_backward([self], [gradient], retain_graph=retain_graph, create_graph=create_graph,
-                     inputs=inputs)
+        _run_backward([self], [gradient], retain_graph=retain_graph, create_graph=create_graph,
+                      inputs=inputs)
 
     def detach(self):
         t = Tensor._wrap(self.array)
@@ -379,3 +378,4 @@ _new = object.__new__
 _function._wrap = Tensor._wrap
 
 from . import ops as _ops  # noqa: E402  (ops need Tensor defined first)
+from .autograd.engine import run_backward as _run_backward  # noqa: E402  (so does the engine)

@@ -7,6 +7,7 @@ its post-accumulate hooks fire while the rest of backward continues. Data parall
 starts communication from those hooks.
 """
 from ..backend import get_array_module
+from ..tensor import Tensor
 
 # Callbacks queued during the backward that is running now (None outside backward).
 _end_callbacks = None
@@ -51,8 +52,7 @@ def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inp
     if inputs is not None:
         capture = {id(t): None for t in inputs}
         capture_fns = {t.grad_fn: id(t) for t in inputs if t.grad_fn is not None}
-    order = _topological_order([fn for fn, _ in seeds if fn is not None])
-    pending = _count_leaf_edges(order)
+    order, pending = _topological_order([fn for fn, _ in seeds if fn is not None])
 
     grads = {}
     leaves = {}
@@ -112,14 +112,12 @@ def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inp
             if g is None and not allow_unused:
                 raise RuntimeError("autograd.grad: one of the differentiated tensors was not used in "
                                    "the graph; pass allow_unused=True to get None for it")
-            result.append(None if g is None else _wrap(g))
+            result.append(None if g is None else Tensor._wrap(g))
         return tuple(result) if not accumulate else None
     return None
 
 
 def _seed_gradients(roots, root_grads):
-    from ..tensor import Tensor
-
     seeds = []
     for root, grad in zip(roots, root_grads):
         if not isinstance(root, Tensor):
@@ -148,8 +146,9 @@ def _seed_gradients(roots, root_grads):
 
 
 def _topological_order(root_fns):
-    """Functions ordered so that each comes after every function consuming its output."""
-    post_order, seen = [], set()
+    """Functions ordered so that each comes after every function consuming its output, and
+    per leaf (by id) the number of edges that will deliver it a gradient."""
+    post_order, seen, pending = [], set(), {}
     for root in root_fns:
         if root in seen:
             continue
@@ -160,6 +159,11 @@ def _topological_order(root_fns):
             inputs = fn.inputs
             if inputs is None:
                 _raise_freed(fn)
+            if i == 0:  # first visit: count this function's edges into leaves
+                for tensor, needed in zip(inputs, fn.needs_grad):
+                    if needed and tensor.grad_fn is None:
+                        key = id(tensor)
+                        pending[key] = pending.get(key, 0) + 1
             while i < len(inputs):
                 child = inputs[i].grad_fn
                 i += 1
@@ -171,17 +175,7 @@ def _topological_order(root_fns):
             else:
                 post_order.append(fn)
     post_order.reverse()
-    return post_order
-
-
-def _count_leaf_edges(order):
-    pending = {}
-    for fn in order:
-        for tensor, needed in zip(fn.inputs, fn.needs_grad):
-            if needed and tensor.grad_fn is None:
-                key = id(tensor)
-                pending[key] = pending.get(key, 0) + 1
-    return pending
+    return post_order, pending
 
 
 def _finish_leaf(leaf, grad, capture, accumulate):
@@ -201,7 +195,7 @@ def _accumulate(leaf, grad):
     if grad.dtype != leaf.array.dtype:
         grad = grad.astype(leaf.array.dtype)
     if leaf.grad is None:
-        leaf.grad = _wrap(grad)
+        leaf.grad = Tensor._wrap(grad)
     else:
         leaf.grad.array += grad
     if leaf._post_hooks:
@@ -211,15 +205,10 @@ def _accumulate(leaf, grad):
 
 def _run_hooks(hooks, grad):
     for hook in hooks:
-        result = hook(_wrap(grad))
+        result = hook(Tensor._wrap(grad))
         if result is not None:
             grad = result.array
     return grad
-
-
-def _wrap(array):
-    from ..tensor import Tensor
-    return Tensor._wrap(array)
 
 
 def _raise_freed(fn):

@@ -9,8 +9,10 @@ def keep_mask(xp, shape, p, dtype):
     """The scaled keep-mask, drawn from distgrad's seeded generator (see manual_seed)."""
     if p == 1:
         return xp.zeros(shape, dtype=dtype)
-    draws = generator_for(xp).random(shape)
-    return (draws >= p).astype(dtype) * dtype.type(1 / (1 - p))
+    # float32 draws: half the random bits of float64, and 2**-24 is fine resolution for p.
+    mask = (generator_for(xp).random(shape, dtype=xp.float32) >= p).astype(dtype)
+    mask *= dtype.type(1 / (1 - p))
+    return mask
 
 
 class Dropout(Function):

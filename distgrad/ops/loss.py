@@ -1,7 +1,6 @@
 """Losses: cross-entropy (fused log-softmax and NLL), NLL and mean squared error."""
 from ..function import Function
 from ..tensor import Tensor
-from .activation import log_softmax_array
 from ._util import unbroadcast
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -28,61 +27,75 @@ def _classes_back(xp, g2, shape):
 
 class CrossEntropy(Function):
     """Log-softmax and negative log-likelihood in one node: one pass forward, and the
-    backward is softmax minus the (smoothed) one-hot target, with no intermediate graph."""
+    backward is softmax minus the (smoothed) one-hot target, with no intermediate graph.
+    ``maybe_ignored=False`` says no target equals ``ignore_index`` (the caller checked the
+    targets' range), which skips the per-row masks: the common case costs a few passes."""
     saves_inputs = True
 
     def forward(self, xp, logits, target, weight=None, ignore_index=-100, reduction="mean",
-                label_smoothing=0.0):
+                label_smoothing=0.0, maybe_ignored=True):
         x = _classes_last(xp, logits)
         t = target.reshape(-1)
         n, c = x.shape
-        logp = log_softmax_array(xp, x, 1)
-        valid = t != ignore_index
-        safe_t = xp.where(valid, t, 0)
-        rows = xp.arange(n)
-        w_row = valid.astype(x.dtype) if weight is None else weight[safe_t] * valid
-        picked = -logp[rows, safe_t]
+        shifted = x - x.max(axis=1, keepdims=True)
+        exp = xp.exp(shifted)
+        total = exp.sum(axis=1)
+        lse = xp.log(total)  # log-probabilities are shifted - lse
+        valid = None
+        if maybe_ignored:
+            valid = t != ignore_index
+            t = xp.where(valid, t, 0)
+        if weight is not None:  # per-row weights, None when every row weighs 1
+            w_row = weight[t] if valid is None else weight[t] * valid
+        else:
+            w_row = None if valid is None else valid.astype(x.dtype)
+        loss = lse - shifted[xp.arange(n), t]  # -log p(target)
         if label_smoothing:
             wc = 1.0 if weight is None else weight
-            smooth = -(logp * wc).sum(axis=1) / c * valid
-            loss = (1 - label_smoothing) * picked * w_row + label_smoothing * smooth
-        else:
-            loss = picked * w_row
+            # sum over classes of wc * -log p = lse * sum(wc) - sum(wc * shifted), over C
+            smooth = (lse * (c if weight is None else weight.sum()) - (shifted * wc).sum(axis=1)) / c
+            if valid is not None:
+                smooth *= valid
+            loss = (1 - label_smoothing) * (loss if w_row is None else loss * w_row) + label_smoothing * smooth
+        elif w_row is not None:
+            loss *= w_row
         if reduction == "none":
-            out_shape = (logits.shape[0],) + tuple(logits.shape[2:])
-            out = loss.reshape(out_shape)
-            denom = None
+            out, denom = loss.reshape((logits.shape[0],) + tuple(logits.shape[2:])), None
         elif reduction == "sum":
             out, denom = loss.sum(), None
         else:
-            denom = w_row.sum()
+            denom = n if w_row is None else w_row.sum()
             out = loss.sum() / denom
-        self.saved = (logp, safe_t, w_row, valid, denom, weight)
+        self.saved = (exp, total, t, w_row, valid, denom, weight)
         self.shape, self.reduction, self.smoothing = logits.shape, reduction, label_smoothing
-        return out.astype(logits.dtype)
+        return xp.asarray(out).astype(logits.dtype)
 
     def backward(self, xp, g):
-        logp, t, w_row, valid, denom, weight = self.saved
-        n, c = logp.shape
-        grad = xp.exp(logp)  # softmax
+        exp, total, t, w_row, valid, denom, weight = self.saved
+        n, c = exp.shape
+        grad = exp / total[:, None]  # softmax
         rows = xp.arange(n)
         eps = self.smoothing
         if eps:
             wc = 1.0 if weight is None else weight
             # d/dx of (1-eps) w_t (-logp_t) + eps * sum_c wc (-logp_c) / C
-            coeff = (1 - eps) * w_row
-            smooth_total = (eps / c) * (xp.sum(wc * xp.ones(c, dtype=logp.dtype)) * valid)
-            grad = grad * (coeff + smooth_total)[:, None]
+            coeff = (1 - eps) * (1.0 if w_row is None else w_row)
+            smooth_total = (eps / c) * (c if weight is None else weight.sum())
+            if valid is not None:
+                smooth_total = smooth_total * valid
+            grad *= xp.asarray(coeff + smooth_total, dtype=grad.dtype).reshape(-1, 1)
             grad[rows, t] -= coeff
-            grad -= (eps / c) * wc * valid[:, None]
+            smooth = (eps / c) * xp.asarray(wc, dtype=grad.dtype)
+            grad -= smooth if valid is None else smooth * valid[:, None]
+        elif w_row is None:
+            grad[rows, t] -= 1
         else:
             grad *= w_row[:, None]
             grad[rows, t] -= w_row
         if self.reduction == "none":
             grad *= g.reshape(-1)[:, None]
         else:
-            scale = g if denom is None else g / denom
-            grad *= scale
+            grad *= g if denom is None else g / denom
         return _classes_back(xp, grad, self.shape), None
 
 
@@ -146,26 +159,33 @@ def _check_targets(input, target, op):
         raise ValueError(f"{op}: input of shape {tuple(input.shape)} needs a target of shape "
                          f"{(input.shape[0],) + tuple(input.shape[2:]) if input.ndim >= 2 else ()}, "
                          f"got target of shape {tuple(target.shape)}")
-    n_classes = input.shape[1] if input.ndim >= 2 else input.shape[0]
-    t = target.array
-    return t[(t >= n_classes) | (t < 0)], n_classes
+    return input.shape[1] if input.ndim >= 2 else input.shape[0]
 
 
 def _validated(input, target, ignore_index, op):
-    bad, n_classes = _check_targets(input, target, op)
-    bad = bad[bad != ignore_index]
-    if bad.size:
-        raise IndexError(f"{op}: target {int(bad[0])} is out of bounds for {n_classes} classes "
-                         f"(input shape {tuple(input.shape)})")
+    """(input, target, whether a target may equal ignore_index), after checking that every
+    other target is a class index."""
+    n_classes = _check_targets(input, target, op)
+    t = target.array
+    maybe_ignored = False
+    if t.size:
+        low, high = int(t.min()), int(t.max())  # two reductions instead of per-element masks
+        maybe_ignored = low <= ignore_index <= high
+        if low < 0 or high >= n_classes:
+            bad = t[(t >= n_classes) | (t < 0)]
+            bad = bad[bad != ignore_index]
+            if bad.size:
+                raise IndexError(f"{op}: target {int(bad[0])} is out of bounds for {n_classes} classes "
+                                 f"(input shape {tuple(input.shape)})")
     if input.ndim == 1:  # a single sample
-        return input.unsqueeze(0), target.reshape(1)
-    return input, target
+        return input.unsqueeze(0), target.reshape(1), maybe_ignored
+    return input, target, maybe_ignored
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     _check_reduction(reduction, "cross_entropy")
     squeeze = input.ndim == 1
-    input, target = _validated(input, target, ignore_index, "cross_entropy")
+    input, target, maybe_ignored = _validated(input, target, ignore_index, "cross_entropy")
     if input.is_cuda and weight is None and not label_smoothing:
         from ..cuda import fused_loss  # CuPy kernels; reached only with GPU tensors
         if fused_loss.supports(input):
@@ -173,14 +193,14 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
             return out.reshape(()) if squeeze and reduction == "none" else out
     out = CrossEntropy.apply(input, target, weight=None if weight is None else weight.array,
                              ignore_index=ignore_index, reduction=reduction,
-                             label_smoothing=float(label_smoothing))
+                             label_smoothing=float(label_smoothing), maybe_ignored=maybe_ignored)
     return out.reshape(()) if squeeze and reduction == "none" else out
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     _check_reduction(reduction, "nll_loss")
     squeeze = input.ndim == 1
-    input, target = _validated(input, target, ignore_index, "nll_loss")
+    input, target, _ = _validated(input, target, ignore_index, "nll_loss")
     out = NllLoss.apply(input, target, weight=None if weight is None else weight.array,
                         ignore_index=ignore_index, reduction=reduction)
     return out.reshape(()) if squeeze and reduction == "none" else out
