@@ -149,7 +149,8 @@ def check_target(rows):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--max-bytes", type=int, default=SIZES[-1])
+    parser.add_argument("--max-bytes", type=int, default=SIZES[-1],
+                        help="stop at this size (a partial sweep is printed, not written)")
     parser.add_argument("--budget", type=float, default=0.03, help="seconds per timed round")
     args = parser.parse_args()
     single_thread()
@@ -173,6 +174,8 @@ def main():
     print("NCCL:", "skipped, " + gpu_reason if gpu_reason else "measured")
     print_table(rows, n)
     target = check_target(rows)
+    if args.max_bytes < SIZES[-1]:
+        return
     path = write_results("allreduce_n%d" % n, {
         "ranks": n, "dtype": "float32", "git": git_revision(), "rows": rows, "target": target,
         "busbw_factor": bus_factor(n), "distgrad_skipped": dist_reason, "nccl_skipped": gpu_reason,
