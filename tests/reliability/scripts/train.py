@@ -73,7 +73,11 @@ from distgrad.utils.nonfinite import step_if_finite  # noqa: E402
 dist.init()
 rank, size = dist.get_rank(), dist.get_world_size()
 mine = args.fault is not None and rank == args.fault_rank
-say = lambda text: print(f"[train rank {rank}] {text}", flush=True)  # noqa: E731
+
+
+def say(text):
+    """One line, in one write: lines of different ranks never interleave in mpiexec's output."""
+    os.write(1, f"[train rank {rank}] {text}\n".encode())
 
 
 class FlakyData(TensorDataset):
