@@ -7,7 +7,7 @@ MPIEXEC := $(VENV)/bin/mpiexec
 DATA   ?= $(abspath ../shared/datasets/mnist)
 NP     ?= 2
 
-.PHONY: venv train test test-unit test-distributed bench gpu-check clean
+.PHONY: venv train test test-unit test-distributed test-reliability bench gpu-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ venv: $(VENV)/.installed
 train: venv
 	DISTGRAD_DATA=$(DATA) $(VENV)/bin/distgrad-run -n $(NP) examples/mnist_mlp.py --epochs 10
 
-test: venv test-unit test-distributed
+test: venv test-unit test-distributed test-reliability
 
 test-unit: venv
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/unit tests/gpu
@@ -30,6 +30,9 @@ test-unit: venv
 test-distributed: venv
 	OMP_NUM_THREADS=1 DISTGRAD_DATA=$(DATA) $(MPIEXEC) -n 2 $(PY) -m pytest -q -p no:cacheprovider --with-mpi tests/distributed
 	OMP_NUM_THREADS=1 DISTGRAD_DATA=$(DATA) $(MPIEXEC) -n 3 $(PY) -m pytest -q -p no:cacheprovider --with-mpi tests/distributed
+
+test-reliability: venv
+	OMP_NUM_THREADS=1 DISTGRAD_DATA=$(DATA) $(PY) -m pytest -q -p no:cacheprovider tests/reliability
 
 bench: venv
 	DISTGRAD_DATA=$(DATA) $(PY) benchmarks/run_all.py

@@ -46,6 +46,7 @@ def main():
 
     for epoch in range(first_epoch, args.epochs + 1):
         sampler.set_epoch(epoch)
+        dist.check_epoch(trainloader)  # all ranks on the same epoch, same number of batches
         started = _common.time.perf_counter()
         stats = RunningAverage()
         with ProgressBar(total=len(sampler), desc=f"epoch {epoch}") as bar:

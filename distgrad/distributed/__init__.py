@@ -8,11 +8,14 @@
 ``python train.py`` is a world of one (MPI is not even imported); ``mpiexec -n 4 python
 train.py`` is four ranks. Environment: DISTGRAD_STALL_WARNING_SECONDS (default 60),
 DISTGRAD_DEBUG=1 (check every collective across ranks), DISTGRAD_ALLOW_GPU_SHARING=1,
-DISTGRAD_CUDA_AWARE_MPI=0|1.
+DISTGRAD_CUDA_AWARE_MPI=0|1, DISTGRAD_PEER_TIMEOUT (seconds without heartbeats before a peer
+counts as lost, default 30), DISTGRAD_LIVENESS=0 (no heartbeat watchdog),
+DISTGRAD_LIVENESS_ADDRESS (the address heartbeats use).
 """
 from .collectives import (ReduceOp, all_gather, all_gather_into_tensor, all_gather_object, all_reduce,
                           barrier, broadcast, broadcast_object, broadcast_object_list, group, iall_gather,
                           iall_reduce, ibroadcast, ireduce_scatter, reduce_scatter, reduce_scatter_tensor)
+from .agreement import check_epoch
 from .comm.base import Work
 from .compression import Compression, Compressor
 from .ddp import DistributedDataParallel
@@ -23,6 +26,14 @@ from .world import (communicator, finalize, get_backend, get_local_rank, get_loc
 DDP = DistributedDataParallel
 
 
+def __getattr__(name):
+    # The non-finite policy lives in distgrad.utils (it also serves a world of one).
+    if name in ("check_finite", "step_if_finite"):
+        from ..utils import nonfinite
+        return getattr(nonfinite, name)
+    raise AttributeError(f"module 'distgrad.distributed' has no attribute {name!r}")
+
+
 def init_process_group(backend=None, init_method=None, world_size=-1, rank=-1, **kwargs):
     """torch.distributed's spelling of ``init``: the launcher decides world size and rank."""
     backend = {None: "auto", "gloo": "mpi"}.get(backend, backend)
@@ -31,7 +42,7 @@ def init_process_group(backend=None, init_method=None, world_size=-1, rank=-1, *
 
 destroy_process_group = finalize
 
-__all__ = ["DDP", "Compression", "Compressor", "DistributedDataParallel", "DistributedOptimizer", "ReduceOp",
+__all__ = ["DDP", "check_epoch", "check_finite", "step_if_finite", "Compression", "Compressor", "DistributedDataParallel", "DistributedOptimizer", "ReduceOp",
            "Work", "all_gather", "all_gather_into_tensor", "all_gather_object", "all_reduce", "barrier",
            "broadcast", "broadcast_object", "broadcast_object_list", "broadcast_optimizer_state",
            "broadcast_parameters", "communicator", "destroy_process_group", "finalize", "get_backend",
