@@ -90,7 +90,7 @@ def main():
         if code != 0:
             failed.append(name)
             print("!! %s failed with exit code %d" % (name, code), flush=True)
-    write_results("run_all", {"steps": log, "failed": failed})
+        write_results("run_all", {"steps": log, "failed": failed})  # after every step: summary.py reads it
     if failed:
         sys.exit("benchmark steps failed: " + ", ".join(failed))
 

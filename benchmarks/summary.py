@@ -33,7 +33,18 @@ def machine_line(results):
         return "no results yet"
     return ("%s, %s cores; Python %s, NumPy %s, PyTorch %s, %s; %s" % (
         m.get("processor"), m.get("cores"), m.get("python"), m.get("numpy"), m.get("torch") or "not installed",
-        m.get("mpi"), m.get("date")))
+        " ".join((m.get("mpi") or "no MPI").split()), m.get("date")))
+
+
+def load_line(run_log):
+    """How busy other programs kept the cores just before each step (run_all.py measures it)."""
+    if not run_log:
+        return ""
+    busy = ["%s %.0f%%" % (s["step"], 100 * s["cores_busy_before"]) for s in run_log["steps"]
+            if s.get("cores_busy_before") is not None]
+    return ("Cores busy with other programs just before each step: %s. Programs that start during a step "
+            "are not controlled for: trust ratios from interleaved rounds more than absolute times."
+            % ", ".join(busy)) if busy else ""
 
 
 def targets_section(ar2, ar3, ddp, step):
@@ -149,7 +160,7 @@ def model_section(model):
 
 def build():
     ar2, ar3, ddp, step, model = (load_result(n) for n in ("allreduce_n2", "allreduce_n3", "ddp", "step_time", "model"))
-    parts = ["# distgrad benchmark summary\n", machine_line([step, ar2, ddp, model]) + "\n",
+    parts = ["# distgrad benchmark summary", machine_line([step, ar2, ddp, model]), load_line(load_result("run_all")),
              targets_section(ar2, ar3, ddp, step)]
     if ddp:
         parts += [throughput_section(ddp), sync_section(ddp)]
@@ -157,7 +168,7 @@ def build():
         parts.append(allreduce_section(ar2, ar3))
     if model:
         parts.append(model_section(model))
-    return "\n\n".join(parts) + "\n"
+    return "\n\n".join(p for p in parts if p) + "\n"
 
 
 def main():
