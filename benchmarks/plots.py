@@ -43,7 +43,8 @@ def allreduce_bandwidth(plt):
             continue
         found = True
         sizes = [r["bytes"] for r in data["rows"]]
-        for impl, color in (("mpi", "tab:gray"), ("distgrad", "tab:blue"), ("nccl", "tab:green"),
+        for impl, color in (("mpi", "tab:gray"), ("mpi_nonblocking", "tab:purple"), ("distgrad", "tab:blue"),
+                            ("nccl", "tab:green"),
                             ("distgrad_gpu", "tab:olive")):
             ys = [r[impl]["busbw_GBps"] if impl in r else None for r in data["rows"]]
             if any(y is not None for y in ys):
