@@ -348,36 +348,16 @@ eq, ne, lt, le, gt, ge = (_compare(n, shown) for n, shown in (
 logical_and, logical_or, logical_xor = (_compare(n) for n in ("logical_and", "logical_or", "logical_xor"))
 
 
-def logical_not(input):
-    return Tensor._wrap(input.xp.logical_not(input.array))
+def _no_grad_unary(name):
+    """An elementwise function whose result carries no gradient (masks, rounding)."""
+    def unary(input):
+        return Tensor._wrap(getattr(input.xp, name)(input.array))
+    unary.__name__ = name
+    return unary
 
 
-def sign(input):
-    return Tensor._wrap(input.xp.sign(input.array))
-
-
-def isnan(input):
-    return Tensor._wrap(input.xp.isnan(input.array))
-
-
-def isinf(input):
-    return Tensor._wrap(input.xp.isinf(input.array))
-
-
-def isfinite(input):
-    return Tensor._wrap(input.xp.isfinite(input.array))
-
-
-def floor(input):
-    return Tensor._wrap(input.xp.floor(input.array))
-
-
-def ceil(input):
-    return Tensor._wrap(input.xp.ceil(input.array))
-
-
-def round(input):
-    return Tensor._wrap(input.xp.round(input.array))
+logical_not, sign, isnan, isinf, isfinite, floor, ceil, round = (_no_grad_unary(n) for n in (
+    "logical_not", "sign", "isnan", "isinf", "isfinite", "floor", "ceil", "round"))
 
 
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
