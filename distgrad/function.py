@@ -13,11 +13,15 @@ from numpy import ndarray as _ndarray
 
 from .backend import get_array_module
 
-_state = threading.local()
+class _GradState(threading.local):
+    enabled = True  # each thread starts with gradients on; a class default reads faster than getattr
+
+
+_state = _GradState()
 
 
 def is_grad_enabled():
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 def set_grad_enabled(mode):
@@ -84,7 +88,7 @@ class Function:
         if len(arrays) > 1:
             _check_same_device(cls, tensors, arrays)
         needs = tuple([t.requires_grad for t in tensors])
-        record = True in needs and getattr(_state, "enabled", True)
+        record = True in needs and _state.enabled
         # Set before the forward, so it can skip saving what no backward will read.
         fn.needs_grad = needs if record else (False,) * len(arrays)
         try:

@@ -35,7 +35,7 @@ class Tensor:
     @classmethod
     def _wrap(cls, array, requires_grad=False, grad_fn=None):
         """Fast constructor for arrays the library made itself (no conversion, no checks)."""
-        if isinstance(array, numpy.generic):  # NumPy ops on 0-d arrays return scalars
+        if isinstance(array, _generic):  # NumPy ops on 0-d arrays return scalars
             array = numpy.asarray(array)
         t = _new(cls)
         # Inlined _init: this runs once per op.
@@ -375,6 +375,7 @@ def _unwrap_nested(data):
 
 
 _new = object.__new__
+_generic = numpy.generic
 _function._wrap = Tensor._wrap
 
 from . import ops as _ops  # noqa: E402  (ops need Tensor defined first)

@@ -11,49 +11,48 @@ def _check_reduction(reduction, op):
         raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
-def _classes_last(xp, x):
-    """(N, C, d1, ...) -> (N*d1*..., C): the class dimension last, as a 2-D array."""
-    if x.ndim == 2:
-        return x
-    return xp.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+def _classes_first(xp, x):
+    """(N, C, d1, ...) -> (C, N*d1*...): the class dimension first, as a 2-D array (a view
+    for 2-D inputs). Reductions over the classes then run across whole rows, vectorized
+    over the samples, instead of along many rows of C elements."""
+    return xp.moveaxis(x, 1, 0).reshape(x.shape[1], -1)
 
 
 def _classes_back(xp, g2, shape):
-    if len(shape) == 2:
-        return g2
-    moved = (shape[0],) + tuple(shape[2:]) + (shape[1],)
-    return xp.moveaxis(g2.reshape(moved), -1, 1)
+    """The inverse of ``_classes_first``: (C, M) back to the input's (N, C, d1, ...) shape."""
+    return xp.moveaxis(g2.reshape((shape[1], shape[0]) + tuple(shape[2:])), 0, 1)
 
 
 class CrossEntropy(Function):
     """Log-softmax and negative log-likelihood in one node: one pass forward, and the
     backward is softmax minus the (smoothed) one-hot target, with no intermediate graph.
     ``maybe_ignored=False`` says no target equals ``ignore_index`` (the caller checked the
-    targets' range), which skips the per-row masks: the common case costs a few passes."""
+    targets' range), which skips the per-sample masks: the common case costs a few passes."""
     saves_inputs = True
 
     def forward(self, xp, logits, target, weight=None, ignore_index=-100, reduction="mean",
                 label_smoothing=0.0, maybe_ignored=True):
-        x = _classes_last(xp, logits)
+        x = xp.ascontiguousarray(_classes_first(xp, logits))  # (C, M)
         t = target.reshape(-1)
-        n, c = x.shape
-        shifted = x - x.max(axis=1, keepdims=True)
+        c, m = x.shape
+        shifted = x - x.max(axis=0)
         exp = xp.exp(shifted)
-        total = exp.sum(axis=1)
+        total = exp.sum(axis=0)
         lse = xp.log(total)  # log-probabilities are shifted - lse
         valid = None
         if maybe_ignored:
             valid = t != ignore_index
             t = xp.where(valid, t, 0)
-        if weight is not None:  # per-row weights, None when every row weighs 1
+        if weight is not None:  # per-sample weights, None when every sample weighs 1
             w_row = weight[t] if valid is None else weight[t] * valid
         else:
             w_row = None if valid is None else valid.astype(x.dtype)
-        loss = lse - shifted[xp.arange(n), t]  # -log p(target)
+        cols = xp.arange(m)
+        loss = lse - shifted[t, cols]  # -log p(target)
         if label_smoothing:
-            wc = 1.0 if weight is None else weight
             # sum over classes of wc * -log p = lse * sum(wc) - sum(wc * shifted), over C
-            smooth = (lse * (c if weight is None else weight.sum()) - (shifted * wc).sum(axis=1)) / c
+            weighted = shifted.sum(axis=0) if weight is None else weight @ shifted
+            smooth = (lse * (c if weight is None else weight.sum()) - weighted) / c
             if valid is not None:
                 smooth *= valid
             loss = (1 - label_smoothing) * (loss if w_row is None else loss * w_row) + label_smoothing * smooth
@@ -64,36 +63,34 @@ class CrossEntropy(Function):
         elif reduction == "sum":
             out, denom = loss.sum(), None
         else:
-            denom = n if w_row is None else w_row.sum()
+            denom = m if w_row is None else w_row.sum()
             out = loss.sum() / denom
-        self.saved = (exp, total, t, w_row, valid, denom, weight)
+        self.saved = (exp, total, t, cols, w_row, valid, denom, weight)
         self.shape, self.reduction, self.smoothing = logits.shape, reduction, label_smoothing
         return xp.asarray(out).astype(logits.dtype)
 
     def backward(self, xp, g):
-        exp, total, t, w_row, valid, denom, weight = self.saved
-        n, c = exp.shape
-        grad = exp / total[:, None]  # softmax
-        rows = xp.arange(n)
+        exp, total, t, cols, w_row, valid, denom, weight = self.saved
+        c = exp.shape[0]
+        grad = exp / total  # softmax, (C, M)
         eps = self.smoothing
         if eps:
-            wc = 1.0 if weight is None else weight
             # d/dx of (1-eps) w_t (-logp_t) + eps * sum_c wc (-logp_c) / C
             coeff = (1 - eps) * (1.0 if w_row is None else w_row)
             smooth_total = (eps / c) * (c if weight is None else weight.sum())
             if valid is not None:
                 smooth_total = smooth_total * valid
-            grad *= xp.asarray(coeff + smooth_total, dtype=grad.dtype).reshape(-1, 1)
-            grad[rows, t] -= coeff
-            smooth = (eps / c) * xp.asarray(wc, dtype=grad.dtype)
-            grad -= smooth if valid is None else smooth * valid[:, None]
+            grad *= xp.asarray(coeff + smooth_total, dtype=grad.dtype)
+            grad[t, cols] -= coeff
+            smooth = (eps / c) * (1.0 if weight is None else weight[:, None])
+            grad -= smooth if valid is None else smooth * valid
         elif w_row is None:
-            grad[rows, t] -= 1
+            grad[t, cols] -= 1
         else:
-            grad *= w_row[:, None]
-            grad[rows, t] -= w_row
+            grad *= w_row
+            grad[t, cols] -= w_row
         if self.reduction == "none":
-            grad *= g.reshape(-1)[:, None]
+            grad *= g.reshape(-1)
         else:
             grad *= g if denom is None else g / denom
         return _classes_back(xp, grad, self.shape), None
@@ -101,12 +98,13 @@ class CrossEntropy(Function):
 
 class NllLoss(Function):
     def forward(self, xp, logp, target, weight=None, ignore_index=-100, reduction="mean"):
-        x = _classes_last(xp, logp)
+        x = _classes_first(xp, logp)
         t = target.reshape(-1)
         valid = t != ignore_index
         safe_t = xp.where(valid, t, 0)
         w_row = valid.astype(x.dtype) if weight is None else weight[safe_t] * valid
-        loss = -x[xp.arange(x.shape[0]), safe_t] * w_row
+        cols = xp.arange(x.shape[1])
+        loss = -x[safe_t, cols] * w_row
         denom = None
         if reduction == "none":
             out = loss.reshape((logp.shape[0],) + tuple(logp.shape[2:]))
@@ -115,15 +113,15 @@ class NllLoss(Function):
         else:
             denom = w_row.sum()
             out = loss.sum() / denom
-        self.saved = (safe_t, w_row, denom, x.shape)
+        self.saved = (safe_t, cols, w_row, denom, x.shape)
         self.shape, self.reduction = logp.shape, reduction
         return out.astype(logp.dtype)
 
     def backward(self, xp, g):
-        t, w_row, denom, shape2 = self.saved
+        t, cols, w_row, denom, shape2 = self.saved
         grad = xp.zeros(shape2, dtype=g.dtype)
         coeff = -w_row * (g.reshape(-1) if self.reduction == "none" else (g if denom is None else g / denom))
-        grad[xp.arange(shape2[0]), t] = coeff
+        grad[t, cols] = coeff
         return _classes_back(xp, grad, self.shape), None
 
 
@@ -151,15 +149,15 @@ class MseLoss(Function):
 def _check_targets(input, target, op):
     if not isinstance(target, Tensor):
         raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
-    if target.array.dtype.kind not in "iu":
+    t, shape = target.array, input.array.shape
+    if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: expected class-index targets of an integer dtype (int64), got dtype "
-                        f"{target.array.dtype}; probability targets are not supported")
-    if input.ndim < 1 or (input.ndim >= 2 and target.shape != (input.shape[0],) + tuple(input.shape[2:])) \
-            or (input.ndim == 1 and target.ndim != 0):
-        raise ValueError(f"{op}: input of shape {tuple(input.shape)} needs a target of shape "
-                         f"{(input.shape[0],) + tuple(input.shape[2:]) if input.ndim >= 2 else ()}, "
-                         f"got target of shape {tuple(target.shape)}")
-    return input.shape[1] if input.ndim >= 2 else input.shape[0]
+                        f"{t.dtype}; probability targets are not supported")
+    expected = shape[:1] + shape[2:] if len(shape) >= 2 else ()
+    if not shape or t.shape != expected:
+        raise ValueError(f"{op}: input of shape {tuple(shape)} needs a target of shape {expected}, "
+                         f"got target of shape {tuple(t.shape)}")
+    return shape[1] if len(shape) >= 2 else shape[0]
 
 
 def _validated(input, target, ignore_index, op):
