@@ -5,6 +5,7 @@ distgrad beside a hand-written NumPy step (MLP) and PyTorch eager (when installe
 process so peak memory (RSS) is per framework.
 
     python benchmarks/step_time.py            # prints a table, writes results/step_time.json
+    python benchmarks/step_time.py --no-save  # the table only
 """
 import argparse
 import json
@@ -137,6 +138,7 @@ def run_child(framework):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", choices=FRAMEWORKS)
+    parser.add_argument("--no-save", action="store_true", help="print the table only, leave results/ alone")
     args = parser.parse_args()
     if args.child:
         return child(args.child)
@@ -165,8 +167,9 @@ def main():
               f"{r.get('matmul_only_ms', float('nan')):10.3f} {r.get('torch_ms', float('nan')):9.3f} "
               f"{r.get('distgrad_over_torch', float('nan')):8.3f} {r.get('distgrad_over_matmuls', float('nan')):10.3f}")
     print("peak RSS per process (MB):", rss)
-    path = write_results("step_time", {"rows": rows, "peak_rss_mb": rss, "threads": 1})
-    print("wrote", path)
+    if not args.no_save:
+        path = write_results("step_time", {"rows": rows, "peak_rss_mb": rss, "threads": 1})
+        print("wrote", path)
 
 
 if __name__ == "__main__":

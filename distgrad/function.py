@@ -75,7 +75,11 @@ class Function:
     # log_softmax). Errors the array library raises in forward get it prefixed.
     op_name = None
 
-    __slots__ = ("inputs", "needs_grad", "saved", "_versions", "out_shape", "__dict__")
+    # (counter, version seen) per saved tensor, set by apply; a class default, not a slot, so
+    # that nodes that save nothing skip a failing attribute lookup in every backward.
+    _versions = ()
+
+    __slots__ = ("inputs", "needs_grad", "saved", "out_shape", "__dict__")
 
     @classmethod
     def apply(cls, *tensors, **params):
@@ -120,7 +124,7 @@ class Function:
         return type(self).__name__
 
     def check_versions(self):
-        for counter, seen in getattr(self, "_versions", ()):
+        for counter, seen in self._versions:
             if counter[0] != seen:
                 raise RuntimeError(
                     f"one of the tensors needed for the gradient of {self.name} has been modified "

@@ -15,12 +15,12 @@ def _classes_first(xp, x):
     """(N, C, d1, ...) -> (C, N*d1*...): the class dimension first, as a 2-D array (a view
     for 2-D inputs). Reductions over the classes then run across whole rows, vectorized
     over the samples, instead of along many rows of C elements."""
-    return xp.moveaxis(x, 1, 0).reshape(x.shape[1], -1)
+    return x.swapaxes(0, 1).reshape(x.shape[1], -1)  # swapaxes: a C method, moveaxis is not
 
 
 def _classes_back(xp, g2, shape):
     """The inverse of ``_classes_first``: (C, M) back to the input's (N, C, d1, ...) shape."""
-    return xp.moveaxis(g2.reshape((shape[1], shape[0]) + tuple(shape[2:])), 0, 1)
+    return g2.reshape((shape[1], shape[0]) + tuple(shape[2:])).swapaxes(0, 1)
 
 
 class CrossEntropy(Function):
