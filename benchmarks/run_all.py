@@ -19,6 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import write_results  # noqa: E402
 from launchers import mpiexec_path, one_thread_env  # noqa: E402
+from results_io import load_result  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -75,7 +76,8 @@ def main():
     parser.add_argument("--quiet", type=float, default=0.15, help="share of busy cores counted as quiet")
     args = parser.parse_args()
     chosen = args.only.split(",") if args.only else None
-    log = []
+    previous = (load_result("run_all") or {}).get("steps", []) if chosen else []
+    log = [s for s in previous if s["step"] not in chosen] if chosen else []  # keep the steps not re-run
     failed = []
     for name, cmd in steps(args.quick):
         if chosen and name not in chosen:
