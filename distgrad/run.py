@@ -118,6 +118,17 @@ def make_launch(opts, program, environ):
                   oversubscribe=opts.oversubscribe, mpi_args=mpi_args, python=opts.python)
 
 
+def _rank_environment(environ, launch):
+    """The environment mpiexec hands on to the ranks. Unless the user chose, each rank gets
+    one BLAS/OpenMP thread (as torchrun does): several ranks per host each starting a thread
+    per core oversubscribe the cores and run many times slower."""
+    if "OMP_NUM_THREADS" in environ or any(name == "OMP_NUM_THREADS" for name, _ in launch.env):
+        return environ
+    sys.stderr.write(f"{PROG}: setting OMP_NUM_THREADS=1 for each rank (set it yourself to choose "
+                     "another number of threads per rank)\n")
+    return dict(environ, OMP_NUM_THREADS="1")
+
+
 def _mpi_command(opts, launch, environ):
     mpiexec = find_mpiexec(opts.mpiexec, environ)
     flavor = detect_flavor(mpiexec) if opts.mpi == "auto" else opts.mpi
@@ -149,7 +160,8 @@ def main(argv=None):
     try:
         launch = make_launch(opts, program, environ)
         if launch.uses_mpiexec:
-            return _run(_mpi_command(opts, launch, environ), environ, opts, replace_process=False)
+            return _run(_mpi_command(opts, launch, environ), _rank_environment(environ, launch),
+                        opts, replace_process=False)
         env = dict(environ, **dict(launch.env))
         cmd = plain_command(launch)
         if opts.dry_run and launch.env:

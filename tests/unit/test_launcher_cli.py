@@ -228,3 +228,13 @@ def test_n_1_without_hosts_is_also_the_plain_path(tmp_path):
     path = script(tmp_path, "import os; print('PMI_RANK' in os.environ)\n")
     done = launcher("-n", "1", "-x", "FOO=1", path)
     assert (done.returncode, done.stdout) == (0, "False\n")
+
+
+def test_ranks_get_one_thread_each_unless_the_user_chose():
+    from types import SimpleNamespace
+    from distgrad.run import _rank_environment
+    launch = SimpleNamespace(env=[])
+    assert _rank_environment({"PATH": "/bin"}, launch)["OMP_NUM_THREADS"] == "1"
+    assert _rank_environment({"OMP_NUM_THREADS": "4"}, launch)["OMP_NUM_THREADS"] == "4"
+    chosen = SimpleNamespace(env=[("OMP_NUM_THREADS", "2")])
+    assert "OMP_NUM_THREADS" not in _rank_environment({}, chosen)  # -x value travels by itself
