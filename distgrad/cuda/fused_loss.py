@@ -2,12 +2,23 @@
 minus one-hot backward (kernels.py). ops/loss.py sends CuPy inputs here when there are no
 class weights and no label smoothing; everything else takes the generic CrossEntropy."""
 from ..function import Function
-from ..ops.loss import _classes_back, _classes_last
 from . import kernels
 
 
 def supports(input):
     return input.dtype in kernels.FUSED_DTYPES
+
+
+def _classes_last(xp, x):
+    """(N, C, d1, ...) -> (N*d1*..., C): the kernels take one row of C logits per sample."""
+    return x if x.ndim == 2 else xp.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+
+
+def _classes_last_back(xp, g2, shape):
+    """The inverse of ``_classes_last``."""
+    if len(shape) == 2:
+        return g2
+    return xp.moveaxis(g2.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)), -1, 1)
 
 
 class FusedCrossEntropy(Function):
@@ -38,4 +49,4 @@ class FusedCrossEntropy(Function):
         else:
             scale = (g if denom is None else g / denom).reshape(1)
         grad = kernels.cross_entropy_backward(x, lse, t, scale.astype(x.dtype, copy=False), self.ignore_index)
-        return _classes_back(xp, grad, self.shape), None
+        return _classes_last_back(xp, grad, self.shape), None
