@@ -85,17 +85,17 @@ def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inp
                     grads[child] = g if previous is None else previous + g
                 continue
             key = id(tensor)
+            left = pending[key] - 1
+            pending[key] = left
             entry = leaves.get(key)
             if entry is None:
+                if not left:  # the usual case, one edge into the leaf: final right away
+                    _finish_leaf(tensor, _owned(g, grad), capture, accumulate)
+                    continue
                 entry = leaves[key] = [tensor, None]
             if g is not None:
-                if entry[1] is None:
-                    # Own the array: a pass-through gradient or a view may be shared.
-                    entry[1] = g.copy() if (g is grad or g.base is not None) else g
-                else:
-                    entry[1] = entry[1] + g
-            pending[key] -= 1
-            if pending[key] == 0:
+                entry[1] = _owned(g, grad) if entry[1] is None else entry[1] + g
+            if not left:
                 _finish_leaf(tensor, entry[1], capture, accumulate)
                 del leaves[key]
         if not retain_graph:
@@ -176,6 +176,11 @@ def _topological_order(root_fns):
                 post_order.append(fn)
     post_order.reverse()
     return post_order, pending
+
+
+def _owned(g, grad):
+    """``g`` as an array the leaf may keep: a pass-through gradient or a view may be shared."""
+    return g.copy() if g is not None and (g is grad or g.base is not None) else g
 
 
 def _finish_leaf(leaf, grad, capture, accumulate):

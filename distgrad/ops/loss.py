@@ -47,8 +47,10 @@ class CrossEntropy(Function):
             w_row = weight[t] if valid is None else weight[t] * valid
         else:
             w_row = None if valid is None else valid.astype(x.dtype)
-        cols = xp.arange(m)
-        loss = lse - shifted[t, cols]  # -log p(target)
+        # Each sample's target as one flat index into (C, M): single-index gathers and
+        # scatters cost a fraction of two-index ones.
+        picked = t * m + xp.arange(m)
+        loss = lse - shifted.ravel()[picked]  # -log p(target)
         if label_smoothing:
             # sum over classes of wc * -log p = lse * sum(wc) - sum(wc * shifted), over C
             weighted = shifted.sum(axis=0) if weight is None else weight @ shifted
@@ -65,12 +67,12 @@ class CrossEntropy(Function):
         else:
             denom = m if w_row is None else w_row.sum()
             out = loss.sum() / denom
-        self.saved = (exp, total, t, cols, w_row, valid, denom, weight)
+        self.saved = (exp, total, picked, w_row, valid, denom, weight)
         self.shape, self.reduction, self.smoothing = logits.shape, reduction, label_smoothing
         return xp.asarray(out).astype(logits.dtype)
 
     def backward(self, xp, g):
-        exp, total, t, cols, w_row, valid, denom, weight = self.saved
+        exp, total, picked, w_row, valid, denom, weight = self.saved
         c = exp.shape[0]
         grad = exp / total  # softmax, (C, M)
         eps = self.smoothing
@@ -81,14 +83,14 @@ class CrossEntropy(Function):
             if valid is not None:
                 smooth_total = smooth_total * valid
             grad *= xp.asarray(coeff + smooth_total, dtype=grad.dtype)
-            grad[t, cols] -= coeff
+            grad.ravel()[picked] -= coeff
             smooth = (eps / c) * (1.0 if weight is None else weight[:, None])
             grad -= smooth if valid is None else smooth * valid
         elif w_row is None:
-            grad[t, cols] -= 1
+            grad.ravel()[picked] -= 1
         else:
             grad *= w_row
-            grad[t, cols] -= w_row
+            grad.ravel()[picked] -= w_row
         if self.reduction == "none":
             grad *= g.reshape(-1)
         else:

@@ -88,7 +88,11 @@ def _resolve_shape(shape, numel, op, in_shape):
 
 
 def reshape(input, *shape):
-    shape = _resolve_shape(_shape_arg(shape), input.array.size, "reshape", input.array.shape)
+    return _reshape_to(input, _resolve_shape(_shape_arg(shape), input.array.size, "reshape", input.array.shape))
+
+
+def _reshape_to(input, shape):
+    """Reshape to a resolved shape (no -1); the same shape gives the input back."""
     if shape == input.array.shape:
         return input
     return Reshape.apply(input, shape=shape)
@@ -116,7 +120,7 @@ def flatten(input, start_dim=0, end_dim=-1):
     merged = 1
     for s in shape[start:end + 1]:
         merged *= s
-    return reshape(input, shape[:start] + (merged,) + shape[end + 1:])
+    return _reshape_to(input, shape[:start] + (merged,) + shape[end + 1:])
 
 
 def unflatten(input, dim, sizes):
