@@ -28,12 +28,14 @@ def table(header, rows):
 
 
 def machine_line(results):
-    m = next((r["machine"] for r in results if r), None)
-    if m is None:
+    found = [r["machine"] for r in results if r]
+    if not found:
         return "no results yet"
-    return ("%s, %s cores; Python %s, NumPy %s, PyTorch %s, %s; %s" % (
+    m, dates = found[0], sorted(x.get("date") for x in found if x.get("date"))
+    when = dates[0] if dates[0] == dates[-1] else "%s to %s" % (dates[0], dates[-1])
+    return ("%s, %s cores; Python %s, NumPy %s, PyTorch %s, %s; measured %s" % (
         m.get("processor"), m.get("cores"), m.get("python"), m.get("numpy"), m.get("torch") or "not installed",
-        " ".join((m.get("mpi") or "no MPI").split()), m.get("date")))
+        " ".join((m.get("mpi") or "no MPI").split()), when))
 
 
 def load_line(run_log):
