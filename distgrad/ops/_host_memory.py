@@ -4,9 +4,11 @@ A training step allocates and frees the same large NumPy temporaries (activation
 columns, gradients) every iteration. glibc's malloc gives blocks above its mmap threshold
 back to the kernel on free and, with its default trim threshold, also returns the top of
 the heap, so every step pays a page fault for each 4 KiB of each temporary again; in a
-virtual machine that costs as much as the arithmetic (a 3 MB temporary: about 1 ms). Raising
-both thresholds keeps that memory mapped and reused, as a caching allocator would. The
-resident size then stays near the peak of a step instead of dropping between steps.
+virtual machine that costs as much as the arithmetic (a 3 MB temporary: about 1 ms).
+Serving every block from the heap (no mmap, whose threshold cannot exceed 32 MiB) and
+raising the trim threshold keeps that memory mapped and reused, as a caching allocator
+would. The resident size then stays near the peak of a step instead of dropping between
+steps.
 
 Set ``DISTGRAD_KEEP_HOST_MEMORY=0`` to leave malloc's defaults alone.
 """
@@ -16,13 +18,13 @@ import os
 import sys
 
 _M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-_MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed value on 64-bit systems
+_M_MMAP_MAX = -4
 _TRIM_THRESHOLD = 1 << 30
 
 
 def keep_host_memory():
-    """Raise glibc's mmap and trim thresholds; returns whether they were set."""
+    """Turn off glibc's mmap for large blocks and raise its trim threshold; returns whether
+    both were set."""
     if os.environ.get("DISTGRAD_KEEP_HOST_MEMORY", "1") == "0" or not sys.platform.startswith("linux"):
         return False
     try:
@@ -31,4 +33,4 @@ def keep_host_memory():
     except (OSError, AttributeError):  # not glibc (musl, say): nothing to tune
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+    return bool(mallopt(_M_MMAP_MAX, 0) and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))

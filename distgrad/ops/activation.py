@@ -17,8 +17,11 @@ class Relu(Function):
         return out
 
     def backward(self, xp, g):
-        # A mask of g's dtype: a product of one dtype is faster than one mixing in booleans.
-        return (g * (self.saved > 0).astype(g.dtype),)
+        # A mask of g's dtype (a product of one dtype is faster than one mixing in booleans),
+        # multiplied in place.
+        mask = (self.saved > 0).astype(g.dtype)
+        mask *= g
+        return (mask,)
 
 
 class LeakyRelu(Function):

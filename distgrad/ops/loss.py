@@ -69,7 +69,7 @@ class CrossEntropy(Function):
             out = loss.sum() / denom
         self.saved = (exp, total, picked, w_row, valid, denom, weight)
         self.shape, self.reduction, self.smoothing = logits.shape, reduction, label_smoothing
-        return xp.asarray(out).astype(logits.dtype)
+        return xp.asarray(out, dtype=logits.dtype)
 
     def backward(self, xp, g):
         exp, total, picked, w_row, valid, denom, weight = self.saved
