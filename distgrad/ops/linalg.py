@@ -54,11 +54,12 @@ class Linear(Function):
         x, weight = self.saved
         needs = self.needs_grad
         gx = g @ weight if needs[0] else None
-        g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-        gw = g2.T @ x.reshape(-1, x.shape[-1]) if needs[1] else None
+        if g.ndim != 2:  # (..., out) inputs: every leading axis is a batch axis
+            g, x = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
+        gw = g.T @ x if needs[1] else None
         if len(needs) == 2:
             return gx, gw
-        return gx, gw, (g2.sum(axis=0) if needs[2] else None)
+        return gx, gw, (g.sum(axis=0) if needs[2] else None)
 
 
 def matmul(input, other):

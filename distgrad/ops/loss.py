@@ -15,11 +15,15 @@ def _classes_first(xp, x):
     """(N, C, d1, ...) -> (C, N*d1*...): the class dimension first, as a 2-D array (a view
     for 2-D inputs). Reductions over the classes then run across whole rows, vectorized
     over the samples, instead of along many rows of C elements."""
+    if x.ndim == 2:
+        return x.T
     return x.swapaxes(0, 1).reshape(x.shape[1], -1)  # swapaxes: a C method, moveaxis is not
 
 
 def _classes_back(xp, g2, shape):
     """The inverse of ``_classes_first``: (C, M) back to the input's (N, C, d1, ...) shape."""
+    if len(shape) == 2:
+        return g2.T
     return g2.reshape((shape[1], shape[0]) + tuple(shape[2:])).swapaxes(0, 1)
 
 
