@@ -33,8 +33,11 @@ def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
     _check_tensor(comm, tensor, "all_reduce")
     op = _op_name(comm, op, "all_reduce")
     array = _contiguous(tensor)
-    work = comm.iallreduce(array, op).then(lambda _: _written(tensor, array))
-    return _result(work, async_op)
+    if not async_op:
+        comm.allreduce(array, op)
+        _written(tensor, array)
+        return None
+    return comm.iallreduce(array, op).then(lambda _: _written(tensor, array))
 
 
 def broadcast(tensor, src=0, group=None, async_op=False):
@@ -176,7 +179,13 @@ def _result(work, async_op):
     return work.wait()
 
 
+_OP_NAMES = {name: name for name in REDUCE_OPS}
+_OP_NAMES.update(avg="mean", SUM="sum", MEAN="mean", AVG="mean", MAX="max", MIN="min")
+
+
 def _op_name(comm, op, what):
+    if op.__class__ is str and op in _OP_NAMES:  # the common case, without the checks below
+        return _OP_NAMES[op]
     name = getattr(op, "name", op)  # also accepts enums such as torch's ReduceOp members
     if isinstance(name, str) and name.lower() in REDUCE_OPS + ("avg",):
         return "mean" if name.lower() == "avg" else name.lower()

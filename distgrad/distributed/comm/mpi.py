@@ -35,6 +35,16 @@ class MPICommunicator(Communicator):
         self._device = None
 
     # -- the collectives ------------------------------------------------------------------
+    def allreduce(self, array, op="sum", element=None):
+        """Blocking all-reduce of a host array with no Work handle in between: a fixed cost of
+        a few microseconds matters at 1 MB (about 150 us), so this is dist.all_reduce's path."""
+        if op == "mean" or not isinstance(array, numpy.ndarray):
+            return super().allreduce(array, op, element)
+        seq, what = self.begin("all_reduce", array, op=op, element=element)
+        request = self.comm.Iallreduce(self.MPI.IN_PLACE, array, self._mpi_op(op, element))
+        self.waiter.wait(request.Test, seq, what)
+        return array
+
     def _start_allreduce(self, array, op, element):
         seq, what = self.begin("all_reduce", array, op=op, element=element)
         buf, finish = self.device.in_place(array)
