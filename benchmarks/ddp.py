@@ -8,7 +8,8 @@ Seed MLP 784-128-10, SGD momentum 0.9, cross-entropy, random data, one thread pe
 side by side; PyTorch DDP (gloo) runs the same model through torch_ddp_worker.py.
 
 Reported: weak scaling (fixed batch per rank) and strong scaling (fixed global batch); scaling
-efficiency = N-rank samples/s / (N x 1-rank samples/s), 1-rank = one process without DDP;
+efficiency = N-rank samples/s / (N x 1-rank samples/s), 1-rank = one process without DDP, timed
+in the same run between the N-rank rounds (the separate 1-rank run's figure is kept beside it);
 gradient synchronization time per step, clocked inside the step (see ddp_worker.py), DDP's
 set against one raw Allreduce of all gradients in a flat buffer after backward (target <= 1.1x);
 bucket sizes; fp16 compression; overlap on/off, DDP vs DistributedOptimizer vs
@@ -68,7 +69,7 @@ def measure(ranks, batches, detail_batches, rounds, budget, with_torch, log):
 
     for n in ranks:
         for batch in batches:
-            modes = list(BASE_MODES) + (["allreduce_only"] if n > 1 else [])
+            modes = list(BASE_MODES) + (["alone", "allreduce_only"] if n > 1 else [])
             if n == 2 and batch in detail_batches:
                 modes += DETAIL_MODES
             attempt("distgrad n=%d batch=%d" % (n, batch),
@@ -89,9 +90,14 @@ def find(runs, framework, n, batch, mode, scaling=None):
     return None
 
 
-def efficiency(runs, framework, mode, one_rank_mode, n, batch):
-    """N-rank samples/s over N times one process's (no DDP) samples/s, at ``batch`` per rank."""
-    many, one = find(runs, framework, n, batch, mode), find(runs, framework, 1, batch, one_rank_mode)
+def efficiency(runs, framework, mode, one_rank_mode, n, batch, same_run=True):
+    """N-rank samples/s over N times one process's (no DDP) samples/s, at ``batch`` per rank.
+    The one process is measured inside the N-rank run where it can be (mode "alone": rank 0
+    steps while the others wait), interleaved with the N-rank rounds, so that a slow phase of
+    a shared machine cannot fall on one side of the ratio only; else in its own 1-rank run."""
+    many = find(runs, framework, n, batch, mode)
+    one = find(runs, framework, n, batch, "alone") if same_run else None
+    one = one or find(runs, framework, 1, batch, one_rank_mode)
     if many is None or one is None:
         return None
     return many["samples_per_s"] / (n * one["samples_per_s"])
@@ -105,6 +111,7 @@ def analyse(runs, ranks):
             key = "n%d/b%d" % (n, batch)
             out["efficiency"][key] = {
                 "distgrad_ddp": efficiency(runs, "distgrad", "ddp", "local", n, batch),
+                "distgrad_ddp_vs_1rank_run": efficiency(runs, "distgrad", "ddp", "local", n, batch, same_run=False),
                 "distgrad_no_comm": efficiency(runs, "distgrad", "local", "local", n, batch),
                 "torch_ddp": efficiency(runs, "torch", "torch_ddp", "torch_local", n, batch)}
             ours, theirs = find(runs, "distgrad", n, batch, "ddp"), find(runs, "torch", n, batch, "torch_ddp")
@@ -179,8 +186,9 @@ def print_report(runs, analysis):
         print("%-9s %-6s %5d %6d  %s" % (r["framework"], r["scaling"], r["ranks"], r["batch"], modes))
     print("\nscaling efficiency (N-rank samples/s over N x one process's):")
     for key, e in analysis["efficiency"].items():
-        print("  %-8s distgrad ddp %s  distgrad no-comm %s  torch ddp %s" % (
-            key, fmt(e["distgrad_ddp"]), fmt(e["distgrad_no_comm"]), fmt(e["torch_ddp"])))
+        print("  %-8s distgrad ddp %s (vs the 1-rank run: %s)  distgrad no-comm %s  torch ddp %s" % (
+            key, fmt(e["distgrad_ddp"]), fmt(e["distgrad_ddp_vs_1rank_run"]), fmt(e["distgrad_no_comm"]),
+            fmt(e["torch_ddp"])))
     for key, e in analysis["strong_efficiency"].items():
         print("  strong %s (global batch %d): %.3f" % (key, STRONG_GLOBAL_BATCH, e))
     print("\ndistgrad DDP samples/s over PyTorch DDP (gloo):",

@@ -152,6 +152,9 @@ def build(mode, dist, batch, comm, clock):
         buf = np.zeros(gradient_count(model), np.float32)
         return clock.count(clock.wrap(lambda: comm.Allreduce(MPI.IN_PLACE, buf)))
     kwargs = {}
+    if mode == "alone":  # the one-process baseline inside this run: rank 0 steps, the others wait
+        step = training_step(*fw, batch, rank)[0]
+        return clock.count(step) if rank == 0 else (lambda: None)
     if mode == "local":
         return clock.count(training_step(*fw, batch, rank)[0])
     if mode == "flat":
@@ -199,7 +202,7 @@ def main():
             out[mode] = {"step_ms": m["seconds"] * 1e3, "median_step_ms": m["median_seconds"] * 1e3,
                          "iters": m["iters"], "rounds": m["rounds"]}
             if mode != "allreduce_only":
-                out[mode]["samples_per_s"] = comm.size * args.batch / m["seconds"]
+                out[mode]["samples_per_s"] = (1 if mode == "alone" else comm.size) * args.batch / m["seconds"]
             if mode in sync:
                 out[mode]["sync_ms"] = sync[mode]
         _, model = training_step(*_distgrad_modules(), 1, 0)

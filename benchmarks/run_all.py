@@ -30,7 +30,7 @@ def steps(quick):
     def script(name):
         return os.path.join(HERE, name)
     return [
-        ("step_time", [py, script("step_time.py")]),
+        ("step_time", [py, script("step_time.py")] + (["--rounds", "1"] if quick else [])),
         ("allreduce_n2", [mpiexec_path(), "-n", "2", py, script("allreduce.py")]),
         ("allreduce_n3", [mpiexec_path(), "-n", "3", py, script("allreduce.py")]),
         ("ddp", [py, script("ddp.py")] + (["--quick"] if quick else [])),

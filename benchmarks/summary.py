@@ -95,9 +95,11 @@ def throughput_section(ddp):
             table(["", "batch/rank"] + ["%d rank%s%s" % (n, "s" if n > 1 else "",
                                                           " (oversubscribed)" if n > (ddp["cores"] or 1) else "")
                                         for n in ranks], rows) +
-            "\n\nScaling efficiency (N-rank samples/s over N x one process's): " +
-            "; ".join("%s %s (no-comm ceiling %s, PyTorch %s)" % (
-                k, num(e["distgrad_ddp"]), num(e["distgrad_no_comm"]), num(e["torch_ddp"]))
+            "\n\nScaling efficiency (N-rank samples/s over N x one process's, that process timed "
+            "between the N-rank rounds of the same run): " +
+            "; ".join("%s %s (against the separate 1-rank run %s; no-comm ceiling %s; PyTorch %s)" % (
+                k, num(e["distgrad_ddp"]), num(e.get("distgrad_ddp_vs_1rank_run")), num(e["distgrad_no_comm"]),
+                num(e["torch_ddp"]))
                 for k, e in ddp["efficiency"].items()) + ".")
 
 
