@@ -10,6 +10,8 @@ side by side; PyTorch DDP (gloo) runs the same model through torch_ddp_worker.py
 Reported: weak scaling (fixed batch per rank) and strong scaling (fixed global batch); scaling
 efficiency = N-rank samples/s / (N x 1-rank samples/s), 1-rank = one process without DDP, timed
 in the same run between the N-rank rounds (the separate 1-rank run's figure is kept beside it);
+two ceilings from the same run: no communication at all, and a Barrier after each backward
+(lockstep with no data: what waiting for the slowest rank costs by itself);
 gradient synchronization time per step, clocked inside the step (see ddp_worker.py), DDP's
 set against one raw Allreduce of all gradients in a flat buffer after backward (target <= 1.1x);
 bucket sizes; fp16 compression; overlap on/off, DDP vs DistributedOptimizer vs
@@ -69,7 +71,7 @@ def measure(ranks, batches, detail_batches, rounds, budget, with_torch, log):
 
     for n in ranks:
         for batch in batches:
-            modes = list(BASE_MODES) + (["alone", "allreduce_only"] if n > 1 else [])
+            modes = list(BASE_MODES) + (["alone", "barrier", "allreduce_only"] if n > 1 else [])
             if n == 2 and batch in detail_batches:
                 modes += DETAIL_MODES
             attempt("distgrad n=%d batch=%d" % (n, batch),
@@ -113,6 +115,7 @@ def analyse(runs, ranks):
                 "distgrad_ddp": efficiency(runs, "distgrad", "ddp", "local", n, batch),
                 "distgrad_ddp_vs_1rank_run": efficiency(runs, "distgrad", "ddp", "local", n, batch, same_run=False),
                 "distgrad_no_comm": efficiency(runs, "distgrad", "local", "local", n, batch),
+                "distgrad_barrier_only": efficiency(runs, "distgrad", "barrier", "local", n, batch),
                 "torch_ddp": efficiency(runs, "torch", "torch_ddp", "torch_local", n, batch)}
             ours, theirs = find(runs, "distgrad", n, batch, "ddp"), find(runs, "torch", n, batch, "torch_ddp")
             if ours and theirs:
@@ -186,9 +189,9 @@ def print_report(runs, analysis):
         print("%-9s %-6s %5d %6d  %s" % (r["framework"], r["scaling"], r["ranks"], r["batch"], modes))
     print("\nscaling efficiency (N-rank samples/s over N x one process's):")
     for key, e in analysis["efficiency"].items():
-        print("  %-8s distgrad ddp %s (vs the 1-rank run: %s)  distgrad no-comm %s  torch ddp %s" % (
+        print("  %-8s distgrad ddp %s (vs the 1-rank run: %s)  no-comm %s  barrier only %s  torch ddp %s" % (
             key, fmt(e["distgrad_ddp"]), fmt(e["distgrad_ddp_vs_1rank_run"]), fmt(e["distgrad_no_comm"]),
-            fmt(e["torch_ddp"])))
+            fmt(e["distgrad_barrier_only"]), fmt(e["torch_ddp"])))
     for key, e in analysis["strong_efficiency"].items():
         print("  strong %s (global batch %d): %.3f" % (key, STRONG_GLOBAL_BATCH, e))
     print("\ndistgrad DDP samples/s over PyTorch DDP (gloo):",

@@ -157,6 +157,8 @@ def build(mode, dist, batch, comm, clock):
         return clock.count(step) if rank == 0 else (lambda: None)
     if mode == "local":
         return clock.count(training_step(*fw, batch, rank)[0])
+    if mode == "barrier":  # lockstep with no data: what waiting for the slowest rank costs alone
+        return clock.count(training_step(*fw, batch, rank, after_backward=clock.wrap(lambda _: comm.Barrier()))[0])
     if mode == "flat":
         return clock.count(training_step(*fw, batch, rank, after_backward=clock.wrap(flat_allreduce(comm, n)))[0])
     if mode == "dist_opt":
