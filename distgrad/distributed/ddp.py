@@ -5,7 +5,8 @@ At construction every rank checks that all ranks hold the same model, then takes
 parameters and buffers. During backward a Reducer (reducer.py) all-reduces gradients in
 buckets while the rest of backward runs; backward returns once every bucket is reduced.
 Buffers (BatchNorm statistics) are broadcast from rank 0 before each forward. In a world of
-one nothing is installed: the wrapper calls the module straight.
+one nothing is installed: the wrapper calls the module straight. ``join()`` handles ranks
+with different numbers of batches (join.py).
 
 Names: ``state_dict()``, ``named_parameters()`` and ``named_buffers()`` use the wrapped
 module's names, without the ``module.`` prefix PyTorch adds, so checkpoints move freely
@@ -20,6 +21,7 @@ from ..utils.logging import get_logger
 from .buckets import MB
 from .coalesced import broadcast_arrays
 from .compression import checked_compression
+from .join import Join
 from .model_check import check_same_model, model_fingerprint
 from .reducer import Reducer
 from .world import communicator
@@ -64,6 +66,7 @@ class DistributedDataParallel(Module):
         broadcast_arrays(comm, [p.array for _, p in named_params] + [b.array for _, b in named_buffers])
         self._synced_buffers = [b for _, b in named_buffers] if broadcast_buffers else []
         self._batch_logged = False
+        self._join = None
         trained = [(name, p) for name, p in named_params if p.requires_grad]
         self.reducer = None
         if comm.size > 1 and trained:
@@ -82,8 +85,9 @@ class DistributedDataParallel(Module):
         if reducer is None:  # a world of one: nothing to do
             return self.module(*inputs, **kwargs)
         grad_enabled = is_grad_enabled()
+        source = self._join.step_begins() if self._join is not None and grad_enabled else 0
         if self._synced_buffers and grad_enabled:
-            broadcast_arrays(self.comm, [b.array for b in self._synced_buffers])
+            broadcast_arrays(self.comm, [b.array for b in self._synced_buffers], root=source)
         if not self._batch_logged:
             self._log_global_batch(inputs)
         outputs = self.module(*inputs, **kwargs)
@@ -104,6 +108,12 @@ class DistributedDataParallel(Module):
             yield
         finally:
             reducer.sync = previous
+
+    def join(self, divide_by_initial_world_size=True, enable=True, throw_on_early_termination=False):
+        """A context for uneven inputs: ranks may leave their training loop after different
+        numbers of steps; those that are done take part in the others' steps with zero
+        gradients until every rank is done (see join.py)."""
+        return Join(self, divide_by_initial_world_size, enable, throw_on_early_termination)
 
     # -- names without the "module." prefix --------------------------------------------
     def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):

@@ -205,6 +205,28 @@ class Reducer:
                 self._absorb(i)
                 self._ready[i] = 1
                 self.buckets[self.bucket_of[i]].pending -= 1
+        used = self._reduce_buckets()
+        for i, p in enumerate(self.params):
+            if used is None or used[i]:
+                p.grad = self.grads[i]
+        if self._missing:
+            self._report_unused()
+        self._reset()
+
+    def reduce_zeros(self):
+        """Take part in the other ranks' reduction with zero gradients (this rank is out of
+        data, DDP.join): the same collectives in the same order as their finish(). ``.grad``
+        is not reassigned (one that is a view of a bucket sees the others' average)."""
+        for bucket in self.buckets:
+            bucket.flat.fill(0)
+            bucket.pending = 0
+        self._missing = list(range(len(self.params)))
+        self._reduce_buckets()
+        self._reset()
+
+    def _reduce_buckets(self):
+        """Start the buckets not started yet, wait for all of them; the used flags (a
+        0/1 per parameter) with find_unused_parameters, else None."""
         self._launch_ready()
         used = self._start_used_flags() if self.find_unused_parameters else None
         for bucket in self.buckets:
@@ -212,15 +234,10 @@ class Reducer:
             if bucket.sent is not bucket.flat:
                 bucket.flat[...] = self.compression.decompress(bucket.sent, bucket.ctx)
             bucket.sent = bucket.work = bucket.ctx = None
-        if used is not None:
-            used[1].wait()
-            used = used[0]
-        for i, p in enumerate(self.params):
-            if used is None or used[i]:
-                p.grad = self.grads[i]
-        if self._missing:
-            self._report_unused()
-        self._reset()
+        if used is None:
+            return None
+        used[1].wait()
+        return used[0]
 
     def _start_used_flags(self):
         """Which parameters got a gradient on some rank: the others keep ``.grad`` None."""

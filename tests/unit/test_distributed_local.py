@@ -65,6 +65,8 @@ def test_ddp_installs_nothing_and_matches_the_plain_model():
         np.testing.assert_array_equal(a, b)
     with ddp.no_sync():  # nothing to switch off, but it must work
         criterion(ddp(x), y).backward()
+    with ddp.join(throw_on_early_termination=True):  # nobody to wait for: a plain loop
+        criterion(ddp(x), y).backward()
 
 
 def test_ddp_names_have_no_module_prefix_and_load_prefixed_checkpoints():
