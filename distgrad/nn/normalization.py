@@ -1,4 +1,4 @@
-"""BatchNorm1d / BatchNorm2d (running statistics as buffers) and LayerNorm."""
+"""BatchNorm1d / BatchNorm2d (running statistics as buffers), SyncBatchNorm and LayerNorm."""
 import numbers
 
 from .. import creation, dtypes
@@ -63,8 +63,12 @@ class _BatchNorm(Module):
         # Batch statistics in training, and in eval when there are no running statistics.
         use_batch_stats = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
+        sync = self._synced_statistics() if use_batch_stats else None
         return F.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
-                            self.weight, self.bias, use_batch_stats, factor, self.eps)
+                            self.weight, self.bias, use_batch_stats, factor, self.eps, sync=sync)
+
+    def _synced_statistics(self):
+        return None  # statistics of this process's batch only
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -79,6 +83,43 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Over (N, C, H, W) inputs: statistics per channel C."""
     _expected_dims = (4,)
+
+
+class SyncBatchNorm(_BatchNorm):
+    """BatchNorm whose training statistics run over the batches of all ranks together (for
+    small per-rank batches). In a world of one it is BatchNorm. ``process_group`` must be
+    None (the whole world)."""
+    _expected_dims = (2, 3, 4, 5)
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 process_group=None, device=None, dtype=None):
+        if process_group is not None:
+            raise NotImplementedError("SyncBatchNorm: process subgroups are not supported; pass "
+                                      "process_group=None (the whole world)")
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+
+    def _synced_statistics(self):
+        from ..distributed.sync_batchnorm import synced_statistics  # the nn package needs no MPI
+        return synced_statistics()
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module, process_group=None):
+        """``module`` with every BatchNorm*d replaced by a SyncBatchNorm holding the same
+        parameters and running statistics (the module itself when it is one)."""
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            converted = cls(module.num_features, module.eps, module.momentum, module.affine,
+                            module.track_running_stats, process_group)
+            for name in ("weight", "bias"):
+                if getattr(module, name) is not None:
+                    setattr(converted, name, getattr(module, name))
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                converted.register_buffer(name, getattr(module, name))
+            converted.train(module.training)
+            return converted
+        for name, child in list(module._modules.items()):
+            if child is not None:
+                module._modules[name] = cls.convert_sync_batchnorm(child, process_group)
+        return module
 
 
 class LayerNorm(Module):

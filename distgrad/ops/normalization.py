@@ -79,14 +79,19 @@ class BatchNorm(Function):
     the input and two per-channel vectors; the backward recomputes ``x - mean``."""
     saves_inputs = True
 
-    def forward(self, xp, x, *affine, running_mean, running_var, training, momentum, eps, has_weight):
+    def forward(self, xp, x, *affine, running_mean, running_var, training, momentum, eps, has_weight, sync=None):
         n, c = x.shape[:2]
         x3 = _compute(xp, x).reshape(n, c, -1)
         count = x3.shape[0] * x3.shape[2]
+        self.sync = sync if training else None
         if training:
             mean = _channel_sums(xp, x3) / count
             centered = x3 - mean[:, None]
             var = _channel_sums(xp, centered, centered) / count
+            if sync is not None:  # SyncBatchNorm: the statistics of every rank's batch together
+                local_mean = mean
+                mean, var, count = sync.combine(xp, mean, var, count)
+                centered += (local_mean - mean)[:, None]
             _update_running(running_mean, mean, momentum)
             _update_running(running_var, var * (count / (count - 1)), momentum)  # unbiased, as PyTorch
         else:
@@ -112,12 +117,14 @@ class BatchNorm(Function):
         scale = rstd if weight is None else rstd * weight
         grads = [None]
         if self.needs_grad[0]:
-            # gx = scale * (g - mean(g) - xhat * mean(g * xhat)) when the statistics come from x.
+            # gx = scale * (g - mean(g) - xhat * mean(g * xhat)) when the statistics come from x;
+            # with synced statistics the means run over every rank's batch.
             gx = g3 * scale[:, None]
             if self.training:
-                centered *= (-scale * rstd * g_xhat / self.count)[:, None]
+                total_sum, total_xhat = (g_sum, g_xhat) if self.sync is None else self.sync.sum(xp, g_sum, g_xhat)
+                centered *= (-scale * rstd * total_xhat / self.count)[:, None]
                 gx += centered
-                gx -= (scale * g_sum / self.count)[:, None]
+                gx -= (scale * total_sum / self.count)[:, None]
             grads[0] = gx.reshape(x.shape).astype(x.dtype, copy=False)
         for total, needed, shape in zip((g_xhat, g_sum)[weight is None:], self.needs_grad[1:], self.affine_shapes):
             grads.append(total.reshape(shape).astype(x.dtype, copy=False) if needed else None)
@@ -138,9 +145,11 @@ def _channel_sums(xp, a, b=None):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
-               eps=1e-5):
+               eps=1e-5, sync=None):
     """Normalize each channel (dim 1) of an (N, C, ...) input. In training, the batch's statistics
-    are used and the running ones (when given) are updated in place; otherwise the running ones."""
+    are used and the running ones (when given) are updated in place; otherwise the running ones.
+    ``sync`` (SyncBatchNorm): combines the statistics with other ranks' (``combine``) and sums
+    the backward's per-channel totals across them (``sum``)."""
     if input.ndim < 2:
         raise RuntimeError(f"batch_norm: expected an input of shape (N, C) or (N, C, ...), got "
                            f"{tuple(input.shape)}")
@@ -158,7 +167,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise RuntimeError("batch_norm: running_mean and running_var are needed when training=False")
     return BatchNorm.apply(input, *affine, running_mean=running_mean,
                            running_var=running_var, training=training, momentum=momentum, eps=eps,
-                           has_weight=weight is not None)
+                           has_weight=weight is not None, sync=sync)
 
 
 def _update_running(stat, batch_value, momentum):
