@@ -59,7 +59,11 @@ class Reducer:
         self.overlap = overlap
         self.owner, self.late_gradient_hint = owner, late_gradient_hint
         self.sync = True  # False inside DDP.no_sync(): gradients stay local
-        self._build_buckets(bucket_cap_bytes, first_bucket_cap_bytes)
+        self._caps = (bucket_cap_bytes, first_bucket_cap_bytes)
+        self._build_buckets(self._bucket_groups())
+        # The order gradients arrive in during the first reduction; the buckets are then
+        # rebuilt in that order once (None afterwards, or when nothing would overlap anyway).
+        self._arrivals = [] if overlap else None
         self._hooks = []
         self._unused_reported = False
         self._pass = None       # the backward whose end we wait for (its callback list)
@@ -67,10 +71,13 @@ class Reducer:
         self._reset()
 
     # -- setup --------------------------------------------------------------------------
-    def _build_buckets(self, cap, first_cap):
+    def _bucket_groups(self, order=None):
         params = self.params
-        groups = assign_buckets([p.array.nbytes for p in params],
-                                [(p.array.dtype.str, str(p.device)) for p in params], cap, first_cap)
+        return assign_buckets([p.array.nbytes for p in params], [(p.array.dtype.str, str(p.device)) for p in params],
+                              *self._caps, order=order)
+
+    def _build_buckets(self, groups):
+        params = self.params
         self.buckets, self.bucket_of = [], [0] * len(params)
         self.views, self.grads = [None] * len(params), [None] * len(params)
         for b, indices in enumerate(groups):
@@ -152,6 +159,8 @@ class Reducer:
 
     def _mark_ready(self, i):
         self._ready[i] = 1
+        if self._arrivals is not None:
+            self._arrivals.append(i)
         bucket = self.buckets[self.bucket_of[i]]
         bucket.pending -= 1
         if self.overlap:
@@ -205,13 +214,35 @@ class Reducer:
                 self._absorb(i)
                 self._ready[i] = 1
                 self.buckets[self.bucket_of[i]].pending -= 1
+                if self._arrivals is not None:
+                    self._arrivals.append(i)
         used = self._reduce_buckets()
         for i, p in enumerate(self.params):
             if used is None or used[i]:
                 p.grad = self.grads[i]
         if self._missing:
             self._report_unused()
+        if self._arrivals is not None:
+            self._rebuild_buckets()
         self._reset()
+
+    def _rebuild_buckets(self):
+        """Once, after the first reduction: buckets in the order gradients arrived (rank 0's,
+        so every rank agrees), so that the first bucket fills, and leaves, first. PyTorch's
+        DDP does the same. This step's averaged gradients move to the new buckets."""
+        arrivals, self._arrivals = self._arrivals, None
+        order = numpy.array(arrivals, numpy.int64)
+        self.comm.broadcast(order, 0)
+        groups = self._bucket_groups(order)
+        if groups == self.bucket_indices:
+            return
+        old_views, old_grads = self.views, self.grads
+        self._build_buckets(groups)
+        for i, p in enumerate(self.params):
+            self.views[i][...] = old_views[i]
+            if p.grad is old_grads[i]:
+                p.grad = self.grads[i]
+        _log.debug(f"{self.owner}: buckets rebuilt in the order gradients arrived: {self.bucket_indices}")
 
     def reduce_zeros(self):
         """Take part in the other ranks' reduction with zero gradients (this rank is out of
@@ -222,6 +253,9 @@ class Reducer:
             bucket.pending = 0
         self._missing = list(range(len(self.params)))
         self._reduce_buckets()
+        if self._arrivals is not None:  # the others rebuild after this reduction: join in
+            self._arrivals = [i for bucket in self.buckets for i in bucket.indices]
+            self._rebuild_buckets()
         self._reset()
 
     def _reduce_buckets(self):

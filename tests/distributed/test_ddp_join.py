@@ -66,6 +66,18 @@ def test_uneven_inputs_finish_and_match_one_process(divide_by_initial_world_size
     assert same_on_all_ranks(checksum(ddp.module.state_dict().values()))
 
 
+def test_a_rank_without_any_batch_joins_from_the_start():
+    ddp = dist.DistributedDataParallel(model())
+    opt = optim.SGD(ddp.parameters(), lr=LR)
+    mine = [] if dist.get_rank() == 0 else batches(dist.get_rank())
+    with ddp.join():
+        for x, y in mine:
+            opt.zero_grad()
+            nn.CrossEntropyLoss()(ddp(dg.from_numpy(x)), dg.from_numpy(y)).backward()
+            opt.step()
+    assert same_on_all_ranks(checksum(ddp.module.state_dict().values()))
+
+
 def test_the_reducer_divides_by_the_world_size_again_after_join():
     ddp = train_with_join(divide_by_initial_world_size=False)
     assert ddp.reducer.scale == 1.0 / dist.get_world_size()

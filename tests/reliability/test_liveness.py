@@ -225,7 +225,10 @@ def test_a_busy_rank_is_not_lost_the_stall_warning_covers_it():
 def test_a_frozen_rank_is_lost_even_though_mpiexec_sees_nothing():
     job = run_job("--epochs", 50, "--fault", "stop", "--fault-rank", 1, "--fault-step", 3, ranks=3,
                   env=dict(DISTGRAD_PEER_TIMEOUT=3), timeout=60)
-    assert job.returncode == EXIT_CODE, job.output
+    # The ranks that notice exit with 75; mpiexec passes that on, or the SIGKILL (9) it sends
+    # the frozen rank when it collects that process first (a race inside mpiexec).
+    assert job.returncode in (EXIT_CODE, 9), job.output
+    assert job.lines(rf"ending the job \(exit code {EXIT_CODE}\)"), job.output
     # The first rank to notice ends the job; mpiexec may take the other down before it speaks.
     assert job.lines(r"^\[rank [02]/3 \S+\] lost contact with rank 1 \(host \S+\)"), job.output
     assert not job.lines(r"lost contact with rank [02]"), job.output

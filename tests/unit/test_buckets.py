@@ -57,12 +57,22 @@ def test_each_group_has_its_own_small_first_bucket():
     assert buckets == [[3], [2], [1], [0]]
 
 
+def test_an_observed_order_decides_filling_and_launching():
+    # a model that registers its head first but runs it last: gradients arrive 0, 1 then 2, 3
+    sizes = [400 * KB, 4 * KB, 400 * KB, 4 * KB]
+    assert assign_buckets(sizes, bucket_cap_bytes=500 * KB, first_bucket_cap_bytes=500 * KB) == [[3, 2, 1], [0]]
+    assert assign_buckets(sizes, bucket_cap_bytes=500 * KB, first_bucket_cap_bytes=500 * KB,
+                          order=[0, 1, 2, 3]) == [[0, 1], [2, 3]]
+
+
 def test_empty_and_invalid_inputs():
     assert assign_buckets([]) == []
     with pytest.raises(ValueError, match="positive"):
         assign_buckets([1], bucket_cap_bytes=0)
     with pytest.raises(ValueError, match="keys"):
         assign_buckets([1, 2], keys=["a"])
+    with pytest.raises(ValueError, match="each of the 2 parameters once"):
+        assign_buckets([1, 2], order=[1, 1])
 
 
 @settings(max_examples=200, deadline=None)
