@@ -3,6 +3,7 @@ clipping, data-parallel.
 
     python examples/mnist_cnn.py
     distgrad-run -n 2 examples/mnist_cnn.py
+    distgrad-run -n 2 examples/mnist_cnn.py --sync-bn   # BatchNorm statistics over both ranks
 """
 import distgrad as torch
 import distgrad.distributed as dist
@@ -31,11 +32,16 @@ class ConvNet(nn.Module):
 def main():
     p = _common.parser(__doc__.splitlines()[0], epochs=4, batch_size=64, lr=2e-3)
     p.add_argument("--clip", type=float, default=1.0, help="max global gradient norm")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="BatchNorm statistics over every rank's batch (nn.SyncBatchNorm)")
     args = p.parse_args()
     device = _common.setup(args)
     trainloader, testloader, sampler = _common.mnist_loaders(args, device)
 
-    model = dist.DistributedDataParallel(ConvNet().to(device))
+    net = ConvNet().to(device)
+    if args.sync_bn:
+        net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+    model = dist.DistributedDataParallel(net)
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=args.lr)
     steps_per_epoch = min(len(trainloader), args.max_steps or len(trainloader))
