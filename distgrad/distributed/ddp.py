@@ -4,6 +4,7 @@ gradient averaged across ranks.
 At construction every rank checks that all ranks hold the same model, then takes rank 0's
 parameters and buffers. During backward a Reducer (reducer.py) all-reduces gradients in
 buckets while the rest of backward runs; backward returns once every bucket is reduced.
+After the first step the buckets are rebuilt once in the order gradients actually arrived.
 Buffers (BatchNorm statistics) are broadcast from rank 0 before each forward. In a world of
 one nothing is installed: the wrapper calls the module straight. ``join()`` handles ranks
 with different numbers of batches (join.py).
