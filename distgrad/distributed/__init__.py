@@ -15,6 +15,8 @@ DISTGRAD_LIVENESS_ADDRESS (the address heartbeats use).
 from .collectives import (ReduceOp, all_gather, all_gather_into_tensor, all_gather_object, all_reduce,
                           barrier, broadcast, broadcast_object, broadcast_object_list, group, iall_gather,
                           iall_reduce, ibroadcast, ireduce_scatter, reduce_scatter, reduce_scatter_tensor)
+from .rooted import gather, gather_object, reduce, scatter
+from .point_to_point import irecv, isend, recv, send
 from .agreement import check_epoch
 from .comm.base import Work
 from .compression import Compression, Compressor
@@ -44,6 +46,7 @@ destroy_process_group = finalize
 
 __all__ = ["DDP", "check_epoch", "check_finite", "step_if_finite", "Compression", "Compressor", "DistributedDataParallel", "DistributedOptimizer", "ReduceOp",
            "Work", "all_gather", "all_gather_into_tensor", "all_gather_object", "all_reduce", "barrier",
+           "gather", "gather_object", "irecv", "isend", "recv", "reduce", "scatter", "send",
            "broadcast", "broadcast_object", "broadcast_object_list", "broadcast_optimizer_state",
            "broadcast_parameters", "communicator", "destroy_process_group", "finalize", "get_backend",
            "get_local_rank", "get_local_world_size", "get_rank", "get_world_size", "group", "iall_gather",

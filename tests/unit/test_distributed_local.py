@@ -160,6 +160,25 @@ def test_tensor_collectives_in_a_world_of_one():
     assert objects == [3]
 
 
+def test_rooted_collectives_in_a_world_of_one_and_no_messages_to_oneself():
+    t = dg.tensor([1.0, 2.0])
+    dist.reduce(t, dst=0, op="mean")
+    assert t.tolist() == [1.0, 2.0]
+    out = [dg.zeros(2)]
+    dist.gather(dg.tensor([3.0, 4.0]), out, dst=0)
+    assert out[0].tolist() == [3.0, 4.0]
+    mine = dg.zeros(2)
+    dist.scatter(mine, [dg.tensor([5.0, 6.0])], src=0)
+    assert mine.tolist() == [5.0, 6.0]
+    objects = [None]
+    dist.gather_object("x", objects)
+    assert objects == ["x"]
+    with pytest.raises(ValueError, match=r"\[rank 0/1 .*send: dst=0 is this rank"):
+        dist.send(t, dst=0)
+    with pytest.raises(ValueError, match="scatter_list"):
+        dist.scatter(mine, None, src=0)
+
+
 def test_tensor_collective_errors_name_the_rank():
     with pytest.raises(ValueError, match=r"\[rank 0/1 .*\] all_reduce: unknown reduce op 'prod'"):
         dist.all_reduce(dg.ones(2), op="prod")

@@ -118,6 +118,35 @@ class Communicator:
     def ibarrier(self):
         return self._start_barrier()
 
+    # -- rooted collectives and point-to-point: each returns a Work ------------------------
+    def ireduce(self, array, root, op="sum"):
+        """Reduce ``array`` across ranks into rank ``root``'s array, in place; the other
+        ranks' arrays are left as they are."""
+        if op != "mean":
+            return self._start_reduce(array, root, op)
+        self._check_mean("reduce", array)
+        work = self._start_reduce(array, root, "sum")
+        if self.rank != root or self.size == 1:
+            return work
+        return work.then(lambda _: _divide_in_place(array, self.size))
+
+    def igather(self, array, root):
+        """Result on ``root``: shape ``(size, *array.shape)``, row r from rank r; elsewhere None."""
+        return self._start_gather(array, root)
+
+    def iscatter(self, out, source, root):
+        """Every rank's ``out`` receives block ``rank`` of ``source`` (given on ``root`` only,
+        shape ``(size, *out.shape)``)."""
+        return self._start_scatter(out, source, root)
+
+    def isend(self, array, dst, tag=0):
+        return self._start_send(array, dst, tag)
+
+    def irecv(self, array, src=None, tag=0):
+        """Fill ``array`` with a message from rank ``src`` (any rank when None); the result is
+        the sender's rank."""
+        return self._start_recv(array, src, tag)
+
     # -- blocking conveniences ----------------------------------------------------------
     def allreduce(self, array, op="sum", element=None):
         self.iallreduce(array, op, element).wait()
@@ -178,6 +207,21 @@ class Communicator:
         raise NotImplementedError
 
     def _start_barrier(self):
+        raise NotImplementedError
+
+    def _start_reduce(self, array, root, op):
+        raise NotImplementedError
+
+    def _start_gather(self, array, root):
+        raise NotImplementedError
+
+    def _start_scatter(self, out, source, root):
+        raise NotImplementedError
+
+    def _start_send(self, array, dst, tag):
+        raise NotImplementedError
+
+    def _start_recv(self, array, src, tag):
         raise NotImplementedError
 
     def __repr__(self):

@@ -30,6 +30,22 @@ class LocalCommunicator(Communicator):
     def _start_barrier(self):
         return Work.completed()
 
+    def _start_reduce(self, array, root, op):
+        return Work.completed()
+
+    def _start_gather(self, array, root):
+        return Work.completed(array.reshape((1,) + array.shape).copy())
+
+    def _start_scatter(self, out, source, root):
+        out[...] = source[0]
+        return Work.completed()
+
+    def _start_send(self, array, dst, tag):
+        raise self.error("send: a world of one has no other rank to send to")
+
+    def _start_recv(self, array, src, tag):
+        raise self.error("recv: a world of one has no other rank to receive from")
+
     def broadcast_object(self, obj, root=0):
         return obj
 

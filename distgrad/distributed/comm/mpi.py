@@ -75,6 +75,53 @@ class MPICommunicator(Communicator):
         request = self.comm.Ibarrier()
         return Work(request.Test, None, self.waiter, seq, what)
 
+    def _start_reduce(self, array, root, op):
+        seq, what = self.begin("reduce", array, root=root, op=op)
+        buf, finish = self.device.in_place(array)
+        mpi_op = self._mpi_op(op)
+        if self.rank == root:
+            request = self.comm.Ireduce(self.MPI.IN_PLACE, buf, mpi_op, root=root)
+        else:
+            request, finish = self.comm.Ireduce(buf, None, mpi_op, root=root), None
+        return Work(request.Test, finish, self.waiter, seq, what)
+
+    def _start_gather(self, array, root):
+        seq, what = self.begin("gather", array, root=root)
+        out, finish = (self.device.output(array, (self.size,) + array.shape, array.dtype)
+                       if self.rank == root else (None, None))
+        request = self.comm.Igather(self.device.readable(array), out, root=root)
+        return Work(request.Test, finish, self.waiter, seq, what)
+
+    def _start_scatter(self, out, source, root):
+        seq, what = self.begin("scatter", out, root=root)
+        buf, finish = self.device.in_place(out)
+        sent = self.device.readable(source) if self.rank == root else None
+        request = self.comm.Iscatter(sent, buf, root=root)
+        return Work(request.Test, finish, self.waiter, seq, what)
+
+    # Point-to-point messages are not collectives: they take no number of their own, and a
+    # stall report names the last collective this rank started.
+    def _start_send(self, array, dst, tag):
+        buf = self.device.readable(array)
+        request = self.comm.Isend(buf, dest=dst, tag=tag)
+
+        def sent(keep=buf):  # a staged copy must live until MPI has sent it
+            return None
+        return Work(request.Test, sent, self.waiter, self.seq, debug.Call("send", array, dst=dst, tag=tag))
+
+    def _start_recv(self, array, src, tag):
+        buf, finish = self.device.in_place(array)
+        status = self.MPI.Status()
+        source = self.MPI.ANY_SOURCE if src is None else src
+        request = self.comm.Irecv(buf, source=source, tag=tag)
+
+        def received():
+            if finish is not None:
+                finish()
+            return status.Get_source()
+        return Work(lambda: request.Test(status), received, self.waiter, self.seq,
+                    debug.Call("recv", array, src=src, tag=tag))
+
     def broadcast_object(self, obj, root=0):
         seq, what = self.begin("broadcast_object", root=root)
         data = bytearray(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)) if self.rank == root else None

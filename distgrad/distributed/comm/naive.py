@@ -52,6 +52,35 @@ class NaiveCommunicator(Communicator):
         self.comm.Barrier()
         return Work.completed()
 
+    def _start_reduce(self, array, root, op):
+        result = numpy.empty_like(_host_copy(array)) if self.rank == root else None
+        self.comm.Reduce(_host_copy(array), result, op=self._ops[op], root=root)
+        if self.rank == root:
+            _write(array, result)
+        return Work.completed()
+
+    def _start_gather(self, array, root):
+        out = numpy.empty((self.size,) + array.shape, array.dtype) if self.rank == root else None
+        self.comm.Gather(_host_copy(array), out, root=root)
+        return Work.completed(_like(array, out) if out is not None else None)
+
+    def _start_scatter(self, out, source, root):
+        block = numpy.empty(out.shape, out.dtype)
+        self.comm.Scatter(_host_copy(source) if self.rank == root else None, block, root=root)
+        _write(out, block)
+        return Work.completed()
+
+    def _start_send(self, array, dst, tag):
+        self.comm.Send(_host_copy(array), dest=dst, tag=tag)
+        return Work.completed()
+
+    def _start_recv(self, array, src, tag):
+        from mpi4py import MPI
+        buf, status = numpy.empty(array.shape, array.dtype), MPI.Status()
+        self.comm.Recv(buf, source=MPI.ANY_SOURCE if src is None else src, tag=tag, status=status)
+        _write(array, buf)
+        return Work.completed(status.Get_source())
+
     def broadcast_object(self, obj, root=0):
         return self.comm.bcast(obj, root=root)
 

@@ -63,6 +63,22 @@ class NCCLCommunicator(Communicator):
     def _start_barrier(self):
         return self.mpi._start_barrier()
 
+    # Rooted collectives and point-to-point go through MPI (GPU arrays staged as there).
+    def _start_reduce(self, array, root, op):
+        return self.mpi._start_reduce(array, root, op)
+
+    def _start_gather(self, array, root):
+        return self.mpi._start_gather(array, root)
+
+    def _start_scatter(self, out, source, root):
+        return self.mpi._start_scatter(out, source, root)
+
+    def _start_send(self, array, dst, tag):
+        return self.mpi._start_send(array, dst, tag)
+
+    def _start_recv(self, array, src, tag):
+        return self.mpi._start_recv(array, src, tag)
+
     def broadcast_object(self, obj, root=0):
         return self.mpi.broadcast_object(obj, root)
 
