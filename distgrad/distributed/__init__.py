@@ -17,6 +17,7 @@ from .collectives import (ReduceOp, all_gather, all_gather_into_tensor, all_gath
                           iall_reduce, ibroadcast, ireduce_scatter, reduce_scatter, reduce_scatter_tensor)
 from .rooted import gather, gather_object, reduce, scatter
 from .point_to_point import irecv, isend, recv, send
+from .groups import GroupMember, ProcessGroup, get_process_group_ranks, new_group
 from .agreement import check_epoch
 from .comm.base import Work
 from .compression import Compression, Compressor
@@ -44,11 +45,13 @@ def init_process_group(backend=None, init_method=None, world_size=-1, rank=-1, *
 
 destroy_process_group = finalize
 
-__all__ = ["DDP", "check_epoch", "check_finite", "step_if_finite", "Compression", "Compressor", "DistributedDataParallel", "DistributedOptimizer", "ReduceOp",
-           "Work", "all_gather", "all_gather_into_tensor", "all_gather_object", "all_reduce", "barrier",
-           "gather", "gather_object", "irecv", "isend", "recv", "reduce", "scatter", "send",
+__all__ = ["all_gather", "all_gather_into_tensor", "all_gather_object", "all_reduce", "barrier",
            "broadcast", "broadcast_object", "broadcast_object_list", "broadcast_optimizer_state",
-           "broadcast_parameters", "communicator", "destroy_process_group", "finalize", "get_backend",
-           "get_local_rank", "get_local_world_size", "get_rank", "get_world_size", "group", "iall_gather",
-           "iall_reduce", "ibroadcast", "init", "init_process_group", "ireduce_scatter", "is_available",
-           "is_initialized", "reduce_scatter", "reduce_scatter_tensor"]
+           "broadcast_parameters", "check_epoch", "check_finite", "communicator", "Compression",
+           "Compressor", "DDP", "destroy_process_group", "DistributedDataParallel", "DistributedOptimizer",
+           "finalize", "gather", "gather_object", "get_backend", "get_local_rank", "get_local_world_size",
+           "get_process_group_ranks", "get_rank", "get_world_size", "group", "GroupMember", "iall_gather",
+           "iall_reduce", "ibroadcast", "init", "init_process_group", "irecv", "ireduce_scatter",
+           "is_available", "is_initialized", "isend", "new_group", "ProcessGroup", "recv", "reduce",
+           "reduce_scatter", "reduce_scatter_tensor", "ReduceOp", "scatter", "send", "step_if_finite",
+           "Work"]

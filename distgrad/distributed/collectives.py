@@ -24,7 +24,7 @@ class _Group:
     WORLD = None
 
 
-group = _Group()  # only the whole world is supported: group=None or group.WORLD
+group = _Group()  # group.WORLD is the whole world, as group=None
 
 
 def all_reduce(tensor, op=ReduceOp.SUM, group=None, async_op=False):
@@ -166,11 +166,10 @@ def ireduce_scatter(tensor, op=ReduceOp.SUM):
 
 # ------------------------------------------------------------------------------- helpers
 def _comm_for(group, what):
-    comm = communicator()
-    if group is not None:
-        raise comm.error(f"{what}: process subgroups are not supported; pass group=None (the whole world)",
-                         NotImplementedError)
-    return comm
+    if group is None:
+        return communicator()
+    from .groups import group_communicator
+    return group_communicator(group, what)
 
 
 def _result(work, async_op):
@@ -199,10 +198,22 @@ def _check_tensor(comm, tensor, what):
 
 
 def _check_rank(comm, rank, what, name):
+    """``rank`` (a world rank, as in torch) as a rank of ``comm``."""
+    members = comm.world_ranks
+    if members is not None:  # a process group
+        if not isinstance(rank, (int, numpy.integer)) or int(rank) not in members:
+            raise comm.error(f"{what}: {name}={rank!r} is not a member of this group (world ranks "
+                             f"{list(members)})", ValueError)
+        return members.index(int(rank))
     if not isinstance(rank, (int, numpy.integer)) or not 0 <= rank < comm.size:
         raise comm.error(f"{what}: {name}={rank!r} is not a rank of this world (0 to {comm.size - 1})",
                          ValueError)
     return int(rank)
+
+
+def _world_rank(comm, rank):
+    """A rank of ``comm`` as a world rank."""
+    return rank if comm.world_ranks is None else comm.world_ranks[rank]
 
 
 def _check_outputs(comm, tensors, like, count, what, name="tensor_list"):

@@ -25,7 +25,7 @@ from .compression import checked_compression
 from .join import Join
 from .model_check import check_same_model, model_fingerprint
 from .reducer import Reducer
-from .world import communicator
+from .groups import group_communicator
 
 _log = get_logger("distgrad.distributed")
 
@@ -37,22 +37,19 @@ class DistributedDataParallel(Module):
     ``compression``: None (float32 on the wire), ``Compression.fp16``, ``Compression.bf16``
     or any object with ``compress``/``decompress``. ``overlap=False`` starts all reductions
     at the end of backward instead of during it (for measurements). ``device_ids``,
-    ``output_device``, ``dim``, ``process_group``, ``gradient_as_bucket_view`` and
-    ``static_graph`` are accepted for PyTorch compatibility; each rank already uses its own
-    device, gradients always live in the buckets, and only the whole world is supported.
+    ``output_device``, ``dim``, ``gradient_as_bucket_view`` and ``static_graph`` are accepted
+    for PyTorch compatibility; each rank already uses its own device and gradients always
+    live in the buckets. ``process_group`` (from ``new_group``): average over its ranks only.
     """
 
     def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
                  process_group=None, bucket_cap_mb=25, find_unused_parameters=False, compression=None,
                  overlap=True, gradient_as_bucket_view=True, static_graph=False):
         super().__init__()
-        comm = communicator()
+        comm = group_communicator(process_group, "DistributedDataParallel")
         if not isinstance(module, Module):
             raise comm.error(f"DistributedDataParallel: expected a distgrad.nn.Module, got "
                              f"{type(module).__name__}", TypeError)
-        if process_group is not None:
-            raise comm.error("DistributedDataParallel: process subgroups are not supported; "
-                             "pass process_group=None (the whole world)", NotImplementedError)
         if bucket_cap_mb <= 0:
             raise comm.error(f"DistributedDataParallel: bucket_cap_mb must be positive, got {bucket_cap_mb}",
                              ValueError)

@@ -1,6 +1,6 @@
 """Messages between two ranks, shaped like torch.distributed's: send/recv block, isend/irecv
 return a Work. A message goes to one rank and matches a receive with the same tag."""
-from .collectives import _check_rank, _check_tensor, _comm_for, _contiguous, _written
+from .collectives import _check_rank, _check_tensor, _comm_for, _contiguous, _world_rank, _written
 
 
 def isend(tensor, dst, group=None, tag=0):
@@ -18,7 +18,7 @@ def irecv(tensor, src=None, group=None, tag=0):
         src = _check_peer(comm, src, "irecv", "src")
     array = _contiguous(tensor)
     return comm.irecv(array, src, _check_tag(comm, tag, "irecv")).then(
-        lambda sender: _written(tensor, array) or sender)
+        lambda sender: _written(tensor, array) or _world_rank(comm, sender))
 
 
 def send(tensor, dst, group=None, tag=0):
@@ -31,10 +31,10 @@ def recv(tensor, src=None, group=None, tag=0):
 
 
 def _check_peer(comm, rank, what, name):
-    rank = _check_rank(comm, rank, what, name)
-    if rank == comm.rank:
+    peer = _check_rank(comm, rank, what, name)
+    if peer == comm.rank:
         raise comm.error(f"{what}: {name}={rank} is this rank; a message needs another rank", ValueError)
-    return rank
+    return peer
 
 
 def _check_tag(comm, tag, what):

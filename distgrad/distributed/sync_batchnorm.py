@@ -31,8 +31,9 @@ class SyncedStatistics:
         return xp.split(packed, len(totals))
 
 
-def synced_statistics():
-    """A SyncedStatistics of this job, or None in a world of one (plain batch norm)."""
-    from .world import communicator
-    comm = communicator()
+def synced_statistics(group=None):
+    """A SyncedStatistics over ``group`` (None: the world), or None for a group of one
+    (plain batch norm)."""
+    from .groups import group_communicator
+    comm = group_communicator(group, "SyncBatchNorm")
     return SyncedStatistics(comm) if comm.size > 1 else None

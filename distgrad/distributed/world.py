@@ -65,12 +65,20 @@ def get_backend():
     return _state["backend"]
 
 
-def get_rank():
-    return communicator().rank
+def get_rank(group=None):
+    """This rank in the world, or in ``group`` (-1 where it is not a member, as torch)."""
+    return communicator().rank if group is None else _in_group(group, "rank")
 
 
-def get_world_size():
-    return communicator().size
+def get_world_size(group=None):
+    return communicator().size if group is None else _in_group(group, "size")
+
+
+def _in_group(group, what):
+    from .groups import GroupMember
+    if group is GroupMember.NON_GROUP_MEMBER:
+        return -1
+    return getattr(group, what)()
 
 
 def get_local_rank():

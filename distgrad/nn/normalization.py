@@ -87,20 +87,18 @@ class BatchNorm2d(_BatchNorm):
 
 class SyncBatchNorm(_BatchNorm):
     """BatchNorm whose training statistics run over the batches of all ranks together (for
-    small per-rank batches). In a world of one it is BatchNorm. ``process_group`` must be
-    None (the whole world)."""
+    small per-rank batches), or of the ranks of ``process_group`` (from ``new_group``). In a
+    world of one it is BatchNorm."""
     _expected_dims = (2, 3, 4, 5)
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  process_group=None, device=None, dtype=None):
-        if process_group is not None:
-            raise NotImplementedError("SyncBatchNorm: process subgroups are not supported; pass "
-                                      "process_group=None (the whole world)")
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+        self.process_group = process_group
 
     def _synced_statistics(self):
         from ..distributed.sync_batchnorm import synced_statistics  # the nn package needs no MPI
-        return synced_statistics()
+        return synced_statistics(self.process_group)
 
     @classmethod
     def convert_sync_batchnorm(cls, module, process_group=None):

@@ -89,7 +89,7 @@ def test_ddp_refuses_what_it_cannot_wrap():
         dist.DistributedDataParallel(lambda x: x)
     with pytest.raises(ValueError, match="bucket_cap_mb must be positive"):
         dist.DistributedDataParallel(mlp(), bucket_cap_mb=0)
-    with pytest.raises(NotImplementedError, match="subgroups"):
+    with pytest.raises(TypeError, match="group must be None or what new_group returned"):
         dist.DistributedDataParallel(mlp(), process_group=object())
     with pytest.raises(ValueError, match=r"\[rank 0/1 .*\] DistributedDataParallel: unknown compression 'zip'"):
         dist.DistributedDataParallel(mlp(), compression="zip")
@@ -190,8 +190,14 @@ def test_tensor_collective_errors_name_the_rank():
         dist.all_gather([dg.ones(2), dg.ones(2)], dg.ones(2))
     with pytest.raises(RuntimeError, match="needs a floating point array"):
         dist.all_reduce(dg.tensor([1, 2]), op="mean")
-    with pytest.raises(NotImplementedError, match="subgroups"):
+    with pytest.raises(TypeError, match=r"\[rank 0/1 .*\] all_reduce: group must be None or what new_group"):
         dist.all_reduce(dg.ones(2), group=object())
+    solo = dist.new_group([0])  # a world of one's only group is the world
+    t = dg.ones(2)
+    dist.all_reduce(t, group=solo)
+    assert t.tolist() == [1.0, 1.0] and dist.get_rank(solo) == 0 and dist.get_world_size(solo) == 1
+    with pytest.raises(ValueError, match="new_group: ranks must be a non-empty list of ranks of this world"):
+        dist.new_group([1])
 
 
 def test_init_twice_with_another_backend_is_refused():

@@ -124,6 +124,7 @@ def test_under_a_real_two_rank_launch(tmp_path):
                       "log.info('only once')\n"
                       "log.warning('from each rank')\n")
     env = {k: v for k, v in os.environ.items() if k not in RANK_VARS}
+    env["OMP_NUM_THREADS"] = "1"  # else the launcher says it chose one thread per rank
     done = subprocess.run([sys.executable, "-m", "distgrad.run", "-n", "2", str(script)],
                           capture_output=True, text=True, timeout=50, env=env,
                           stdin=subprocess.DEVNULL)

@@ -35,6 +35,7 @@ def test_in_a_world_of_one_it_trains_as_batchnorm():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_process_subgroups_are_refused():
-    with pytest.raises(NotImplementedError, match="process_group"):
-        nn.SyncBatchNorm(3, process_group=object())
+def test_a_process_group_that_is_not_one_is_refused_when_it_is_used():
+    bn = nn.SyncBatchNorm(3, process_group=object())
+    with pytest.raises(TypeError, match="SyncBatchNorm: group must be None or what new_group returned"):
+        bn(dg.randn(4, 3))

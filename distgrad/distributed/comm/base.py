@@ -77,6 +77,7 @@ class Communicator:
     """
 
     name = "base"
+    world_ranks = None  # for a process group: the world rank of each of its ranks
 
     def __init__(self, topology: Topology):
         self.topology = topology
@@ -164,6 +165,12 @@ class Communicator:
 
     def barrier(self):
         self.ibarrier().wait()
+
+    # -- process groups -----------------------------------------------------------------
+    def split(self, ranks):
+        """A communicator of ``ranks`` (sorted ranks of this one) on its members, None on
+        the others. Every rank calls it with the same ranks."""
+        raise NotImplementedError
 
     # -- small Python objects (picklable; within one job only) --------------------------
     def broadcast_object(self, obj, root=0):

@@ -46,6 +46,9 @@ class LocalCommunicator(Communicator):
     def _start_recv(self, array, src, tag):
         raise self.error("recv: a world of one has no other rank to receive from")
 
+    def split(self, ranks):
+        return self  # the only group of a world of one is the world
+
     def broadcast_object(self, obj, root=0):
         return obj
 

@@ -21,12 +21,12 @@ from .waiting import Waiter
 class MPICommunicator(Communicator):
     name = "mpi"
 
-    def __init__(self, comm=None, stall_seconds=None, debug_checks=None):
+    def __init__(self, comm=None, stall_seconds=None, debug_checks=None, world=None):
         from mpi4py import MPI
 
         self.MPI = MPI
         self.comm = MPI.COMM_WORLD if comm is None else comm
-        super().__init__(discover(self.comm))
+        super().__init__(discover(self.comm, world))
         self.waiter = Waiter(self.comm.Dup(), self.topology, stall_seconds)
         self.debug = debug.debug_enabled() if debug_checks is None else debug_checks
         self.seq = 0  # collectives started so far; the same count on every rank
@@ -141,6 +141,13 @@ class MPICommunicator(Communicator):
         request = self.comm.Iallgatherv(data, [out, sizes, offsets[:-1], self.MPI.BYTE])
         self._finish(request, seq, what)
         return [pickle.loads(out[offsets[r]:offsets[r + 1]].tobytes()) for r in range(self.size)]
+
+    def split(self, ranks):
+        member = self.rank in ranks
+        sub = self.comm.Split(0 if member else self.MPI.UNDEFINED, key=self.rank)
+        if not member:
+            return None
+        return MPICommunicator(sub, self.waiter.stall_seconds, self.debug, world=self.topology)
 
     # -- life cycle -----------------------------------------------------------------------
     def abort(self, code=1):

@@ -14,12 +14,18 @@ from .topology import discover
 class NaiveCommunicator(Communicator):
     name = "naive"
 
-    def __init__(self, comm=None):
+    def __init__(self, comm=None, world=None):
         from mpi4py import MPI
 
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self._ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
-        super().__init__(discover(self.comm))
+        super().__init__(discover(self.comm, world))
+
+    def split(self, ranks):
+        from mpi4py import MPI
+        member = self.rank in ranks
+        sub = self.comm.Split(0 if member else MPI.UNDEFINED, key=self.rank)
+        return NaiveCommunicator(sub, world=self.topology) if member else None
 
     def _start_allreduce(self, array, op, element):
         send = _host_copy(array)

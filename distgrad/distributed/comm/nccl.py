@@ -79,6 +79,10 @@ class NCCLCommunicator(Communicator):
     def _start_recv(self, array, src, tag):
         return self.mpi._start_recv(array, src, tag)
 
+    def split(self, ranks):
+        mpi = self.mpi.split(ranks)
+        return None if mpi is None else NCCLCommunicator(mpi)  # an NCCL communicator of its own
+
     def broadcast_object(self, obj, root=0):
         return self.mpi.broadcast_object(obj, root)
 

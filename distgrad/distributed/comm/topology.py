@@ -21,10 +21,14 @@ class Topology:
     local_rank: int
     local_size: int
     host: str
+    world: "Topology" = None  # for a process group (new_group): this rank in the whole world
 
     @property
     def prefix(self):
-        """How every message of this rank starts: ``[rank r/N host]``."""
+        """How every message of this rank starts: ``[rank r/N host]`` (world rank first, then
+        the group rank, for a process group)."""
+        if self.world is not None:
+            return f"[rank {self.world.rank}/{self.world.size} {self.host}, group rank {self.rank}/{self.size}]"
         return f"[rank {self.rank}/{self.size} {self.host}]"
 
 
@@ -33,8 +37,9 @@ def single_process():
     return Topology(0, 1, 0, 1, socket.gethostname())
 
 
-def discover(comm):
-    """The topology of ``comm`` (an mpi4py communicator) as seen from this rank."""
+def discover(comm, world=None):
+    """The topology of ``comm`` (an mpi4py communicator) as seen from this rank; ``world``:
+    the whole world's, when ``comm`` is a process group."""
     from mpi4py import MPI
 
     shared = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
@@ -43,7 +48,7 @@ def discover(comm):
     finally:
         shared.Free()
     return Topology(comm.Get_rank(), comm.Get_size(), local_rank, local_size,
-                    MPI.Get_processor_name())
+                    MPI.Get_processor_name(), world)
 
 
 def launched_under_mpi(environ=None):
