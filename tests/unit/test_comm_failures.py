@@ -65,7 +65,7 @@ def test_a_rank_that_exits_early_ends_the_job_instead_of_hanging_it():
     job = run_job("exit_early.py", DISTGRAD_LIVENESS="0")
     output = job.stdout + job.stderr
     assert job.returncode != 0
-    assert "[rank 0/2 " in output
+    assert "[rank 0/2 " in output, f"exit status {job.returncode}, output {output!r}"
     assert "barrier (collective #" in output and "can never complete: rank 1 (after" in output
     assert "ended its process without joining it" in output
     assert "rank 0 passed" not in output
