@@ -5,7 +5,6 @@ clipping, data-parallel.
     distgrad-run -n 2 examples/mnist_cnn.py
     distgrad-run -n 2 examples/mnist_cnn.py --sync-bn   # BatchNorm statistics over both ranks
 """
-import distgrad as torch
 import distgrad.distributed as dist
 import distgrad.nn as nn
 import distgrad.optim as optim

@@ -12,6 +12,7 @@ from ..function import enable_grad
 from ..tensor import Tensor
 from .buckets import MB
 from .coalesced import broadcast_arrays
+from .collectives import _check_rank
 from .compression import checked_compression
 from .model_check import check_same_model, model_fingerprint
 from .reducer import Reducer
@@ -131,9 +132,7 @@ def broadcast_optimizer_state(optimizer, src=0):
 
 
 def _check_src(comm, src, what):
-    if not 0 <= int(src) < comm.size:
-        raise comm.error(f"{what}: src={src} is not a rank of this world (0 to {comm.size - 1})", ValueError)
-    return int(src)
+    return _check_rank(comm, src, what, "src")
 
 
 class _Array:

@@ -47,7 +47,7 @@ def test_messages_inside_a_group_name_world_ranks():
 
 
 def test_ddp_averages_over_the_group_only():
-    rank, size = dist.get_rank(), dist.get_world_size()
+    rank = dist.get_rank()
     group, members = first_and_last()
     dg.manual_seed(0)
     model = nn.Linear(3, 2)

@@ -1,5 +1,4 @@
 """DistributedSampler: equal shares, coverage, (seed, epoch) permutations, resuming."""
-import numpy as np
 import pytest
 
 from distgrad.data import DataLoader, TensorDataset
