@@ -36,6 +36,45 @@ def train(model, batches):
     return [p.detach().cpu().numpy() for p in model.parameters()]
 
 
+def rooted_and_messages(rank):
+    r = dg.full((4,), float(rank + 1), device=DEVICE)
+    dist.reduce(r, dst=1)
+    assert np.all(r.cpu().numpy() == (3.0 if rank == 1 else 1.0)), "reduce on a GPU tensor"
+    out = [dg.zeros(2, device=DEVICE) for _ in range(2)] if rank == 0 else None
+    dist.gather(dg.full((2,), float(rank), device=DEVICE), out, dst=0)
+    assert rank != 0 or [float(o.cpu().numpy()[0]) for o in out] == [0.0, 1.0], "gather of GPU tensors"
+    mine = dg.zeros(3, device=DEVICE)
+    dist.scatter(mine, [dg.full((3,), 5.0 + r, device=DEVICE) for r in range(2)] if rank == 1 else None, src=1)
+    assert np.all(mine.cpu().numpy() == 5.0 + rank), "scatter of GPU tensors"
+    box = dg.full((6,), 7.0, device=DEVICE) if rank == 0 else dg.zeros(6, device=DEVICE)
+    if rank == 0:
+        dist.send(box, dst=1)
+    else:
+        assert dist.recv(box) == 0 and np.all(box.cpu().numpy() == 7.0), "send/recv of GPU tensors"
+
+
+def sync_batchnorm(rank):
+    both = np.random.default_rng(7).standard_normal((8, 3)).astype(np.float32)
+    bn = nn.SyncBatchNorm(3, momentum=1.0).to(DEVICE)
+    bn(dg.tensor(both[4 * rank:4 * rank + 4], device=DEVICE))
+    np.testing.assert_allclose(bn.running_mean.cpu().numpy(), both.mean(axis=0), rtol=1e-5, atol=1e-6,
+                               err_msg="SyncBatchNorm statistics on the GPU")
+
+
+def uneven_inputs_with_join(rank):
+    model = dist.DistributedDataParallel(seed_mlp())
+    x, y = data(rank)
+    opt = optim.SGD(model.parameters(), lr=0.05)
+    with model.join():
+        for xb, yb in list(zip(x, y))[:2 + rank]:  # rank 1 takes one step more
+            opt.zero_grad()
+            nn.CrossEntropyLoss()(model(dg.tensor(xb, device=DEVICE)), dg.tensor(yb, device=DEVICE)).backward()
+            opt.step()
+    sums = dist.all_gather_object(float(sum(np.float64(p.detach().cpu().numpy()).sum()
+                                            for p in model.parameters())))
+    assert sums[0] == sums[1], f"replicas differ after join: {sums}"
+
+
 def main():
     dist.init()
     rank, size = dist.get_rank(), dist.get_world_size()
@@ -51,6 +90,10 @@ def main():
     assert np.all(b.cpu().numpy() == 1.0), "broadcast on a GPU tensor"
     rows = dist.all_gather(dg.full((3,), float(rank), device=DEVICE))
     assert [float(r.cpu().numpy()[0]) for r in rows] == [0.0, 1.0] and rows[1].device == t.device, "all_gather"
+
+    rooted_and_messages(rank)
+    sync_batchnorm(rank)
+    uneven_inputs_with_join(rank)
 
     model = dist.DistributedDataParallel(seed_mlp())
     x, y = data(rank)
