@@ -15,6 +15,7 @@ from .coalesced import broadcast_arrays
 from .collectives import _check_rank
 from .compression import checked_compression
 from .model_check import check_same_model, model_fingerprint
+from .groups import group_communicator
 from .reducer import Reducer
 from .world import communicator
 
@@ -22,8 +23,8 @@ from .world import communicator
 class _DistributedOptimizer:
     """Mixed in before the wrapped optimizer's class."""
 
-    def _setup(self, named_parameters, compression, backward_passes_per_step, bucket_cap_mb):
-        comm = communicator()
+    def _setup(self, named_parameters, compression, backward_passes_per_step, bucket_cap_mb, process_group):
+        comm = group_communicator(process_group, "DistributedOptimizer")
         if backward_passes_per_step < 1:
             raise comm.error(f"DistributedOptimizer: backward_passes_per_step must be at least 1, got "
                              f"{backward_passes_per_step}", ValueError)
@@ -83,19 +84,20 @@ class _DistributedOptimizer:
 
 
 def DistributedOptimizer(optimizer, named_parameters=None, compression=None, backward_passes_per_step=1,
-                         bucket_cap_mb=25):
+                         bucket_cap_mb=25, process_group=None):
     """Wrap ``optimizer`` so that ``step()`` uses gradients averaged over all ranks.
 
     ``named_parameters`` (e.g. ``model.named_parameters()``) only names parameters in
     messages. With ``backward_passes_per_step=k``, gradients of k backward passes are summed
     locally and reduced once, during the k-th. ``compression`` as for DDP. Do not also wrap
     the model in DistributedDataParallel: the gradients would be reduced twice.
+    ``process_group`` (from ``new_group``; Horovod's process sets): average over its ranks only.
     """
     base = type(optimizer)
     cls = type(f"Distributed{base.__name__}", (_DistributedOptimizer, base), {})
     wrapped = cls.__new__(cls)
     wrapped.__dict__.update(optimizer.__dict__)  # the same param_groups and state objects
-    wrapped._setup(named_parameters, compression, backward_passes_per_step, bucket_cap_mb)
+    wrapped._setup(named_parameters, compression, backward_passes_per_step, bucket_cap_mb, process_group)
     return wrapped
 
 

@@ -6,6 +6,7 @@ import pytest
 import distgrad as dg
 import distgrad.distributed as dist
 import distgrad.nn as nn
+import distgrad.optim as optim
 
 pytestmark = [pytest.mark.mpi(min_size=2), pytest.mark.timeout(60, method="thread")]
 
@@ -62,6 +63,24 @@ def test_ddp_averages_over_the_group_only():
     ddp(x).sum().backward()
     expected = np.mean([everyone[r] for r in members], axis=0)
     np.testing.assert_allclose(model.weight.grad.numpy(), expected, rtol=1e-6)
+
+
+def test_distributed_optimizer_averages_over_the_group_only():
+    rank = dist.get_rank()
+    group, members = first_and_last()
+    dg.manual_seed(0)
+    model = nn.Linear(3, 2)
+    x = dg.from_numpy(np.full((4, 3), rank + 1.0, np.float32))
+    model(x).sum().backward()
+    everyone = dist.all_gather_object(model.weight.grad.numpy().copy())
+    model.zero_grad()
+    if rank not in members:
+        return
+    opt = dist.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.0), process_group=group)
+    model(x).sum().backward()
+    opt.synchronize()
+    np.testing.assert_allclose(model.weight.grad.numpy(), np.mean([everyone[r] for r in members], axis=0),
+                               rtol=1e-6)
 
 
 def test_sync_batchnorm_over_a_group():
