@@ -47,25 +47,9 @@ def test_messages_inside_a_group_name_world_ranks():
         assert dist.recv(box, group=group) == 0 and box.tolist() == [42]
 
 
-def test_ddp_averages_over_the_group_only():
-    rank = dist.get_rank()
-    group, members = first_and_last()
-    dg.manual_seed(0)
-    model = nn.Linear(3, 2)
-    x = dg.from_numpy(np.full((4, 3), rank + 1.0, np.float32))
-    model(x).sum().backward()
-    local = model.weight.grad.numpy().copy()
-    everyone = dist.all_gather_object(local)
-    model.zero_grad()
-    if rank not in members:
-        return
-    ddp = dist.DistributedDataParallel(model, process_group=group)
-    ddp(x).sum().backward()
-    expected = np.mean([everyone[r] for r in members], axis=0)
-    np.testing.assert_allclose(model.weight.grad.numpy(), expected, rtol=1e-6)
-
-
-def test_distributed_optimizer_averages_over_the_group_only():
+def model_and_group_average():
+    """A model, this rank's batch, and the average over the group's ranks of every rank's
+    weight gradient (all ranks take part; only members get a group)."""
     rank = dist.get_rank()
     group, members = first_and_last()
     dg.manual_seed(0)
@@ -74,13 +58,26 @@ def test_distributed_optimizer_averages_over_the_group_only():
     model(x).sum().backward()
     everyone = dist.all_gather_object(model.weight.grad.numpy().copy())
     model.zero_grad()
-    if rank not in members:
+    return model, x, group, np.mean([everyone[r] for r in members], axis=0)
+
+
+def test_ddp_averages_over_the_group_only():
+    model, x, group, expected = model_and_group_average()
+    if group is dist.GroupMember.NON_GROUP_MEMBER:
+        return
+    ddp = dist.DistributedDataParallel(model, process_group=group)
+    ddp(x).sum().backward()
+    np.testing.assert_allclose(model.weight.grad.numpy(), expected, rtol=1e-6)
+
+
+def test_distributed_optimizer_averages_over_the_group_only():
+    model, x, group, expected = model_and_group_average()
+    if group is dist.GroupMember.NON_GROUP_MEMBER:
         return
     opt = dist.DistributedOptimizer(optim.SGD(model.parameters(), lr=0.0), process_group=group)
     model(x).sum().backward()
     opt.synchronize()
-    np.testing.assert_allclose(model.weight.grad.numpy(), np.mean([everyone[r] for r in members], axis=0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(model.weight.grad.numpy(), expected, rtol=1e-6)
 
 
 def test_sync_batchnorm_over_a_group():
