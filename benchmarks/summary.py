@@ -71,7 +71,8 @@ def targets_section(ar2, ar3, ddp, step):
         for key, label in labels.items():
             c = ddp["targets"].get(key)
             if c:
-                rows.append([label, num(c["value"]), c["target"], status(c["met"])])
+                value = num(c["value"]) + (" (%s)" % c["detail"] if c.get("detail") else "")
+                rows.append([label, value, c["target"], status(c["met"])])
     if step:
         for r in step["rows"]:
             if r["model"] != "mlp":

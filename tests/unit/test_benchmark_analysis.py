@@ -41,3 +41,18 @@ def test_targets_judge_the_measured_ratios():
     assert targets["vs_torch_ddp_b512"]["value"] == pytest.approx(7.0 / 3.3)
     assert targets["sync_ratio_b512"]["value"] == pytest.approx(0.6)
     assert targets["vs_torch_ddp_b128"]["met"] is None  # not measured, not passed
+
+
+def test_repeated_runs_judge_the_batch_512_targets_by_their_median():
+    import ddp_repeats
+    samples = [{"efficiency": e, "no_comm_ceiling": 0.9, "barrier_ceiling": 0.88, "ddp_step_ms": 4.0,
+                "vs_torch": v, "torch_ddp_step_ms": 8.0} for e, v in ((0.70, 1.7), (0.86, 2.1), (0.95, 2.4))]
+    repeated = ddp_repeats.summarise(samples)
+    assert repeated["efficiency"] == {"median": 0.86, "min": 0.70, "max": 0.95}
+    runs = [run(1, 512, local=3.0), run(2, 512, alone=3.0, ddp=4.0)]
+    targets = ddp.analyse(runs, [1, 2], repeated)["targets"]
+    assert targets["efficiency_n2_b512"]["value"] == 0.86 and targets["efficiency_n2_b512"]["met"] is True
+    assert targets["efficiency_n2_b512"]["detail"] == "median of 3 runs, 0.700 to 0.950"
+    assert targets["vs_torch_ddp_b512"]["value"] == 2.1
+    single = ddp.analyse(runs, [1, 2])["targets"]["efficiency_n2_b512"]  # no repeats: the sweep's run
+    assert single["value"] == pytest.approx(0.75) and "detail" not in single
