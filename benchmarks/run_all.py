@@ -40,21 +40,33 @@ def steps(quick):
     ]
 
 
-def cpu_busy(seconds=2.0):
-    """Share of all cores busy over the next ``seconds`` (from /proc/stat), None where unknown.
-    Unlike the load average, it does not remember the previous benchmark step."""
-    def sample():
+def cpu_times():
+    """(idle, steal, total) jiffies of all cores from /proc/stat, None where unknown. Steal is
+    time the hypervisor gave this virtual machine's cores to others: noise no program here sees."""
+    try:
         with open("/proc/stat") as f:
             fields = [int(v) for v in f.readline().split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return idle, sum(fields)
-    try:
-        idle0, total0 = sample()
-        time.sleep(seconds)
-        idle1, total1 = sample()
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError):
         return None
-    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+    if len(fields) < 8:
+        return None
+    return fields[3] + fields[4], fields[7], sum(fields[:8])  # idle + iowait; steal; up to steal
+
+
+def share(before, after, index):
+    """Share of the elapsed jiffies spent in field ``index`` (0 idle, 1 steal) between two samples."""
+    if before is None or after is None:
+        return None
+    return (after[index] - before[index]) / max(1, after[2] - before[2])
+
+
+def cpu_busy(seconds=2.0):
+    """Share of all cores busy over the next ``seconds``, None where unknown. Unlike the load
+    average, it does not remember the previous benchmark step."""
+    before = cpu_times()
+    time.sleep(seconds)
+    idle = share(before, cpu_times(), 0)
+    return None if idle is None else 1.0 - idle
 
 
 def wait_until_quiet(limit_s, threshold):
@@ -85,10 +97,10 @@ def main():
         busy = wait_until_quiet(args.wait, args.quiet) if name not in ("plots", "summary") else None
         print("\n== %s: %s (cores busy before: %s)" % (
             name, " ".join(cmd), "?" if busy is None else "%.0f%%" % (100 * busy)), flush=True)
-        start = time.monotonic()
+        start, times = time.monotonic(), cpu_times()
         code = subprocess.call(cmd, env=one_thread_env(), cwd=os.path.dirname(HERE))
         log.append({"step": name, "command": cmd, "exit_code": code, "seconds": round(time.monotonic() - start, 1),
-                    "cores_busy_before": busy})
+                    "cores_busy_before": busy, "steal_during": share(times, cpu_times(), 1)})
         if code != 0:
             failed.append(name)
             print("!! %s failed with exit code %d" % (name, code), flush=True)

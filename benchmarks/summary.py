@@ -44,9 +44,15 @@ def load_line(run_log):
         return ""
     busy = ["%s %.0f%%" % (s["step"], 100 * s["cores_busy_before"]) for s in run_log["steps"]
             if s.get("cores_busy_before") is not None]
-    return ("Cores busy with other programs just before each step: %s. Programs that start during a step "
+    stolen = ["%s %.1f%%" % (s["step"], 100 * s["steal_during"]) for s in run_log["steps"]
+              if s.get("steal_during") is not None]
+    text = ("Cores busy with other programs just before each step: %s. Programs that start during a step "
             "are not controlled for: trust ratios from interleaved rounds more than absolute times."
             % ", ".join(busy)) if busy else ""
+    if stolen:
+        text += (" Time the hypervisor took from this machine's cores during each step (steal; other "
+                 "machines on the same host): %s." % ", ".join(stolen))
+    return text
 
 
 STEP_TARGET_BATCH = 128
