@@ -188,7 +188,7 @@ def main():
     print("peak RSS per process (MB):", rss)
     if not args.no_save:
         path = write_results("step_time", {"rows": rows, "peak_rss_mb": rss, "threads": 1, "rounds": args.rounds,
-                                           "method": "per step: median of 5 timed runs in a process; best of "
+                                           "method": "per step: best of 5 timed runs in a process, and of "
                                                      "the interleaved rounds of processes"})
         print("wrote", path)
 
