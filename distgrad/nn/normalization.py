@@ -63,7 +63,7 @@ class _BatchNorm(Module):
         # Batch statistics in training, and in eval when there are no running statistics.
         use_batch_stats = self.training or self.running_mean is None
         track = not self.training or self.track_running_stats
-        sync = self._synced_statistics() if use_batch_stats else None
+        sync = self._synced_statistics() if self.training else None  # eval never communicates
         return F.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
                             self.weight, self.bias, use_batch_stats, factor, self.eps, sync=sync)
 

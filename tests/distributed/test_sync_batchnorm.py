@@ -71,6 +71,14 @@ def test_uneven_batches_give_the_statistics_of_their_union():
     np.testing.assert_allclose(summed, plain.weight.grad.numpy(), rtol=1e-4, atol=1e-5)
 
 
+def test_eval_without_running_statistics_normalizes_each_rank_alone():
+    bn = nn.SyncBatchNorm(2, affine=False, track_running_stats=False).eval()
+    mine = np.random.default_rng(dist.get_rank()).standard_normal((3 + dist.get_rank(), 2)).astype(np.float32)
+    out = bn(dg.from_numpy(mine))  # batch statistics of this rank's batch: no collective to wait in
+    expected = (mine - mine.mean(axis=0)) / np.sqrt(mine.var(axis=0) + 1e-5)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
 def test_eval_uses_the_running_statistics_without_communication():
     bn = nn.SyncBatchNorm(2).eval()
     rank_specific = dg.from_numpy(np.full((2 + dist.get_rank(), 2), float(dist.get_rank()), np.float32))
