@@ -1,6 +1,6 @@
 """Run the whole benchmark suite and write benchmarks/results/ (JSON, PNG, SUMMARY.md).
 
-    python benchmarks/run_all.py            # what `make bench` runs (about 6 minutes on 2 idle cores)
+    python benchmarks/run_all.py            # what `make bench` runs (about 7 minutes on 2 idle cores)
     python benchmarks/run_all.py --quick    # shorter DDP sweep
     python benchmarks/run_all.py --only allreduce_n2,model,plots,summary
 
