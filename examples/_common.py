@@ -70,10 +70,13 @@ def mnist_loaders(args, device):
     train, test = load_datasets(args)
     sampler = DistributedSampler(train, shuffle=True, seed=args.seed)
     train_loader = DataLoader(train, batch_size=args.batch_size, sampler=sampler, device=device)
-    # Each rank scores a disjoint slice of the test set; the counts are summed across ranks.
+    return train_loader, test_loader(test, device), sampler
+
+
+def test_loader(test, device):
+    """Each rank scores a disjoint slice of the test set; the counts are summed across ranks."""
     shard = Subset(test, range(dist.get_rank(), len(test), dist.get_world_size()))
-    test_loader = DataLoader(shard, batch_size=1000, device=device)
-    return train_loader, test_loader, sampler
+    return DataLoader(shard, batch_size=1000, device=device)
 
 
 @dg.no_grad()

@@ -14,6 +14,7 @@ EXAMPLES = {  # name: (extra arguments, whether it writes checkpoints)
     "mnist_mlp": ([], True),
     "mnist_cnn": (["--sync-bn"], True),
     "grad_accumulation": (["--accumulate", "2"], False),
+    "uneven_shards": ([], False),
 }
 
 
