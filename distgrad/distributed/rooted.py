@@ -1,7 +1,7 @@
 """Collectives with a root, shaped like torch.distributed's: reduce (into ``dst``), gather
 (onto ``dst``), scatter (from ``src``), gather_object. Ranks are ranks of the whole world."""
 from .collectives import (ReduceOp, _check_outputs, _check_rank, _check_tensor, _comm_for, _contiguous, _op_name,
-                          _result, _write, _written)
+                          _result, _world_rank, _write, _written)
 
 
 def reduce(tensor, dst=0, op=ReduceOp.SUM, group=None, async_op=False):
@@ -53,7 +53,8 @@ def gather_object(obj, object_gather_list=None, dst=0, group=None):
     dst = _check_rank(comm, dst, "gather_object", "dst")
     if comm.rank == dst and (object_gather_list is None or len(object_gather_list) != comm.size):
         have = "none" if object_gather_list is None else f"{len(object_gather_list)} entries"
-        raise comm.error(f"gather_object: rank {dst} needs an object_gather_list of {comm.size} entries, "
+        raise comm.error(f"gather_object: rank {_world_rank(comm, dst)} needs an object_gather_list of "
+                         f"{comm.size} entries, "
                          f"got {have}", ValueError)
     gathered = comm.allgather_object(obj)
     if comm.rank == dst:
@@ -66,10 +67,12 @@ def _fill(tensors, rows):
 
 
 def _check_list_on_root(comm, tensors, like, root, what, name):
+    """``root`` is a rank of ``comm``; messages name world ranks, as the caller did."""
     if comm.rank == root:
         if tensors is None:
-            raise comm.error(f"{what}: rank {root} needs {name} (one tensor per rank)", ValueError)
+            raise comm.error(f"{what}: rank {_world_rank(comm, root)} needs {name} (one tensor per rank)",
+                             ValueError)
         _check_outputs(comm, tensors, like, comm.size, what, name)
     elif tensors:
-        raise comm.error(f"{what}: {name} is given on rank {comm.rank}, but only rank {root} may pass one",
-                         ValueError)
+        raise comm.error(f"{what}: {name} is given on rank {_world_rank(comm, comm.rank)}, but only rank "
+                         f"{_world_rank(comm, root)} may pass one", ValueError)
