@@ -102,6 +102,11 @@ class Tensor:
     def xp(self):
         return get_array_module(self.array)
 
+    def _bump_version(self):
+        """Record an in-place change of this tensor's memory (seen by every view sharing it),
+        so a graph that saved the old values refuses to backward through them."""
+        self._version[0] += 1
+
     # ----------------------------------------------------------------- autograd
     def requires_grad_(self, requires_grad=True):
         if requires_grad and self.array.dtype.kind not in "fc":

@@ -250,9 +250,9 @@ def _written(tensor, array):
     """After an in-place collective: put a staged result back and mark the tensor changed."""
     if array is not tensor.array:
         tensor.array[...] = array
-    tensor._version[0] += 1
+    tensor._bump_version()
 
 
 def _write(tensor, values):
     tensor.array[...] = values
-    tensor._version[0] += 1
+    tensor._bump_version()

@@ -117,7 +117,7 @@ def broadcast_parameters(params, src=0):
             raise comm.error(f"broadcast_parameters: expected tensors, got {type(t).__name__}", TypeError)
     broadcast_arrays(comm, [t.array for t in tensors], root=_check_src(comm, src, "broadcast_parameters"))
     for t in tensors:
-        t._version[0] += 1
+        t._bump_version()
 
 
 def broadcast_optimizer_state(optimizer, src=0):

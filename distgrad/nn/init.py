@@ -47,7 +47,7 @@ def _fan(tensor, mode):
 def _fill(tensor, values):
     """Write freshly drawn ``values`` into the tensor's own array (dtype kept)."""
     tensor.array[...] = values
-    tensor._version[0] += 1
+    tensor._bump_version()
     return tensor
 
 
@@ -79,7 +79,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
 
 def constant_(tensor, val):
     tensor.array.fill(val)
-    tensor._version[0] += 1
+    tensor._bump_version()
     return tensor
 
 

@@ -392,7 +392,7 @@ class Module:
                 target.array = source.astype(target.array.dtype, copy=False)
             else:
                 target.array[...] = source
-            target._version[0] += 1
+            target._bump_version()
         return _IncompatibleKeys(missing, unexpected)
 
     # ----------------------------------------------------------------- printing

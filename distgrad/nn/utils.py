@@ -66,5 +66,5 @@ def vector_to_parameters(vec, parameters):
         if offset + n > vec.numel():
             raise ValueError(f"vector_to_parameters: vector of {vec.numel()} elements is too short for the parameters")
         p.array[...] = vec.array[offset:offset + n].reshape(p.array.shape)
-        p._version[0] += 1
+        p._bump_version()
         offset += n

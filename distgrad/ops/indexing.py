@@ -72,7 +72,7 @@ def setitem(input, index, value):
                            "distgrad; build the result with where() or cat(), or wrap it in no_grad()")
     index, _ = _convert_index(index, input.xp)
     input.array[index] = value.array if isinstance(value, Tensor) else value
-    input._version[0] += 1
+    input._bump_version()
 
 
 class Gather(Function):

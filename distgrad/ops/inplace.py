@@ -24,7 +24,7 @@ def _inplace(out_of_place, array_op):
             if array_op is not _copy:  # copy_ is the one in-place op that moves data between devices
                 _check_same_device(method.__name__, self, args)
             array_op(self.array, *[a.array if isinstance(a, Tensor) else a for a in args], **kwargs)
-        self._version[0] += 1
+        self._bump_version()
         return self
     return method
 

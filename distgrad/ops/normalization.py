@@ -176,4 +176,4 @@ def _update_running(stat, batch_value, momentum):
     array = stat.array
     array *= 1 - momentum
     array += momentum * batch_value.reshape(array.shape).astype(array.dtype, copy=False)
-    stat._version[0] += 1
+    stat._bump_version()

@@ -124,7 +124,7 @@ class Optimizer:
                 if not state:
                     init(p, state, group)
                 update(p.array, grad.array, state, group, scratch(p))
-                p._version[0] += 1  # graphs that saved the old value must not use it
+                p._bump_version()  # graphs that saved the old value must not use it
         return loss
 
     def _init_state(self, param, state, group):
