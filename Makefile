@@ -7,7 +7,7 @@ MPIEXEC := $(VENV)/bin/mpiexec
 DATA   ?= $(abspath ../shared/datasets/mnist)
 NP     ?= 2
 
-.PHONY: venv train test test-unit test-distributed test-reliability bench gpu-check clean
+.PHONY: venv train test test-unit test-process test-distributed test-reliability bench gpu-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +22,14 @@ venv: $(VENV)/.installed
 train: venv
 	DISTGRAD_DATA=$(DATA) $(VENV)/bin/distgrad-run -n $(NP) examples/mnist_mlp.py --epochs 10
 
-test: venv test-unit test-distributed test-reliability
+test: venv test-unit test-process test-distributed test-reliability
 
 test-unit: venv
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/unit tests/gpu
+
+# Tests that start processes (python -m distgrad.run, mpiexec): seconds each, not milliseconds.
+test-process: venv
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -p no:cacheprovider tests/process
 
 test-distributed: venv
 	OMP_NUM_THREADS=1 DISTGRAD_DATA=$(DATA) $(MPIEXEC) -n 2 $(PY) -m pytest -q -p no:cacheprovider --with-mpi tests/distributed

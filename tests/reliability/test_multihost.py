@@ -93,7 +93,7 @@ class Hosts:
 
 @pytest.fixture
 def hosts(tmp_path):
-    reason = helpers_of("tests/unit/test_launcher_netns.py")._why_no_namespaces()
+    reason = helpers_of("tests/process/test_launcher_netns.py")._why_no_namespaces()
     if reason:
         pytest.skip(f"no network namespaces here: {reason}")
     made = []

@@ -1,5 +1,5 @@
 """Failures of a multi-rank job, from the outside: each test launches a small script with
-``mpiexec -n 2`` (tests/distributed/scripts) and reads what the job printed."""
+``mpiexec -n 2`` (scripts/) and reads what the job printed."""
 import os
 import shutil
 import subprocess
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "distributed" / "scripts"
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
 LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK",
                       "MPI_LOCALNRANKS")
 
