@@ -39,10 +39,10 @@ test-reliability: venv
 	OMP_NUM_THREADS=1 DISTGRAD_DATA=$(DATA) $(PY) -m pytest -q -p no:cacheprovider tests/reliability
 
 bench: venv
-	DISTGRAD_DATA=$(DATA) $(PY) benchmarks/run_all.py
+	DISTGRAD_DATA=$(DATA) $(PY) -m benchmarks.run_all
 
 gpu-check: venv
-	$(PY) benchmarks/gpu_check.py
+	$(PY) -m benchmarks.gpu_check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,7 +1,7 @@
 """All-reduce time and bandwidth, 4 B to 256 MB: raw mpi4py, distgrad's dist.all_reduce, NCCL.
 
-    mpiexec -n 2 python benchmarks/allreduce.py     # rank 0 writes results/allreduce_n2.json
-    mpiexec -n 3 python benchmarks/allreduce.py     # results/allreduce_n3.json
+    mpiexec -n 2 python -m benchmarks.allreduce     # rank 0 writes results/allreduce_n2.json
+    mpiexec -n 3 python -m benchmarks.allreduce     # results/allreduce_n3.json
 
 Bandwidths follow nccl-tests: algbw = bytes / time, busbw = algbw * 2(n-1)/n (the traffic each
 link carries in a ring, so it is comparable across rank counts). The raw and the distgrad
@@ -12,75 +12,13 @@ that, like distgrad, starts collectives non-blocking and polls them.
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from collective_timing import MpiGroup, compare  # noqa: E402
-from common import git_revision, single_thread, write_results  # noqa: E402
+from .lib.allreduce_calls import SIZES, bus_factor, cpu_calls, fmt_size, gpu_calls, rounds_for, summarise
+from .lib.collective_timing import MpiGroup, compare
+from .lib.common import git_revision, single_thread, write_results
 
-SIZES = [4 ** k for k in range(1, 15)]    # 4 B ... 256 MB, float32 elements
 TARGET_FROM_BYTES = 1 << 20               # the "within 5% of raw MPI" target applies from 1 MB
 TARGET_RATIO = 0.95
-
-
-def bus_factor(n):
-    return 2 * (n - 1) / n if n > 1 else 1.0
-
-
-def rounds_for(nbytes):
-    """Many short rounds: on a shared machine the best of many is the least disturbed."""
-    return 5 if nbytes >= (64 << 20) else 21
-
-
-def cpu_calls(size, dist):
-    """On the same number of float32 elements: raw mpi4py blocking Allreduce; raw Iallreduce
-    finished by polling Test() from Python (the path a non-blocking framework takes: it shows
-    what MPICH's non-blocking algorithms and a polling loop cost before any framework code);
-    distgrad's all_reduce."""
-    import numpy as np
-    from mpi4py import MPI
-    comm = MPI.COMM_WORLD
-    raw = np.zeros(max(1, size // 4), np.float32)  # zeros: sums stay finite (no inf/denormals)
-
-    def polled():
-        request = comm.Iallreduce(MPI.IN_PLACE, raw)
-        while not request.Test():
-            pass
-    calls = {"mpi": lambda: comm.Allreduce(MPI.IN_PLACE, raw), "mpi_nonblocking": polled}
-    if dist is not None:
-        import distgrad
-        tensor = distgrad.from_numpy(raw)  # the same memory: only the code path differs
-        calls["distgrad"] = lambda: dist.all_reduce(tensor, op="sum")
-    return calls
-
-
-def gpu_calls(size, dist, comm):
-    """Raw NCCL through CuPy and distgrad's all_reduce on a CUDA tensor (None when no GPUs)."""
-    import cupy
-    from cupy.cuda import nccl
-    nccl_comm = _nccl_communicator(comm)
-    buf = cupy.zeros(max(1, size // 4), cupy.float32)
-    stream = cupy.cuda.get_current_stream()
-    calls = {"nccl": lambda: nccl_comm.allReduce(buf.data.ptr, buf.data.ptr, buf.size, nccl.NCCL_FLOAT32,
-                                                 nccl.NCCL_SUM, stream.ptr)}
-    syncs = {"nccl": stream.synchronize}
-    if dist is not None:
-        import distgrad
-        tensor = distgrad.zeros(buf.size, dtype=distgrad.float32, device="cuda")
-        calls["distgrad_gpu"] = lambda: dist.all_reduce(tensor, op="sum")
-        syncs["distgrad_gpu"] = cupy.cuda.Device().synchronize
-    return calls, syncs
-
-
-_NCCL = {}
-
-
-def _nccl_communicator(comm):
-    if "comm" not in _NCCL:
-        from cupy.cuda import nccl
-        uid = comm.bcast(nccl.get_unique_id() if comm.rank == 0 else None, root=0)
-        _NCCL["comm"] = nccl.NcclCommunicator(comm.size, uid, comm.rank)
-    return _NCCL["comm"]
 
 
 def gpu_skip_reason(comm):
@@ -103,27 +41,6 @@ def load_dist():
         return dist, None
     except Exception as exc:
         return None, "%s: %s" % (type(exc).__name__, exc)
-
-
-def summarise(size, n, measured):
-    row = {"bytes": size}
-    for name, m in measured.items():
-        algbw = size / m["seconds"] / 1e9
-        row[name] = {"time_us": m["seconds"] * 1e6, "median_time_us": m["median_seconds"] * 1e6,
-                     "algbw_GBps": algbw, "busbw_GBps": algbw * bus_factor(n), "iters": m["iters"],
-                     "rounds": m["rounds"]}
-    if "distgrad" in row:
-        raw, ours = row["mpi"]["time_us"], row["distgrad"]["time_us"]
-        row["distgrad_overhead_us"] = ours - raw
-        row["distgrad_busbw_ratio"] = row["distgrad"]["busbw_GBps"] / row["mpi"]["busbw_GBps"]
-    return row
-
-
-def fmt_size(nbytes):
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if nbytes >= scale:
-            return "%g %s" % (nbytes / scale, unit)
-    return "%d B" % nbytes
 
 
 def print_table(rows, n):

@@ -1,7 +1,7 @@
 """Data-parallel training throughput of the seed MLP: distgrad over 1, 2 and 3 MPI ranks vs PyTorch DDP.
 
-    python benchmarks/ddp.py            # prints tables, writes results/ddp.json (about 3 minutes)
-    python benchmarks/ddp.py --quick    # fewer rounds and batches, for a smoke test
+    python -m benchmarks.ddp            # prints tables, writes results/ddp.json (about 3 minutes)
+    python -m benchmarks.ddp --quick    # fewer rounds and batches, for a smoke test
 
 Seed MLP 784-128-10, SGD momentum 0.9, cross-entropy, random data, one thread per rank. Each
 (ranks, batch) point is one mpiexec run of ddp_worker.py measuring several gradient-sync variants
@@ -23,12 +23,10 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import git_revision, write_results  # noqa: E402
-from launchers import run_mpi, run_torch_ranks  # noqa: E402
-import ddp_repeats  # noqa: E402
+from .lib import ddp_repeats
+from .lib.common import git_revision, write_results
+from .lib.launchers import run_mpi, run_torch_ranks
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 RANKS = (1, 2, 3)
 WEAK_BATCHES = (32, 128, 512)
 STRONG_GLOBAL_BATCH = 768                   # divisible by 1, 2 and 3
@@ -45,12 +43,12 @@ def worker_json(stdout):
 
 def distgrad_run(n, batch, modes, rounds, budget):
     args = ["--batch", batch, "--modes", ",".join(modes), "--rounds", rounds, "--budget", budget]
-    return worker_json(run_mpi(n, os.path.join(HERE, "ddp_worker.py"), args))
+    return worker_json(run_mpi(n, "benchmarks.ddp_worker", args))
 
 
 def torch_run(n, batch, rounds, budget):
     args = ["--batch", batch, "--rounds", rounds, "--budget", budget]
-    return worker_json(run_torch_ranks(n, os.path.join(HERE, "torch_ddp_worker.py"), args))
+    return worker_json(run_torch_ranks(n, "benchmarks.torch_ddp_worker", args))
 
 
 def torch_available():

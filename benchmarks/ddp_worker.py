@@ -1,6 +1,6 @@
 """One ddp.py measurement under mpiexec: seed-MLP training steps per gradient-sync variant.
 
-    mpiexec -n 2 python benchmarks/ddp_worker.py --batch 128 --modes local,ddp,flat
+    mpiexec -n 2 python -m benchmarks.ddp_worker --batch 128 --modes local,ddp,flat
 
 Every variant (mode) has its own model and optimizer in this process; their rounds are
 interleaved (collective_timing.compare) so noise hits them alike. Rank 0 prints one JSON line.
@@ -24,42 +24,13 @@ training.
 import argparse
 import inspect
 import json
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from collective_timing import MpiGroup, compare  # noqa: E402
-from common import single_thread  # noqa: E402
-from step_time import mlp_data, mlp_layers  # noqa: E402
+from .lib.collective_timing import MpiGroup, compare
+from .lib.common import single_thread
+from .lib.networks import gradient_count, training_step
 
 OVERLAP_SWITCHES = ("overlap", "overlap_comm", "async_op")
-
-
-def training_step(fw, nn, optim, batch, rank, wrap_model=None, wrap_opt=None, after_backward=None):
-    """A seed-MLP step (zero_grad, forward, cross-entropy, backward, SGD momentum 0.9) for torch or
-    distgrad (they share the API), on this rank's own random batch; returns (step, model)."""
-    import numpy as np
-    fw.manual_seed(0)
-    model = mlp_layers(nn)
-    if wrap_model is not None:
-        model = wrap_model(model)
-    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    if wrap_opt is not None:
-        opt = wrap_opt(opt, model)
-    criterion = nn.CrossEntropyLoss()
-    x, y = mlp_data(batch, np.random.default_rng(1000 + rank))
-    inputs, labels = fw.from_numpy(x), fw.from_numpy(y)
-
-    def step():
-        opt.zero_grad()
-        loss = criterion(model(inputs), labels)
-        loss.backward()
-        if after_backward is not None:
-            after_backward(model)
-        opt.step()
-    step.optimizer = opt
-    return step, model
 
 
 class SyncClock:
@@ -98,10 +69,6 @@ class SyncClock:
         if not self.per_step:
             return None
         return sorted(self.per_step)[len(self.per_step) // 2] * 1e3
-
-
-def gradient_count(model):
-    return sum(p.numel() for p in model.parameters())
 
 
 def fp16_compression(dist):

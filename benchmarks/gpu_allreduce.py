@@ -2,8 +2,8 @@
 host memory (the floor for an MPI that is not CUDA-aware, which must stage through the host),
 and raw NCCL when the ranks have a GPU each.
 
-    DISTGRAD_ALLOW_GPU_SHARING=1 mpiexec -n 2 python benchmarks/gpu_allreduce.py   # ranks share a GPU
-    mpiexec -n 4 python benchmarks/gpu_allreduce.py --backend nccl                 # 4 GPUs
+    DISTGRAD_ALLOW_GPU_SHARING=1 mpiexec -n 2 python -m benchmarks.gpu_allreduce   # ranks share a GPU
+    mpiexec -n 4 python -m benchmarks.gpu_allreduce --backend nccl                  # 4 GPUs
 
 Rank 0 prints a table; its last line is the JSON (gpu_check.py collects it). Timing as
 allreduce.py: interleaved rounds, the slowest rank's mean per call, best round; GPU calls
@@ -12,11 +12,9 @@ end each round with a device synchronization.
 import argparse
 import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from allreduce import SIZES, cpu_calls, fmt_size, gpu_calls, rounds_for, summarise  # noqa: E402
-from collective_timing import MpiGroup, compare  # noqa: E402
+from .lib.allreduce_calls import SIZES, cpu_calls, fmt_size, gpu_calls, rounds_for, summarise
+from .lib.collective_timing import MpiGroup, compare
 
 
 def distgrad_gpu_call(size, dist):

@@ -1,6 +1,6 @@
 """Verify and measure distgrad's GPU path in one command (about 5 minutes on an H100):
 
-    python benchmarks/gpu_check.py        # also: make gpu-check; see benchmarks/GPU.md
+    python -m benchmarks.gpu_check        # also: make gpu-check; see benchmarks/GPU.md
 
 1. names the card; 2. pytest tests/gpu (op, layer, loss and optimizer tables against the CPU,
 devices, fused kernels, training, DDP world of one) and the GPU tests of tests/unit; 3. the
@@ -18,10 +18,9 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, ROOT)
+from .lib.common import RESULTS, ROOT, git_revision, machine
+from .lib.launchers import mpiexec_or_none
+
 DEADLINE_S = 570  # the whole check stays inside 10 minutes
 
 
@@ -118,21 +117,12 @@ def last_json(output):
     return None
 
 
-def mpiexec():
-    from launchers import mpiexec_path
-    try:
-        return mpiexec_path()
-    except RuntimeError:
-        return None
-
-
 def main():
     card, count = find_gpu()
     if card is None:
         print("gpu_check: no NVIDIA GPU found here: %s. Nothing to check; run it on a machine with an NVIDIA "
               "GPU and CuPy (benchmarks/GPU.md says how)." % count, file=sys.stderr)
         return 2
-    from common import RESULTS, git_revision, machine
     print("gpu_check: %s (%d GPU%s), %s" % (card, count, "s" if count > 1 else "", json.dumps(versions())), flush=True)
     steps = Steps()
     py = [sys.executable]
@@ -142,23 +132,23 @@ def main():
     report["tests_gpu"] = pytest_counts(out)
     out = steps.run("tests_unit_gpu_marked", pytest + ["-m", "gpu", "tests/unit"], 90)
     report["tests_unit_gpu_marked"] = pytest_counts(out)
-    launcher = mpiexec()
+    launcher = mpiexec_or_none()
     if launcher is None:
         steps.results["mpi_two_ranks_one_gpu"] = {"status": "not run", "reason": "no mpiexec (see GPU.md)"}
     else:
         out = steps.run("mpi_two_ranks_one_gpu", pytest + ["tests/gpu/test_gpu_mpi.py"], 180)
         report["mpi_two_ranks_one_gpu"] = pytest_counts(out)
-    out = steps.run("step_time", py + [os.path.join(HERE, "gpu_step_time.py")], 150)
+    out = steps.run("step_time", py + ["-m", "benchmarks.gpu_step_time"], 150)
     report["step_time"] = last_json(out)
     if launcher is not None:
         sharing = child_env(DISTGRAD_ALLOW_GPU_SHARING="1")
         out = steps.run("allreduce_2_ranks_one_gpu", [launcher, "-n", "2"] + py + [
-            os.path.join(HERE, "gpu_allreduce.py")], 120, env=sharing)
+            "-m", "benchmarks.gpu_allreduce"], 120, env=sharing)
         report["allreduce_2_ranks_one_gpu"] = last_json(out)
         if count >= 2:
             n = min(count, 8)
             out = steps.run("allreduce_nccl", [launcher, "-n", str(n)] + py + [
-                os.path.join(HERE, "gpu_allreduce.py"), "--backend", "nccl"], 120)
+                "-m", "benchmarks.gpu_allreduce", "--backend", "nccl"], 120)
             report["allreduce_nccl"] = last_json(out)
     report["steps"] = steps.results
     report["machine"] = machine()  # last: it initializes MPI in this process

@@ -1,7 +1,7 @@
 """One training step on the GPU (forward, backward, SGD with momentum): distgrad on CuPy
 against PyTorch CUDA, the seed MLP at batch 4096 and the small CNN of step_time.py.
 
-    python benchmarks/gpu_step_time.py            # prints a table; the last line is the JSON
+    python -m benchmarks.gpu_step_time            # prints a table; the last line is the JSON
 
 Data sit on the GPU already (no host-to-device copies in the step). Each figure is the median
 over interleaved rounds (distgrad and PyTorch alternate) of one round's mean step time, a
@@ -12,13 +12,11 @@ float32 (TF32 off in PyTorch, as CuPy's cuBLAS calls use none). Target: distgrad
 """
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from step_time import cnn_layers, mlp_data, mlp_layers  # noqa: E402
+from .lib.networks import cnn_layers, mlp_data, mlp_layers
 
 CASES = (("mlp", 4096), ("mlp", 512), ("cnn", 256))
 TARGET_RATIO = 1.2

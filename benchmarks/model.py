@@ -1,8 +1,8 @@
 """Alpha-beta model of data-parallel training: calibrated here, checked against the 2- and 3-rank
 runs, then extrapolated to 8..1,024 GPUs over NVLink and InfiniBand.
 
-    python benchmarks/model.py                              # defaults below; writes results/model.json
-    python benchmarks/model.py --grad-mb 400 --compute-ms 120 --ib-gbps 25
+    python -m benchmarks.model                              # defaults below; writes results/model.json
+    python -m benchmarks.model --grad-mb 400 --compute-ms 120 --ib-gbps 25
 
 Calibration: alpha and beta fitted (least squares, relative error) to raw mpi4py Allreduce
 times in results/allreduce_n2.json, or to NCCL times when that file has them (a GPU run), which
@@ -11,14 +11,12 @@ or compute + max(all-reduce - backward share of compute, all-reduce of the last 
 (overlap: buckets are reduced while backward runs, except the last, ready when it ends). Weak-scaling efficiency = compute / step. See allreduce_model.py for the costs.
 """
 import argparse
-import os
 import statistics
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from allreduce_model import ALGORITHMS, COST, fit, fit_segments, flat, hierarchical, ring, segment_for  # noqa: E402
-from common import git_revision, write_results  # noqa: E402
-from results_io import load_result  # noqa: E402
+from .lib.allreduce_model import ALGORITHMS, COST, fit, fit_segments, flat, hierarchical, ring, segment_for
+from .lib.common import git_revision, write_results
+from .lib.results_io import load_result
 
 GPU_RANKS = [8 * 2 ** k for k in range(8)]  # 8 ... 1024
 
@@ -218,7 +216,7 @@ def main():
     args = parser.parse_args()
     allreduce = load_result(args.calibration)
     if allreduce is None:
-        sys.exit("model.py: results/%s.json is missing: run benchmarks/allreduce.py under mpiexec -n 2 first"
+        sys.exit("model.py: results/%s.json is missing: run mpiexec -n 2 python -m benchmarks.allreduce first"
                  % args.calibration)
     cal = calibrate(allreduce)
     intra = (args.nvlink_us * 1e-6, 1e-9 / args.nvlink_gbps)

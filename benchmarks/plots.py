@@ -1,6 +1,6 @@
 """PNG plots from the JSON in benchmarks/results/ (each plot is skipped when its JSON is missing).
 
-    python benchmarks/plots.py      # needs matplotlib (pip install matplotlib)
+    python -m benchmarks.plots      # needs matplotlib (pip install matplotlib)
 
 allreduce_bandwidth.png  bus bandwidth vs message size: raw mpi4py, distgrad, NCCL; 2 and 3 ranks
 ddp_throughput.png       samples/s vs ranks (weak and strong scaling), distgrad vs PyTorch DDP
@@ -11,9 +11,8 @@ model_scaling.png        predicted efficiency and all-reduce time on 8..1,024 GP
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import RESULTS  # noqa: E402
-from results_io import load_result  # noqa: E402
+from .lib.common import RESULTS
+from .lib.results_io import load_result
 
 
 def save(fig, name):

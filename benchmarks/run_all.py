@@ -1,8 +1,8 @@
 """Run the whole benchmark suite and write benchmarks/results/ (JSON, PNG, SUMMARY.md).
 
-    python benchmarks/run_all.py            # what `make bench` runs (about 7 minutes on 2 idle cores)
-    python benchmarks/run_all.py --quick    # shorter DDP sweep
-    python benchmarks/run_all.py --only allreduce_n2,model,plots,summary
+    python -m benchmarks.run_all            # what `make bench` runs (about 7 minutes on 2 idle cores)
+    python -m benchmarks.run_all --quick    # shorter DDP sweep
+    python -m benchmarks.run_all --only allreduce_n2,model,plots,summary
 
 Steps, in order: step_time.py; allreduce.py under mpiexec -n 2 and -n 3; ddp.py; model.py;
 plots.py; summary.py (prints the headline tables and writes results/SUMMARY.md). Timings on a
@@ -11,32 +11,29 @@ machine that is busy with something else are worth little, so before each step t
 results/run_all.json.
 """
 import argparse
-import os
 import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import write_results  # noqa: E402
-from launchers import mpiexec_path, one_thread_env  # noqa: E402
-from results_io import load_result  # noqa: E402
+from distgrad.launcher.mpi import find_mpiexec
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from .lib.common import ROOT, write_results
+from .lib.launchers import one_thread_env
+from .lib.results_io import load_result
 
 
 def steps(quick):
-    py = sys.executable
-
-    def script(name):
-        return os.path.join(HERE, name)
+    def module(name):  # run from the repository root, where the benchmarks package is
+        return [sys.executable, "-m", "benchmarks." + name]
+    mpiexec = find_mpiexec()
     return [
-        ("step_time", [py, script("step_time.py")] + (["--rounds", "1"] if quick else [])),
-        ("allreduce_n2", [mpiexec_path(), "-n", "2", py, script("allreduce.py")]),
-        ("allreduce_n3", [mpiexec_path(), "-n", "3", py, script("allreduce.py")]),
-        ("ddp", [py, script("ddp.py")] + (["--quick"] if quick else [])),
-        ("model", [py, script("model.py")]),
-        ("plots", [py, script("plots.py")]),
-        ("summary", [py, script("summary.py")]),
+        ("step_time", module("step_time") + (["--rounds", "1"] if quick else [])),
+        ("allreduce_n2", [mpiexec, "-n", "2"] + module("allreduce")),
+        ("allreduce_n3", [mpiexec, "-n", "3"] + module("allreduce")),
+        ("ddp", module("ddp") + (["--quick"] if quick else [])),
+        ("model", module("model")),
+        ("plots", module("plots")),
+        ("summary", module("summary")),
     ]
 
 
@@ -98,7 +95,7 @@ def main():
         print("\n== %s: %s (cores busy before: %s)" % (
             name, " ".join(cmd), "?" if busy is None else "%.0f%%" % (100 * busy)), flush=True)
         start, times = time.monotonic(), cpu_times()
-        code = subprocess.call(cmd, env=one_thread_env(), cwd=os.path.dirname(HERE))
+        code = subprocess.call(cmd, env=one_thread_env(), cwd=ROOT)
         log.append({"step": name, "command": cmd, "exit_code": code, "seconds": round(time.monotonic() - start, 1),
                     "cores_busy_before": busy, "steal_during": share(times, cpu_times(), 1)})
         if code != 0:

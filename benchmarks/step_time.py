@@ -4,9 +4,9 @@ distgrad beside a hand-written NumPy step (MLP) and PyTorch eager (when installe
 32, 128 and 512, one thread, measured in the same run; each framework runs in its own
 process so peak memory (RSS) is per framework.
 
-    python benchmarks/step_time.py            # prints a table, writes results/step_time.json
-    python benchmarks/step_time.py --no-save  # the table only
-    python benchmarks/step_time.py --rounds 1 # one process per framework (quicker, noisier)
+    python -m benchmarks.step_time            # prints a table, writes results/step_time.json
+    python -m benchmarks.step_time --no-save  # the table only
+    python -m benchmarks.step_time --rounds 1 # one process per framework (quicker, noisier)
 """
 import argparse
 import json
@@ -14,29 +14,11 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import best_ms, peak_rss_mb, single_thread, write_results  # noqa: E402
+from .lib.common import ROOT, best_ms, peak_rss_mb, single_thread, write_results
+from .lib.networks import cnn_layers, mlp_data, mlp_layers
 
 BATCHES = (32, 128, 512)
 FRAMEWORKS = ("distgrad", "numpy", "matmul_only", "torch")
-
-
-def mlp_data(batch, rng):
-    import numpy as np
-    x = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)
-    y = rng.integers(0, 10, batch)
-    return x, y
-
-
-def cnn_layers(nn):
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 7 * 7, 10))
-
-
-def mlp_layers(nn):
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
 def framework_step(lib, model_name, batch):
@@ -127,8 +109,8 @@ def child(framework):
 
 def run_child(framework):
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, __file__, "--child", framework], capture_output=True,
-                          text=True, env=env)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.step_time", "--child", framework],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
     if proc.returncode != 0:
         if framework == "torch" and "No module named 'torch'" in proc.stderr:
             return None

@@ -1,14 +1,12 @@
 """The headline tables, in Markdown, from the JSON in benchmarks/results/ (written to SUMMARY.md).
 
-    python benchmarks/summary.py      # run_all.py calls this last
+    python -m benchmarks.summary      # run_all.py calls this last
 """
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from allreduce import fmt_size  # noqa: E402
-from common import RESULTS  # noqa: E402
-from results_io import load_result  # noqa: E402
+from .lib.allreduce_calls import fmt_size
+from .lib.common import RESULTS
+from .lib.results_io import load_result
 
 ALLREDUCE_SIZES = (4 << 10, 256 << 10, 1 << 20, 4 << 20, 64 << 20, 256 << 20)
 

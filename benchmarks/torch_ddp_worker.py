@@ -7,13 +7,10 @@ one JSON line in the same shape as ddp_worker.py's.
 """
 import argparse
 import json
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from collective_timing import compare  # noqa: E402
-from common import single_thread  # noqa: E402
-from ddp_worker import gradient_count, training_step  # noqa: E402
+from .lib.collective_timing import compare
+from .lib.common import single_thread
+from .lib.networks import gradient_count, training_step
 
 
 class TorchGroup:

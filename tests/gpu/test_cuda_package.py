@@ -62,7 +62,7 @@ def test_bias_relu_on_cpu_is_the_plain_ops():
 
 @pytest.mark.skipif(backend.cuda.is_available(), reason="checks the message of a machine without a GPU")
 def test_gpu_check_says_no_gpu_and_exits_non_zero_without_a_traceback():
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "gpu_check.py")],
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check"],
                           capture_output=True, text=True, timeout=60, cwd=ROOT,
                           env=dict(os.environ, PYTHONPATH=ROOT))
     assert proc.returncode != 0

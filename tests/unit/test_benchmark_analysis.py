@@ -1,12 +1,9 @@
 """The arithmetic of benchmarks/ddp.py on made-up runs: which one-process figure a scaling
 efficiency divides by, and how the targets are judged."""
-import os
-import sys
-
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
-import ddp  # noqa: E402  (benchmarks/ddp.py)
+from benchmarks import ddp
+from benchmarks.lib import ddp_repeats
 
 
 def run(n, batch, framework="distgrad", scaling="weak", **steps_ms):
@@ -44,7 +41,6 @@ def test_targets_judge_the_measured_ratios():
 
 
 def test_repeated_runs_judge_the_batch_512_targets_by_their_median():
-    import ddp_repeats
     samples = [{"efficiency": e, "no_comm_ceiling": 0.9, "barrier_ceiling": 0.88, "ddp_step_ms": 4.0,
                 "vs_torch": v, "torch_ddp_step_ms": 8.0} for e, v in ((0.70, 1.7), (0.86, 2.1), (0.95, 2.4))]
     repeated = ddp_repeats.summarise(samples)

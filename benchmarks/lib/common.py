@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
 
 
 def single_thread():

@@ -1,8 +1,7 @@
 """The 2-rank, batch-512 point of ddp.py measured again and again: on a shared machine a whole
-run can land in a slow minute (hand runs of the same point minutes apart gave scaling
-efficiencies from 0.73 to 0.95), so the targets there are judged on the median of several
-runs' ratios, each ratio taken inside one run (distgrad) or between neighbouring runs
-(distgrad and PyTorch, alternating)."""
+run can land in a slow minute (NOTES.md has how far single runs of that point moved), so the
+targets there are judged on the median of several runs' ratios, each ratio taken inside one
+run (distgrad) or between neighbouring runs (distgrad and PyTorch, alternating)."""
 import statistics
 
 MODES = ("alone", "local", "barrier", "ddp")

@@ -2,7 +2,7 @@
 import json
 import os
 
-from common import RESULTS
+from .common import RESULTS
 
 
 def load_result(name):

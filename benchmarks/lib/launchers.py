@@ -1,23 +1,24 @@
-"""Start a benchmark on N ranks: under the MPI that belongs to this Python (the mpiexec beside
-sys.executable), or as N plain processes meeting through torch.distributed's env:// rendezvous."""
+"""Start a benchmark module on N ranks: under the MPI that belongs to this Python (distgrad-run's
+mpiexec: the one beside sys.executable before PATH's), or as N plain processes meeting through
+torch.distributed's env:// rendezvous. Modules run as ``python -m benchmarks.<name>`` from the
+repository root."""
 import os
-import shutil
 import socket
 import subprocess
 import sys
 
+from distgrad.launcher.mpi import MPIError, find_mpiexec
 
-def mpiexec_path():
-    """The mpiexec installed next to the running interpreter (MPICH from PyPI), else the one on PATH.
-    Mixing an mpiexec from another MPI with this mpi4py would start N worlds of one."""
-    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    if os.path.exists(beside):
-        return beside
-    found = shutil.which("mpiexec")
-    if found is None:
-        raise RuntimeError("mpiexec not found next to %s nor on PATH: install mpich (pip install mpich)"
-                           % sys.executable)
-    return found
+from .common import ROOT
+
+
+def mpiexec_or_none():
+    """distgrad-run's mpiexec, or None where there is none. (An mpiexec of another MPI than this
+    mpi4py's would start N worlds of one.)"""
+    try:
+        return find_mpiexec()
+    except MPIError:
+        return None
 
 
 def one_thread_env(**extra):
@@ -26,10 +27,10 @@ def one_thread_env(**extra):
     return env
 
 
-def run_mpi(n, script, args=(), timeout=600, env=None):
-    """Run ``python script args`` on ``n`` ranks; return its stdout, raise with stderr on failure."""
-    cmd = [mpiexec_path(), "-n", str(n), sys.executable, script, *map(str, args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+def run_mpi(n, module, args=(), timeout=600, env=None):
+    """Run ``python -m module args`` on ``n`` ranks; return its stdout, raise with stderr on failure."""
+    cmd = [find_mpiexec(), "-n", str(n), sys.executable, "-m", module, *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
                           env=env if env is not None else one_thread_env())
     _check(cmd, proc.returncode, proc.stdout, proc.stderr)
     return proc.stdout
@@ -41,12 +42,12 @@ def free_port():
         return s.getsockname()[1]
 
 
-def run_torch_ranks(n, script, args=(), timeout=600):
-    """Run ``python script args`` as ``n`` processes with RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT set
+def run_torch_ranks(n, module, args=(), timeout=600):
+    """Run ``python -m module args`` as ``n`` processes with RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT set
     (what torch.distributed.init_process_group(init_method="env://") reads); return rank 0's stdout."""
-    cmd = [sys.executable, script, *map(str, args)]
+    cmd = [sys.executable, "-m", module, *map(str, args)]
     port = free_port()
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                               env=one_thread_env(RANK=r, WORLD_SIZE=n, LOCAL_RANK=r, MASTER_ADDR="127.0.0.1",
                                                  MASTER_PORT=port, GLOO_SOCKET_IFNAME="lo"))
              for r in range(n)]

@@ -1,0 +1,1 @@
+"""Code the benchmark entry points share: timing, launching ranks, results, models."""
