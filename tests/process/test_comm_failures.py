@@ -1,7 +1,5 @@
 """Failures of a multi-rank job, from the outside: each test launches a small script with
 ``mpiexec -n 2`` (scripts/) and reads what the job printed."""
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,26 +7,18 @@ from pathlib import Path
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
-LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK",
-                      "MPI_LOCALNRANKS")
 
 
-def mpiexec():
-    beside_python = Path(sys.executable).with_name("mpiexec")
-    found = str(beside_python) if beside_python.exists() else shutil.which("mpiexec")
-    assert found, "mpiexec not found (the mpich package provides it)"
-    return found
-
-
-def run_job(script, ranks=2, timeout=90, **env):
-    environ = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES}
-    environ.update(OMP_NUM_THREADS="1", **env)
-    return subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, str(SCRIPTS / script)],
-                          env=environ, capture_output=True, text=True, timeout=timeout)
+@pytest.fixture
+def run_job(mpiexec, job_env):
+    def run(script, ranks=2, timeout=90, **env):
+        return subprocess.run([mpiexec, "-n", str(ranks), sys.executable, str(SCRIPTS / script)],
+                              env=dict(job_env, **env), capture_output=True, text=True, timeout=timeout)
+    return run
 
 
 @pytest.mark.timeout(120)
-def test_an_exception_on_one_rank_ends_the_whole_job_naming_that_rank():
+def test_an_exception_on_one_rank_ends_the_whole_job_naming_that_rank(run_job):
     job = run_job("raise_on_one_rank.py")
     output = job.stdout + job.stderr
     assert job.returncode != 0
@@ -38,7 +28,7 @@ def test_an_exception_on_one_rank_ends_the_whole_job_naming_that_rank():
 
 
 @pytest.mark.timeout(120)
-def test_debug_mode_catches_a_collective_mismatch():
+def test_debug_mode_catches_a_collective_mismatch(run_job):
     job = run_job("mismatched_collective.py", DISTGRAD_DEBUG="1")
     output = job.stdout + job.stderr
     assert job.returncode != 0
@@ -48,7 +38,7 @@ def test_debug_mode_catches_a_collective_mismatch():
 
 
 @pytest.mark.timeout(120)
-def test_a_late_rank_gets_a_stall_warning_naming_it():
+def test_a_late_rank_gets_a_stall_warning_naming_it(run_job):
     job = run_job("late_rank.py", DISTGRAD_STALL_WARNING_SECONDS="1")
     output = job.stdout + job.stderr
     assert job.returncode == 0, output
@@ -59,7 +49,7 @@ def test_a_late_rank_gets_a_stall_warning_naming_it():
 
 
 @pytest.mark.timeout(120)
-def test_a_rank_that_exits_early_ends_the_job_instead_of_hanging_it():
+def test_a_rank_that_exits_early_ends_the_job_instead_of_hanging_it(run_job):
     # The collective layer's own exit notice, without the heartbeat watchdog (liveness.py),
     # which may notice the lost process first.
     job = run_job("exit_early.py", DISTGRAD_LIVENESS="0")

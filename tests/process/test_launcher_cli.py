@@ -13,8 +13,6 @@ import time
 
 import pytest
 
-from distgrad.launcher.mpi import MPIError, find_mpiexec
-
 # Ranks write each line with one os.write: mpiexec merges the ranks' output as it comes, and
 # print() may hand a line and its newline over in two pieces that another rank's text splits.
 RANK_SCRIPT = """
@@ -44,14 +42,6 @@ def script(tmp_path, source, name="job.py"):
     path = tmp_path / name
     path.write_text(textwrap.dedent(source))
     return path
-
-
-@pytest.fixture(scope="module")
-def mpiexec():
-    try:
-        return find_mpiexec()
-    except MPIError as e:
-        pytest.skip(f"no MPI installed: {e}")
 
 
 # -- dry runs and usage errors (no MPI job) -------------------------------------------------
