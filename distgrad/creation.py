@@ -4,7 +4,8 @@ import numpy
 from . import dtypes
 from .backend import module_for
 from .random import generator_for
-from .tensor import Tensor, _shape_arg
+from .ops._util import shape_arg
+from .tensor import Tensor
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
@@ -27,7 +28,7 @@ def from_numpy(array):
 def _make(fill, shape, dtype, device, requires_grad, default=None):
     xp = module_for(device)
     dtype = dtypes.to_dtype(dtype) or default or dtypes.get_default_dtype()
-    t = Tensor._wrap(fill(xp, _shape_arg(shape), dtype))
+    t = Tensor._wrap(fill(xp, shape_arg(shape), dtype))
     if requires_grad:
         t.requires_grad_(True)
     return t

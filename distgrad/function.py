@@ -6,6 +6,7 @@ needs no gradient). Both work on raw arrays, so differentiating builds no graph.
 ``self.needs_grad[i]`` tells forward and backward which input gradients are wanted, so work
 for inputs that need none (the training data, say) is skipped.
 """
+import functools
 import re
 import threading
 
@@ -41,8 +42,6 @@ class _GradMode:
         set_grad_enabled(self._prev)
 
     def __call__(self, fn):
-        import functools
-
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             with self.__class__():
@@ -103,11 +102,11 @@ class Function:
                 raise
             raise named from None
         if not record:
-            result = _wrap(out)
+            result = tensors[0]._wrap(out)
             if cls.is_view:
                 result._version = tensors[0]._version
             return result
-        result = _wrap(out, True, fn)
+        result = tensors[0]._wrap(out, True, fn)
         if cls.is_view:
             result._version = tensors[0]._version
         fn.inputs = tensors
@@ -168,4 +167,3 @@ def named_error(op, arrays, error):
 
 
 _new = object.__new__
-_wrap = None  # Tensor._wrap, bound by tensor.py (which imports this module first)

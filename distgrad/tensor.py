@@ -2,17 +2,21 @@
 import numpy
 
 from . import dtypes
+from .autograd.engine import run_backward
 from .backend import device as Device, device_of, get_array_module, is_gpu_array, move
-from . import function as _function
 from .function import is_grad_enabled
+from .ops import (activation as _activation, elementwise as _elementwise, indexing as _indexing,
+                  inplace as _inplace, linalg as _linalg, reduction as _reduction, shape as _shape)
+from .ops._util import cast, shape_arg
+from .ops.device import to_device
+from .tensor_base import TensorBase
 
 
-class Tensor:
-    __slots__ = ("array", "requires_grad", "grad", "grad_fn", "_version", "_hooks",
-                 "_post_hooks", "name", "__weakref__")
+class Tensor(TensorBase):
+    """The public tensor API. The op methods delegate to the functions in distgrad.ops, with
+    the same signatures: ``x.sum(1)`` is ``distgrad.sum(x, 1)``."""
 
-    # Make NumPy defer to our reflected operators (ndarray * Tensor -> Tensor.__rmul__).
-    __array_priority__ = 1000
+    __slots__ = ()
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         array = _to_array(data, dtypes.to_dtype(dtype))
@@ -22,22 +26,13 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
 
-    def _init(self, array, requires_grad, grad_fn):
-        self.array = array
-        self.requires_grad = requires_grad
-        self.grad = None
-        self.grad_fn = grad_fn
-        self._version = [0]  # shared with views; bumped by in-place ops
-        self._hooks = None
-        self._post_hooks = None
-        self.name = None
-
-    @classmethod
-    def _wrap(cls, array, requires_grad=False, grad_fn=None):
-        """Fast constructor for arrays the library made itself (no conversion, no checks)."""
+    @staticmethod
+    def _wrap(array, requires_grad=False, grad_fn=None):
+        """Fast constructor for arrays the library made itself (no conversion, no checks).
+        Called on an instance by the layers below (``x._wrap``), it still makes a Tensor."""
         if isinstance(array, _generic):  # NumPy ops on 0-d arrays return scalars
             array = numpy.asarray(array)
-        t = _new(cls)
+        t = _new(Tensor)
         # Inlined _init: this runs once per op.
         t.array = array
         t.requires_grad = requires_grad
@@ -119,7 +114,7 @@ class Tensor:
         return self
 
     def backward(self, gradient=None, retain_graph=False, create_graph=False, inputs=None):
-        _run_backward([self], [gradient], retain_graph=retain_graph, create_graph=create_graph,
+        run_backward([self], [gradient], retain_graph=retain_graph, create_graph=create_graph,
                       inputs=inputs)
 
     def detach(self):
@@ -199,9 +194,9 @@ class Tensor:
                 dtype = arg
         out = self
         if dtype is not None and numpy.dtype(dtype) != self.array.dtype:
-            out = _ops.cast(out, numpy.dtype(dtype))
+            out = cast(out, numpy.dtype(dtype))
         if device is not None and Device(device) != out.device:
-            out = _ops.to_device(out, Device(device))
+            out = to_device(out, Device(device))
         return out
 
     def cpu(self):
@@ -240,23 +235,435 @@ class Tensor:
     def is_contiguous(self):
         return bool(self.array.flags.c_contiguous)
 
-    def clone(self):
-        return _ops.clone(self)
-
     def new_tensor(self, data, dtype=None, requires_grad=False):
         return Tensor(data, dtype=dtype or self.dtype, device=self.device, requires_grad=requires_grad)
 
     def new_zeros(self, *shape, dtype=None):
-        return Tensor._wrap(self.xp.zeros(_shape_arg(shape), dtype=dtype or self.dtype))
+        return Tensor._wrap(self.xp.zeros(shape_arg(shape), dtype=dtype or self.dtype))
 
     def new_ones(self, *shape, dtype=None):
-        return Tensor._wrap(self.xp.ones(_shape_arg(shape), dtype=dtype or self.dtype))
+        return Tensor._wrap(self.xp.ones(shape_arg(shape), dtype=dtype or self.dtype))
 
     def new_full(self, shape, value, dtype=None):
-        return Tensor._wrap(self.xp.full(_shape_arg((shape,)), value, dtype=dtype or self.dtype))
+        return Tensor._wrap(self.xp.full(shape_arg((shape,)), value, dtype=dtype or self.dtype))
 
     def new_empty(self, *shape, dtype=None):
-        return Tensor._wrap(self.xp.empty(_shape_arg(shape), dtype=dtype or self.dtype))
+        return Tensor._wrap(self.xp.empty(shape_arg(shape), dtype=dtype or self.dtype))
+
+    # ----------------------------------------------------------------- elementwise
+    def abs(self):
+        return _elementwise.abs(self)
+
+    def add(self, other, alpha=1):
+        return _elementwise.add(self, other, alpha)
+
+    def allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _elementwise.allclose(self, other, rtol, atol, equal_nan)
+
+    def ceil(self):
+        return _elementwise.ceil(self)
+
+    def clamp(self, min=None, max=None):
+        return _elementwise.clamp(self, min, max)
+
+    def clip(self, min=None, max=None):
+        return _elementwise.clip(self, min, max)
+
+    def clone(self):
+        return _elementwise.clone(self)
+
+    def div(self, other, rounding_mode=None):
+        return _elementwise.div(self, other, rounding_mode)
+
+    def eq(self, other):
+        return _elementwise.eq(self, other)
+
+    def equal(self, other):
+        return _elementwise.equal(self, other)
+
+    def exp(self):
+        return _elementwise.exp(self)
+
+    def floor(self):
+        return _elementwise.floor(self)
+
+    def ge(self, other):
+        return _elementwise.ge(self, other)
+
+    def gt(self, other):
+        return _elementwise.gt(self, other)
+
+    def isfinite(self):
+        return _elementwise.isfinite(self)
+
+    def isinf(self):
+        return _elementwise.isinf(self)
+
+    def isnan(self):
+        return _elementwise.isnan(self)
+
+    def le(self, other):
+        return _elementwise.le(self, other)
+
+    def log(self):
+        return _elementwise.log(self)
+
+    def logical_and(self, other):
+        return _elementwise.logical_and(self, other)
+
+    def logical_not(self):
+        return _elementwise.logical_not(self)
+
+    def logical_or(self, other):
+        return _elementwise.logical_or(self, other)
+
+    def logical_xor(self, other):
+        return _elementwise.logical_xor(self, other)
+
+    def lt(self, other):
+        return _elementwise.lt(self, other)
+
+    def maximum(self, other):
+        return _elementwise.maximum(self, other)
+
+    def minimum(self, other):
+        return _elementwise.minimum(self, other)
+
+    def mul(self, other):
+        return _elementwise.mul(self, other)
+
+    def ne(self, other):
+        return _elementwise.ne(self, other)
+
+    def neg(self):
+        return _elementwise.neg(self)
+
+    def pow(self, exponent):
+        return _elementwise.pow(self, exponent)
+
+    def round(self):
+        return _elementwise.round(self)
+
+    def rsqrt(self):
+        return _elementwise.rsqrt(self)
+
+    def sign(self):
+        return _elementwise.sign(self)
+
+    def sqrt(self):
+        return _elementwise.sqrt(self)
+
+    def square(self):
+        return _elementwise.square(self)
+
+    def sub(self, other, alpha=1):
+        return _elementwise.sub(self, other, alpha)
+
+    def where(self, input=None, other=None):
+        return _elementwise.where(self, input, other)
+
+    def multiply(self, other):
+        return _elementwise.mul(self, other)
+
+    def divide(self, other, rounding_mode=None):
+        return _elementwise.div(self, other, rounding_mode)
+
+    def subtract(self, other, alpha=1):
+        return _elementwise.sub(self, other, alpha)
+
+    def true_divide(self, other, rounding_mode=None):
+        return _elementwise.div(self, other, rounding_mode)
+
+    def negative(self):
+        return _elementwise.neg(self)
+
+    # ----------------------------------------------------------------- indexing
+    def gather(self, dim, index):
+        return _indexing.gather(self, dim, index)
+
+    def index_select(self, dim, index):
+        return _indexing.index_select(self, dim, index)
+
+    def masked_fill(self, mask, value):
+        return _indexing.masked_fill(self, mask, value)
+
+    def nonzero(self, as_tuple=False):
+        return _indexing.nonzero(self, as_tuple)
+
+    # ----------------------------------------------------------------- activation
+    def relu(self, inplace=False):
+        return _activation.relu(self, inplace)
+
+    def sigmoid(self):
+        return _activation.sigmoid(self)
+
+    def tanh(self):
+        return _activation.tanh(self)
+
+    def softmax(self, dim=None, dtype=None):
+        return _activation.softmax(self, dim, dtype)
+
+    def log_softmax(self, dim=None, dtype=None):
+        return _activation.log_softmax(self, dim, dtype)
+
+    # ----------------------------------------------------------------- linalg
+    def matmul(self, other):
+        return _linalg.matmul(self, other)
+
+    def mm(self, mat2):
+        return _linalg.mm(self, mat2)
+
+    def bmm(self, mat2):
+        return _linalg.bmm(self, mat2)
+
+    def dot(self, other):
+        return _linalg.dot(self, other)
+
+    def outer(self, vec2):
+        return _linalg.outer(self, vec2)
+
+    # ----------------------------------------------------------------- reduction
+    def all(self, dim=None, keepdim=False):
+        return _reduction.all(self, dim, keepdim)
+
+    def amax(self, dim=None, keepdim=False):
+        return _reduction.amax(self, dim, keepdim)
+
+    def amin(self, dim=None, keepdim=False):
+        return _reduction.amin(self, dim, keepdim)
+
+    def any(self, dim=None, keepdim=False):
+        return _reduction.any(self, dim, keepdim)
+
+    def argmax(self, dim=None, keepdim=False):
+        return _reduction.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return _reduction.argmin(self, dim, keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        return _reduction.max(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False, dtype=None, axis=None):
+        return _reduction.mean(self, dim, keepdim, dtype, axis)
+
+    def min(self, dim=None, keepdim=False):
+        return _reduction.min(self, dim, keepdim)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        return _reduction.norm(self, p, dim, keepdim)
+
+    def prod(self, dim=None, keepdim=False):
+        return _reduction.prod(self, dim, keepdim)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
+        return _reduction.std(self, dim, unbiased, keepdim, correction)
+
+    def sum(self, dim=None, keepdim=False, dtype=None, axis=None):
+        return _reduction.sum(self, dim, keepdim, dtype, axis)
+
+    def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
+        return _reduction.var(self, dim, unbiased, keepdim, correction)
+
+    # ----------------------------------------------------------------- shape
+    def broadcast_to(self, shape):
+        return _shape.broadcast_to(self, shape)
+
+    def chunk(self, chunks, dim=0):
+        return _shape.chunk(self, chunks, dim)
+
+    def expand(self, *sizes):
+        return _shape.expand(self, *sizes)
+
+    def expand_as(self, other):
+        return _shape.expand_as(self, other)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return _shape.flatten(self, start_dim, end_dim)
+
+    def permute(self, *dims):
+        return _shape.permute(self, *dims)
+
+    def reshape(self, *shape):
+        return _shape.reshape(self, *shape)
+
+    def reshape_as(self, other):
+        return _shape.reshape_as(self, other)
+
+    def split(self, split_size_or_sections, dim=0):
+        return _shape.split(self, split_size_or_sections, dim)
+
+    def squeeze(self, dim=None):
+        return _shape.squeeze(self, dim)
+
+    def swapaxes(self, dim0, dim1):
+        return _shape.swapaxes(self, dim0, dim1)
+
+    def t(self):
+        return _shape.t(self)
+
+    def transpose(self, dim0, dim1):
+        return _shape.transpose(self, dim0, dim1)
+
+    def unbind(self, dim=0):
+        return _shape.unbind(self, dim)
+
+    def unflatten(self, dim, sizes):
+        return _shape.unflatten(self, dim, sizes)
+
+    def unsqueeze(self, dim):
+        return _shape.unsqueeze(self, dim)
+
+    def view(self, *shape):
+        return _shape.view(self, *shape)
+
+    def view_as(self, other):
+        return _shape.view_as(self, other)
+
+    # ----------------------------------------------------------------- inplace
+    def add_(self, *args, **kwargs):
+        return _inplace.add_(self, *args, **kwargs)
+
+    def clamp_(self, *args, **kwargs):
+        return _inplace.clamp_(self, *args, **kwargs)
+
+    def copy_(self, *args, **kwargs):
+        return _inplace.copy_(self, *args, **kwargs)
+
+    def div_(self, *args, **kwargs):
+        return _inplace.div_(self, *args, **kwargs)
+
+    def fill_(self, *args, **kwargs):
+        return _inplace.fill_(self, *args, **kwargs)
+
+    def mul_(self, *args, **kwargs):
+        return _inplace.mul_(self, *args, **kwargs)
+
+    def pow_(self, *args, **kwargs):
+        return _inplace.pow_(self, *args, **kwargs)
+
+    def relu_(self, *args, **kwargs):
+        return _inplace.relu_(self, *args, **kwargs)
+
+    def sub_(self, *args, **kwargs):
+        return _inplace.sub_(self, *args, **kwargs)
+
+    def zero_(self, *args, **kwargs):
+        return _inplace.zero_(self, *args, **kwargs)
+
+    def masked_fill_(self, *args, **kwargs):
+        return _inplace.masked_fill_(self, *args, **kwargs)
+
+
+    # ----------------------------------------------------------------- operators
+    def __getitem__(self, index):
+        return _indexing.getitem(self, index)
+
+    def __setitem__(self, index, value):
+        return _indexing.setitem(self, index, value)
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def __add__(self, other):
+        return _elementwise.add(self, other)
+
+    __radd__ = __add__
+
+    def __sub__(self, other):
+        return _elementwise.sub(self, other)
+
+    def __rsub__(self, other):
+        return _elementwise.sub(other, self)
+
+    def __mul__(self, other):
+        return _elementwise.mul(self, other)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        return _elementwise.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _elementwise.div(other, self)
+
+    def __floordiv__(self, other):
+        return _elementwise.div(self, other, rounding_mode="floor")
+
+    def __mod__(self, other):
+        return self - _elementwise.div(self, other, rounding_mode="floor") * other
+
+    def __pow__(self, exponent):
+        return _elementwise.pow(self, exponent)
+
+    def __rpow__(self, other):
+        return _elementwise.pow(other, self)
+
+    def __matmul__(self, other):
+        return _linalg.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _linalg.matmul(other, self)
+
+    def __neg__(self):
+        return _elementwise.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _elementwise.abs(self)
+
+    def __eq__(self, other):
+        return _elementwise.eq(self, other)
+
+    def __ne__(self, other):
+        return _elementwise.ne(self, other)
+
+    def __lt__(self, other):
+        return _elementwise.lt(self, other)
+
+    def __le__(self, other):
+        return _elementwise.le(self, other)
+
+    def __gt__(self, other):
+        return _elementwise.gt(self, other)
+
+    def __ge__(self, other):
+        return _elementwise.ge(self, other)
+
+    def __and__(self, other):
+        return _elementwise.logical_and(self, other)
+
+    __rand__ = __and__
+
+    def __or__(self, other):
+        return _elementwise.logical_or(self, other)
+
+    __ror__ = __or__
+
+    def __xor__(self, other):
+        return _elementwise.logical_xor(self, other)
+
+    def __invert__(self):
+        return _elementwise.logical_not(self)
+
+    def __iadd__(self, other):
+        return _inplace.add_(self, other)
+
+    def __isub__(self, other):
+        return _inplace.sub_(self, other)
+
+    def __imul__(self, other):
+        return _inplace.mul_(self, other)
+
+    def __itruediv__(self, other):
+        return _inplace.div_(self, other)
 
     # ----------------------------------------------------------------- python protocol
     def __len__(self):
@@ -307,7 +714,8 @@ class Tensor:
         if self.grad_fn is not None:
             raise RuntimeError("only leaf tensors support deepcopy; use .detach().clone() on this result")
         if id(self) not in memo:
-            copied = type(self)._wrap(self.array.copy(), self.requires_grad)
+            copied = _new(type(self))  # a Parameter stays a Parameter
+            copied._init(self.array.copy(), self.requires_grad, None)
             if self.grad is not None:
                 copied.grad = Tensor._wrap(self.grad.array.copy())
             memo[id(self)] = copied
@@ -342,16 +750,9 @@ def _is_dtype_name(arg):
     return arg not in ("cpu", "cuda") and not arg.startswith("cuda:")
 
 
-def _shape_arg(shape):
-    """Accept f(2, 3), f((2, 3)) and f([2, 3])."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list, Size)):
-        return tuple(shape[0])
-    return tuple(int(s) for s in shape)
-
-
 def _to_array(data, dtype):
     """Convert user data to an array with PyTorch's default dtypes (float32 / int64)."""
-    if isinstance(data, Tensor):
+    if isinstance(data, TensorBase):
         array = data.array
         return array if dtype is None else array.astype(dtype)
     if is_gpu_array(data):
@@ -381,7 +782,3 @@ def _unwrap_nested(data):
 
 _new = object.__new__
 _generic = numpy.generic
-_function._wrap = Tensor._wrap
-
-from . import ops as _ops  # noqa: E402  (ops need Tensor defined first)
-from .autograd.engine import run_backward as _run_backward  # noqa: E402  (so does the engine)

@@ -32,6 +32,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, create_graph=Fa
 
 def Variable(data, requires_grad=False):
     """Legacy alias: returns a Tensor."""
+    # At call time: tensor.py imports this package (Tensor.backward runs its engine).
     from ..tensor import Tensor
     if isinstance(data, Tensor):
         t = data.detach()

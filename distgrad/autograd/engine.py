@@ -7,7 +7,7 @@ its post-accumulate hooks fire while the rest of backward continues. Data parall
 starts communication from those hooks.
 """
 from ..backend import get_array_module
-from ..tensor import Tensor
+from ..tensor_base import TensorBase
 
 # Callbacks queued during the backward that is running now (None outside backward).
 _end_callbacks = None
@@ -70,7 +70,7 @@ def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inp
             input_grads = (None,) * len(inputs_of_fn)
         else:
             if fn.hooks:
-                grad = _run_hooks(fn.hooks, grad)
+                grad = _run_hooks(fn.hooks, grad, inputs_of_fn[0])
             if capture_fns and fn in capture_fns:
                 capture[capture_fns[fn]] = grad
             fn.check_versions()
@@ -112,7 +112,7 @@ def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inp
             if g is None and not allow_unused:
                 raise RuntimeError("autograd.grad: one of the differentiated tensors was not used in "
                                    "the graph; pass allow_unused=True to get None for it")
-            result.append(None if g is None else Tensor._wrap(g))
+            result.append(None if g is None else t._wrap(g))
         return tuple(result) if not accumulate else None
     return None
 
@@ -120,7 +120,7 @@ def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inp
 def _seed_gradients(roots, root_grads):
     seeds = []
     for root, grad in zip(roots, root_grads):
-        if not isinstance(root, Tensor):
+        if not isinstance(root, TensorBase):
             raise TypeError(f"backward: expected a Tensor, got {type(root).__name__}")
         if not root.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn: "
@@ -132,7 +132,7 @@ def _seed_gradients(roots, root_grads):
                                    f"got shape {tuple(root.array.shape)}; pass a gradient of that shape")
             grad = xp.ones(root.array.shape, dtype=root.array.dtype)
         else:
-            grad = grad.array if isinstance(grad, Tensor) else xp.asarray(grad, dtype=root.array.dtype)
+            grad = grad.array if isinstance(grad, TensorBase) else xp.asarray(grad, dtype=root.array.dtype)
             if grad.shape != root.array.shape:
                 raise RuntimeError(f"backward: gradient of shape {tuple(grad.shape)} does not match "
                                    f"the output's shape {tuple(root.array.shape)}")
@@ -187,7 +187,7 @@ def _finish_leaf(leaf, grad, capture, accumulate):
     if grad is None:
         return
     if leaf._hooks:
-        grad = _run_hooks(leaf._hooks, grad)
+        grad = _run_hooks(leaf._hooks, grad, leaf)
     if capture is not None:
         if id(leaf) in capture:
             capture[id(leaf)] = grad
@@ -200,7 +200,7 @@ def _accumulate(leaf, grad):
     if grad.dtype != leaf.array.dtype:
         grad = grad.astype(leaf.array.dtype)
     if leaf.grad is None:
-        leaf.grad = Tensor._wrap(grad)
+        leaf.grad = leaf._wrap(grad)
     else:
         leaf.grad.array += grad
     if leaf._post_hooks:
@@ -208,9 +208,10 @@ def _accumulate(leaf, grad):
             hook(leaf)
 
 
-def _run_hooks(hooks, grad):
+def _run_hooks(hooks, grad, like):
+    """Tensor hooks on ``grad``; ``like`` is any tensor, to make the Tensor they see."""
     for hook in hooks:
-        result = hook(Tensor._wrap(grad))
+        result = hook(like._wrap(grad))
         if result is not None:
             grad = result.array
     return grad

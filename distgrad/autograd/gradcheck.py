@@ -2,16 +2,15 @@
 import numpy
 
 from ..function import no_grad
+from ..tensor_base import TensorBase
+from .engine import run_backward
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True):
     """True when ``fn``'s backward matches finite differences for every input that requires
     grad (use float64 inputs). Raises with the worst mismatch otherwise."""
-    from ..tensor import Tensor
-    from .engine import run_backward
-
     inputs = tuple(inputs) if isinstance(inputs, (list, tuple)) else (inputs,)
-    wrt = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]
+    wrt = [t for t in inputs if isinstance(t, TensorBase) and t.requires_grad]
     out = fn(*inputs)
     outputs = out if isinstance(out, (tuple, list)) else (out,)
     for k, output in enumerate(outputs):

@@ -1,8 +1,9 @@
-"""Small helpers shared by the ops: argument coercion and broadcasting's backward."""
+"""Small helpers shared by the ops: argument coercion, dtype casts and broadcasting's backward."""
 import numpy
 
 from .. import dtypes
-from ..tensor import Tensor
+from ..function import Function
+from ..tensor_base import TensorBase
 
 
 def unbroadcast(g, shape):
@@ -17,24 +18,31 @@ def unbroadcast(g, shape):
     return g.reshape(shape)
 
 
+def shape_arg(shape):
+    """Accept f(2, 3), f((2, 3)) and f([2, 3]) (a Size is a tuple)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
 def as_tensor_like(value, like):
     """A Python scalar or array as a constant tensor next to ``like`` (same device)."""
-    if isinstance(value, Tensor):
+    if isinstance(value, TensorBase):
         return value
     xp = like.xp
     if isinstance(value, (bool, int, float)):
-        return Tensor._wrap(xp.asarray(value, dtype=dtypes.scalar_dtype(value, like.array.dtype)))
+        return like._wrap(xp.asarray(value, dtype=dtypes.scalar_dtype(value, like.array.dtype)))
     array = xp.asarray(value)
     if array.dtype == numpy.float64 and not isinstance(value, numpy.ndarray):
         array = array.astype(dtypes.get_default_dtype())
-    return Tensor._wrap(array)
+    return like._wrap(array)
 
 
 def binary_operands(a, b):
     """Two tensors of one dtype, promoted as PyTorch does; scalars become constants."""
-    if not isinstance(a, Tensor):
+    if not isinstance(a, TensorBase):
         a = as_tensor_like(a, b)
-    elif not isinstance(b, Tensor):
+    elif not isinstance(b, TensorBase):
         b = as_tensor_like(b, a)
     da, db = a.array.dtype, b.array.dtype
     if da != db:
@@ -65,6 +73,14 @@ def normalize_dim(dim, ndim, op="op"):
     return tuple(out)
 
 
+class Cast(Function):
+    def forward(self, xp, x, dtype):
+        self.in_dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, xp, g):
+        return (g.astype(self.in_dtype),)
+
+
 def cast(tensor, dtype):
-    from .elementwise import Cast
     return Cast.apply(tensor, dtype=numpy.dtype(dtype))

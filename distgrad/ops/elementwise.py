@@ -1,16 +1,7 @@
 """Elementwise arithmetic and math, with broadcasting."""
 from ..function import Function, named_error
-from ..tensor import Tensor
+from ..tensor_base import TensorBase
 from ._util import as_tensor_like, binary_operands, unbroadcast
-
-
-class Cast(Function):
-    def forward(self, xp, x, dtype):
-        self.in_dtype = x.dtype
-        return x.astype(dtype)
-
-    def backward(self, xp, g):
-        return (g.astype(self.in_dtype),)
 
 
 class Clone(Function):
@@ -247,12 +238,12 @@ def div(input, other, rounding_mode=None):
             return Div.apply(a.float(), b.float())
         xp = a.xp
         op = xp.floor_divide if rounding_mode == "floor" else (lambda x, y: xp.trunc(x / y).astype(x.dtype))
-        return Tensor._wrap(op(a.array, b.array))
+        return a._wrap(op(a.array, b.array))
     return Div.apply(a, b)
 
 
 def pow(input, exponent):
-    if isinstance(input, Tensor) and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+    if isinstance(input, TensorBase) and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
         if input.array.dtype.kind in "biu" and isinstance(exponent, float):
             input = input.float()
         return PowScalar.apply(input, exponent=exponent)
@@ -290,7 +281,7 @@ def rsqrt(input):
 def clamp(input, min=None, max=None):
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
+    if isinstance(min, TensorBase) or isinstance(max, TensorBase):
         out = input
         if min is not None:
             out = maximum(out, min)
@@ -313,8 +304,8 @@ def minimum(input, other):
 
 def where(condition, input=None, other=None):
     if input is None and other is None:
-        return tuple(Tensor._wrap(i) for i in condition.xp.nonzero(condition.array))
-    like = input if isinstance(input, Tensor) else other
+        return tuple(condition._wrap(i) for i in condition.xp.nonzero(condition.array))
+    like = input if isinstance(input, TensorBase) else other
     condition = as_tensor_like(condition, like)
     if condition.array.dtype.kind != "b":
         raise TypeError(f"where: condition must be a bool tensor, got dtype {condition.array.dtype}")
@@ -335,7 +326,7 @@ def _compare(name, shown=None):
     def compare(input, other):
         a, b = binary_operands(input, other)
         try:
-            return Tensor._wrap(getattr(a.xp, name)(a.array, b.array))
+            return a._wrap(getattr(a.xp, name)(a.array, b.array))
         except ValueError as e:  # shapes that do not broadcast: name the op and the shapes
             raise named_error(shown or name, (a.array, b.array), e) from None
     compare.__name__ = name
@@ -351,7 +342,7 @@ logical_and, logical_or, logical_xor = (_compare(n) for n in ("logical_and", "lo
 def _no_grad_unary(name):
     """An elementwise function whose result carries no gradient (masks, rounding)."""
     def unary(input):
-        return Tensor._wrap(getattr(input.xp, name)(input.array))
+        return input._wrap(getattr(input.xp, name)(input.array))
     unary.__name__ = name
     return unary
 

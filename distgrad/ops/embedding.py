@@ -1,6 +1,6 @@
 """Embedding lookup: rows of a weight matrix picked by integer indices."""
 from ..function import Function
-from ..tensor import Tensor
+from ..tensor_base import TensorBase
 from .indexing import scatter_add
 
 
@@ -22,7 +22,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
               sparse=False):
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
-    indices = input.array if isinstance(input, Tensor) else weight.xp.asarray(input)
+    indices = input.array if isinstance(input, TensorBase) else weight.xp.asarray(input)
     if indices.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be an integer tensor (int64), got dtype {indices.dtype}")
     if weight.ndim != 2:

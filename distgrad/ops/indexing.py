@@ -1,7 +1,7 @@
 """Indexing: slices, integer arrays and boolean masks; gather; index assignment."""
 from ..backend import get_array_module
 from ..function import Function, is_grad_enabled
-from ..tensor import Tensor
+from ..tensor_base import TensorBase
 
 
 def scatter_add(xp, target, index, values):
@@ -39,7 +39,7 @@ def _convert_index(index, xp):
     items = index if isinstance(index, tuple) else (index,)
     converted, advanced = [], False
     for item in items:
-        if isinstance(item, Tensor):
+        if isinstance(item, TensorBase):
             item = item.array
         elif isinstance(item, list):
             item = xp.asarray(item)
@@ -71,7 +71,7 @@ def setitem(input, index, value):
         raise RuntimeError("index assignment on a tensor that requires grad is not differentiable in "
                            "distgrad; build the result with where() or cat(), or wrap it in no_grad()")
     index, _ = _convert_index(index, input.xp)
-    input.array[index] = value.array if isinstance(value, Tensor) else value
+    input.array[index] = value.array if isinstance(value, TensorBase) else value
     input._bump_version()
 
 
@@ -91,7 +91,7 @@ class Gather(Function):
 def gather(input, dim, index):
     from ._util import normalize_dim
     axis = normalize_dim(dim, input.ndim, "gather")[0]
-    return Gather.apply(input, index=index.array if isinstance(index, Tensor) else index, axis=axis)
+    return Gather.apply(input, index=index.array if isinstance(index, TensorBase) else index, axis=axis)
 
 
 def index_select(input, dim, index):
@@ -108,5 +108,5 @@ def masked_fill(input, mask, value):
 def nonzero(input, as_tuple=False):
     idx = input.xp.nonzero(input.array)
     if as_tuple:
-        return tuple(Tensor._wrap(i.astype("int64")) for i in idx)
-    return Tensor._wrap(input.xp.stack(idx, axis=1).astype("int64"))
+        return tuple(input._wrap(i.astype("int64")) for i in idx)
+    return input._wrap(input.xp.stack(idx, axis=1).astype("int64"))

@@ -7,7 +7,7 @@ it, so gradients still flow. A leaf that requires grad cannot be changed in plac
 grad mode is on, as in PyTorch.
 """
 from ..function import is_grad_enabled
-from ..tensor import Tensor
+from ..tensor_base import TensorBase
 from . import elementwise as ew
 from .indexing import masked_fill
 
@@ -18,12 +18,12 @@ def _inplace(out_of_place, array_op):
             if self.grad_fn is None:
                 raise RuntimeError(f"{method.__name__}: a leaf tensor that requires grad is being used in "
                                    "an in-place operation; wrap the update in distgrad.no_grad()")
-            result = out_of_place(Tensor._wrap(self.array, True, self.grad_fn), *args, **kwargs)
+            result = out_of_place(self._wrap(self.array, True, self.grad_fn), *args, **kwargs)
             self.array, self.grad_fn = result.array, result.grad_fn
         else:
             if array_op is not _copy:  # copy_ is the one in-place op that moves data between devices
                 _check_same_device(method.__name__, self, args)
-            array_op(self.array, *[a.array if isinstance(a, Tensor) else a for a in args], **kwargs)
+            array_op(self.array, *[a.array if isinstance(a, TensorBase) else a for a in args], **kwargs)
         self._bump_version()
         return self
     return method
@@ -31,7 +31,7 @@ def _inplace(out_of_place, array_op):
 
 def _check_same_device(name, target, args):
     for a in args:
-        if isinstance(a, Tensor) and type(a.array) is not type(target.array):
+        if isinstance(a, TensorBase) and type(a.array) is not type(target.array):
             raise RuntimeError(f"{name}: expected all tensors on the same device, got {target.device} and "
                                f"{a.device}; move them with .to(device) first")
 

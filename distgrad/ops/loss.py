@@ -1,6 +1,6 @@
 """Losses: cross-entropy (fused log-softmax and NLL), NLL and mean squared error."""
 from ..function import Function
-from ..tensor import Tensor
+from ..tensor_base import TensorBase
 from ._util import unbroadcast
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -153,7 +153,7 @@ class MseLoss(Function):
 
 
 def _check_targets(input, target, op):
-    if not isinstance(target, Tensor):
+    if not isinstance(target, TensorBase):
         raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
     t, shape = target.array, input.array.shape
     if t.dtype.kind not in "iu":

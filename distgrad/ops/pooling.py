@@ -1,6 +1,5 @@
 """2-D pooling: max, average and adaptive average, on strided windows (see _sliding.py)."""
 from ..function import Function
-from ..tensor import Tensor
 from ._sliding import add_windows, crop_hw, output_size, pad_hw, pair, tap_slices, windows
 
 
@@ -155,7 +154,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
         out = MaxPool2d.apply(x, geometry=geometry)
         if not return_indices:
             return out
-        return out, Tensor._wrap(geometry.flat_indices(x.xp, geometry.tap))
+        return out, x._wrap(geometry.flat_indices(x.xp, geometry.tap))
     return _batched(pool, input)
 
 

@@ -3,7 +3,7 @@ import builtins
 from collections import namedtuple
 
 from ..function import Function
-from ..tensor import Tensor
+from ..tensor_base import TensorBase
 from ._util import normalize_dim
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
@@ -113,7 +113,7 @@ def mean(input, dim=None, keepdim=False, dtype=None, axis=None):
 
 
 def _extremum(input, dim, keepdim, largest, op):
-    if isinstance(dim, Tensor):  # torch.max(a, b) is the elementwise maximum
+    if isinstance(dim, TensorBase):  # torch.max(a, b) is the elementwise maximum
         from .elementwise import maximum, minimum
         return (maximum if largest else minimum)(input, dim)
     if input.array.size == 0:
@@ -124,12 +124,12 @@ def _extremum(input, dim, keepdim, largest, op):
     xp = input.xp
     if input.ndim == 0:  # as PyTorch: a 0-d tensor is its own extremum, at index 0
         return values_indices(Extremum.apply(input, dim=None, keepdim=False, largest=largest),
-                              Tensor._wrap(xp.zeros((), xp.int64)))
+                              input._wrap(xp.zeros((), xp.int64)))
     values = Extremum.apply(input, dim=axis, keepdim=keepdim, largest=largest)
     index = input.array.argmax(axis=axis) if largest else input.array.argmin(axis=axis)
     if keepdim:
         index = xp.expand_dims(index, axis)
-    return values_indices(values, Tensor._wrap(index.astype(xp.int64)))
+    return values_indices(values, input._wrap(index.astype(xp.int64)))
 
 
 def max(input, dim=None, keepdim=False):
@@ -174,14 +174,14 @@ def _arg(input, dim, keepdim, largest):
     if a.size == 0:
         raise RuntimeError(f"{op}(): expected a non-empty tensor, got shape {tuple(input.shape)}")
     if dim is None:
-        return Tensor._wrap(input.xp.asarray((a.argmax() if largest else a.argmin())).astype("int64"))
+        return input._wrap(input.xp.asarray((a.argmax() if largest else a.argmin())).astype("int64"))
     axis = normalize_dim(dim, input.ndim, op)[0]
     if input.ndim == 0:  # as PyTorch: a 0-d tensor's one element is at index 0
-        return Tensor._wrap(input.xp.zeros((), "int64"))
+        return input._wrap(input.xp.zeros((), "int64"))
     index = a.argmax(axis=axis) if largest else a.argmin(axis=axis)
     if keepdim:
         index = input.xp.expand_dims(index, axis)
-    return Tensor._wrap(index.astype("int64"))
+    return input._wrap(index.astype("int64"))
 
 
 def prod(input, dim=None, keepdim=False):
@@ -190,15 +190,15 @@ def prod(input, dim=None, keepdim=False):
     axes = normalize_dim(dim, input.ndim, "prod")
     if not input.ndim:  # a 0-d tensor: dims 0 and -1 are the tensor itself
         axes = None
-    return Tensor._wrap(input.array.prod(axis=axes, keepdims=keepdim))
+    return input._wrap(input.array.prod(axis=axes, keepdims=keepdim))
 
 
 def all(input, dim=None, keepdim=False):
-    return Tensor._wrap(input.array.all(axis=dim, keepdims=keepdim))
+    return input._wrap(input.array.all(axis=dim, keepdims=keepdim))
 
 
 def any(input, dim=None, keepdim=False):
-    return Tensor._wrap(input.array.any(axis=dim, keepdims=keepdim))
+    return input._wrap(input.array.any(axis=dim, keepdims=keepdim))
 
 
 def norm(input, p=2, dim=None, keepdim=False):

@@ -1,7 +1,6 @@
 """Shape ops: reshape and its relatives, transpose/permute, expand, cat/stack/split."""
 from ..function import Function
-from ..tensor import Tensor, _shape_arg
-from ._util import normalize_dim, unbroadcast
+from ._util import normalize_dim, shape_arg, unbroadcast
 
 
 class Reshape(Function):
@@ -88,7 +87,7 @@ def _resolve_shape(shape, numel, op, in_shape):
 
 
 def reshape(input, *shape):
-    return _reshape_to(input, _resolve_shape(_shape_arg(shape), input.array.size, "reshape", input.array.shape))
+    return _reshape_to(input, _resolve_shape(shape_arg(shape), input.array.size, "reshape", input.array.shape))
 
 
 def _reshape_to(input, shape):
@@ -100,7 +99,7 @@ def _reshape_to(input, shape):
 
 def view(input, *shape):
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):  # view(dtype)
-        return Tensor._wrap(input.array.view(shape[0]))
+        return input._wrap(input.array.view(shape[0]))
     return reshape(input, *shape)
 
 
@@ -149,7 +148,7 @@ def unsqueeze(input, dim):
 
 
 def permute(input, *dims):
-    dims = normalize_dim(_shape_arg(dims) if dims else (), input.ndim, "permute")
+    dims = normalize_dim(shape_arg(dims) if dims else (), input.ndim, "permute")
     if sorted(dims) != list(range(input.ndim)):
         raise RuntimeError(f"permute: dims {dims} are not a permutation of the {input.ndim} dimensions")
     return Permute.apply(input, axes=dims)
@@ -175,7 +174,7 @@ def t(input):
 
 
 def expand(input, *sizes):
-    sizes = _shape_arg(sizes)
+    sizes = shape_arg(sizes)
     shape = input.array.shape
     lead = len(sizes) - len(shape)
     if lead < 0:
