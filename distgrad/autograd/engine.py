@@ -9,35 +9,53 @@ starts communication from those hooks.
 from ..backend import get_array_module
 from ..tensor_base import TensorBase
 
-# Callbacks queued during the backward that is running now (None outside backward).
-_end_callbacks = None
+
+class BackwardPass:
+    """One run of the engine: tells backward passes apart (DDP's reducer notices the first
+    gradient of each) and holds the callbacks to run when it has finished."""
+
+    __slots__ = ("end_callbacks",)
+
+    def __init__(self):
+        self.end_callbacks = []
 
 
-def queue_callback(callback):
+_running = None  # the BackwardPass running now; None outside backward and in its end callbacks
+
+
+def current_backward():
+    """The BackwardPass running now, or None outside backward."""
+    return _running
+
+
+def on_backward_end(callback):
     """Run ``callback()`` once the backward that is running now has finished, after every
-    gradient is accumulated (like PyTorch's ``Variable._execution_engine.queue_callback``).
+    gradient is accumulated (PyTorch's ``Variable._execution_engine.queue_callback``).
     Data parallelism waits for its last all-reduce there."""
-    if _end_callbacks is None:
-        raise RuntimeError("queue_callback can only be called while a backward is running "
-                           "(from a gradient hook)")
-    _end_callbacks.append(callback)
+    if _running is None:
+        raise RuntimeError("on_backward_end (queue_callback) can only be called while a backward "
+                           "is running (from a gradient hook)")
+    _running.end_callbacks.append(callback)
+
+
+queue_callback = on_backward_end  # the PyTorch name
 
 
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
                  accumulate=True, allow_unused=False):
     """Differentiate ``roots``; see ``_run_backward``. Callbacks queued during it run at the end."""
-    global _end_callbacks
-    outer, _end_callbacks = _end_callbacks, []
+    global _running
+    outer = _running
+    this = _running = BackwardPass()
     try:
         result = _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumulate,
                                allow_unused)
-        callbacks = _end_callbacks
-        _end_callbacks = None  # a callback may itself run a backward
-        for callback in callbacks:
+        _running = None  # a callback may itself run a backward
+        for callback in this.end_callbacks:
             callback()
         return result
     finally:
-        _end_callbacks = outer
+        _running = outer
 
 
 def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,

@@ -119,9 +119,9 @@ class Reducer:
 
     # -- during backward ----------------------------------------------------------------
     def _on_gradient(self, i):
-        if self._pass is not engine._end_callbacks:  # the first gradient of this backward
-            self._pass = engine._end_callbacks
-            engine.queue_callback(self._end_of_pass)
+        if self._pass is not engine.current_backward():  # the first gradient of this backward
+            self._pass = engine.current_backward()
+            engine.on_backward_end(self._end_of_pass)
         if not self.sync or self._passes + 1 < self.passes_per_sync:
             return  # accumulate locally; a later pass reduces the sum
         if not self._open:

@@ -23,7 +23,7 @@ class RecordingComm(LocalCommunicator):
 
     def _start_allreduce(self, array, op, element):
         if array.dtype != np.uint8:  # not the used-parameter flags of find_unused_parameters
-            self.launched.append((array.size, element, engine._end_callbacks is not None))
+            self.launched.append((array.size, element, engine.current_backward() is not None))
         else:
             self.flags = array.copy()
         return Work.completed()
