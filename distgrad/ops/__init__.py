@@ -3,7 +3,6 @@
 Every function takes the tensor first, so ``x.sum(1)`` (declared in tensor.py) is
 ``distgrad.sum(x, 1)``: one piece of code.
 """
-from ._host_memory import keep_host_memory as _keep_host_memory
 from ._util import cast
 from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .conv import conv2d
@@ -35,5 +34,3 @@ greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 _FUNCTIONAL_ONLY = {"batch_norm", "embedding"}
 __all__ = [_n for _n, _v in list(globals().items())
            if not _n.startswith("_") and not isinstance(_v, type(_util)) and _n not in _FUNCTIONAL_ONLY]
-
-_keep_host_memory()  # once, at import: see _host_memory.py

@@ -6,11 +6,13 @@ arrays shaped like ``param`` that are shared across parameters and steps, for it
 temporaries, so a step allocates nothing once the state exists. A fused multi-tensor kernel can replace the
 per-parameter loop without touching anything else.
 """
+import warnings
 from collections import defaultdict
 
 from ..backend import get_array_module, move
 from ..function import enable_grad
 from ..tensor import Tensor
+from ._host_memory import keep_host_memory_once
 
 
 class _Required:
@@ -60,6 +62,7 @@ class Optimizer:
     _update = None
 
     def __init__(self, params, defaults):
+        keep_host_memory_once()  # training starts: keep freed host memory for the next step
         self.defaults = dict(defaults)
         self.state = defaultdict(dict)
         self.param_groups = []
@@ -99,7 +102,6 @@ class Optimizer:
                                  f"parameter {name}")
             group.setdefault(name, default)
         if len({id(p) for p in params}) != len(params):
-            import warnings
             warnings.warn("optimizer contains a parameter group with duplicate parameters; in future, this "
                           "will cause an error", stacklevel=3)
         existing = {id(p) for g in self.param_groups for p in g["params"]}

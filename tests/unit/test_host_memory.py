@@ -2,7 +2,10 @@
 import platform
 import sys
 
-from distgrad.ops._host_memory import keep_host_memory
+import distgrad as dg
+from distgrad import optim
+from distgrad.optim import _host_memory
+from distgrad.optim._host_memory import keep_host_memory
 
 
 def test_tuning_applies_on_glibc(monkeypatch):
@@ -14,3 +17,13 @@ def test_tuning_applies_on_glibc(monkeypatch):
 def test_environment_variable_turns_it_off(monkeypatch):
     monkeypatch.setenv("DISTGRAD_KEEP_HOST_MEMORY", "0")
     assert keep_host_memory() is False
+
+
+def test_set_once_when_the_first_optimizer_is_made(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_host_memory, "_kept", None)  # as after import distgrad: nothing set yet
+    monkeypatch.setattr(_host_memory, "keep_host_memory", lambda: calls.append(1) or True)
+    params = [dg.zeros(2, requires_grad=True)]
+    optim.SGD(params, lr=0.1)
+    optim.Adam(params)
+    assert calls == [1] and _host_memory._kept is True

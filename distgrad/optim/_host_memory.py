@@ -10,7 +10,9 @@ raising the trim threshold keeps that memory mapped and reused, as a caching all
 would. The resident size then stays near the peak of a step instead of dropping between
 steps.
 
-Set ``DISTGRAD_KEEP_HOST_MEMORY=0`` to leave malloc's defaults alone.
+It is set when training starts (the first Optimizer is made), not at ``import distgrad``,
+which changes nothing in the importing process. Set ``DISTGRAD_KEEP_HOST_MEMORY=0`` to leave
+malloc's defaults alone.
 """
 import ctypes
 import ctypes.util
@@ -20,6 +22,8 @@ import sys
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _TRIM_THRESHOLD = 1 << 30
+
+_kept = None  # keep_host_memory()'s result once training has started
 
 
 def keep_host_memory():
@@ -34,3 +38,11 @@ def keep_host_memory():
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     return bool(mallopt(_M_MMAP_MAX, 0) and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+
+
+def keep_host_memory_once():
+    """``keep_host_memory()`` the first time; later calls (every Optimizer made) cost one check."""
+    global _kept
+    if _kept is None:
+        _kept = keep_host_memory()
+    return _kept
