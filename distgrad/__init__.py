@@ -15,6 +15,7 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
                        ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
                        zeros, zeros_like)
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
+from .serialization import load as _load, save as _save
 from . import autograd, data, nn, optim, utils  # noqa: E402
 
 __version__ = "0.1.0"
@@ -29,11 +30,9 @@ def numel(input):
 
 
 def save(obj, path):
-    from .serialization import save as _save
     return _save(obj, path)
 
 
 def load(path, map_location=None, weights_only=True):
-    from .serialization import load as _load
     return _load(path, map_location=map_location)
 from . import distributed  # noqa: E402,F401  (torch.distributed's place; importing it starts no MPI)

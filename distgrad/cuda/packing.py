@@ -22,7 +22,7 @@ def unpack(flat, arrays):
 def _copy(arrays, flat, to_flat, op):
     _check(arrays, flat, op)
     if _one_launch(arrays, flat):
-        from . import kernels
+        from . import kernels  # CuPy kernels: reached only with GPU arrays
         kernels.copy_segments(arrays, flat, to_flat)
         return
     offset = 0
@@ -37,7 +37,7 @@ def _copy(arrays, flat, to_flat, op):
 def _one_launch(arrays, flat):
     if not is_gpu_array(flat):
         return False
-    from . import kernels
+    from . import kernels  # CuPy kernels: reached only with GPU arrays
     return kernels.can_copy_segments(arrays, flat)
 
 

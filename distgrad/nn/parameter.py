@@ -1,4 +1,6 @@
 """Parameter: a Tensor that a Module registers as learnable (requires_grad by default)."""
+import numpy
+
 from ..tensor import Tensor
 
 
@@ -9,7 +11,6 @@ class Parameter(Tensor):
 
     def __init__(self, data=None, requires_grad=True):
         if data is None:
-            import numpy
             array = numpy.empty(0, dtype=numpy.float32)
         elif isinstance(data, Tensor):
             array = data.array

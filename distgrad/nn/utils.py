@@ -1,7 +1,10 @@
 """Gradient clipping and flat-vector views of parameters (torch.nn.utils)."""
 import math
 
+import numpy
+
 from ..backend import get_array_module
+from ..ops.shape import cat
 from ..tensor import Tensor
 
 
@@ -29,7 +32,6 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     grads = _grads(parameters)
     norm_type = float(norm_type)
     if not grads:
-        import numpy
         return Tensor._wrap(numpy.zeros((), dtype=numpy.float32))
     xp = get_array_module(grads[0])
     total = xp.asarray(_total_norm(xp, grads, norm_type))
@@ -52,8 +54,7 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
 
 def parameters_to_vector(parameters):
     """All parameters flattened into one 1-D tensor (differentiable)."""
-    from .. import ops
-    return ops.cat([p.reshape(-1) for p in parameters])
+    return cat([p.reshape(-1) for p in parameters])
 
 
 def vector_to_parameters(vec, parameters):

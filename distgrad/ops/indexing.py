@@ -2,6 +2,8 @@
 from ..backend import get_array_module
 from ..function import Function, is_grad_enabled
 from ..tensor_base import TensorBase
+from ._util import normalize_dim
+from .elementwise import where
 
 
 def scatter_add(xp, target, index, values):
@@ -9,7 +11,7 @@ def scatter_add(xp, target, index, values):
     if xp.__name__ == "numpy":
         xp.add.at(target, index, values)
     else:
-        import cupyx
+        import cupyx  # CuPy's companion, optional: only reached with CuPy arrays
         cupyx.scatter_add(target, index, values)
 
 
@@ -89,19 +91,16 @@ class Gather(Function):
 
 
 def gather(input, dim, index):
-    from ._util import normalize_dim
     axis = normalize_dim(dim, input.ndim, "gather")[0]
     return Gather.apply(input, index=index.array if isinstance(index, TensorBase) else index, axis=axis)
 
 
 def index_select(input, dim, index):
-    from ._util import normalize_dim
     axis = normalize_dim(dim, input.ndim, "index_select")[0]
     return getitem(input, (slice(None),) * axis + (index,))
 
 
 def masked_fill(input, mask, value):
-    from .elementwise import where
     return where(mask, value, input)
 
 

@@ -6,6 +6,7 @@ that is part of a graph, the result is computed out of place and the tensor is r
 it, so gradients still flow. A leaf that requires grad cannot be changed in place while
 grad mode is on, as in PyTorch.
 """
+from ..backend import device_of, move
 from ..function import is_grad_enabled
 from ..tensor_base import TensorBase
 from . import elementwise as ew
@@ -61,7 +62,6 @@ def _clamp(a, min=None, max=None):
 
 
 def _copy(a, src, non_blocking=False):
-    from ..backend import move, device_of
     a[...] = move(src, device_of(a))
 
 

@@ -1,7 +1,9 @@
 """Losses: cross-entropy (fused log-softmax and NLL), NLL and mean squared error."""
+import warnings
+
 from ..function import Function
 from ..tensor_base import TensorBase
-from ._util import unbroadcast
+from ._util import binary_operands, unbroadcast
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -213,8 +215,6 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 def mse_loss(input, target, reduction="mean"):
     _check_reduction(reduction, "mse_loss")
     if input.shape != target.shape:
-        import warnings
         warnings.warn(f"mse_loss: target shape {tuple(target.shape)} differs from input shape "
                       f"{tuple(input.shape)}; they will be broadcast", stacklevel=2)
-    from ._util import binary_operands
     return MseLoss.apply(*binary_operands(input, target), reduction=reduction)

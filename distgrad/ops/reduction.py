@@ -5,6 +5,7 @@ from collections import namedtuple
 from ..function import Function
 from ..tensor_base import TensorBase
 from ._util import normalize_dim
+from .elementwise import abs as abs_, maximum, minimum, pow as pow_, sqrt
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -114,7 +115,6 @@ def mean(input, dim=None, keepdim=False, dtype=None, axis=None):
 
 def _extremum(input, dim, keepdim, largest, op):
     if isinstance(dim, TensorBase):  # torch.max(a, b) is the elementwise maximum
-        from .elementwise import maximum, minimum
         return (maximum if largest else minimum)(input, dim)
     if input.array.size == 0:
         raise RuntimeError(f"{op}(): expected a non-empty tensor, got shape {tuple(input.shape)}")
@@ -157,7 +157,6 @@ def var(input, dim=None, unbiased=None, keepdim=False, correction=None):
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, correction=None):
-    from .elementwise import sqrt
     return sqrt(var(input, dim, unbiased, keepdim, correction))
 
 
@@ -202,8 +201,6 @@ def any(input, dim=None, keepdim=False):
 
 
 def norm(input, p=2, dim=None, keepdim=False):
-    from .elementwise import abs as abs_, pow as pow_
     if p == 2:
-        from .elementwise import sqrt
         return sqrt(sum(input * input, dim, keepdim))
     return pow_(sum(pow_(abs_(input), p), dim, keepdim), 1.0 / p)

@@ -1,4 +1,5 @@
 """Shape ops: reshape and its relatives, transpose/permute, expand, cat/stack/split."""
+from .. import dtypes
 from ..function import Function
 from ._util import normalize_dim, shape_arg, unbroadcast
 
@@ -199,7 +200,6 @@ def broadcast_to(input, shape):
 def _same_dtype(tensors, op):
     if not tensors:
         raise ValueError(f"{op}: expected a non-empty list of tensors")
-    from .. import dtypes
     target = tensors[0].array.dtype
     for t in tensors[1:]:
         target = dtypes.promote(target, t.array.dtype)
