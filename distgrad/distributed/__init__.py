@@ -12,29 +12,22 @@ DISTGRAD_CUDA_AWARE_MPI=0|1, DISTGRAD_PEER_TIMEOUT (seconds without heartbeats b
 counts as lost, default 30), DISTGRAD_LIVENESS=0 (no heartbeat watchdog),
 DISTGRAD_LIVENESS_ADDRESS (the address heartbeats use).
 """
+from ..utils.nonfinite import check_finite, step_if_finite  # it also serves a world of one
+from ..world.comm.base import Work
+from ..world.groups import GroupMember, ProcessGroup, get_process_group_ranks, get_rank, get_world_size, new_group
+from ..world.state import (communicator, finalize, get_backend, get_local_rank, get_local_world_size, init,
+                           is_available, is_initialized)
 from .collectives import (ReduceOp, all_gather, all_gather_into_tensor, all_gather_object, all_reduce,
                           barrier, broadcast, broadcast_object, broadcast_object_list, group, iall_gather,
                           iall_reduce, ibroadcast, ireduce_scatter, reduce_scatter, reduce_scatter_tensor)
 from .rooted import gather, gather_object, reduce, scatter
 from .point_to_point import irecv, isend, recv, send
-from .groups import GroupMember, ProcessGroup, get_process_group_ranks, new_group
 from .agreement import check_epoch
-from .comm.base import Work
 from .compression import Compression, Compressor
 from .ddp import DistributedDataParallel
 from .optimizer import DistributedOptimizer, broadcast_optimizer_state, broadcast_parameters
-from .world import (communicator, finalize, get_backend, get_local_rank, get_local_world_size, get_rank,
-                    get_world_size, init, is_available, is_initialized)
 
 DDP = DistributedDataParallel
-
-
-def __getattr__(name):
-    # The non-finite policy lives in distgrad.utils (it also serves a world of one).
-    if name in ("check_finite", "step_if_finite"):
-        from ..utils import nonfinite
-        return getattr(nonfinite, name)
-    raise AttributeError(f"module 'distgrad.distributed' has no attribute {name!r}")
 
 
 def init_process_group(backend=None, init_method=None, world_size=-1, rank=-1, **kwargs):

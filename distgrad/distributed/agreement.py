@@ -16,7 +16,7 @@ The model itself is compared when DistributedDataParallel wraps it (model_check.
 """
 import numpy
 
-from .world import communicator
+from ..world.state import communicator
 
 
 def check_epoch(loader, epoch=None):

@@ -19,13 +19,13 @@ import contextlib
 from ..function import is_grad_enabled
 from ..nn.module import Module
 from ..utils.logging import get_logger
-from .buckets import MB
-from .coalesced import broadcast_arrays
+from ..world.buckets import MB
+from ..world.coalesced import broadcast_arrays
+from ..world.groups import group_communicator
 from .compression import checked_compression
 from .join import Join
 from .model_check import check_same_model, model_fingerprint
 from .reducer import Reducer
-from .groups import group_communicator
 
 _log = get_logger("distgrad.distributed")
 

@@ -17,7 +17,7 @@ last step (``dist.broadcast_optimizer_state(optimizer, src)`` aligns it).
 """
 import numpy
 
-from .coalesced import broadcast_arrays
+from ..world.coalesced import broadcast_arrays
 
 
 class Join:

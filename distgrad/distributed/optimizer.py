@@ -8,16 +8,17 @@ schedulers and checkpoints treat it as the optimizer it wraps.
 """
 import contextlib
 
+from ..backend import move
 from ..function import enable_grad
 from ..tensor import Tensor
-from .buckets import MB
-from .coalesced import broadcast_arrays
-from .collectives import _check_rank
+from ..world.buckets import MB
+from ..world.coalesced import broadcast_arrays
+from ..world.groups import group_communicator
+from ..world.state import communicator
+from ._checks import check_rank
 from .compression import checked_compression
 from .model_check import check_same_model, model_fingerprint
-from .groups import group_communicator
 from .reducer import Reducer
-from .world import communicator
 
 
 class _DistributedOptimizer:
@@ -134,14 +135,13 @@ def broadcast_optimizer_state(optimizer, src=0):
 
 
 def _check_src(comm, src, what):
-    return _check_rank(comm, src, what, "src")
+    return check_rank(comm, src, what, "src")
 
 
 class _Array:
     """A tensor's values in a pickled optimizer state (tensors themselves do not pickle)."""
 
     def __init__(self, array):
-        from ..backend import move
         self.array = move(array, "cpu")
 
 

@@ -24,7 +24,7 @@ from ..autograd import engine
 from ..backend import get_array_module, is_gpu_array
 from ..tensor import Tensor
 from ..utils.logging import get_logger
-from .buckets import FIRST_BUCKET_CAP_BYTES, assign_buckets
+from ..world.buckets import FIRST_BUCKET_CAP_BYTES, assign_buckets
 from .compression import checked_compression, wire_element
 
 _log = get_logger("distgrad.distributed")

@@ -12,4 +12,3 @@ from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm, SyncBatchNorm
 from .parameter import Parameter
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .sparse import Embedding
-from . import parallel  # noqa: E402,F401

@@ -2,6 +2,7 @@
 import numbers
 
 from .. import creation, dtypes
+from ..world.sync_batchnorm import synced_statistics
 from . import functional as F, init
 from .linear import _empty_parameter
 from .module import Module
@@ -97,7 +98,6 @@ class SyncBatchNorm(_BatchNorm):
         self.process_group = process_group
 
     def _synced_statistics(self):
-        from ..distributed.sync_batchnorm import synced_statistics  # the nn package needs no MPI
         return synced_statistics(self.process_group)
 
     @classmethod

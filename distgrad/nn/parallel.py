@@ -1,9 +1,7 @@
-"""``torch.nn.parallel``'s spelling: ``from distgrad.nn.parallel import DistributedDataParallel``."""
+"""``torch.nn.parallel``'s spelling: ``from distgrad.nn.parallel import DistributedDataParallel``.
 
+DistributedDataParallel is built on nn.Module, so this module sits above both nn and
+distgrad.distributed: distgrad.nn's __init__ does not import it, distgrad's does."""
+from ..distributed.ddp import DistributedDataParallel
 
-def __getattr__(name):
-    # Lazy, so importing distgrad.nn never imports the distributed package's MPI layer.
-    if name in ("DistributedDataParallel", "DDP"):
-        from ..distributed.ddp import DistributedDataParallel
-        return DistributedDataParallel
-    raise AttributeError(f"module 'distgrad.nn.parallel' has no attribute {name!r}")
+DDP = DistributedDataParallel

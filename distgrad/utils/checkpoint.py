@@ -11,14 +11,11 @@ import re
 
 from .. import random as dg_random
 from ..serialization import CheckpointError, load, save
+from ..world.groups import get_rank, get_world_size
+from ..world.state import barrier
 
 _NAME = "checkpoint-{epoch:04d}-{step:08d}.dgc"
 _PATTERN = re.compile(r"checkpoint-(\d+)-(\d+)\.dgc$")
-
-
-def _dist():
-    from .. import distributed
-    return distributed
 
 
 def _unwrap(model):
@@ -39,9 +36,8 @@ class Checkpointer:
 
     def save(self, epoch, step, model, optimizer=None, scheduler=None, sampler=None, extra=None):
         """Collective: call on every rank; rank 0 writes, the others wait for it."""
-        dist = _dist()
         path = os.path.join(self.directory, _NAME.format(epoch=epoch, step=step))
-        if dist.get_rank() == 0:
+        if get_rank() == 0:
             os.makedirs(self.directory, exist_ok=True)
             state = {
                 "epoch": epoch,
@@ -51,12 +47,12 @@ class Checkpointer:
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "sampler": sampler.state_dict() if hasattr(sampler, "state_dict") else None,
                 "rng": dg_random.get_rng_state(),
-                "world_size": dist.get_world_size(),
+                "world_size": get_world_size(),
                 "extra": extra,
             }
             save(state, path)
             self._prune()
-        dist.barrier()
+        barrier()
         return path
 
     def latest(self):

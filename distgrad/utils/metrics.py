@@ -1,6 +1,8 @@
 """Metrics averaged across ranks, so what rank 0 prints describes the whole job."""
 import numpy
 
+from ..world.state import communicator
+
 
 class RunningAverage:
     """Sums of named metrics weighted by sample counts, reduced across ranks on demand."""
@@ -24,9 +26,8 @@ class RunningAverage:
 
 def reduce_sum(values):
     """Element-wise sum of a list of numbers over all ranks (float64)."""
-    from .. import distributed as dist
-    from ..tensor import Tensor
-    t = Tensor._wrap(numpy.asarray(values, dtype=numpy.float64))
-    if dist.get_world_size() > 1:
-        dist.all_reduce(t, op="sum")
-    return t.array.tolist()
+    sums = numpy.asarray(values, dtype=numpy.float64)
+    comm = communicator()
+    if comm.size > 1:
+        comm.allreduce(sums, "sum")
+    return sums.tolist()

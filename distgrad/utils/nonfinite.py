@@ -24,7 +24,9 @@ each rank: when it is given, one all-gather of a byte per rank combines the verd
 """
 import numpy
 
+from ..backend import get_array_module, move
 from ..tensor import Tensor
+from ..world.state import communicator
 from .logging import get_logger
 
 POLICIES = ("skip", "raise", None)
@@ -65,7 +67,7 @@ def _check(named, policy, loss, step, caller):
     if policy not in POLICIES:
         raise ValueError(f"{caller}: policy must be 'skip', 'raise' or None, got {policy!r}")
     bad = _nonfinite_gradients(named)
-    comm = _communicator()
+    comm = communicator()
     bad_loss_ranks = _ranks_with_nonfinite_loss(comm, loss) if loss is not None else []
     if not bad and not bad_loss_ranks:
         return True
@@ -108,15 +110,15 @@ def _nonfinite_gradients(named):
     for name, p in named:
         if p.grad is not None:
             g = p.grad.array
-            groups.setdefault(_array_module(g), []).append((name, g))
+            groups.setdefault(get_array_module(g), []).append((name, g))
     suspects = []
     for xp, entries in groups.items():
         sums = xp.stack([g.sum(dtype=xp.float32 if g.dtype == xp.float16 else None) for _, g in entries])
-        finite = numpy.asarray(_to_host(xp.isfinite(sums)))
+        finite = numpy.asarray(move(xp.isfinite(sums), "cpu"))
         suspects += [entries[i] for i in numpy.flatnonzero(~finite)]
     bad = []
     for name, g in suspects:
-        xp = _array_module(g)
+        xp = get_array_module(g)
         if bool(xp.isnan(g).any()):
             bad.append((name, "nan"))
         elif not bool(xp.isfinite(g).all()):
@@ -126,22 +128,7 @@ def _nonfinite_gradients(named):
 
 def _ranks_with_nonfinite_loss(comm, loss):
     value = loss.array if isinstance(loss, Tensor) else numpy.asarray(loss)
-    xp = _array_module(value)
+    xp = get_array_module(value)
     mine = numpy.array([0 if bool(xp.isfinite(value).all()) else 1], numpy.uint8)
     rows = comm.allgather(mine)
     return [r for r in range(comm.size) if rows[r][0]]
-
-
-def _communicator():
-    from ..distributed import communicator
-    return communicator()
-
-
-def _array_module(array):
-    from ..backend import get_array_module
-    return get_array_module(array)
-
-
-def _to_host(array):
-    from ..backend import move
-    return move(array, "cpu")

@@ -7,7 +7,7 @@ import pytest
 import distgrad as dg
 import distgrad.distributed as dist
 import distgrad.nn as nn
-from distgrad.distributed.comm.naive import NaiveCommunicator
+from distgrad.world.comm.naive import NaiveCommunicator
 
 pytestmark = [pytest.mark.mpi(min_size=2), pytest.mark.timeout(60, method="thread")]
 

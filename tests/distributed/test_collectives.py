@@ -5,9 +5,9 @@ import pytest
 
 import distgrad as dg
 import distgrad.distributed as dist
-from distgrad.distributed.comm.mpi import MPICommunicator
-from distgrad.distributed.comm.naive import NaiveCommunicator
-from distgrad.distributed.compression import bfloat16_bits_to_float32, float32_to_bfloat16_bits
+from distgrad.world.comm.mpi import MPICommunicator
+from distgrad.world.comm.naive import NaiveCommunicator
+from distgrad.world.comm.bfloat16 import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 
 # every test here: under mpiexec with at least 2 ranks, failed (not hung) after 60 s
 pytestmark = [pytest.mark.mpi(min_size=2), pytest.mark.timeout(60, method="thread")]

@@ -7,7 +7,7 @@ import distgrad as dg
 import distgrad.distributed as dist
 import distgrad.nn as nn
 import distgrad.optim as optim
-from distgrad.distributed.comm.naive import NaiveCommunicator
+from distgrad.world.comm.naive import NaiveCommunicator
 from ddp_setups import checksum, same_on_all_ranks
 
 # every test here: under mpiexec with at least 2 ranks, failed (not hung) after 60 s

@@ -99,7 +99,7 @@ def test_bad_arguments_raise_on_the_rank_that_passed_them():
 
 
 def test_the_naive_reference_communicator_agrees():
-    from distgrad.distributed.comm.naive import NaiveCommunicator
+    from distgrad.world.comm.naive import NaiveCommunicator
     naive, fast = NaiveCommunicator(), dist.communicator()
     rank = naive.rank
     for comm in (naive, fast):

@@ -10,7 +10,7 @@ import distgrad as dg
 import distgrad.distributed as dist
 import distgrad.nn as nn
 import distgrad.optim as optim
-from distgrad.distributed.comm.local import LocalCommunicator
+from distgrad.world.comm.local import LocalCommunicator
 from distgrad.distributed.reducer import Reducer
 from gpu_support import GPU_ONLY, host
 from test_seed_program import learnable_images, seed_net

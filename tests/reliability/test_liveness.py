@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from distgrad.distributed import liveness
-from distgrad.distributed.liveness import EXIT_CODE, Liveness, settings_from_env, watched_peers
+from distgrad.world import liveness
+from distgrad.world.liveness import EXIT_CODE, Liveness, settings_from_env, watched_peers
 from jobs import record, run_job, time_of
 
 TIMEOUT = 1.0  # seconds; short, yet far above any scheduling delay of a thread

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from distgrad.distributed.liveness import EXIT_CODE
+from distgrad.world.liveness import EXIT_CODE
 from distgrad.launcher.supervise import kill_tree
 from jobs import REPO, SCRIPTS, clean_environment, helpers_of, record, time_of
 

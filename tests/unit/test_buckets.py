@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from distgrad.distributed.buckets import MB, assign_buckets
+from distgrad.world.buckets import MB, assign_buckets
 
 KB = 1024
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from distgrad.distributed.compression import (Compression, bfloat16_bits_to_float32, bfloat16_sum,
-                                              float32_to_bfloat16_bits, resolve_compression)
+from distgrad.distributed.compression import Compression, resolve_compression
+from distgrad.world.comm.bfloat16 import bfloat16_bits_to_float32, bfloat16_sum, float32_to_bfloat16_bits
 
 
 @pytest.fixture

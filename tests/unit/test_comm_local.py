@@ -2,13 +2,13 @@
 import numpy as np
 import pytest
 
-from distgrad.distributed.comm import debug
-from distgrad.distributed.comm.base import Work
-from distgrad.distributed.comm.factory import resolve_backend
-from distgrad.distributed.comm.local import LocalCommunicator
-from distgrad.distributed.comm.topology import Topology, choose_gpu, launched_under_mpi
-from distgrad.distributed.comm.waiting import stall_seconds_from_env
-from distgrad.distributed.failure import failure_report
+from distgrad.world.comm import debug
+from distgrad.world.comm.base import Work
+from distgrad.world.comm.factory import resolve_backend
+from distgrad.world.comm.local import LocalCommunicator
+from distgrad.world.comm.topology import Topology, choose_gpu, launched_under_mpi
+from distgrad.world.comm.waiting import stall_seconds_from_env
+from distgrad.world.failure import failure_report
 from distgrad.distributed.model_check import describe_model_mismatch, model_fingerprint
 
 

@@ -7,8 +7,8 @@ import pytest
 import distgrad as dg
 import distgrad.nn as nn
 from distgrad.autograd import engine
-from distgrad.distributed.comm.base import Work
-from distgrad.distributed.comm.local import LocalCommunicator
+from distgrad.world.comm.base import Work
+from distgrad.world.comm.local import LocalCommunicator
 from distgrad.distributed.compression import Compression
 from distgrad.distributed.reducer import Reducer
 

@@ -2,7 +2,7 @@
 import pytest
 
 from distgrad.data import DataLoader, TensorDataset
-from distgrad.distributed.sampler import DistributedSampler
+from distgrad.data.distributed import DistributedSampler
 import distgrad
 
 

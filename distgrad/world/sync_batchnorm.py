@@ -7,6 +7,7 @@ Backward: the two per-channel totals of the input's gradient (sum of g, sum of g
 summed across ranks in one all-reduce. With DDP averaging the parameter gradients, N ranks of
 batch b then train exactly as one process of batch N * b with plain BatchNorm.
 """
+from .groups import group_communicator
 
 
 class SyncedStatistics:
@@ -34,6 +35,5 @@ class SyncedStatistics:
 def synced_statistics(group=None):
     """A SyncedStatistics over ``group`` (None: the world), or None for a group of one
     (plain batch norm)."""
-    from .groups import group_communicator
     comm = group_communicator(group, "SyncBatchNorm")
     return SyncedStatistics(comm) if comm.size > 1 else None

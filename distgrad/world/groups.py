@@ -9,7 +9,7 @@ Every rank calls ``new_group`` with the same ranks, in the same order as the oth
 """
 import numbers
 
-from .world import communicator
+from .state import communicator
 
 
 class ProcessGroup:
@@ -61,6 +61,21 @@ def group_communicator(group, what):
                           "GroupMember.NON_GROUP_MEMBER here)", ValueError)
     raise world.error(f"{what}: group must be None or what new_group returned, got {type(group).__name__}",
                       TypeError)
+
+
+def get_rank(group=None):
+    """This rank in the world, or in ``group`` (-1 where it is not a member, as torch)."""
+    return communicator().rank if group is None else _in_group(group, "rank")
+
+
+def get_world_size(group=None):
+    return communicator().size if group is None else _in_group(group, "size")
+
+
+def _in_group(group, what):
+    if group is GroupMember.NON_GROUP_MEMBER:
+        return -1
+    return getattr(group, what)()
 
 
 def get_process_group_ranks(group):

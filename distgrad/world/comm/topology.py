@@ -6,6 +6,7 @@ GPU a rank uses follows from it: ``local_rank % device_count``.
 """
 import os
 import socket
+import sys
 from dataclasses import dataclass
 
 # Variables that MPI launchers set in every process they start (MPICH/Hydra and Intel MPI:
@@ -57,7 +58,6 @@ def launched_under_mpi(environ=None):
     environ = os.environ if environ is None else environ
     if any(name in environ for name in MPI_LAUNCHER_VARIABLES):
         return True
-    import sys
     mpi = sys.modules.get("mpi4py.MPI")
     return bool(mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized())
 

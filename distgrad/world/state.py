@@ -1,4 +1,5 @@
-"""The job's process group: init, rank and size, barrier, finalize.
+"""The job's process world: init, backend, local rank, barrier, finalize (rank and size,
+which may be asked of a process group, are in groups.py).
 
 Everything in distgrad.distributed goes through ``communicator()``, which initializes with
 backend "auto" on first use, so ``python train.py`` just works as a world of one (no MPI
@@ -63,22 +64,6 @@ def is_available():
 def get_backend():
     communicator()
     return _state["backend"]
-
-
-def get_rank(group=None):
-    """This rank in the world, or in ``group`` (-1 where it is not a member, as torch)."""
-    return communicator().rank if group is None else _in_group(group, "rank")
-
-
-def get_world_size(group=None):
-    return communicator().size if group is None else _in_group(group, "size")
-
-
-def _in_group(group, what):
-    from .groups import GroupMember
-    if group is GroupMember.NON_GROUP_MEMBER:
-        return -1
-    return getattr(group, what)()
 
 
 def get_local_rank():

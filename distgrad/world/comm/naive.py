@@ -6,7 +6,7 @@ Too slow to train with; the fast communicators and the bucketed reducer are test
 import numpy
 
 from ...backend import cupy, is_gpu_array
-from ..compression import bfloat16_bits_to_float32, float32_to_bfloat16_bits
+from .bfloat16 import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 from .base import Communicator, Work
 from .topology import discover
 

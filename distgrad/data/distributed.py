@@ -16,16 +16,13 @@ import warnings
 
 import numpy
 
+from ..world.groups import get_rank, get_world_size
+from ..world.state import is_initialized
+
 
 def _default_world():
-    """(world size, rank) from distgrad.distributed, or (1, 0) when it is not initialized."""
-    try:
-        from distgrad import distributed as dist
-    except ImportError:
-        dist = None
-    is_initialized = getattr(dist, "is_initialized", None)
-    get_world_size, get_rank = getattr(dist, "get_world_size", None), getattr(dist, "get_rank", None)
-    if get_world_size is None or get_rank is None or (is_initialized is not None and not is_initialized()):
+    """(world size, rank) of the distributed world, or (1, 0) when it is not initialized."""
+    if not is_initialized():
         launched = _launched_world_size()
         if launched > 1:
             warnings.warn(f"DistributedSampler: this process is one of {launched} MPI ranks but "
@@ -33,7 +30,7 @@ def _default_world():
                           "dataset; call distgrad.distributed.init() first or pass num_replicas and rank",
                           RuntimeWarning, stacklevel=3)
         return 1, 0
-    return int(get_world_size()), int(get_rank())
+    return get_world_size(), get_rank()
 
 
 def _launched_world_size():

@@ -2,8 +2,13 @@
 
 "auto" is MPI when an MPI launcher started the process (or MPI is already initialized), else
 "local", a world of one that never imports MPI. "nccl" is built on an MPI communicator, after
-the caller has chosen this rank's GPU (see ``distgrad.distributed.world``).
+the caller has chosen this rank's GPU (see ``distgrad.world.state``).
 """
+from ...utils.logging import rank_and_world_size
+from .local import LocalCommunicator
+from .mpi import MPICommunicator
+from .naive import NaiveCommunicator
+from .nccl import NCCLCommunicator
 from .topology import launched_under_mpi
 
 BACKENDS = ("auto", "local", "mpi", "nccl", "naive")
@@ -12,7 +17,6 @@ BACKENDS = ("auto", "local", "mpi", "nccl", "naive")
 def resolve_backend(backend="auto", environ=None):
     name = "auto" if backend is None else str(backend).lower()
     if name not in BACKENDS:
-        from ...utils.logging import rank_and_world_size
         rank, size = rank_and_world_size(environ)  # before init: as the launcher numbered us
         raise ValueError(f"[rank {rank}/{size}] unknown distributed backend {backend!r}: expected one of "
                          f"{', '.join(BACKENDS)}")
@@ -27,15 +31,11 @@ def create_communicator(backend="auto", mpi_comm=None):
     ``nccl_on(mpi)`` once the GPU is chosen."""
     name = resolve_backend(backend)
     if name == "local":
-        from .local import LocalCommunicator
         return LocalCommunicator()
     if name == "naive":
-        from .naive import NaiveCommunicator
         return NaiveCommunicator(mpi_comm)
-    from .mpi import MPICommunicator
     return MPICommunicator(mpi_comm)
 
 
 def nccl_on(mpi):
-    from .nccl import NCCLCommunicator
     return NCCLCommunicator(mpi)

@@ -6,6 +6,8 @@ API in ``distgrad.distributed.collectives`` and the gradient reducer only talk t
 interface. In-place collectives (all-reduce, broadcast) write into the array they are given;
 the others hand their result back from ``Work.wait()``.
 """
+import os
+
 from .topology import Topology
 
 REDUCE_OPS = ("sum", "mean", "max", "min")
@@ -181,7 +183,6 @@ class Communicator:
 
     # -- life cycle -------------------------------------------------------------------
     def abort(self, code=1):
-        import os
         os._exit(code)
 
     def finalize(self):

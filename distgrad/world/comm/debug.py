@@ -4,6 +4,7 @@ differs, instead of hanging or silently reducing mismatched buffers.
 
 The check costs one small all-gather per collective, which is why it is opt-in.
 """
+import hashlib
 import json
 import os
 
@@ -57,7 +58,6 @@ def describe(fp):
 def encode(fp):
     data = json.dumps(fp, sort_keys=True).encode()
     if len(data) > FINGERPRINT_BYTES:  # a huge shape: compare a digest of it instead
-        import hashlib
         fp = dict(fp, shape=hashlib.sha1(str(fp.get("shape")).encode()).hexdigest()[:16])
         data = json.dumps(fp, sort_keys=True).encode()
     buf = numpy.zeros(FINGERPRINT_BYTES, numpy.uint8)

@@ -12,6 +12,7 @@ import pickle
 import numpy
 
 from . import debug
+from .bfloat16 import bfloat16_sum
 from .base import Communicator, Work
 from .device_buffers import DeviceBuffers
 from .topology import discover
@@ -196,7 +197,6 @@ class MPICommunicator(Communicator):
 
 def _bfloat16_sum_into(inbuf, inoutbuf, datatype):
     """MPI user-defined reduction: inoutbuf += inbuf, both bfloat16 bit patterns (uint16)."""
-    from ..compression import bfloat16_sum
     a = numpy.frombuffer(inbuf, numpy.uint16)
     b = numpy.frombuffer(inoutbuf, numpy.uint16)
     b[...] = bfloat16_sum(a, b)
