@@ -13,6 +13,7 @@ import threading
 from numpy import ndarray as _ndarray
 
 from .backend import get_array_module
+from .errors import OpError, OpRuntimeError
 
 class _GradState(threading.local):
     enabled = True  # each thread starts with gradients on; a class default reads faster than getattr
@@ -146,24 +147,22 @@ def _check_same_device(cls, tensors, arrays):
     for a in arrays[1:]:
         if type(a) is not kind or (kind is not _ndarray and a.device != first.device):
             devices = ", ".join(str(x.device) for x in tensors)
-            raise RuntimeError(f"{cls.__name__}: expected all tensors on the same device, got {devices}; "
-                               "move them with .to(device) first")
+            raise OpRuntimeError(cls.__name__, f"expected all tensors on the same device, got {devices}; "
+                                               "move them with .to(device) first")
 
 
-_OWN_MESSAGE = re.compile(r"^[A-Za-z_][\w.]*(\(\))?: ")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def named_error(op, arrays, error):
     """An error the array library raised inside a forward ("operands could not be broadcast
-    together with shapes (2,3) (4,3)") names neither the op nor the tensors: say both. Errors
-    distgrad raised itself ("op: ...") already do and pass unchanged."""
-    text = str(error)
-    if _OWN_MESSAGE.match(text):
+    together with shapes (2,3) (4,3)") names neither the op nor the tensors: say both. An
+    OpError, which distgrad raised itself, already does and passes unchanged."""
+    if isinstance(error, OpError):
         return error
     shapes = [str(tuple(a.shape)) for a in arrays]
     inputs = shapes[0] if len(shapes) == 1 else ", ".join(shapes[:-1]) + " and " + shapes[-1]
-    return type(error)(f"{op}: inputs of shapes {inputs}: {text}")
+    return type(error)(f"{op}: inputs of shapes {inputs}: {error}")
 
 
 _new = object.__new__

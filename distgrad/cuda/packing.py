@@ -5,6 +5,7 @@ On the GPU, contiguous arrays of the buffer's dtype move in one kernel launch
 non-contiguous views) is copied array by array.
 """
 from ..backend import is_gpu_array
+from ..errors import OpTypeError, OpValueError
 
 
 def pack(arrays, flat):
@@ -43,14 +44,15 @@ def _one_launch(arrays, flat):
 
 def _check(arrays, flat, op):
     if flat.ndim != 1:
-        raise ValueError(f"{op}: the flat buffer must be 1-D, got shape {tuple(flat.shape)}")
+        raise OpValueError(op, f"the flat buffer must be 1-D, got shape {tuple(flat.shape)}")
     total = sum(a.size for a in arrays)
     if total > flat.size:
-        raise ValueError(f"{op}: {len(arrays)} arrays hold {total} elements but the flat buffer has {flat.size}")
+        raise OpValueError(op, f"{len(arrays)} arrays hold {total} elements but the flat buffer has "
+                               f"{flat.size}")
     for a in arrays:
         if a.dtype != flat.dtype or is_gpu_array(a) != is_gpu_array(flat):
-            raise TypeError(f"{op}: every array must match the flat buffer ({flat.dtype} on {_where(flat)}), "
-                            f"got {a.dtype} on {_where(a)} (shape {tuple(a.shape)})")
+            raise OpTypeError(op, f"every array must match the flat buffer ({flat.dtype} on {_where(flat)}), "
+                                  f"got {a.dtype} on {_where(a)} (shape {tuple(a.shape)})")
 
 
 def _where(array):

@@ -10,6 +10,7 @@ speed: for each kernel position, the output rows are read as one run of whole pa
 (the positions past the last window of a row are junk that the caller drops), so copying
 them moves long contiguous runs instead of rows of OW elements.
 """
+from ..errors import OpValueError
 
 
 def pair(value, name, op):
@@ -18,7 +19,7 @@ def pair(value, name, op):
         value = (value, value)
     value = tuple(int(v) for v in value)
     if len(value) != 2 or any(v < 0 for v in value):
-        raise ValueError(f"{op}: {name} must be a non-negative int or a pair of them, got {value}")
+        raise OpValueError(op, f"{name} must be a non-negative int or a pair of them, got {value}")
     return value
 
 

@@ -2,6 +2,7 @@
 import numpy
 
 from .. import dtypes
+from ..errors import OpIndexError
 from ..function import Function
 from ..tensor_base import TensorBase
 
@@ -68,7 +69,7 @@ def normalize_dim(dim, ndim, op="op"):
     out = []
     for d in dims:
         if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise IndexError(f"{op}: dimension {d} out of range for a tensor of {ndim} dimensions")
+            raise OpIndexError(op, f"dimension {d} out of range for a tensor of {ndim} dimensions")
         out.append(d % max(ndim, 1))
     return tuple(out)
 

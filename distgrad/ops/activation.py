@@ -1,6 +1,7 @@
 """Activations and the (log-)softmax, numerically stable."""
 import math
 
+from ..errors import OpValueError
 from ..function import Function
 from ._util import normalize_dim
 
@@ -138,7 +139,7 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 
 def gelu(input, approximate="none"):
     if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise OpValueError("gelu", f"approximate must be 'none' or 'tanh', got {approximate!r}")
     return Gelu.apply(input, approximate=approximate)
 
 

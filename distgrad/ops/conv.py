@@ -10,6 +10,7 @@ With stride 1 the columns hold whole padded rows (``row_windows``): gathering an
 scattering them copies long contiguous runs, several times faster than rows of OW
 elements, for (Wp - OW) / OW extra columns in the products, dropped from the output.
 """
+from ..errors import OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ._sliding import (add_row_windows, add_windows, crop_hw, output_size, pad_hw, padded_buffer, pair,
                        row_spare, row_windows, windows)
@@ -83,13 +84,13 @@ def _padding(padding, kernel, dilation, stride, op):
         return (0, 0), (0, 0)
     if padding == "same":
         if stride != (1, 1):
-            raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
-                             f"(stride={stride})")
+            raise OpValueError(op, f"padding='same' is not supported for strided convolutions "
+                                   f"(stride={stride})")
         total = [d * (k - 1) for d, k in zip(dilation, kernel)]
         before = tuple(t // 2 for t in total)
         return before, tuple(t - b for t, b in zip(total, before))
     if isinstance(padding, str):
-        raise ValueError(f"{op}: padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
+        raise OpValueError(op, f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
     p = pair(padding, "padding", op)
     return p, p
 
@@ -100,35 +101,36 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if unbatched:
         input = input.unsqueeze(0)
     if input.ndim != 4 or weight.ndim != 4:
-        raise RuntimeError(f"conv2d: expected a 3-D or 4-D input (N, C, H, W) and a 4-D weight "
-                           f"(O, C/groups, kh, kw), got input of shape {tuple(input.shape)} and weight "
-                           f"of shape {tuple(weight.shape)}")
+        raise OpRuntimeError("conv2d", "expected a 3-D or 4-D input (N, C, H, W) and a 4-D weight (O, "
+                                       f"C/groups, kh, kw), got input of shape {tuple(input.shape)} and "
+                                       f"weight of shape {tuple(weight.shape)}")
     stride, dilation = pair(stride, "stride", "conv2d"), pair(dilation, "dilation", "conv2d")
     if 0 in stride or 0 in dilation:
-        raise ValueError(f"conv2d: stride {stride} and dilation {dilation} must be positive")
+        raise OpValueError("conv2d", f"stride {stride} and dilation {dilation} must be positive")
     n, c, h, w = input.shape
     o, cg, kh, kw = weight.shape
     if groups < 1 or c % groups or o % groups:
-        raise RuntimeError(f"conv2d: groups={groups} must divide both the input's {c} channels and the "
-                           f"weight's {o} output channels (input {tuple(input.shape)}, weight "
-                           f"{tuple(weight.shape)})")
+        raise OpRuntimeError("conv2d", f"groups={groups} must divide both the input's {c} channels and the "
+                                       f"weight's {o} output channels (input {tuple(input.shape)}, weight "
+                                       f"{tuple(weight.shape)})")
     if c != cg * groups:
-        raise RuntimeError(f"conv2d: input of shape {tuple(input.shape)} has {c} channels but weight of "
-                           f"shape {tuple(weight.shape)} expects {cg * groups} (groups={groups})")
+        raise OpRuntimeError("conv2d", f"input of shape {tuple(input.shape)} has {c} channels but weight of "
+                                       f"shape {tuple(weight.shape)} expects {cg * groups} (groups={groups})")
     if bias is not None and tuple(bias.shape) != (o,):
-        raise RuntimeError(f"conv2d: bias of shape {tuple(bias.shape)} does not match the weight's {o} "
-                           f"output channels (weight {tuple(weight.shape)})")
+        raise OpRuntimeError("conv2d", f"bias of shape {tuple(bias.shape)} does not match the weight's {o} "
+                                       f"output channels (weight {tuple(weight.shape)})")
     dtypes = {t.dtype for t in (input, weight, bias) if t is not None}
     if len(dtypes) > 1:
-        raise TypeError(f"conv2d: input ({input.dtype}), weight ({weight.dtype}) and bias must have one "
-                        f"dtype; convert the input with .to({weight.dtype})")
+        raise OpTypeError("conv2d", f"input ({input.dtype}), weight ({weight.dtype}) and bias must have one "
+                                    f"dtype; convert the input with .to({weight.dtype})")
     before, after = _padding(padding, (kh, kw), dilation, stride, "conv2d")
     for axis, size, k, d in ((0, h, kh, dilation[0]), (1, w, kw, dilation[1])):
         padded = size + before[axis] + after[axis]
         if d * (k - 1) + 1 > padded:
-            raise RuntimeError(f"conv2d: kernel of size {(kh, kw)} (dilation {dilation}) is larger than the "
-                               f"padded input ({h + before[0] + after[0]}, {w + before[1] + after[1]}); "
-                               f"input {tuple(input.shape)}, padding {padding}")
+            raise OpRuntimeError("conv2d", f"kernel of size {(kh, kw)} (dilation {dilation}) is larger than "
+                                           f"the padded input ({h + before[0] + after[0]}, "
+                                           f"{w + before[1] + after[1]}); input {tuple(input.shape)}, "
+                                           f"padding {padding}")
     tensors = (input, weight) if bias is None else (input, weight, bias)
     out = Conv2d.apply(*tensors, stride=stride, pad_before=before, pad_after=after, dilation=dilation,
                        groups=groups)

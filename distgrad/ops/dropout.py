@@ -1,5 +1,6 @@
 """Dropout: zero each element with probability p and scale the survivors by 1 / (1 - p)."""
 from ..backend import get_array_module
+from ..errors import OpTypeError, OpValueError
 from ..function import Function
 from ..random import generator_for
 from .inplace import _inplace
@@ -26,9 +27,9 @@ class Dropout(Function):
 
 def _check_probability(input, p, op):
     if not 0 <= p <= 1:
-        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, got {p}")
+        raise OpValueError(op, f"dropout probability has to be between 0 and 1, got {p}")
     if input.array.dtype.kind != "f":
-        raise TypeError(f"{op}: expected a floating point input, got dtype {input.array.dtype}")
+        raise OpTypeError(op, f"expected a floating point input, got dtype {input.array.dtype}")
 
 
 def _scale_in_place(array, p):

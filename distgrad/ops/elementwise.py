@@ -1,4 +1,5 @@
 """Elementwise arithmetic and math, with broadcasting."""
+from ..errors import OpTypeError, OpValueError
 from ..function import Function, named_error
 from ..tensor_base import TensorBase
 from ._util import as_tensor_like, binary_operands, unbroadcast
@@ -280,7 +281,7 @@ def rsqrt(input):
 
 def clamp(input, min=None, max=None):
     if min is None and max is None:
-        raise ValueError("clamp: at least one of min and max must be given")
+        raise OpValueError("clamp", "at least one of min and max must be given")
     if isinstance(min, TensorBase) or isinstance(max, TensorBase):
         out = input
         if min is not None:
@@ -308,7 +309,7 @@ def where(condition, input=None, other=None):
     like = input if isinstance(input, TensorBase) else other
     condition = as_tensor_like(condition, like)
     if condition.array.dtype.kind != "b":
-        raise TypeError(f"where: condition must be a bool tensor, got dtype {condition.array.dtype}")
+        raise OpTypeError("where", f"condition must be a bool tensor, got dtype {condition.array.dtype}")
     a, b = binary_operands(input, other)
     return Where.apply(condition, a, b)
 

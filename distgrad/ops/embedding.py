@@ -1,4 +1,5 @@
 """Embedding lookup: rows of a weight matrix picked by integer indices."""
+from ..errors import OpIndexError, OpNotImplementedError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ..tensor_base import TensorBase
 from .indexing import scatter_add
@@ -21,20 +22,21 @@ class Embedding(Function):
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False):
     if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+        raise OpNotImplementedError("embedding", "max_norm, scale_grad_by_freq and sparse are not supported")
     indices = input.array if isinstance(input, TensorBase) else weight.xp.asarray(input)
     if indices.dtype.kind not in "iu":
-        raise TypeError(f"embedding: indices must be an integer tensor (int64), got dtype {indices.dtype}")
+        raise OpTypeError("embedding", "indices must be an integer tensor (int64), got dtype "
+                                       f"{indices.dtype}")
     if weight.ndim != 2:
-        raise RuntimeError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape "
-                           f"{tuple(weight.shape)}")
+        raise OpRuntimeError("embedding", f"weight must be 2-D (num_embeddings, embedding_dim), got shape "
+                                          f"{tuple(weight.shape)}")
     rows = weight.shape[0]
     if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= rows):
         bad = int(indices.min()) if int(indices.min()) < 0 else int(indices.max())
-        raise IndexError(f"embedding: index {bad} is out of range for a weight of shape {tuple(weight.shape)} "
-                         f"(input of shape {tuple(indices.shape)})")
+        raise OpIndexError("embedding", f"index {bad} is out of range for a weight of shape "
+                                        f"{tuple(weight.shape)} (input of shape {tuple(indices.shape)})")
     if padding_idx is not None:
         if not -rows <= padding_idx < rows:
-            raise ValueError(f"embedding: padding_idx {padding_idx} must be within the {rows} embeddings")
+            raise OpValueError("embedding", f"padding_idx {padding_idx} must be within the {rows} embeddings")
         padding_idx %= rows
     return Embedding.apply(weight, indices=indices, padding_idx=padding_idx)

@@ -1,5 +1,6 @@
 """Indexing: slices, integer arrays and boolean masks; gather; index assignment."""
 from ..backend import get_array_module
+from ..errors import OpIndexError, OpRuntimeError
 from ..function import Function, is_grad_enabled
 from ..tensor_base import TensorBase
 from ._util import normalize_dim
@@ -64,14 +65,16 @@ def getitem(input, index):
     try:
         return (GetItemCopy if advanced else GetItem).apply(input, index=index, advanced=advanced)
     except IndexError as e:
-        raise IndexError(f"index {index!r} is out of range for a tensor of shape {tuple(input.shape)}: {e}") from None
+        raise OpIndexError("getitem", f"index {index!r} is out of range for a tensor of shape "
+                                      f"{tuple(input.shape)}: {e}") from None
 
 
 def setitem(input, index, value):
     """In-place assignment; changes the data outside autograd, so it bumps the version."""
     if input.requires_grad and is_grad_enabled():
-        raise RuntimeError("index assignment on a tensor that requires grad is not differentiable in "
-                           "distgrad; build the result with where() or cat(), or wrap it in no_grad()")
+        raise OpRuntimeError("setitem", "index assignment on a tensor that requires grad is not "
+                                        "differentiable in distgrad; build the result with where() or "
+                                        "cat(), or wrap it in no_grad()")
     index, _ = _convert_index(index, input.xp)
     input.array[index] = value.array if isinstance(value, TensorBase) else value
     input._bump_version()

@@ -7,6 +7,7 @@ it, so gradients still flow. A leaf that requires grad cannot be changed in plac
 grad mode is on, as in PyTorch.
 """
 from ..backend import device_of, move
+from ..errors import OpRuntimeError
 from ..function import is_grad_enabled
 from ..tensor_base import TensorBase
 from . import elementwise as ew
@@ -17,8 +18,9 @@ def _inplace(out_of_place, array_op):
     def method(self, *args, **kwargs):
         if self.requires_grad and is_grad_enabled():
             if self.grad_fn is None:
-                raise RuntimeError(f"{method.__name__}: a leaf tensor that requires grad is being used in "
-                                   "an in-place operation; wrap the update in distgrad.no_grad()")
+                raise OpRuntimeError(method.__name__, "a leaf tensor that requires grad is being used in "
+                                                      "an in-place operation; wrap the update in "
+                                                      "distgrad.no_grad()")
             result = out_of_place(self._wrap(self.array, True, self.grad_fn), *args, **kwargs)
             self.array, self.grad_fn = result.array, result.grad_fn
         else:
@@ -33,8 +35,8 @@ def _inplace(out_of_place, array_op):
 def _check_same_device(name, target, args):
     for a in args:
         if isinstance(a, TensorBase) and type(a.array) is not type(target.array):
-            raise RuntimeError(f"{name}: expected all tensors on the same device, got {target.device} and "
-                               f"{a.device}; move them with .to(device) first")
+            raise OpRuntimeError(name, f"expected all tensors on the same device, got {target.device} and "
+                                       f"{a.device}; move them with .to(device) first")
 
 
 def _add(a, b, alpha=1):

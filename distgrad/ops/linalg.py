@@ -1,4 +1,5 @@
 """Matrix products with PyTorch's semantics (1-D, 2-D, batched) and the fused linear layer."""
+from ..errors import OpRuntimeError, OpTypeError
 from ..function import Function
 from ._util import binary_operands, unbroadcast
 
@@ -9,13 +10,13 @@ class MatMul(Function):
 
     def forward(self, xp, a, b):
         if a.ndim == 0 or b.ndim == 0:
-            raise RuntimeError(f"matmul: both arguments need at least 1 dimension, got shapes "
-                               f"{tuple(a.shape)} and {tuple(b.shape)}")
+            raise OpRuntimeError("matmul", f"both arguments need at least 1 dimension, got shapes "
+                                           f"{tuple(a.shape)} and {tuple(b.shape)}")
         k_a = a.shape[-1]
         k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
         if k_a != k_b:
-            raise RuntimeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
-                               f"multiplied ({k_a} != {k_b} in the contracted dimension)")
+            raise OpRuntimeError("matmul", f"shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
+                                           f"multiplied ({k_a} != {k_b} in the contracted dimension)")
         self.saved = (a, b)
         return a @ b
 
@@ -42,8 +43,9 @@ class Linear(Function):
 
     def forward(self, xp, x, weight, bias=None):
         if x.shape[-1] != weight.shape[1]:
-            raise RuntimeError(f"linear: input of shape {tuple(x.shape)} does not match weight of shape "
-                               f"{tuple(weight.shape)} (expected last dimension {weight.shape[1]})")
+            raise OpRuntimeError("linear", f"input of shape {tuple(x.shape)} does not match weight of shape "
+                                           f"{tuple(weight.shape)} (expected last dimension "
+                                           f"{weight.shape[1]})")
         self.saved = (x, weight)
         out = x @ weight.T
         if bias is not None:
@@ -68,19 +70,22 @@ def matmul(input, other):
 
 def mm(input, mat2):
     if input.ndim != 2 or mat2.ndim != 2:
-        raise RuntimeError(f"mm: expected 2-D tensors, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}")
+        raise OpRuntimeError("mm", f"expected 2-D tensors, got shapes {tuple(input.shape)} and "
+                                   f"{tuple(mat2.shape)}")
     return matmul(input, mat2)
 
 
 def bmm(input, mat2):
     if input.ndim != 3 or mat2.ndim != 3:
-        raise RuntimeError(f"bmm: expected 3-D tensors, got shapes {tuple(input.shape)} and {tuple(mat2.shape)}")
+        raise OpRuntimeError("bmm", f"expected 3-D tensors, got shapes {tuple(input.shape)} and "
+                                    f"{tuple(mat2.shape)}")
     return matmul(input, mat2)
 
 
 def dot(input, other):
     if input.ndim != 1 or other.ndim != 1:
-        raise RuntimeError(f"dot: expected 1-D tensors, got shapes {tuple(input.shape)} and {tuple(other.shape)}")
+        raise OpRuntimeError("dot", f"expected 1-D tensors, got shapes {tuple(input.shape)} and "
+                                    f"{tuple(other.shape)}")
     return matmul(input, other)
 
 
@@ -90,8 +95,8 @@ def outer(input, vec2):
 
 def linear(input, weight, bias=None):
     if input.array.dtype != weight.array.dtype:
-        raise TypeError(f"linear: input dtype {input.array.dtype} does not match weight dtype "
-                        f"{weight.array.dtype}; convert the input with .to({weight.array.dtype})")
+        raise OpTypeError("linear", f"input dtype {input.array.dtype} does not match weight dtype "
+                                    f"{weight.array.dtype}; convert the input with .to({weight.array.dtype})")
     if bias is None:
         return Linear.apply(input, weight)
     return Linear.apply(input, weight, bias)

@@ -1,6 +1,7 @@
 """Losses: cross-entropy (fused log-softmax and NLL), NLL and mean squared error."""
 import warnings
 
+from ..errors import OpIndexError, OpTypeError, OpValueError
 from ..function import Function
 from ..tensor_base import TensorBase
 from ._util import binary_operands, unbroadcast
@@ -10,7 +11,7 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 def _check_reduction(reduction, op):
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"{op}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        raise OpValueError(op, f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
 
 
 def _classes_first(xp, x):
@@ -156,15 +157,15 @@ class MseLoss(Function):
 
 def _check_targets(input, target, op):
     if not isinstance(target, TensorBase):
-        raise TypeError(f"{op}: target must be a Tensor, got {type(target).__name__}")
+        raise OpTypeError(op, f"target must be a Tensor, got {type(target).__name__}")
     t, shape = target.array, input.array.shape
     if t.dtype.kind not in "iu":
-        raise TypeError(f"{op}: expected class-index targets of an integer dtype (int64), got dtype "
-                        f"{t.dtype}; probability targets are not supported")
+        raise OpTypeError(op, f"expected class-index targets of an integer dtype (int64), got dtype "
+                              f"{t.dtype}; probability targets are not supported")
     expected = shape[:1] + shape[2:] if len(shape) >= 2 else ()
     if not shape or t.shape != expected:
-        raise ValueError(f"{op}: input of shape {tuple(shape)} needs a target of shape {expected}, "
-                         f"got target of shape {tuple(t.shape)}")
+        raise OpValueError(op, f"input of shape {tuple(shape)} needs a target of shape {expected}, "
+                               f"got target of shape {tuple(t.shape)}")
     return shape[1] if len(shape) >= 2 else shape[0]
 
 
@@ -181,8 +182,8 @@ def _validated(input, target, ignore_index, op):
             bad = t[(t >= n_classes) | (t < 0)]
             bad = bad[bad != ignore_index]
             if bad.size:
-                raise IndexError(f"{op}: target {int(bad[0])} is out of bounds for {n_classes} classes "
-                                 f"(input shape {tuple(input.shape)})")
+                raise OpIndexError(op, f"target {int(bad[0])} is out of bounds for {n_classes} classes "
+                                       f"(input shape {tuple(input.shape)})")
     if input.ndim == 1:  # a single sample
         return input.unsqueeze(0), target.reshape(1), maybe_ignored
     return input, target, maybe_ignored

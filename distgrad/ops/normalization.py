@@ -11,6 +11,7 @@ temporary kept for the backward) and takes the per-channel sums as matrix produc
 """
 import math
 
+from ..errors import OpRuntimeError, OpValueError
 from ..function import Function
 from ._util import unbroadcast
 
@@ -55,8 +56,8 @@ class LayerNorm(Function):
 def _affine(weight, bias, shape, op):
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.numel() != math.prod(shape):
-            raise RuntimeError(f"{op}: {name} of shape {tuple(t.shape)} does not match the normalized "
-                               f"shape {tuple(shape)}")
+            raise OpRuntimeError(op, f"{name} of shape {tuple(t.shape)} does not match the normalized "
+                                     f"shape {tuple(shape)}")
     return tuple(t for t in (weight, bias) if t is not None)
 
 
@@ -64,8 +65,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or tuple(input.shape[input.ndim - k:]) != shape or input.ndim < k:
-        raise RuntimeError(f"layer_norm: input of shape {tuple(input.shape)} does not end with the "
-                           f"normalized shape {shape}")
+        raise OpRuntimeError("layer_norm", f"input of shape {tuple(input.shape)} does not end with the "
+                                           f"normalized shape {shape}")
     x = input.array
     axes = tuple(range(input.ndim - k, input.ndim))
     mean = x.mean(axis=axes, keepdims=True)
@@ -151,20 +152,20 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     ``sync`` (SyncBatchNorm): combines the statistics with other ranks' (``combine``) and sums
     the backward's per-channel totals across them (``sum``)."""
     if input.ndim < 2:
-        raise RuntimeError(f"batch_norm: expected an input of shape (N, C) or (N, C, ...), got "
-                           f"{tuple(input.shape)}")
+        raise OpRuntimeError("batch_norm", f"expected an input of shape (N, C) or (N, C, ...), got "
+                                           f"{tuple(input.shape)}")
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var)):
         if t is not None and t.numel() != c:
-            raise RuntimeError(f"batch_norm: {name} of shape {tuple(t.shape)} does not match the {c} "
-                               f"channels of the input of shape {tuple(input.shape)}")
+            raise OpRuntimeError("batch_norm", f"{name} of shape {tuple(t.shape)} does not match the {c} "
+                                               f"channels of the input of shape {tuple(input.shape)}")
     affine = _affine(weight, bias, (c,), "batch_norm")
     if training:
         if input.numel() // max(c, 1) <= 1:
-            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got "
-                             f"input of shape {tuple(input.shape)}")
+            raise OpValueError("batch_norm", f"expected more than 1 value per channel when training, got "
+                                             f"input of shape {tuple(input.shape)}")
     elif running_mean is None or running_var is None:
-        raise RuntimeError("batch_norm: running_mean and running_var are needed when training=False")
+        raise OpRuntimeError("batch_norm", "running_mean and running_var are needed when training=False")
     return BatchNorm.apply(input, *affine, running_mean=running_mean,
                            running_var=running_var, training=training, momentum=momentum, eps=eps,
                            has_weight=weight is not None, sync=sync)

@@ -1,4 +1,5 @@
 """2-D pooling: max, average and adaptive average, on strided windows (see _sliding.py)."""
+from ..errors import OpRuntimeError, OpValueError
 from ..function import Function
 from ._sliding import add_windows, crop_hw, output_size, pad_hw, pair, tap_slices, windows
 
@@ -8,25 +9,25 @@ class _Geometry:
 
     def __init__(self, shape, kernel_size, stride, padding, dilation, ceil_mode, op):
         if len(shape) not in (3, 4):
-            raise RuntimeError(f"{op}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
-                               f"{tuple(shape)}")
+            raise OpRuntimeError(op, f"expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
+                                     f"{tuple(shape)}")
         self.kernel = pair(kernel_size, "kernel_size", op)
         self.stride = self.kernel if stride is None or stride == [] else pair(stride, "stride", op)
         self.pad = pair(padding, "padding", op)
         self.dilation = pair(dilation, "dilation", op)
         if 0 in self.kernel or 0 in self.stride or 0 in self.dilation:
-            raise ValueError(f"{op}: kernel_size {self.kernel}, stride {self.stride} and dilation "
-                             f"{self.dilation} must be positive")
+            raise OpValueError(op, f"kernel_size {self.kernel}, stride {self.stride} and dilation "
+                                   f"{self.dilation} must be positive")
         if any(p > k // 2 for p, k in zip(self.pad, self.kernel)):
-            raise RuntimeError(f"{op}: padding {self.pad} should be at most half of the kernel size "
-                               f"{self.kernel}")
+            raise OpRuntimeError(op, f"padding {self.pad} should be at most half of the kernel size "
+                                     f"{self.kernel}")
         self.in_hw = tuple(shape[-2:])
         self.out_hw = tuple(output_size(s, k, st, p, d, ceil_mode) for s, k, st, p, d in
                             zip(self.in_hw, self.kernel, self.stride, self.pad, self.dilation))
         if min(self.out_hw) < 1:
-            raise RuntimeError(f"{op}: kernel {self.kernel} (dilation {self.dilation}, padding {self.pad}) "
-                               f"is larger than the padded input; input of shape {tuple(shape)} gives "
-                               f"output size {self.out_hw}")
+            raise OpRuntimeError(op, f"kernel {self.kernel} (dilation {self.dilation}, padding {self.pad}) "
+                                     f"is larger than the padded input; input of shape {tuple(shape)} gives "
+                                     f"output size {self.out_hw}")
         self.overlapping = any(s < d * (k - 1) + 1 for s, d, k in zip(self.stride, self.dilation, self.kernel))
         # ceil_mode's last window may reach past the padding: pad the far side further.
         self.pad_after = tuple(
@@ -167,9 +168,11 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 def adaptive_avg_pool2d(input, output_size):
     if input.ndim not in (3, 4):
-        raise RuntimeError(f"adaptive_avg_pool2d: expected a 3-D or 4-D input, got shape {tuple(input.shape)}")
+        raise OpRuntimeError("adaptive_avg_pool2d", "expected a 3-D or 4-D input, got shape "
+                                                    f"{tuple(input.shape)}")
     sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
     out_hw = tuple(s if o is None else int(o) for s, o in zip(input.shape[-2:], sizes))
     if len(out_hw) != 2 or min(out_hw) < 1:
-        raise ValueError(f"adaptive_avg_pool2d: output_size must be one or two positive ints, got {output_size}")
+        raise OpValueError("adaptive_avg_pool2d", "output_size must be one or two positive ints, got "
+                                                  f"{output_size}")
     return AdaptiveAvgPool2d.apply(input, out_hw=out_hw)

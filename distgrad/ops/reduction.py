@@ -2,6 +2,7 @@
 import builtins
 from collections import namedtuple
 
+from ..errors import OpNotImplementedError, OpRuntimeError
 from ..function import Function
 from ..tensor_base import TensorBase
 from ._util import normalize_dim
@@ -108,8 +109,8 @@ def mean(input, dim=None, keepdim=False, dtype=None, axis=None):
     if dtype is not None:
         input = input.to(dtype)
     if input.array.dtype.kind != "f":
-        raise RuntimeError(f"mean(): could not infer output dtype; input dtype {input.array.dtype} "
-                           "must be floating point (use .float() first)")
+        raise OpRuntimeError("mean", f"could not infer output dtype; input dtype {input.array.dtype} "
+                                     "must be floating point (use .float() first)")
     return Mean.apply(input, axes=_dims(input, dim, axis, "mean"), keepdim=keepdim)
 
 
@@ -117,7 +118,7 @@ def _extremum(input, dim, keepdim, largest, op):
     if isinstance(dim, TensorBase):  # torch.max(a, b) is the elementwise maximum
         return (maximum if largest else minimum)(input, dim)
     if input.array.size == 0:
-        raise RuntimeError(f"{op}(): expected a non-empty tensor, got shape {tuple(input.shape)}")
+        raise OpRuntimeError(op, f"expected a non-empty tensor, got shape {tuple(input.shape)}")
     if dim is None:
         return Extremum.apply(input, dim=None, keepdim=False, largest=largest)
     axis = normalize_dim(dim, input.ndim, op)[0]
@@ -171,7 +172,7 @@ def argmin(input, dim=None, keepdim=False):
 def _arg(input, dim, keepdim, largest):
     a, op = input.array, "argmax" if largest else "argmin"
     if a.size == 0:
-        raise RuntimeError(f"{op}(): expected a non-empty tensor, got shape {tuple(input.shape)}")
+        raise OpRuntimeError(op, f"expected a non-empty tensor, got shape {tuple(input.shape)}")
     if dim is None:
         return input._wrap(input.xp.asarray((a.argmax() if largest else a.argmin())).astype("int64"))
     axis = normalize_dim(dim, input.ndim, op)[0]
@@ -185,7 +186,7 @@ def _arg(input, dim, keepdim, largest):
 
 def prod(input, dim=None, keepdim=False):
     if input.requires_grad:
-        raise NotImplementedError("prod: backward is not implemented")
+        raise OpNotImplementedError("prod", "backward is not implemented")
     axes = normalize_dim(dim, input.ndim, "prod")
     if not input.ndim:  # a 0-d tensor: dims 0 and -1 are the tensor itself
         axes = None

@@ -1,5 +1,6 @@
 """Shape ops: reshape and its relatives, transpose/permute, expand, cat/stack/split."""
 from .. import dtypes
+from ..errors import OpIndexError, OpRuntimeError, OpValueError
 from ..function import Function
 from ._util import normalize_dim, shape_arg, unbroadcast
 
@@ -76,14 +77,14 @@ def _resolve_shape(shape, numel, op, in_shape):
         if s != -1:
             known *= s
     if len(unknown) > 1:
-        raise RuntimeError(f"{op}: only one dimension can be -1, got shape {tuple(shape)}")
+        raise OpRuntimeError(op, f"only one dimension can be -1, got shape {tuple(shape)}")
     if unknown:
         if known == 0 or numel % known:
-            raise RuntimeError(f"{op}: shape {tuple(shape)} is invalid for input of shape {tuple(in_shape)}")
+            raise OpRuntimeError(op, f"shape {tuple(shape)} is invalid for input of shape {tuple(in_shape)}")
         shape[unknown[0]] = numel // known
     elif known != numel:
-        raise RuntimeError(f"{op}: shape {tuple(shape)} is invalid for input of shape {tuple(in_shape)} "
-                           f"({numel} elements)")
+        raise OpRuntimeError(op, f"shape {tuple(shape)} is invalid for input of shape {tuple(in_shape)} "
+                                 f"({numel} elements)")
     return tuple(shape)
 
 
@@ -142,7 +143,7 @@ def squeeze(input, dim=None):
 def unsqueeze(input, dim):
     ndim = input.ndim + 1
     if not -ndim <= dim < ndim:
-        raise IndexError(f"unsqueeze: dimension {dim} out of range for a result of {ndim} dimensions")
+        raise OpIndexError("unsqueeze", f"dimension {dim} out of range for a result of {ndim} dimensions")
     dim %= ndim
     shape = input.array.shape
     return reshape(input, shape[:dim] + (1,) + shape[dim:])
@@ -151,7 +152,7 @@ def unsqueeze(input, dim):
 def permute(input, *dims):
     dims = normalize_dim(shape_arg(dims) if dims else (), input.ndim, "permute")
     if sorted(dims) != list(range(input.ndim)):
-        raise RuntimeError(f"permute: dims {dims} are not a permutation of the {input.ndim} dimensions")
+        raise OpRuntimeError("permute", f"dims {dims} are not a permutation of the {input.ndim} dimensions")
     return Permute.apply(input, axes=dims)
 
 
@@ -170,7 +171,8 @@ def t(input):
     if input.ndim < 2:
         return input
     if input.ndim > 2:
-        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, got {input.ndim}")
+        raise OpRuntimeError("t", f"expects a tensor with <= 2 dimensions, got {input.ndim}; use "
+                                  "transpose(dim0, dim1)")
     return transpose(input, 0, 1)
 
 
@@ -179,13 +181,13 @@ def expand(input, *sizes):
     shape = input.array.shape
     lead = len(sizes) - len(shape)
     if lead < 0:
-        raise RuntimeError(f"expand: the number of sizes ({len(sizes)}) must be at least the tensor's "
-                           f"dimensions ({len(shape)})")
+        raise OpRuntimeError("expand", f"the number of sizes ({len(sizes)}) must be at least the tensor's "
+                                       f"dimensions ({len(shape)})")
     target = tuple(shape[i - lead] if (s == -1 and i >= lead) else s for i, s in enumerate(sizes))
     for i, s in enumerate(shape):
         if s != 1 and s != target[i + lead]:
-            raise RuntimeError(f"expand: the expanded size {target[i + lead]} must match the existing "
-                               f"size {s} at dimension {i} (shape {tuple(shape)} to {sizes})")
+            raise OpRuntimeError("expand", f"the expanded size {target[i + lead]} must match the existing "
+                                           f"size {s} at dimension {i} (shape {tuple(shape)} to {sizes})")
     return Expand.apply(input, shape=target)
 
 
@@ -199,7 +201,7 @@ def broadcast_to(input, shape):
 
 def _same_dtype(tensors, op):
     if not tensors:
-        raise ValueError(f"{op}: expected a non-empty list of tensors")
+        raise OpValueError(op, f"expected a non-empty list of tensors")
     target = tensors[0].array.dtype
     for t in tensors[1:]:
         target = dtypes.promote(target, t.array.dtype)
@@ -209,15 +211,16 @@ def _same_dtype(tensors, op):
 def cat(tensors, dim=0):
     tensors = _same_dtype(list(tensors), "cat")
     if tensors[0].ndim == 0:
-        raise RuntimeError("cat: zero-dimensional tensor (at position 0) of shape () cannot be concatenated; "
-                           "use stack")
+        raise OpRuntimeError("cat", "zero-dimensional tensor (at position 0) of shape () cannot be "
+                                    "concatenated; use stack")
     axis = normalize_dim(dim, tensors[0].ndim, "cat")[0]
     ref = tensors[0].array.shape
     for t in tensors[1:]:
         s = t.array.shape
         if len(s) != len(ref) or any(a != b for i, (a, b) in enumerate(zip(s, ref)) if i != axis):
             shapes = ", ".join(str(tuple(x.shape)) for x in tensors)
-            raise RuntimeError(f"cat: sizes of tensors must match except in dimension {dim}; got {shapes}")
+            raise OpRuntimeError("cat", f"sizes of tensors must match except in dimension {dim}; got "
+                                        f"{shapes}")
     return Cat.apply(*tensors, axis=axis)
 
 
@@ -229,10 +232,10 @@ def stack(tensors, dim=0):
     shape = tensors[0].array.shape
     if any(t.array.shape != shape for t in tensors):
         shapes = ", ".join(str(tuple(x.shape)) for x in tensors)
-        raise RuntimeError(f"stack expects each tensor to be equal size, got {shapes}")
+        raise OpRuntimeError("stack", f"expects each tensor to be equal size, got {shapes}")
     ndim = len(shape) + 1
     if not -ndim <= dim < ndim:
-        raise IndexError(f"stack: dimension {dim} out of range for a result of {ndim} dimensions")
+        raise OpIndexError("stack", f"dimension {dim} out of range for a result of {ndim} dimensions")
     return Stack.apply(*tensors, axis=dim % ndim)
 
 
@@ -245,7 +248,8 @@ def split(tensor, split_size_or_sections, dim=0):
     else:
         sizes = list(split_size_or_sections)
         if sum(sizes) != length:
-            raise RuntimeError(f"split: sections {sizes} don't add up to the size {length} of dimension {dim}")
+            raise OpRuntimeError("split", f"sections {sizes} don't add up to the size {length} of dimension "
+                                          f"{dim}")
     lead = (slice(None),) * axis
     out, start = [], 0
     for s in sizes:
