@@ -2,7 +2,6 @@
 DDP training equal to one process on the joint batch (scripts/two_ranks_one_gpu.py). The
 same script on the CPU checks the script itself wherever MPI is installed."""
 import os
-import shutil
 import subprocess
 import sys
 
@@ -14,16 +13,7 @@ SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts", "tw
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(SCRIPT)))
 
 
-def mpiexec():
-    """The mpiexec of this Python's MPI (MPICH from PyPI sits beside the interpreter), else PATH's."""
-    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    return beside if os.path.exists(beside) else shutil.which("mpiexec")
-
-
-def run_two_ranks(device):
-    launcher = mpiexec()
-    if launcher is None:
-        pytest.skip("no mpiexec beside this Python or on PATH (install mpich; see benchmarks/GPU.md)")
+def run_two_ranks(device, launcher):
     env = dict(os.environ, DISTGRAD_ALLOW_GPU_SHARING="1", DISTGRAD_TEST_DEVICE=device, OMP_NUM_THREADS="1",
                PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
     proc = subprocess.run([launcher, "-n", "2", sys.executable, SCRIPT], capture_output=True, text=True,
@@ -34,5 +24,5 @@ def run_two_ranks(device):
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("device", [pytest.param("cuda", marks=GPU_ONLY), "cpu"])
-def test_two_ranks_sharing_one_device(device):
-    run_two_ranks(device)
+def test_two_ranks_sharing_one_device(device, mpiexec):
+    run_two_ranks(device, mpiexec)

@@ -1,6 +1,6 @@
-"""Running multi-rank jobs from a single pytest process: mpiexec (found next to this Python)
-starts scripts/<script> on N ranks; every job has a deadline, and a job that misses it is
-killed with its whole process tree and fails the test instead of hanging it.
+"""Running multi-rank jobs from a single pytest process: mpiexec (the path of tests/conftest.py's
+fixture) starts scripts/<script> on N ranks; every job has a deadline, and a job that misses it
+is killed with its whole process tree and fails the test instead of hanging it.
 
 FIGURES collects what the tests measured (time to detect a lost rank, ...); conftest.py
 prints them at the end of the run, and RELIABILITY.md quotes them.
@@ -44,12 +44,6 @@ def record(name, value, unit="s"):
     FIGURES.setdefault(name, []).append((value, unit))
 
 
-def mpiexec():
-    found = Path(sys.executable).with_name("mpiexec")
-    assert found.exists(), f"mpiexec not found next to {sys.executable} (the mpich package provides it)"
-    return str(found)
-
-
 def clean_environment(**extra):
     environ = {k: v for k, v in os.environ.items() if k not in LAUNCHER_VARIABLES + DISTGRAD_SETTINGS}
     environ.update(OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
@@ -83,9 +77,9 @@ def run(cmd, timeout, env=None, cwd=REPO):
     return Job(proc.returncode, output, time.monotonic() - started, time.time())
 
 
-def run_job(*args, ranks=2, timeout=60, script="train.py", env=None):
-    """``mpiexec -n ranks python scripts/<script> args...``."""
-    cmd = [mpiexec(), "-n", str(ranks), sys.executable, str(SCRIPTS / script), *map(str, args)]
+def run_job(mpiexec, *args, ranks=2, timeout=60, script="train.py", env=None):
+    """``mpiexec -n ranks python scripts/<script> args...`` (``mpiexec``: the fixture's path)."""
+    cmd = [mpiexec, "-n", str(ranks), sys.executable, str(SCRIPTS / script), *map(str, args)]
     return run(cmd, timeout, clean_environment(**(env or {})))
 
 

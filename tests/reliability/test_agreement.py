@@ -20,15 +20,15 @@ def refused(job, text):
     assert lines and all(text in line for line in lines), job.output
 
 
-def test_a_rank_with_more_batches_is_caught_at_the_start_of_the_epoch():
-    job = run_job("--epochs", 2, "--fault", "uneven", "--fault-rank", 1)
+def test_a_rank_with_more_batches_is_caught_at_the_start_of_the_epoch(mpiexec):
+    job = run_job(mpiexec, "--epochs", 2, "--fault", "uneven", "--fault-rank", 1)
     refused(job, "the ranks disagree on the epoch ahead (rank 0: epoch 1, 8 batches; "
                  "rank 1: epoch 1, 9 batches); every rank must get the same number of batches")
     assert "digest" not in job.output  # not one epoch ran
 
 
-def test_a_rank_on_another_epoch_is_caught():
-    job = run_job("--epochs", 2, "--fault", "epoch", "--fault-rank", 1)
+def test_a_rank_on_another_epoch_is_caught(mpiexec):
+    job = run_job(mpiexec, "--epochs", 2, "--fault", "epoch", "--fault-rank", 1)
     refused(job, "(rank 0: epoch 1, 8 batches; rank 1: epoch 2, 8 batches); every rank must "
                  "run the same epoch")
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from jobs import REPO, clean_environment, mpiexec, run
+from jobs import REPO, clean_environment, run
 
 MNIST = os.environ.get("DISTGRAD_DATA") or str(REPO.parent / "shared" / "datasets" / "mnist")
 EXAMPLES = {  # name: (extra arguments, whether it writes checkpoints)
@@ -20,10 +20,10 @@ EXAMPLES = {  # name: (extra arguments, whether it writes checkpoints)
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("name", list(EXAMPLES))
-def test_example_trains_on_two_ranks_and_reports(tmp_path, name):
+def test_example_trains_on_two_ranks_and_reports(tmp_path, name, mpiexec):
     if not os.path.isdir(MNIST):
         pytest.skip(f"MNIST not found at {MNIST} (set DISTGRAD_DATA)")
-    cmd = [mpiexec(), "-n", "2", sys.executable, str(REPO / "examples" / f"{name}.py"), "--epochs", "2",
+    cmd = [mpiexec, "-n", "2", sys.executable, str(REPO / "examples" / f"{name}.py"), "--epochs", "2",
            "--max-steps", "30", "--data-dir", MNIST, "--output", tmp_path, "--checkpoint-dir", tmp_path / "ckpt",
            *EXAMPLES[name][0]]
     job = run(cmd, 200, clean_environment())

@@ -19,12 +19,12 @@ def final_parameters(prefix, ranks=2):
     return [np.load(f"{prefix}.rank{r}.npy") for r in range(ranks)]
 
 
-def test_a_killed_rank_ends_the_job_and_resuming_matches_a_run_that_never_failed(tmp_path):
-    clean = run_job("--epochs", 4, "--checkpoint-dir", tmp_path / "clean", "--final", tmp_path / "clean")
+def test_a_killed_rank_ends_the_job_and_resuming_matches_a_run_that_never_failed(tmp_path, mpiexec):
+    clean = run_job(mpiexec, "--epochs", 4, "--checkpoint-dir", tmp_path / "clean", "--final", tmp_path / "clean")
     assert clean.returncode == 0, clean.output
 
     # Step 20 is in epoch 3 (8 steps an epoch): the checkpoints of epochs 1 and 2 exist.
-    crashed = run_job("--epochs", 4, "--checkpoint-dir", tmp_path / "ckpt", "--fault", "kill",
+    crashed = run_job(mpiexec, "--epochs", 4, "--checkpoint-dir", tmp_path / "ckpt", "--fault", "kill",
                       "--fault-rank", 1, "--fault-step", 20)
     assert crashed.returncode != 0
     assert "done:" not in crashed.output
@@ -36,7 +36,7 @@ def test_a_killed_rank_ends_the_job_and_resuming_matches_a_run_that_never_failed
     names = sorted(p.name for p in (tmp_path / "ckpt").glob("checkpoint-*.dgc"))
     assert names == ["checkpoint-0001-00000008.dgc", "checkpoint-0002-00000016.dgc"]
 
-    resumed = run_job("--epochs", 4, "--checkpoint-dir", tmp_path / "ckpt", "--resume",
+    resumed = run_job(mpiexec, "--epochs", 4, "--checkpoint-dir", tmp_path / "ckpt", "--resume",
                       "--final", tmp_path / "resumed")
     assert resumed.returncode == 0, resumed.output
     assert resumed.output.count("resumed after epoch 2 (step 16)") == 2
@@ -52,9 +52,9 @@ def test_a_killed_rank_ends_the_job_and_resuming_matches_a_run_that_never_failed
     ("loader", 1, 3, "OSError: [Errno 5] simulated read error while loading a batch"),
     ("checkpoint", 0, 2, "OSError: [Errno 28] No space left on device (simulated)"),
 ])
-def test_an_exception_on_one_rank_ends_the_job_with_that_ranks_traceback(tmp_path, fault, rank, at, error):
+def test_an_exception_on_one_rank_ends_the_job_with_that_ranks_traceback(tmp_path, fault, rank, at, error, mpiexec):
     ckpt_dir = tmp_path / "ckpt"
-    job = run_job("--epochs", 3, "--checkpoint-dir", ckpt_dir, "--fault", fault, "--fault-rank", rank,
+    job = run_job(mpiexec, "--epochs", 3, "--checkpoint-dir", ckpt_dir, "--fault", fault, "--fault-rank", rank,
                   "--fault-step", at)
     assert job.returncode != 0
     host = re.search(rf"\[rank {rank}/2 (\S+)\]", job.output).group(1)

@@ -1,8 +1,10 @@
-"""Lost peers are told from slow ones by heartbeats (distgrad/distributed/liveness.py).
+"""Lost peers are told from slow ones by heartbeats (the liveness module).
 
 In-process: several Liveness objects of one pretend job talk over the loopback, with a short
-timeout and a recording ``end`` in place of os._exit. Then real jobs under mpiexec: a rank
-busy for 20 s (sleeping, then a pure-Python loop) with a 5 s peer timeout must not end the
+timeout and a recording ``end`` in place of os._exit. The tests of the timing rules give them a
+ManualClock that moves only when the test says, so no timeout is waited out in real time; the
+busy-loop and dead-process tests run on the real clock. Then real jobs under mpiexec: a rank
+busy for 12 s (sleeping, then a pure-Python loop) with a 3 s peer timeout must not end the
 job; a frozen rank (SIGSTOP: alive for the kernel, so mpiexec sees nothing) must.
 """
 import socket
@@ -17,21 +19,64 @@ from jobs import record, run_job, time_of
 TIMEOUT = 1.0  # seconds; short, yet far above any scheduling delay of a thread
 
 
-class Group:
-    """One pretend job of ``size`` ranks in this process."""
+class ManualClock:
+    """A clock for Liveness that stands still until the test moves it (Group.advance)."""
 
-    def __init__(self, size, timeout=TIMEOUT):
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+class Group:
+    """One pretend job of ``size`` ranks in this process, all on ``clock``."""
+
+    def __init__(self, size, timeout=TIMEOUT, clock=time.monotonic):
+        self.clock = clock
         self.ended, self.messages = {}, {r: [] for r in range(size)}
         self.members = [Liveness(r, size, "testhost", timeout, end=self._ender(r), write=self.messages[r].append,
-                                 environ={"DISTGRAD_LIVENESS_ADDRESS": "127.0.0.1"}) for r in range(size)]
+                                 clock=clock, environ={"DISTGRAD_LIVENESS_ADDRESS": "127.0.0.1"})
+                        for r in range(size)]
+        for m in self.members:
+            m._check = self._noting_checks(m, m._check)
         cards = [m.card() for m in self.members]
         for m in self.members:
             m.start(cards)
 
+    @staticmethod
+    def _noting_checks(member, check):
+        """The member's verdicts, noting the time of the last one (advance waits for it)."""
+        member.checked_at = None
+
+        def noted(now):
+            check(now)
+            member.checked_at = now
+        return noted
+
     def _ender(self, rank):
         def end(code):
-            self.ended[rank] = (code, time.monotonic())
+            self.ended[rank] = (code, self.clock())
         return end
+
+    def advance(self, seconds, until=lambda: False):
+        """Move the ManualClock on by ``seconds`` (or until ``until()``), one heartbeat interval
+        at a time; at each step every running member judges its peers at the new time, beats,
+        and hears the running others' beats before the next. Returns ``until()``."""
+        interval = self.members[0].interval
+        for _ in range(round(seconds / interval)):
+            if until():
+                break
+            self.clock.now += interval
+            running = [m for m in self.members if m._thread.is_alive()]
+            for m in running:
+                m._wake_w.send(b"!")
+            assert self.wait_until(lambda: all(
+                m.checked_at == self.clock.now or not m._thread.is_alive() for m in running) and all(
+                m.peers[p.rank].heard == self.clock.now for m in running for p in running
+                if p is not m and p.rank in m.peers and m.peers[p.rank].state == "open" and p._thread.is_alive()), 5), \
+                "the members did not judge and exchange heartbeats at the new time"
+        return until()
 
     def wait_until(self, condition, seconds):
         deadline = time.monotonic() + seconds
@@ -69,8 +114,8 @@ class Group:
 def group():
     made = []
 
-    def make(size=3, timeout=TIMEOUT):
-        made.append(Group(size, timeout))
+    def make(size=3, timeout=TIMEOUT, clock=time.monotonic):
+        made.append(Group(size, timeout, clock))
         assert made[-1].wait_until(made[-1].all_open, 5), "the heartbeat connections did not come up"
         return made[-1]
     yield make
@@ -116,19 +161,19 @@ def test_healthy_ranks_keep_running_even_when_the_main_thread_busy_loops_in_pyth
 
 @pytest.mark.timeout(30)
 def test_a_rank_that_says_goodbye_is_not_reported_lost(group):
-    g = group()
+    g = group(clock=ManualClock())
     g.members[1].stop()
-    time.sleep(2 * TIMEOUT)
+    g.advance(2 * TIMEOUT)
     assert g.ended == {}
     assert [g.members[r].peers[1].state for r in (0, 2)] == ["gone", "gone"]
 
 
 @pytest.mark.timeout(30)
 def test_a_silent_rank_is_lost_after_the_timeout_and_every_other_rank_ends(group):
-    g = group()
-    frozen_at = time.monotonic()
+    g = group(clock=ManualClock())
+    frozen_at = g.clock()
     g.freeze(1)
-    assert g.wait_until(lambda: {0, 2} <= set(g.ended), 10 * TIMEOUT)
+    assert g.advance(10 * TIMEOUT, until=lambda: {0, 2} <= set(g.ended))
     for r in (0, 2):
         code, when = g.ended[r]
         assert code == EXIT_CODE
@@ -137,7 +182,7 @@ def test_a_silent_rank_is_lost_after_the_timeout_and_every_other_rank_ends(group
         message = g.messages[r][0]
         assert message.startswith(f"[rank {r}/3 testhost] lost contact with rank 1 (host testhost)")
         assert message.endswith(f"; ending the job (exit code {EXIT_CODE})\n")
-    record("in-process: silent peer detected after (timeout 1 s)",
+    record("in-process: silent peer detected after (timeout 1 s, manual clock)",
            max(g.ended[r][1] for r in (0, 2)) - frozen_at)
 
 
@@ -157,13 +202,14 @@ def test_a_rank_whose_process_dies_is_lost_at_once(group):
 @pytest.mark.timeout(30)
 def test_an_announced_abort_is_left_to_mpi_abort_for_a_grace_period(group, monkeypatch):
     monkeypatch.setattr(liveness, "ABORT_GRACE", 1.0)
-    g = group(timeout=30)
+    g = group(timeout=30, clock=ManualClock())
     g.members[1].announce_abort()
-    aborted_at = time.monotonic()
+    aborted_at = g.clock()
     g.crash(1)  # what MPI_Abort does to it
-    time.sleep(0.5)
+    assert g.wait_until(lambda: all(g.members[r].peers[1].aborting_since is not None for r in (0, 2)), 5)
+    g.advance(0.5)
     assert g.ended == {}  # no "lost contact" noise while the job is being aborted
-    assert g.wait_until(lambda: {0, 2} <= set(g.ended), 5)  # ... but nobody outlives it for long
+    assert g.advance(5, until=lambda: {0, 2} <= set(g.ended))  # ... but nobody outlives it for long
     for r in (0, 2):
         assert g.ended[r][1] - aborted_at >= 1.0
         assert "rank 1 (host testhost) ended the job after an error" in g.messages[r][0]
@@ -171,25 +217,25 @@ def test_an_announced_abort_is_left_to_mpi_abort_for_a_grace_period(group, monke
 
 @pytest.mark.timeout(30)
 def test_strangers_are_dropped(group):
-    g = group(size=2)
+    g = group(size=2, clock=ManualClock())
     port = g.members[0].card()[3]
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(b"DGLV" + bytes(12))  # the right magic, the wrong job token
         s.settimeout(5)
         assert s.recv(100) == b""  # closed on us
-    time.sleep(2 * TIMEOUT)
+    g.advance(2 * TIMEOUT)
     assert g.ended == {} and g.all_open()
 
 
 @pytest.mark.timeout(30)
 def test_an_internal_error_turns_detection_off_instead_of_ending_the_job(group):
-    g = group(size=2)
+    g = group(size=2, clock=ManualClock())
     broken = g.members[1]
     broken._check = None  # the next loop iteration fails
     broken._wake_w.send(b"!")
     assert g.wait_until(lambda: not broken._thread.is_alive(), 5)
     assert "lost-peer detection stopped after an internal error" in g.messages[1][0]
-    time.sleep(2 * TIMEOUT)
+    g.advance(2 * TIMEOUT)
     assert g.ended == {}  # it said goodbye: rank 0 does not take its silence for a loss
     assert g.members[0].peers[1].state == "gone"
 
@@ -209,21 +255,22 @@ def test_detection_starts_only_when_every_rank_takes_part(capfd, monkeypatch):
 
 # -- real jobs ------------------------------------------------------------------------------
 @pytest.mark.timeout(120)
-def test_a_busy_rank_is_not_lost_the_stall_warning_covers_it():
-    job = run_job("--epochs", 2, "--fault", "busy", "--fault-rank", 0, "--fault-step", 3, "--busy", 20,
-                  env=dict(DISTGRAD_PEER_TIMEOUT=5, DISTGRAD_STALL_WARNING_SECONDS=5), timeout=90)
+def test_a_busy_rank_is_not_lost_the_stall_warning_covers_it(mpiexec):
+    # Busy for 4 peer timeouts: 2 asleep, then 2 in a pure-Python loop.
+    job = run_job(mpiexec, "--epochs", 2, "--fault", "busy", "--fault-rank", 0, "--fault-step", 3, "--busy", 12,
+                  env=dict(DISTGRAD_PEER_TIMEOUT=3, DISTGRAD_STALL_WARNING_SECONDS=3), timeout=90)
     assert job.returncode == 0, job.output
     assert "lost contact" not in job.output
     assert job.output.count("done: 16 steps") == 2
     # Rank 1 waits in the all-reduce meanwhile, and says who it waits for.
     assert "[1/2] WARNING: stall: all_reduce" in job.output
     assert "ranks that have not arrived: rank 0 (no answer" in job.output
-    record("rank 0 busy 20 s (peer timeout 5 s): the job completed, in", job.seconds)
+    record("rank 0 busy 12 s (peer timeout 3 s): the job completed, in", job.seconds)
 
 
 @pytest.mark.timeout(120)
-def test_a_frozen_rank_is_lost_even_though_mpiexec_sees_nothing():
-    job = run_job("--epochs", 50, "--fault", "stop", "--fault-rank", 1, "--fault-step", 3, ranks=3,
+def test_a_frozen_rank_is_lost_even_though_mpiexec_sees_nothing(mpiexec):
+    job = run_job(mpiexec, "--epochs", 50, "--fault", "stop", "--fault-rank", 1, "--fault-step", 3, ranks=3,
                   env=dict(DISTGRAD_PEER_TIMEOUT=3), timeout=60)
     # The ranks that notice exit with 75; mpiexec passes that on, or the SIGKILL (9) it sends
     # the frozen rank when it collects that process first (a race inside mpiexec).

@@ -14,8 +14,8 @@ from jobs import run_job
 
 
 @pytest.mark.timeout(120)
-def test_an_inf_on_one_rank_skips_that_step_on_every_rank(tmp_path):
-    job = run_job("--epochs", 2, "--fault", "inf", "--fault-rank", 1, "--fault-step", 5,
+def test_an_inf_on_one_rank_skips_that_step_on_every_rank(tmp_path, mpiexec):
+    job = run_job(mpiexec, "--epochs", 2, "--fault", "inf", "--fault-rank", 1, "--fault-step", 5,
                   "--nonfinite", "skip", "--final", tmp_path / "final")
     assert job.returncode == 0, job.output
     assert sorted(job.lines(r"skipped step")) == ["[train rank 0] skipped step 5", "[train rank 1] skipped step 5"]
@@ -31,8 +31,9 @@ def test_an_inf_on_one_rank_skips_that_step_on_every_rank(tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_an_inf_on_one_rank_stops_the_job_with_the_step_number(tmp_path):
-    job = run_job("--epochs", 2, "--fault", "inf", "--fault-rank", 1, "--fault-step", 5, "--nonfinite", "raise")
+def test_an_inf_on_one_rank_stops_the_job_with_the_step_number(tmp_path, mpiexec):
+    job = run_job(mpiexec, "--epochs", 2, "--fault", "inf", "--fault-rank", 1, "--fault-step", 5,
+                  "--nonfinite", "raise")
     assert job.returncode != 0
     stops = job.lines(r"^\[rank \d/2 \S+\] FloatingPointError: .* step 5: non-finite gradients")
     assert stops, job.output

@@ -20,10 +20,10 @@ RSS_SLACK = 2 * 1024 * 1024  # bytes a rank may grow after warm-up (measured: un
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("ranks", [2, 3])
-def test_memory_descriptors_and_files_stay_flat_over_thousands_of_steps(tmp_path, ranks):
+def test_memory_descriptors_and_files_stay_flat_over_thousands_of_steps(tmp_path, ranks, mpiexec):
     private_tmp, ckpt_dir = tmp_path / "tmp", tmp_path / "ckpt"
     private_tmp.mkdir()
-    job = run_job("--samples", 4096, "--batch", 8, "--epochs", EPOCHS, "--checkpoint-dir", ckpt_dir,
+    job = run_job(mpiexec, "--samples", 4096, "--batch", 8, "--epochs", EPOCHS, "--checkpoint-dir", ckpt_dir,
                   "--resources", tmp_path / "resources", "--sample-every", 100, ranks=ranks, timeout=180,
                   env={"TMPDIR": private_tmp})
     assert job.returncode == 0, job.output
