@@ -1,0 +1,726 @@
+"""Signature tables for the differential test against PyTorch (test_differential_torch.py).
+
+One entry per op: ``op(name, call, draw)``.
+
+* ``call(m, *inputs, **kwargs)`` runs the op; ``m`` is the framework (``torch`` or
+  ``distgrad``, with ``m.F`` for the functional namespace of each), ``inputs`` are tensors
+  built by the harness from the drawn arrays, ``kwargs`` are the drawn plain values.
+* ``draw(d)`` draws the arguments with the Hypothesis ``draw`` function ``d`` and returns
+  ``(arrays, kwargs)``: NumPy arrays become input tensors (floating ones require grad),
+  kwargs are passed through unchanged.
+* ``method=True`` adds a second entry, ``Tensor.<name>``, that calls the same op as a method
+  of its first input.
+
+Adding an op is one line; the strategies below (shapes, dims, broadcast pairs, values) are
+shared.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+from hypothesis import strategies as st
+
+F64, F32, I64, I32, BOOL = "float64", "float32", "int64", "int32", "bool"
+FLOATS = (F64, F64, F64, F32)
+NUMERIC = (F64, F64, F64, F32, I64, I32)
+ANY = (F64, F64, F64, F32, I64, I32, BOOL)
+INTS_BOOL = (I64, I32, BOOL)
+
+SIDES = (2, 3, 1, 4, 0)  # shrinks towards 2; 0 (empty) one time in five
+
+
+@dataclass
+class Op:
+    name: str
+    call: object
+    draw: object
+    nograd: tuple = ()   # indices of floating inputs that do not require grad
+    leaf_ok: bool = False  # inputs may not be presented as transposed views (in-place on a leaf)
+
+
+OPS = {}
+
+
+def op(name, call, draw, method=False, **kw):
+    OPS[name] = Op(name, call, draw, **kw)
+    if method:
+        attr = name.split(".")[-1]
+        OPS["Tensor." + attr] = Op("Tensor." + attr,
+                                   lambda m, x, *rest, _a=attr, **k: getattr(x, _a)(*rest, **k), draw, **kw)
+
+
+# ------------------------------------------------------------------ value and shape strategies
+def values(d, shape, dtype):
+    """An array of ``dtype``: normals, small integers (ties, zeros) or special values."""
+    rng = np.random.default_rng(d(st.integers(0, 2**32 - 1)))
+    if dtype == BOOL:
+        return rng.random(shape) < 0.5
+    if dtype in (I64, I32):
+        return rng.integers(-3, 4, shape).astype(dtype)
+    style = d(st.sampled_from(["normal", "ints", "normal", "special"]))
+    if style == "normal":
+        a = rng.standard_normal(shape)
+    elif style == "ints":
+        a = rng.integers(-2, 3, shape).astype(float)
+    else:
+        a = rng.choice(np.array([0.0, -0.0, 1.0, -1.0, 0.5, 2.0, np.nan, np.inf, -np.inf]), shape)
+    return np.asarray(a, dtype=dtype)
+
+
+def shape(d, min_dims=0, max_dims=3, sides=SIDES):
+    n = d(st.integers(min_dims, max_dims))
+    return tuple(d(st.sampled_from(sides)) for _ in range(n))
+
+
+def nonempty(d, min_dims=0, max_dims=3):
+    return shape(d, min_dims, max_dims, sides=(2, 3, 1, 4))
+
+
+def dtype(d, choices):
+    return d(st.sampled_from(choices))
+
+
+def tensor(d, choices=FLOATS, min_dims=0, max_dims=3, shp=None):
+    return values(d, shape(d, min_dims, max_dims) if shp is None else shp, dtype(d, choices))
+
+
+def broadcast_pair(d, min_dims=0, max_dims=3):
+    """Two shapes that broadcast (and now and then two that do not)."""
+    a = shape(d, min_dims, max_dims)
+    b = list(a[d(st.integers(0, len(a))):])
+    b = [1 if d(st.integers(0, 3)) == 0 else s for s in b]
+    if b and d(st.integers(0, 12)) == 0:
+        b[0] += 2  # incompatible: both must raise
+    b = tuple(b)
+    return (b, a) if d(st.booleans()) else (a, b)
+
+
+def a_dim(d, ndim, bad=True):
+    """A dim in [-ndim, ndim) (0-d tensors accept 0 and -1), sometimes out of range."""
+    n = max(ndim, 1)
+    lo, hi = (-n - 1, n) if bad and d(st.integers(0, 9)) == 0 else (-n, n - 1)
+    return d(st.integers(lo, hi))
+
+
+def dims(d, ndim, none=True, tuples=True, empty=True):
+    """A ``dim`` argument: None, an int, a tuple of distinct ints (negative ones too) or []."""
+    kinds = ["int"] + (["none"] if none else []) + (["tuple", "tuple"] if tuples else []) + \
+        (["empty"] if empty else [])
+    kind = d(st.sampled_from(kinds))
+    if kind == "none":
+        return None
+    if kind == "int":
+        return a_dim(d, ndim)
+    if kind == "empty":
+        return []
+    if ndim == 0:
+        return d(st.sampled_from([(0,), (-1,), ()]))
+    chosen = d(st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim, unique=True))
+    return tuple(c - ndim if d(st.booleans()) else c for c in chosen)
+
+
+def kwargs(**drawn):
+    """Drop the keyword arguments drawn as None (use the op's default)."""
+    return {k: v for k, v in drawn.items() if v is not None}
+
+
+def scalar(d, kinds=("int", "float", "bool")):
+    kind = d(st.sampled_from(kinds))
+    if kind == "int":
+        return d(st.integers(-3, 3))
+    if kind == "bool":
+        return d(st.booleans())
+    return d(st.sampled_from([0.5, -1.5, 2.0, 0.0, 3.25]))
+
+
+# ------------------------------------------------------------------ draw functions by signature
+def unary(choices=ANY, min_dims=0, max_dims=3, **kw_strategies):
+    def draw(d):
+        x = tensor(d, choices, min_dims, max_dims)
+        return [x], kwargs(**{k: d(s) for k, s in kw_strategies.items()})
+    return draw
+
+
+def binary(choices=ANY, other_scalar=True, **kw_strategies):
+    def draw(d):
+        sa, sb = broadcast_pair(d)
+        a = values(d, sa, dtype(d, choices))
+        kw = kwargs(**{k: d(s) for k, s in kw_strategies.items()})
+        if other_scalar and d(st.integers(0, 3)) == 0:
+            return [a], dict(kw, other=scalar(d))
+        return [a, values(d, sb, dtype(d, choices))], kw
+    return draw
+
+
+def ternary_where(d):
+    s1, s2 = broadcast_pair(d)
+    s3 = d(st.sampled_from([s1, s2, ()]))
+    cond = values(d, s1, BOOL)
+    return [cond, values(d, s2, dtype(d, NUMERIC)), values(d, s3, dtype(d, NUMERIC))], {}
+
+
+def binop(sym):
+    """``a <sym> b`` with b a tensor or the drawn scalar ``other``."""
+    code = compile(f"lambda a, b: a {sym} b", sym, "eval")
+    f = eval(code)
+    return lambda m, a, b=None, other=None: f(a, other if b is None else b)
+
+
+def rbinop(sym):
+    """``scalar <sym> tensor`` (the reflected operator)."""
+    f = eval(compile(f"lambda a, b: a {sym} b", sym, "eval"))
+    return lambda m, a, other: f(other, a)
+
+
+def with_other(fn):
+    """Call ``fn(a, b_or_scalar, **rest)``."""
+    return lambda m, a, b=None, other=None, **k: fn(m)(a, other if b is None else b, **k)
+
+
+def reduction(choices=NUMERIC, none=True, tuples=True, empty=True, keepdim=True, **extra):
+    def draw(d):
+        x = tensor(d, choices)
+        kw = kwargs(dim=dims(d, x.ndim, none, tuples, empty),
+                    keepdim=d(st.booleans()) if keepdim and d(st.booleans()) else None,
+                    **{k: d(s) for k, s in extra.items()})
+        if "keepdim" in kw and "dim" not in kw:
+            kw.pop("keepdim")  # keepdim without dim is not a signature of torch.max/argmax etc.
+        return [x], kw
+    return draw
+
+
+def var_draw(d):
+    x = tensor(d, FLOATS + (I64,))
+    kw = kwargs(dim=dims(d, x.ndim), keepdim=d(st.sampled_from([None, True, False])))
+    style = d(st.sampled_from(["none", "unbiased", "correction"]))
+    if style == "unbiased":
+        kw["unbiased"] = d(st.booleans())
+        if "dim" not in kw:
+            kw.pop("keepdim", None)  # var(x, unbiased, keepdim) is not a PyTorch signature
+    elif style == "correction":
+        kw["correction"] = d(st.sampled_from([0, 1, 2, 0.5]))
+    return [x], kw
+
+
+def norm_draw(d):
+    x = tensor(d, FLOATS + (I64,))
+    kw = kwargs(p=d(st.sampled_from([None, 1, 2, float("inf"), float("-inf"), 0, 3, 1.5, "fro"])),
+                dim=dims(d, x.ndim, tuples=True, empty=False) if d(st.booleans()) else None)
+    if isinstance(kw.get("dim"), tuple) and len(kw["dim"]) > 2:
+        kw["dim"] = kw["dim"][:2]
+    if "dim" in kw and d(st.booleans()):
+        kw["keepdim"] = d(st.booleans())
+    return [x], kw
+
+
+def softmax_draw(d):
+    x = tensor(d, FLOATS + (I64,))
+    return [x], {"dim": a_dim(d, x.ndim)}
+
+
+def clamp_draw(d):
+    x = tensor(d, NUMERIC)
+    kw, arrays = {}, [x]
+    for bound in ("min", "max"):
+        kind = d(st.sampled_from(["none", "scalar", "tensor"]))
+        if kind == "scalar":
+            kw[bound] = d(st.sampled_from([0, -1, 1, 0.5, -0.5, 2]))
+        elif kind == "tensor":
+            sb = x.shape[d(st.integers(0, x.ndim)):]
+            arrays.append(values(d, sb, x.dtype.name if d(st.integers(0, 3)) else F64))
+            kw[bound + "_index"] = len(arrays) - 1
+    return arrays, kw
+
+
+def clamp_call(m, *xs, min=None, max=None, min_index=None, max_index=None):
+    lo = xs[min_index] if min_index is not None else min
+    hi = xs[max_index] if max_index is not None else max
+    return m.clamp(xs[0], min=lo, max=hi)
+
+
+def pow_draw(d):
+    kind = d(st.sampled_from(["tensor", "scalar", "scalar", "self", "base"]))
+    if kind == "tensor":
+        sa, sb = broadcast_pair(d)
+        return [values(d, sa, dtype(d, NUMERIC)), values(d, sb, dtype(d, NUMERIC))], {}
+    x = tensor(d, NUMERIC)
+    if kind == "self":
+        return [x], {"self": True}
+    e = d(st.sampled_from([0, 1, 2, 3, -1, -2, 0.5, 2.5, -0.5, 0.0, 1.0]))
+    return [x], ({"exponent": e} if kind == "scalar" else {"base": d(st.sampled_from([2, 0.5, 0, -2.0, 1]))})
+
+
+def pow_call(m, a, b=None, exponent=None, self=False, base=None):
+    if b is not None:
+        return m.pow(a, b)
+    if self:
+        return a ** a
+    if base is not None:
+        return base ** a
+    return m.pow(a, exponent)
+
+
+def div_draw(d):
+    arrays, kw = binary(NUMERIC)(d)
+    mode = d(st.sampled_from([None, "trunc", "floor", "floor", "bogus"]))
+    return arrays, kwargs(rounding_mode=mode, **kw)
+
+
+# ------------------------------------------------------------------ shape ops
+def shape_target(d, s):
+    """A new shape with the same number of elements (maybe with -1), or a wrong one."""
+    n = int(np.prod(s))
+    kind = d(st.sampled_from(["flat", "split", "minus1", "wrong", "same"]))
+    if kind == "flat":
+        return (n,)
+    if kind == "same":
+        return tuple(s)
+    if kind == "wrong":
+        return (n + 1,)
+    divisors = [k for k in range(1, n + 1) if n % k == 0] or [1]
+    k = d(st.sampled_from(divisors))
+    if kind == "minus1":
+        return (k, -1) if n else (0, -1) if d(st.booleans()) else (-1, 0)
+    return (k, n // k, 1)
+
+
+def reshape_draw(d):
+    x = tensor(d, ANY)
+    return [x], {"shape": shape_target(d, x.shape)}
+
+
+def flatten_draw(d):
+    x = tensor(d, ANY)
+    return [x], kwargs(start_dim=a_dim(d, x.ndim) if d(st.booleans()) else None,
+                       end_dim=a_dim(d, x.ndim) if d(st.booleans()) else None)
+
+
+def squeeze_draw(d):
+    x = values(d, shape(d, sides=(1, 2, 1, 0)), dtype(d, FLOATS))
+    return [x], kwargs(dim=dims(d, x.ndim, empty=False))
+
+
+def unsqueeze_draw(d):
+    x = tensor(d, ANY)
+    return [x], {"dim": a_dim(d, x.ndim + 1)}
+
+
+def transpose_draw(d):
+    x = tensor(d, ANY)
+    return [x], {"dim0": a_dim(d, x.ndim), "dim1": a_dim(d, x.ndim)}
+
+
+def permute_draw(d):
+    x = tensor(d, ANY, 1)
+    perm = list(d(st.permutations(range(x.ndim))))
+    perm = [p - x.ndim if d(st.booleans()) else p for p in perm]
+    if perm and d(st.integers(0, 9)) == 0:
+        perm[0] = perm[-1]  # repeated dim: both raise (unless ndim == 1)
+    return [x], {"dims": tuple(perm)}
+
+
+def expand_draw(d):
+    s = shape(d, max_dims=3, sides=(1, 2, 1, 3, 0))
+    x = values(d, s, dtype(d, FLOATS))
+    lead = tuple(d(st.sampled_from([2, 1, 0])) for _ in range(d(st.integers(0, 2))))
+    target = lead + tuple(d(st.sampled_from([-1, 3, 2] if k == 1 else [-1, k, k, k + 1])) for k in s)
+    return [x], {"sizes": target}
+
+
+def t_draw(d):
+    return [tensor(d, ANY, 0, 3 if d(st.integers(0, 5)) == 0 else 2)], {}
+
+
+def cat_draw(d):
+    s = shape(d, 1, 3)
+    dim = a_dim(d, len(s))
+    n = d(st.integers(1, 3))
+    arrays = []
+    dt = dtype(d, FLOATS)
+    for _ in range(n):
+        si = list(s)
+        if -len(s) <= dim < len(s):
+            si[dim] = d(st.sampled_from([1, 2, 0]))
+        if d(st.integers(0, 12)) == 0:
+            si = si[:-1]  # a different rank: both raise
+        arrays.append(values(d, tuple(si), dt if d(st.integers(0, 6)) else dtype(d, ANY)))
+    return arrays, {"dim": dim}
+
+
+def stack_draw(d):
+    s = shape(d, 0, 3)
+    n = d(st.integers(1, 3))
+    dt = dtype(d, FLOATS)
+    arrays = [values(d, s if d(st.integers(0, 12)) else s + (2,), dt) for _ in range(n)]
+    return arrays, {"dim": a_dim(d, len(s) + 1)}
+
+
+def split_draw(d):
+    x = tensor(d, FLOATS, 1, 3)
+    dim = a_dim(d, x.ndim)
+    size = x.shape[dim] if -x.ndim <= dim < x.ndim else 2
+    if d(st.booleans()):
+        arg = d(st.sampled_from([1, 2, 3, -1, 0]))
+    else:
+        parts = d(st.lists(st.integers(0, 3), min_size=1, max_size=3))
+        if d(st.integers(0, 3)):
+            parts[-1] = max(size - builtins_sum(parts[:-1]), 0)
+        arg = parts
+    return [x], {"split_size_or_sections": arg, "dim": dim}
+
+
+def builtins_sum(xs):
+    total = 0
+    for v in xs:
+        total += v
+    return total
+
+
+def chunk_draw(d):
+    x = tensor(d, FLOATS, 1, 3)
+    return [x], {"chunks": d(st.sampled_from([1, 2, 3, 4, 0])), "dim": a_dim(d, x.ndim)}
+
+
+def unbind_draw(d):
+    x = tensor(d, FLOATS, 1, 3)
+    return [x], {"dim": a_dim(d, x.ndim)}
+
+
+def unflatten_draw(d):
+    x = tensor(d, FLOATS, 1, 3)
+    dim = a_dim(d, x.ndim, bad=False)
+    n = x.shape[dim]
+    sizes = d(st.sampled_from([(n,), (1, n), (-1, 1), (n, -1) if n else (0, 1), (n + 1,)]))
+    return [x], {"dim": dim, "sizes": sizes}
+
+
+def as_draw(d):
+    """For view_as / reshape_as / expand_as: a second tensor whose shape is the target."""
+    x = tensor(d, FLOATS)
+    n = x.size
+    other = d(st.sampled_from([(n,), (1, n), x.shape, (2,) + x.shape, (n + 1,)]))
+    return [x, values(d, other, F64)], {}
+
+
+# ------------------------------------------------------------------ indexing
+def slice_index(d, s):
+    """A basic index: ints, slices (negative bounds, steps), None and Ellipsis."""
+    idx = []
+    for k in s[:d(st.integers(0, len(s)))]:
+        kind = d(st.sampled_from(["slice", "int", "slice", "none", "full"]))
+        if kind == "int":
+            idx.append(d(st.integers(-k - 1 if d(st.integers(0, 9)) == 0 else -k, k if k else 0)) if k else 0)
+        elif kind == "none":
+            idx.append(None)
+        elif kind == "full":
+            idx.append(slice(None))
+        else:
+            idx.append(slice(d(st.sampled_from([None, 0, 1, -1, -2, 5])), d(st.sampled_from([None, 2, -1, 0, 9])),
+                             d(st.sampled_from([None, 1, 2]))))
+    if d(st.integers(0, 4)) == 0:
+        idx.insert(d(st.integers(0, len(idx))), Ellipsis)
+    return tuple(idx)
+
+
+def getitem_draw(d):
+    x = tensor(d, ANY, 0, 3)
+    return [x], {"index": slice_index(d, x.shape)}
+
+
+def intindex_draw(d):
+    x = tensor(d, FLOATS, 1, 3)
+    n = x.shape[0]
+    idx = np.random.default_rng(d(st.integers(0, 99))).integers(-n, max(n, 1), d(st.sampled_from([(3,), (2, 2), (0,), (1,)])))
+    if d(st.integers(0, 9)) == 0:
+        idx = idx.copy()
+        idx.flat[:1] = n  # out of range: both raise
+    idx = idx.astype(I64)
+    second = d(st.booleans()) and x.ndim > 1
+    return [x, idx], {"second": second}
+
+
+def intindex_call(m, x, idx, second):
+    return x[:, idx] if second else x[idx]
+
+
+def mask_draw(d):
+    x = tensor(d, ANY, 1, 3)
+    k = d(st.integers(1, x.ndim))
+    ms = x.shape[:k]
+    if d(st.integers(0, 5)) == 0:
+        ms = (ms[0] + 1,) + ms[1:]  # wrong length: PyTorch raises
+    return [x, values(d, ms, BOOL)], {}
+
+
+def gather_draw(d):
+    x = tensor(d, FLOATS, 1, 3)
+    dim = a_dim(d, x.ndim, bad=False)
+    rng = np.random.default_rng(d(st.integers(0, 99)))
+    ishape = tuple(d(st.integers(0, k)) if j != dim else d(st.integers(0, 3)) for j, k in enumerate(x.shape))
+    n = x.shape[dim]
+    idx = rng.integers(0, n, ishape) if n else np.zeros(ishape, dtype=np.int64)
+    if idx.size and d(st.integers(0, 7)) == 0:
+        idx.flat[0] = d(st.sampled_from([-1, n]))  # out of range: PyTorch raises
+    return [x, idx.astype(I64)], {"dim": dim}
+
+
+def index_select_draw(d):
+    x = tensor(d, FLOATS, 1, 3)
+    dim = a_dim(d, x.ndim, bad=False)
+    n = x.shape[dim]
+    rng = np.random.default_rng(d(st.integers(0, 99)))
+    idx = rng.integers(0, n, d(st.integers(0, 4))) if n else np.zeros(0, dtype=np.int64)
+    if idx.size and d(st.integers(0, 7)) == 0:
+        idx[0] = d(st.sampled_from([-1, n]))
+    return [x, idx.astype(I64)], {"dim": dim}
+
+
+def masked_fill_draw(d):
+    sa, sb = broadcast_pair(d)
+    x = values(d, sa, dtype(d, NUMERIC))
+    return [x, values(d, sb, BOOL)], {"value": d(st.sampled_from([0.0, -1.5, 2, float("-inf")]))}
+
+
+# ------------------------------------------------------------------ losses and linalg
+def class_logits(d, int_input=False):
+    c = d(st.integers(1, 4))
+    kind = d(st.sampled_from(["NC", "NC", "C", "NCd"]))
+    n = d(st.sampled_from([3, 1, 0, 2]))
+    s = {"NC": (n, c), "C": (c,), "NCd": (n, c, 2)}[kind]
+    x = values(d, s, I64 if int_input else F64)
+    return x, c, s
+
+
+def ce_draw(d, nll=False):
+    x, c, s = class_logits(d, int_input=d(st.integers(0, 12)) == 0)
+    ts = s[:1] + s[2:] if len(s) > 1 else ()
+    rng = np.random.default_rng(d(st.integers(0, 99)))
+    arrays = [x]
+    kw = {}
+    if not nll and d(st.integers(0, 3)) == 0:
+        p = rng.random(s)
+        arrays.append(p / np.maximum(p.sum(axis=1 if len(s) > 1 else 0, keepdims=True), 1e-9))  # probabilities
+    else:
+        t = rng.integers(0, c, ts)
+        if t.size and d(st.integers(0, 3)) == 0:
+            t.flat[0] = d(st.sampled_from([-100, 1, c, -1]))
+        arrays.append(t.astype(I64))
+    if d(st.booleans()):
+        arrays.append(rng.random(c) + 0.5)
+        kw["weight"] = True
+    kw.update(kwargs(ignore_index=d(st.sampled_from([None, None, 1, 0, -1])),
+                     reduction=d(st.sampled_from([None, "sum", "none", "bogus"]))))
+    if not nll:
+        ls = d(st.sampled_from([None, None, 0.1, 0.5, 1.0, 1.5, -0.1]))
+        if ls is not None:
+            kw["label_smoothing"] = ls
+    return arrays, kw
+
+
+def loss_call(name):
+    def call(m, x, t, w=None, weight=False, **k):
+        return getattr(m.F, name)(x, t, weight=w, **k)
+    return call
+
+
+def mse_draw(d):
+    sa, sb = broadcast_pair(d)
+    return [values(d, sa, F64), values(d, sb, F64)], kwargs(reduction=d(st.sampled_from([None, "sum", "none"])))
+
+
+MATMUL_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 4)), ((2, 2, 3), (3, 4)),
+                 ((3,), (2, 3, 4)), ((2, 2, 3), (2, 3, 1)), ((1, 2, 3), (4, 3, 2)), ((2, 3), (4, 2)),
+                 ((0, 3), (3, 2)), ((2, 0), (0, 3)), ((), (3,)), ((2, 3, 4), (2, 4))]
+
+
+def matmul_draw(d, pairs=None):
+    sa, sb = d(st.sampled_from(pairs or MATMUL_SHAPES))
+    dt = dtype(d, (F64, F64, F64, F32, I64))
+    return [values(d, sa, dt), values(d, sb, dt if d(st.integers(0, 5)) else F64)], {}
+
+
+def linear_draw(d):
+    i, o = d(st.integers(1, 3)), d(st.integers(1, 3))
+    s = shape(d, 0, 2) + (i,)
+    arrays = [values(d, s, F64), values(d, (o, i) if d(st.integers(0, 9)) else (o, i + 1), F64)]
+    if d(st.booleans()):
+        arrays.append(values(d, (o,), F64))
+    return arrays, {}
+
+
+# ------------------------------------------------------------------ in-place ops on non-leaf tensors and views
+VIEWS = {
+    "whole": lambda y: y,
+    "slice": lambda y: y[0:2],
+    "select": lambda y: y[1],
+    "transpose": lambda y: y.transpose(0, -1),
+    "flat": lambda y: y.view(-1),
+    "strided": lambda y: y[::2],
+}
+INPLACE = {
+    "add_": lambda v, o: v.add_(o),
+    "sub_": lambda v, o: v.sub_(o),
+    "mul_": lambda v, o: v.mul_(o),
+    "div_": lambda v, o: v.div_(o),
+    "pow_": lambda v, o: v.pow_(2),
+    "clamp_": lambda v, o: v.clamp_(-0.5, 0.5),
+    "relu_": lambda v, o: v.relu_(),
+    "zero_": lambda v, o: v.zero_(),
+    "fill_": lambda v, o: v.fill_(1.5),
+    "copy_": lambda v, o: v.copy_(o),
+    "masked_fill_": lambda v, o: v.masked_fill_(o > 0, 0.0),
+    "iadd": lambda v, o: v.__iadd__(o),
+    "imul": lambda v, o: v.__imul__(o),
+    "setitem": lambda v, o: v.__setitem__(0, o[0] if o.ndim else o),
+}
+
+
+def view_shape(view, s):
+    if view == "slice":
+        return (min(s[0], 2),) + s[1:]
+    if view == "select":
+        return s[1:] if s[0] > 1 else ()
+    if view == "transpose":
+        return s[::-1][:1] + s[1:-1] + s[:1] if len(s) > 1 else s
+    if view == "flat":
+        return (int(np.prod(s)),)
+    if view == "strided":
+        return ((s[0] + 1) // 2,) + s[1:]
+    return s
+
+
+def inplace_draw(d):
+    x = tensor(d, (F64,), 1, 3, shp=nonempty(d, 1, 3))
+    view = d(st.sampled_from(sorted(VIEWS)))
+    opname = d(st.sampled_from(sorted(INPLACE)))
+    leaf = d(st.integers(0, 9)) == 0  # directly on the leaf: PyTorch raises
+    vs = view_shape(view, x.shape)
+    arrays = [x, values(d, vs[d(st.integers(0, len(vs))):], F64)]
+    return arrays, {"view": view, "inplace": opname, "leaf": leaf}
+
+
+def inplace_call(m, x, o, view, inplace, leaf):
+    y = x if leaf else x * 1
+    INPLACE[inplace](VIEWS[view](y), o)
+    return y
+
+
+def inplace_twice_call(m, x, o, view, inplace, leaf):
+    """The in-place op on a view, then the result used through another op."""
+    y = x if leaf else x.exp()
+    INPLACE[inplace](VIEWS[view](y), o)
+    return (y * y).sum(0)
+
+
+# ------------------------------------------------------------------ the table
+def _u(name, choices=ANY, method=True, **kw):
+    op(name, lambda m, x, _n=name, **k: getattr(m, _n)(x, **k), unary(choices, **kw), method=method)
+
+
+for _name in ["abs", "neg", "exp", "log", "sqrt", "square", "rsqrt", "sign", "floor", "ceil", "round",
+              "sigmoid", "tanh", "clone", "isnan", "isinf", "isfinite", "logical_not"]:
+    _u(_name)
+_u("relu", method=False)
+op("gelu", lambda m, x, **k: m.F.gelu(x, **k), unary(FLOATS, approximate=st.sampled_from(["none", "tanh"])))
+op("leaky_relu", lambda m, x, **k: m.F.leaky_relu(x, **k),
+   unary(FLOATS, negative_slope=st.sampled_from([0.01, 0.2, -1.0, 0.0])))
+op("softmax", lambda m, x, **k: m.softmax(x, **k), softmax_draw, method=True)
+op("log_softmax", lambda m, x, **k: m.log_softmax(x, **k), softmax_draw, method=True)
+op("round(decimals)", lambda m, x, **k: m.round(x, **k), unary(FLOATS, decimals=st.sampled_from([0, 1, 2, -1])))
+
+for _name in ["add", "sub", "mul", "div", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge",
+              "logical_and", "logical_or", "logical_xor"]:
+    op(_name, with_other(lambda m, _n=_name: getattr(m, _n)),
+       binary(ANY, other_scalar=_name not in ("maximum", "minimum", "logical_and", "logical_or", "logical_xor")),
+       method=True)
+op("add(alpha)", with_other(lambda m: m.add), binary(NUMERIC, alpha=st.sampled_from([2, -1, 0.5])))
+op("sub(alpha)", with_other(lambda m: m.sub), binary(NUMERIC, alpha=st.sampled_from([2, -1, 0.5])))
+op("div(rounding_mode)", with_other(lambda m: m.div), div_draw, method=True)
+op("allclose", lambda m, a, b: m.allclose(a, b), binary(FLOATS, other_scalar=False))
+op("equal", lambda m, a, b: m.equal(a, b), binary(ANY, other_scalar=False))
+for _sym in ["+", "-", "*", "/", "//", "%", "**", "&", "|", "^", "==", "!=", "<", ">=", "<=", ">"]:
+    op(f"a {_sym} b", binop(_sym), binary(ANY))
+for _sym in ["-", "/", "//", "%", "**", "+", "*"]:
+    op(f"scalar {_sym} a", rbinop(_sym), lambda d: ([tensor(d, NUMERIC)], {"other": scalar(d, ("int", "float"))}))
+op("~a", lambda m, x: ~x, unary(INTS_BOOL))
+op("-a", lambda m, x: -x, unary(NUMERIC))
+op("a @ b", lambda m, a, b: a @ b, matmul_draw)
+op("where", lambda m, c, a, b: m.where(c, a, b), ternary_where)
+op("where(scalar)", lambda m, c, a, other: m.where(c, a, other),
+   lambda d: ([values(d, shape(d), BOOL), tensor(d, NUMERIC)], {"other": scalar(d, ("int", "float"))}))
+op("clamp", clamp_call, clamp_draw)
+op("clip", lambda m, x, **k: m.clip(x, **k), unary(NUMERIC, min=st.sampled_from([-1, 0.5]), max=st.sampled_from([1, 0.0])))
+op("pow", pow_call, pow_draw)
+
+op("sum", lambda m, x, **k: m.sum(x, **k), reduction(ANY), method=True)
+op("mean", lambda m, x, **k: m.mean(x, **k), reduction(FLOATS + (I64,)), method=True)
+op("prod", lambda m, x, **k: m.prod(x, **k), reduction(NUMERIC, tuples=False, empty=False), method=True)
+for _name in ["amax", "amin"]:
+    op(_name, lambda m, x, _n=_name, **k: getattr(m, _n)(x, **k), reduction(NUMERIC), method=True)
+for _name in ["max", "min"]:
+    op(_name, lambda m, x, _n=_name, **k: getattr(m, _n)(x, **k),
+       reduction(NUMERIC + (BOOL,), tuples=False, empty=False), method=True)
+    op(f"{_name}(other)", with_other(lambda m, _n=_name: getattr(m, _n)), binary(FLOATS, other_scalar=False))
+for _name in ["argmax", "argmin"]:
+    op(_name, lambda m, x, _n=_name, **k: getattr(m, _n)(x, **k), reduction(NUMERIC, tuples=False, empty=False),
+       method=True)
+for _name in ["all", "any"]:
+    op(_name, lambda m, x, _n=_name, **k: getattr(m, _n)(x, **k), reduction(ANY, empty=False), method=True)
+op("var", lambda m, x, **k: m.var(x, **k), var_draw, method=True)
+op("std", lambda m, x, **k: m.std(x, **k), var_draw, method=True)
+op("norm", lambda m, x, **k: m.norm(x, **k), norm_draw, method=True)
+
+op("reshape", lambda m, x, shape: m.reshape(x, shape), reshape_draw)
+op("Tensor.reshape(*shape)", lambda m, x, shape: x.reshape(*shape) if shape else x.reshape(shape), reshape_draw)
+op("Tensor.view", lambda m, x, shape: x.view(shape), reshape_draw)
+op("flatten", lambda m, x, **k: m.flatten(x, **k), flatten_draw, method=True)
+op("unflatten", lambda m, x, **k: m.unflatten(x, **k), unflatten_draw, method=True)
+op("squeeze", lambda m, x, **k: m.squeeze(x, **k), squeeze_draw, method=True)
+op("unsqueeze", lambda m, x, **k: m.unsqueeze(x, **k), unsqueeze_draw, method=True)
+op("transpose", lambda m, x, **k: m.transpose(x, **k), transpose_draw, method=True)
+op("swapaxes", lambda m, x, dim0, dim1: m.swapaxes(x, dim0, dim1), transpose_draw)
+op("permute", lambda m, x, dims: m.permute(x, dims), permute_draw)
+op("Tensor.permute(*dims)", lambda m, x, dims: x.permute(*dims), permute_draw)
+op("Tensor.expand", lambda m, x, sizes: x.expand(*sizes) if sizes else x.expand(sizes), expand_draw)
+op("broadcast_to", lambda m, x, sizes: m.broadcast_to(x, sizes), expand_draw)
+op("t", lambda m, x: m.t(x), t_draw, method=True)
+op("Tensor.T", lambda m, x: x.T, unary(ANY, 0, 3))
+op("Tensor.mT", lambda m, x: x.mT, unary(FLOATS, 0, 3))
+op("Tensor.contiguous", lambda m, x: x.contiguous(), unary(FLOATS, 1, 3))
+op("view_as", lambda m, a, b: a.view_as(b), as_draw)
+op("reshape_as", lambda m, a, b: a.reshape_as(b), as_draw)
+op("expand_as", lambda m, a, b: a.expand_as(b), as_draw)
+op("cat", lambda m, *xs, dim: m.cat(list(xs), dim=dim), cat_draw)
+op("stack", lambda m, *xs, dim: m.stack(list(xs), dim=dim), stack_draw)
+op("split", lambda m, x, **k: m.split(x, **k), split_draw)
+op("Tensor.split", lambda m, x, split_size_or_sections, dim: x.split(split_size_or_sections, dim), split_draw)
+op("chunk", lambda m, x, **k: m.chunk(x, **k), chunk_draw, method=True)
+op("unbind", lambda m, x, **k: m.unbind(x, **k), unbind_draw, method=True)
+
+op("getitem(basic)", lambda m, x, index: x[index], getitem_draw)
+op("getitem(int array)", intindex_call, intindex_draw)
+op("getitem(bool mask)", lambda m, x, mask: x[mask], mask_draw)
+op("setitem(bool mask)", lambda m, x, mask: (lambda y: (y.__setitem__(mask, 0.5), y)[1])(x * 1), mask_draw)
+op("setitem(basic)", lambda m, x, index: (lambda y: (y.__setitem__(index, 2.0), y)[1])(x * 1), getitem_draw)
+op("gather", lambda m, x, idx, dim: m.gather(x, dim, idx), gather_draw, method=False)
+op("Tensor.gather", lambda m, x, idx, dim: x.gather(dim, idx), gather_draw)
+op("index_select", lambda m, x, idx, dim: m.index_select(x, dim, idx), index_select_draw)
+op("masked_fill", lambda m, x, mask, value: m.masked_fill(x, mask, value), masked_fill_draw)
+op("Tensor.masked_fill", lambda m, x, mask, value: x.masked_fill(mask, value), masked_fill_draw)
+
+op("cross_entropy", loss_call("cross_entropy"), ce_draw, nograd=(2,))
+op("nll_loss", loss_call("nll_loss"), lambda d: ce_draw(d, nll=True), nograd=(2,))
+op("mse_loss", lambda m, a, b, **k: m.F.mse_loss(a, b, **k), mse_draw)
+
+op("matmul", lambda m, a, b: m.matmul(a, b), matmul_draw, method=True)
+op("mm", lambda m, a, b: m.mm(a, b), lambda d: matmul_draw(d, [((2, 3), (3, 4)), ((0, 2), (2, 1)), ((2, 3), (3,)), ((2, 3), (2, 3)), ((1, 1), (1, 5))]),
+   method=True)
+op("bmm", lambda m, a, b: m.bmm(a, b), lambda d: matmul_draw(d, [((2, 2, 3), (2, 3, 1)), ((1, 2, 3), (2, 3, 4)), ((0, 1, 2), (0, 2, 3)), ((2, 3), (3, 4))]),
+   method=True)
+op("dot", lambda m, a, b: m.dot(a, b), lambda d: matmul_draw(d, [((3,), (3,)), ((0,), (0,)), ((3,), (2,)), ((1, 3), (3,))]),
+   method=True)
+op("outer", lambda m, a, b: m.outer(a, b), lambda d: matmul_draw(d, [((3,), (2,)), ((0,), (2,)), ((3,), (1, 2)), ((1,), (1,))]),
+   method=True)
+op("linear", lambda m, *xs: m.F.linear(*xs), linear_draw)
+
+op("inplace", inplace_call, inplace_draw, leaf_ok=True)
+op("inplace then reuse", inplace_twice_call, inplace_draw, leaf_ok=True)
