@@ -62,9 +62,10 @@ class DistributedDataParallel(Module):
         named_buffers = list(module.named_buffers())
         check_same_model(comm, model_fingerprint(named_params, named_buffers), "DistributedDataParallel")
         broadcast_arrays(comm, [p.array for _, p in named_params] + [b.array for _, b in named_buffers])
-        self._synced_buffers = [b for _, b in named_buffers] if broadcast_buffers else []
+        # Broadcast before each training forward (from rank 0, or from join()'s source rank).
+        self.synced_buffers = [b for _, b in named_buffers] if broadcast_buffers else []
         self._batch_logged = False
-        self._join = None
+        self._join = None  # the Join context this model is in, if any
         trained = [(name, p) for name, p in named_params if p.requires_grad]
         self.reducer = None
         if comm.size > 1 and trained:
@@ -84,8 +85,8 @@ class DistributedDataParallel(Module):
             return self.module(*inputs, **kwargs)
         grad_enabled = is_grad_enabled()
         source = self._join.step_begins() if self._join is not None and grad_enabled else 0
-        if self._synced_buffers and grad_enabled:
-            broadcast_arrays(self.comm, [b.array for b in self._synced_buffers], root=source)
+        if self.synced_buffers and grad_enabled:
+            broadcast_arrays(self.comm, [b.array for b in self.synced_buffers], root=source)
         if not self._batch_logged:
             self._log_global_batch(inputs)
         outputs = self.module(*inputs, **kwargs)
@@ -112,6 +113,15 @@ class DistributedDataParallel(Module):
         numbers of steps; those that are done take part in the others' steps with zero
         gradients until every rank is done (see join.py)."""
         return Join(self, divide_by_initial_world_size, enable, throw_on_early_termination)
+
+    def attach_join(self, join):
+        """Called by ``join`` on entry: training forwards ask it which rank leads the step."""
+        if self._join is not None:
+            raise self.comm.error("DistributedDataParallel.join: already inside a join() of this model")
+        self._join = join
+
+    def detach_join(self):
+        self._join = None
 
     # -- names without the "module." prefix --------------------------------------------
     def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):

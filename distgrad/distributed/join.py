@@ -32,9 +32,7 @@ class Join:
     def __enter__(self):
         if not self.enabled:
             return self
-        if self.ddp._join is not None:
-            raise self.comm.error("DistributedDataParallel.join: already inside a join() of this model")
-        self.ddp._join = self
+        self.ddp.attach_join(self)
         return self
 
     def __exit__(self, exc_type, exc, tb):
@@ -44,8 +42,8 @@ class Join:
             if exc_type is None:  # an exception ends the job through the failure hook instead
                 self._shadow_until_all_done()
         finally:
-            self.ddp._join = None
-            self.ddp.reducer.scale = 1.0 / self.comm.size
+            self.ddp.detach_join()
+            self.ddp.reducer.set_divisor(self.comm.size)
         return False
 
     # -- a step of a rank that still trains ---------------------------------------------
@@ -61,7 +59,7 @@ class Join:
             raise self.comm.error(f"DistributedDataParallel.join: ranks {stale} are inside no_sync() while ranks "
                                   f"{syncing} reduce gradients in the same step")
         if not self.divide_by_initial_world_size:
-            reducer.scale = 1.0 / len(training)
+            reducer.set_divisor(len(training))
         return self.source
 
     # -- a rank out of data -------------------------------------------------------------
@@ -73,8 +71,8 @@ class Join:
                 break
             if self.throw:
                 raise self._early_termination(training)
-            if ddp._synced_buffers:
-                broadcast_arrays(self.comm, [b.array for b in ddp._synced_buffers], root=self.source)
+            if ddp.synced_buffers:
+                broadcast_arrays(self.comm, [b.array for b in ddp.synced_buffers], root=self.source)
             if syncing:
                 ddp.reducer.reduce_zeros()
         # The rank that trained last holds the model every rank keeps.

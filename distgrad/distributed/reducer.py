@@ -51,7 +51,7 @@ class Reducer:
                  compression=None, find_unused_parameters=False, finish_at_backward_end=True,
                  passes_per_sync=1, overlap=True, owner="DistributedDataParallel", late_gradient_hint=""):
         self.params, self.names, self.comm = list(params), list(names), comm
-        self.scale = 1.0 / comm.size
+        self.scale = 1.0 / comm.size  # each gradient is multiplied by it: the mean over ranks
         self.compression = checked_compression(comm, compression, owner)
         self.find_unused_parameters = find_unused_parameters
         self.finish_at_backward_end = finish_at_backward_end
@@ -91,6 +91,11 @@ class Reducer:
                 self.views[i], self.grads[i], self.bucket_of[i] = view, Tensor._wrap(view), b
                 offset += array.size
             self.buckets.append(_Bucket(indices, flat))
+
+    def set_divisor(self, n):
+        """Reduced gradients are sums divided by ``n`` from now on (the communicator's size
+        by default; join() divides by the ranks still training when asked to)."""
+        self.scale = 1.0 / n
 
     def install_hooks(self):
         """Hook every parameter. A parameter that another reducer still hooks (the model

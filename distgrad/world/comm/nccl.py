@@ -16,7 +16,7 @@ class NCCLCommunicator(Communicator):
     name = "nccl"
 
     def __init__(self, mpi):
-        from cupy.cuda import nccl
+        from cupy.cuda import nccl  # deferred: CuPy's NCCL binding is optional, needed only for backend 'nccl'
 
         super().__init__(mpi.topology)
         self.mpi, self.nccl = mpi, nccl
@@ -27,9 +27,11 @@ class NCCLCommunicator(Communicator):
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self._ops = {"sum": nccl.NCCL_SUM, "max": nccl.NCCL_MAX, "min": nccl.NCCL_MIN}
 
+    # Host arrays go to the MPI communicator's public entry points: ``op`` is never "mean"
+    # here (Communicator turned it into a sum), so they start the same operation.
     def _start_allreduce(self, array, op, element):
         if not is_gpu_array(array):
-            return self.mpi._start_allreduce(array, op, element)
+            return self.mpi.iallreduce(array, op, element)
         seq, what = self.mpi.begin("all_reduce", array, op=op, element=element)
         ptr = array.data.ptr
         return self._launch(lambda s: self.comm.allReduce(ptr, ptr, array.size, self._dtype(array, element),
@@ -37,7 +39,7 @@ class NCCLCommunicator(Communicator):
 
     def _start_broadcast(self, array, root):
         if not is_gpu_array(array):
-            return self.mpi._start_broadcast(array, root)
+            return self.mpi.ibroadcast(array, root)
         seq, what = self.mpi.begin("broadcast", array, root=root)
         ptr = array.data.ptr
         return self._launch(lambda s: self.comm.bcast(ptr, array.size, self._dtype(array), root, s),
@@ -45,7 +47,7 @@ class NCCLCommunicator(Communicator):
 
     def _start_allgather(self, array):
         if not is_gpu_array(array):
-            return self.mpi._start_allgather(array)
+            return self.mpi.iallgather(array)
         seq, what = self.mpi.begin("all_gather", array)
         out = cupy.empty((self.size,) + array.shape, array.dtype)
         return self._launch(lambda s: self.comm.allGather(array.data.ptr, out.data.ptr, array.size,
@@ -53,7 +55,7 @@ class NCCLCommunicator(Communicator):
 
     def _start_reduce_scatter(self, array, op):
         if not is_gpu_array(array):
-            return self.mpi._start_reduce_scatter(array, op)
+            return self.mpi.ireduce_scatter(array, op)
         seq, what = self.mpi.begin("reduce_scatter", array, op=op)
         out = cupy.empty((array.shape[0] // self.size,) + array.shape[1:], array.dtype)
         return self._launch(lambda s: self.comm.reduceScatter(array.data.ptr, out.data.ptr, out.size,
@@ -61,23 +63,23 @@ class NCCLCommunicator(Communicator):
                             seq, what, out, array)
 
     def _start_barrier(self):
-        return self.mpi._start_barrier()
+        return self.mpi.ibarrier()
 
     # Rooted collectives and point-to-point go through MPI (GPU arrays staged as there).
     def _start_reduce(self, array, root, op):
-        return self.mpi._start_reduce(array, root, op)
+        return self.mpi.ireduce(array, root, op)
 
     def _start_gather(self, array, root):
-        return self.mpi._start_gather(array, root)
+        return self.mpi.igather(array, root)
 
     def _start_scatter(self, out, source, root):
-        return self.mpi._start_scatter(out, source, root)
+        return self.mpi.iscatter(out, source, root)
 
     def _start_send(self, array, dst, tag):
-        return self.mpi._start_send(array, dst, tag)
+        return self.mpi.isend(array, dst, tag)
 
     def _start_recv(self, array, src, tag):
-        return self.mpi._start_recv(array, src, tag)
+        return self.mpi.irecv(array, src, tag)
 
     def split(self, ranks):
         mpi = self.mpi.split(ranks)
