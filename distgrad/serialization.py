@@ -24,7 +24,7 @@ import hashlib
 import io
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -33,13 +33,12 @@ import numpy
 from numpy.lib import format as npy_format
 
 from .backend import cuda, device as Device, device_of, move
+from .nn.parameter import Parameter
 from .tensor import Tensor
 
 FORMAT = "distgrad-checkpoint"
 VERSION = 1
 _INDEX, _INDEX_DIGEST = "index.json", "index.sha256"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 class CheckpointError(RuntimeError):
@@ -58,19 +57,31 @@ def save(obj, f):
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"save: can't write {path}: the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    fd, tmp = _create_temporary(folder, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as out:
             _write_archive(out, index, arrays)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
     _fsync_folder(folder)
+
+
+def _create_temporary(folder, name):
+    """(fd, path) of a new file ``.name.<random>.tmp`` in ``folder``. Created with mode 0666
+    so that the kernel applies the process umask, giving the permissions of any new file
+    (mkstemp would make it 0600, and asking the umask would mean changing it)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # another writer's name: draw again
+            continue
 
 
 class _Encoder:
@@ -107,7 +118,7 @@ class _Encoder:
         if isinstance(obj, Tensor):
             node = {"$": "tensor", "array": self.array_number(obj, obj.array), "device": str(obj.device),
                     "requires_grad": bool(obj.requires_grad)}
-            if _is_parameter(obj):
+            if isinstance(obj, Parameter):
                 node["parameter"] = True
             return node
         if isinstance(obj, numpy.ndarray) or hasattr(obj, "__cuda_array_interface__"):
@@ -165,19 +176,6 @@ def _fsync_folder(folder):
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _is_parameter(tensor):
-    parameter = _parameter_class()
-    return parameter is not None and isinstance(tensor, parameter)
-
-
-def _parameter_class():
-    try:
-        from .nn import Parameter
-    except ImportError:
-        return None
-    return Parameter
 
 
 # ---------------------------------------------------------------------------- loading
@@ -284,8 +282,8 @@ class _Decoder:
         placed = self.place(array, node["device"])
         if kind == "ndarray":
             return placed
-        if node.get("parameter") and _parameter_class() is not None:
-            return _parameter_class()(Tensor._wrap(placed), requires_grad=bool(node["requires_grad"]))
+        if node.get("parameter"):
+            return Parameter(Tensor._wrap(placed), requires_grad=bool(node["requires_grad"]))
         tensor = Tensor._wrap(placed)
         if node.get("requires_grad"):
             tensor.requires_grad_(True)

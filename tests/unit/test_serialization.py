@@ -235,6 +235,17 @@ def test_crash_mid_write_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     assert distgrad.load(path) == {"step": 2}
 
 
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_saved_file_has_the_permissions_the_umask_gives(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        distgrad.save({"w": distgrad.ones(2)}, tmp_path / "ck.pt")
+    finally:
+        os.umask(previous)
+    assert oct((tmp_path / "ck.pt").stat().st_mode & 0o777) == oct(mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+
+
 def test_module_and_optimizer_like_state_dicts(tmp_path):
     torch = pytest.importorskip("torch")
     model = torch.nn.Linear(3, 2)
