@@ -54,7 +54,7 @@ def local_addresses(environ):
 
 def _interface_address(name):
     try:
-        import fcntl
+        import fcntl  # Unix only: elsewhere there is no interface lookup (None)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))  # SIOCGIFADDR
         return socket.inet_ntoa(packed[20:24])

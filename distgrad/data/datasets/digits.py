@@ -17,7 +17,7 @@ class Digits(MNIST):
 
     def __init__(self, root=None, train=True, transform=None, target_transform=None, download=False):
         try:
-            from sklearn.datasets import load_digits
+            from sklearn.datasets import load_digits  # optional: scikit-learn ships the digits
         except ImportError as error:
             raise ImportError("Digits needs scikit-learn (pip install scikit-learn)") from error
         bunch = load_digits()

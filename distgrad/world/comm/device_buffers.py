@@ -21,7 +21,7 @@ def mpi_is_cuda_aware(environ=None):
     if forced is not None:
         return forced not in ("", "0")
     try:
-        from mpi4py import MPI
+        from mpi4py import MPI  # deferred: importing mpi4py starts MPI, which a world of one never does
         library = ctypes.CDLL(MPI.__file__)
     except OSError:
         return False

@@ -23,7 +23,7 @@ class MPICommunicator(Communicator):
     name = "mpi"
 
     def __init__(self, comm=None, stall_seconds=None, debug_checks=None, world=None):
-        from mpi4py import MPI
+        from mpi4py import MPI  # deferred: importing mpi4py starts MPI, which a world of one never does
 
         self.MPI = MPI
         self.comm = MPI.COMM_WORLD if comm is None else comm

@@ -15,14 +15,14 @@ class NaiveCommunicator(Communicator):
     name = "naive"
 
     def __init__(self, comm=None, world=None):
-        from mpi4py import MPI
+        from mpi4py import MPI  # deferred: importing mpi4py starts MPI, which a world of one never does
 
         self.comm = MPI.COMM_WORLD if comm is None else comm
         self._ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
         super().__init__(discover(self.comm, world))
 
     def split(self, ranks):
-        from mpi4py import MPI
+        from mpi4py import MPI  # deferred: importing mpi4py starts MPI, which a world of one never does
         member = self.rank in ranks
         sub = self.comm.Split(0 if member else MPI.UNDEFINED, key=self.rank)
         return NaiveCommunicator(sub, world=self.topology) if member else None
@@ -81,7 +81,7 @@ class NaiveCommunicator(Communicator):
         return Work.completed()
 
     def _start_recv(self, array, src, tag):
-        from mpi4py import MPI
+        from mpi4py import MPI  # deferred: importing mpi4py starts MPI, which a world of one never does
         buf, status = numpy.empty(array.shape, array.dtype), MPI.Status()
         self.comm.Recv(buf, source=MPI.ANY_SOURCE if src is None else src, tag=tag, status=status)
         _write(array, buf)

@@ -41,7 +41,7 @@ def single_process():
 def discover(comm, world=None):
     """The topology of ``comm`` (an mpi4py communicator) as seen from this rank; ``world``:
     the whole world's, when ``comm`` is a process group."""
-    from mpi4py import MPI
+    from mpi4py import MPI  # deferred: importing mpi4py starts MPI, which a world of one never does
 
     shared = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
     try:

@@ -43,7 +43,7 @@ class Waiter:
     NAP_SECONDS = 0.0005   # and after that sleep between polls: it is a long wait anyway
 
     def __init__(self, side, topology, stall_seconds=None):
-        from mpi4py import MPI
+        from mpi4py import MPI  # deferred: importing mpi4py starts MPI, which a world of one never does
 
         self._mpi = MPI
         self.side = side
