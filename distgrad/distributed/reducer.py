@@ -1,7 +1,7 @@
 """The gradient reducer: averages the gradients of a fixed list of parameters across ranks,
 overlapping communication with the rest of backward.
 
-Each parameter has a slot (a view) in the flat buffer of its bucket (see buckets.py). When
+Each parameter has a slot (a view) in the flat buffer of its bucket (see distgrad/world/buckets.py). When
 the engine has accumulated a parameter's gradient, its post-accumulate hook writes the
 gradient, already divided by the world size, into the slot (no copy at all when ``.grad``
 is the slot itself). A bucket whose slots are all written starts its non-blocking
