@@ -110,46 +110,53 @@ def find_cycle(graph, within=None):
     return None
 
 
+def _reach(graph, start):
+    """Every module ``start`` imports, directly or through others."""
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in graph.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
 def tangles(graph):
     """The sets of modules that import one another in a circle (strongly connected
-    components of more than one module), each from one module and the modules that reach it and that it reaches."""
-    reach = {}
-
-    def reachable(start):
-        if start not in reach:
-            seen, todo = set(), [start]
-            while todo:
-                for nxt in graph.get(todo.pop(), ()):
-                    if nxt not in seen:
-                        seen.add(nxt)
-                        todo.append(nxt)
-            reach[start] = seen
-        return reach[start]
-
+    components of more than one module): a module with those that it reaches and that reach it."""
+    reach = {node: _reach(graph, node) for node in graph}
     found, placed = [], set()
     for node in sorted(graph):
-        if node in placed or node not in reachable(node):
+        if node in placed or node not in reach[node]:
             continue
-        component = {node} | {other for other in reachable(node) if node in reachable(other)}
+        component = {node} | {other for other in reach[node] if node in reach[other]}
         placed |= component
         found.append(component)
     return found
 
 
-# tensor, autograd and ops still import one another at module level; the engine's own
-# layering removes this circle, and then this allowance goes.
-ENGINE_CORE = ("distgrad.tensor", "distgrad.autograd", "distgrad.ops")
-
-
-def _engine_core(module):
-    return any(module == core or module.startswith(core + ".") for core in ENGINE_CORE)
-
-
 def test_distgrad_module_level_imports_have_no_cycle():
     graph = import_graph()
-    cycles = [find_cycle(graph, component) for component in tangles(graph)
-              if not all(_engine_core(m) for m in component)]
+    cycles = [find_cycle(graph, component) for component in tangles(graph)]
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
+
+
+def _under(module, *packages):
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def test_the_process_world_sits_below_nn_and_data_which_sit_below_distributed():
+    graph = import_graph()
+    wrong = []
+    for module in sorted(graph):
+        if _under(module, "distgrad.world"):
+            above = ("distgrad.nn", "distgrad.optim", "distgrad.data", "distgrad.distributed")
+        elif _under(module, "distgrad.nn", "distgrad.optim", "distgrad.data") and module != "distgrad.nn.parallel":
+            above = ("distgrad.distributed",)  # nn.parallel re-exports DDP: it sits above distributed
+        else:
+            continue
+        wrong += [f"{module} -> {m}" for m in sorted(_reach(graph, module)) if _under(m, *above)]
+    assert not wrong, "imports against the layering:\n" + "\n".join(wrong[:20])
 
 
 def _write(root, files):
