@@ -36,7 +36,7 @@ def save(obj, path):
 def load(path, map_location=None, weights_only=True):
     return _load(path, map_location=map_location)
 from . import distributed  # noqa: E402,F401  (torch.distributed's place; importing it starts no MPI)
-# Modules over both nn or data and distributed, loaded here as torch loads torch.utils.data:
+# Aliases that sit above distributed (DDP) and data; loaded here, as torch loads torch.utils.data:
 from .nn import parallel as _parallel  # noqa: E402  (distgrad.nn.parallel: DistributedDataParallel)
 from .utils import data as _utils_data  # noqa: E402  (distgrad.utils.data)
 del _parallel, _utils_data
