@@ -11,6 +11,10 @@ DISTGRAD_DEBUG=1 (check every collective across ranks), DISTGRAD_ALLOW_GPU_SHARI
 DISTGRAD_CUDA_AWARE_MPI=0|1, DISTGRAD_PEER_TIMEOUT (seconds without heartbeats before a peer
 counts as lost, default 30), DISTGRAD_LIVENESS=0 (no heartbeat watchdog),
 DISTGRAD_LIVENESS_ADDRESS (the address heartbeats use).
+
+The process world under this API (init, ranks, groups, communicators, liveness) is
+distgrad.world, which nn.SyncBatchNorm and data.DistributedSampler build on; this package
+adds the Tensor collectives, DistributedDataParallel and DistributedOptimizer.
 """
 from ..utils.nonfinite import check_finite, step_if_finite  # it also serves a world of one
 from ..world.comm.base import Work
