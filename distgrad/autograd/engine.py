@@ -43,13 +43,22 @@ queue_callback = on_backward_end  # the PyTorch name
 
 def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
                  accumulate=True, allow_unused=False):
-    """Differentiate ``roots``; see ``_run_backward``. Callbacks queued during it run at the end."""
+    """Differentiate ``roots``. Without ``inputs``: accumulate into every leaf's ``.grad``
+    (``Tensor.backward``). With ``inputs``: only their gradients count; they are accumulated
+    into those tensors' ``.grad`` or, with ``accumulate=False``, returned (``autograd.grad``).
+    Callbacks queued during it (``on_backward_end``) run at the end."""
+    if create_graph:
+        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported: "
+                                  "backward works on raw arrays and builds no graph")
     global _running
     outer = _running
     this = _running = BackwardPass()
     try:
-        result = _run_backward(roots, root_grads, retain_graph, create_graph, inputs, accumulate,
-                               allow_unused)
+        if inputs is None:
+            _propagate(roots, root_grads, retain_graph, _finish_leaf)
+            result = None
+        else:
+            result = _gradients_of(inputs, roots, root_grads, retain_graph, accumulate, allow_unused)
         _running = None  # a callback may itself run a backward
         for callback in this.end_callbacks:
             callback()
@@ -58,26 +67,53 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         _running = outer
 
 
-def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
-                  accumulate=True, allow_unused=False):
-    """Differentiate ``roots``; accumulate into leaves' ``.grad`` or, with ``accumulate=False``,
-    return the gradients of ``inputs`` (``autograd.grad``)."""
-    if create_graph:
-        raise NotImplementedError("create_graph=True (higher-order gradients) is not supported: "
-                                  "backward works on raw arrays and builds no graph")
+def _gradients_of(inputs, roots, root_grads, retain_graph, accumulate, allow_unused):
+    """Backward that keeps only the gradients of ``inputs`` (leaves or not): accumulated into
+    their ``.grad`` (``backward(inputs=...)``) or returned as Tensors (``autograd.grad``)."""
+    captured = {id(t): None for t in inputs}
+    node_of = {t.grad_fn: id(t) for t in inputs if t.grad_fn is not None}
+
+    def capture_leaf(leaf, grad):
+        if leaf._hooks:
+            grad = _run_hooks(leaf._hooks, grad, leaf)
+        if id(leaf) in captured:
+            captured[id(leaf)] = grad
+
+    def capture_node(fn, grad):
+        if fn in node_of:
+            captured[node_of[fn]] = grad
+
+    _propagate(roots, root_grads, retain_graph, capture_leaf, capture_node if node_of else None)
+    if accumulate:
+        for t in inputs:
+            g = captured[id(t)]
+            if g is not None:
+                _accumulate(t, g)
+        return None
+    result = []
+    for t in inputs:
+        g = captured[id(t)]
+        if g is None and not allow_unused:
+            raise RuntimeError("autograd.grad: one of the differentiated tensors was not used in "
+                               "the graph; pass allow_unused=True to get None for it")
+        result.append(None if g is None else t._wrap(g))
+    return tuple(result)
+
+
+def _propagate(roots, root_grads, retain_graph, finish_leaf, see_node_grad=None):
+    """The traversal: run each Function's backward once, in topological order, and call
+    ``finish_leaf(leaf, grad)`` once per leaf with its final gradient for this pass (None
+    never). ``see_node_grad(fn, grad)``, when given, sees the gradient of each Function's
+    output, after that output's hooks."""
     seeds = _seed_gradients(roots, root_grads)
-    capture = capture_fns = None
-    if inputs is not None:
-        capture = {id(t): None for t in inputs}
-        capture_fns = {t.grad_fn: id(t) for t in inputs if t.grad_fn is not None}
     order, pending = _topological_order([fn for fn, _ in seeds if fn is not None])
 
     grads = {}
-    leaves = {}
+    leaves = {}  # id -> [leaf, gradient so far], for leaves with more than one edge left
     for fn, grad in seeds:
         if fn is None:  # a leaf was itself a root
             leaf = grad[0]  # its .grad must not alias the caller's gradient array
-            _finish_leaf(leaf, grad[1].copy(), capture, accumulate)
+            finish_leaf(leaf, grad[1].copy())
         else:
             grads[fn] = grad if fn not in grads else grads[fn] + grad
 
@@ -89,8 +125,8 @@ def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inp
         else:
             if fn.hooks:
                 grad = _run_hooks(fn.hooks, grad, inputs_of_fn[0])
-            if capture_fns and fn in capture_fns:
-                capture[capture_fns[fn]] = grad
+            if see_node_grad is not None:
+                see_node_grad(fn, grad)
             fn.check_versions()
             input_grads = fn.backward(get_array_module(grad), grad)
         for tensor, needed, g in zip(inputs_of_fn, fn.needs_grad, input_grads):
@@ -108,31 +144,18 @@ def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inp
             entry = leaves.get(key)
             if entry is None:
                 if not left:  # the usual case, one edge into the leaf: final right away
-                    _finish_leaf(tensor, _owned(g, grad), capture, accumulate)
+                    if g is not None:
+                        finish_leaf(tensor, _owned(g, grad))
                     continue
                 entry = leaves[key] = [tensor, None]
             if g is not None:
                 entry[1] = _owned(g, grad) if entry[1] is None else entry[1] + g
             if not left:
-                _finish_leaf(tensor, entry[1], capture, accumulate)
+                if entry[1] is not None:
+                    finish_leaf(tensor, entry[1])
                 del leaves[key]
         if not retain_graph:
             fn.release()
-
-    if capture is not None:
-        result = []
-        for t in inputs:
-            g = capture[id(t)]
-            if accumulate:  # Tensor.backward(inputs=...): accumulate into those tensors only
-                if g is not None:
-                    _accumulate(t, g)
-                continue
-            if g is None and not allow_unused:
-                raise RuntimeError("autograd.grad: one of the differentiated tensors was not used in "
-                                   "the graph; pass allow_unused=True to get None for it")
-            result.append(None if g is None else t._wrap(g))
-        return tuple(result) if not accumulate else None
-    return None
 
 
 def _seed_gradients(roots, root_grads):
@@ -201,17 +224,11 @@ def _owned(g, grad):
     return g.copy() if g is not None and (g is grad or g.base is not None) else g
 
 
-def _finish_leaf(leaf, grad, capture, accumulate):
-    if grad is None:
-        return
+def _finish_leaf(leaf, grad):
+    """Plain backward: the leaf's hooks, then its gradient accumulated into ``.grad``."""
     if leaf._hooks:
         grad = _run_hooks(leaf._hooks, grad, leaf)
-    if capture is not None:
-        if id(leaf) in capture:
-            capture[id(leaf)] = grad
-        return
-    if accumulate:
-        _accumulate(leaf, grad)
+    _accumulate(leaf, grad)
 
 
 def _accumulate(leaf, grad):
