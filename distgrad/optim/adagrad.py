@@ -7,10 +7,10 @@ from .optimizer import Optimizer
 
 def adagrad_update(param, grad, state, group, scratch):
     xp = get_array_module(param)
-    grad = effective_grad(xp, param, grad, group["weight_decay"], group["maximize"], scratch[0])
+    grad = effective_grad(xp, param, grad, group["weight_decay"], group["maximize"], scratch.grad)
     step = state["step"] = state["step"] + 1
     clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
-    total, tmp, std = state["sum"].array, scratch[1], scratch[2]
+    total, tmp, std = state["sum"].array, scratch.tmp, scratch.denom
     add_square_(xp, total, grad, 1, tmp)
     xp.sqrt(total, std)
     xp.add(std, const(xp, group["eps"], std.dtype), std)

@@ -14,10 +14,10 @@ def adam_update(param, grad, state, group, scratch):
     decoupled = group["decoupled_weight_decay"]
     if weight_decay and decoupled:
         scale_(xp, param, 1 - lr * weight_decay)
-    grad = effective_grad(xp, param, grad, 0 if decoupled else weight_decay, group["maximize"], scratch[0])
+    grad = effective_grad(xp, param, grad, 0 if decoupled else weight_decay, group["maximize"], scratch.grad)
     step = state["step"] = state["step"] + 1
     exp_avg, exp_avg_sq = state["exp_avg"].array, state["exp_avg_sq"].array
-    tmp, denom = scratch[1], scratch[2]
+    tmp, denom = scratch.tmp, scratch.denom
     lerp_(xp, exp_avg, grad, 1 - beta1, tmp)
     scale_(xp, exp_avg_sq, beta2)
     add_square_(xp, exp_avg_sq, grad, 1 - beta2, tmp)

@@ -1,9 +1,9 @@
 """Optimizer: parameter groups, per-parameter state, and the step loop shared by all rules.
 
 A rule is a function ``update(param, grad, state, group, scratch)`` over raw arrays: it
-changes ``param`` (and the Tensors in ``state``) in place and uses ``scratch``, a few
-arrays shaped like ``param`` that are shared across parameters and steps, for its
-temporaries, so a step allocates nothing once the state exists. A fused multi-tensor kernel can replace the
+changes ``param`` (and the Tensors in ``state``) in place and uses ``scratch`` (a Scratch:
+arrays shaped like ``param``, shared across parameters and steps) for its temporaries, so
+a step allocates nothing once the state exists. A fused multi-tensor kernel can replace the
 per-parameter loop without touching anything else.
 """
 import warnings
@@ -23,36 +23,45 @@ class _Required:
 required = _Required()
 
 
-class Workspace:
-    """Scratch arrays for the update rules: ``get(param)`` gives ``SLOTS`` arrays shaped like
-    the parameter. They are views of one flat buffer per (slot, dtype, array type), as large
-    as the largest parameter, so scratch costs a few copies of the largest parameter, not
-    of the model, and nothing is allocated once every parameter has been seen."""
+class Scratch:
+    """An update rule's temporaries for one parameter, each an array shaped like it."""
 
-    SLOTS = 3
+    __slots__ = ("grad", "tmp", "denom")
+
+    def __init__(self, grad, tmp, denom):
+        self.grad = grad    # the effective gradient (weight decay, maximize): _arrays.effective_grad
+        self.tmp = tmp      # the product inside one _arrays step (add_scaled_, lerp_, ...)
+        self.denom = denom  # the adaptive rules' per-element divisor (Adam, RMSprop, Adagrad)
+
+
+class Workspace:
+    """Scratch arrays for the update rules: ``get(param)`` gives the parameter's Scratch. Its
+    arrays are views of one flat buffer per (field, dtype, array type), as large as the
+    largest parameter, so scratch costs a few copies of the largest parameter, not of the
+    model, and nothing is allocated once every parameter has been seen."""
 
     def __init__(self):
         self._flat = {}
-        self._views = {}  # param -> (its array when the views were made, views)
+        self._scratch = {}  # param -> (its array when the views were made, its Scratch)
 
     def get(self, param):
         array = param.array
-        entry = self._views.get(param)
-        if entry is None or entry[0] is not array:  # new, or moved / re-typed by Module.to()
-            entry = self._views[param] = (array, self._make(array))
-        return entry[1]
+        made = self._scratch.get(param)
+        if made is None or made[0] is not array:  # new, or moved / re-typed by Module.to()
+            made = self._scratch[param] = (array, self._make(array))
+        return made[1]
 
     def _make(self, like):
         views = []
-        for slot in range(self.SLOTS):
+        for slot in range(len(Scratch.__slots__)):
             key = (slot, like.dtype, type(like))
             flat = self._flat.get(key)
             if flat is None or flat.size < like.size:
                 flat = self._flat[key] = get_array_module(like).empty(max(like.size, 1), dtype=like.dtype)
                 if slot == 0:
-                    self._views.clear()  # views of the smaller buffer would keep it alive; remade lazily
+                    self._scratch.clear()  # views of the smaller buffer would keep it alive; remade lazily
             views.append(flat[:like.size].reshape(like.shape))
-        return tuple(views)
+        return Scratch(*views)
 
 
 class Optimizer:
@@ -116,16 +125,15 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        update, states, scratch, init = self._update, self.state, self._work.get, self._init_state
         for group in self.param_groups:
             for p in group["params"]:
                 grad = p.grad
                 if grad is None:
                     continue
-                state = states[p]
+                state = self.state[p]
                 if not state:
-                    init(p, state, group)
-                update(p.array, grad.array, state, group, scratch(p))
+                    self._init_state(p, state, group)
+                self._update(p.array, grad.array, state, group, self._work.get(p))
                 p._bump_version()  # graphs that saved the old value must not use it
         return loss
 

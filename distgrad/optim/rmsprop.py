@@ -8,9 +8,9 @@ from .optimizer import Optimizer
 def rmsprop_update(param, grad, state, group, scratch):
     xp = get_array_module(param)
     alpha, momentum = group["alpha"], group["momentum"]
-    grad = effective_grad(xp, param, grad, group["weight_decay"], group["maximize"], scratch[0])
+    grad = effective_grad(xp, param, grad, group["weight_decay"], group["maximize"], scratch.grad)
     state["step"] += 1
-    square_avg, tmp, avg = state["square_avg"].array, scratch[1], scratch[2]
+    square_avg, tmp, avg = state["square_avg"].array, scratch.tmp, scratch.denom
     scale_(xp, square_avg, alpha)
     add_square_(xp, square_avg, grad, 1 - alpha, tmp)
     if group["centered"]:

@@ -12,7 +12,7 @@ def sgd_update(param, grad, state, group, scratch):
     buf_t = state.get("momentum_buffer")
     if fused is not None and (not momentum or buf_t is not None):  # the first momentum step makes the buffer below
         return fused.sgd_(param, grad, buf_t.array if momentum else None, group)
-    d_p = effective_grad(xp, param, grad, group["weight_decay"], group["maximize"], scratch[0])
+    d_p = effective_grad(xp, param, grad, group["weight_decay"], group["maximize"], scratch.grad)
     if momentum:
         if buf_t is None:  # the first step starts the buffer at the gradient itself
             buf = d_p.copy()
@@ -22,14 +22,14 @@ def sgd_update(param, grad, state, group, scratch):
             scale_(xp, buf, momentum)
             dampening = group["dampening"]
             if dampening:
-                add_scaled_(xp, buf, d_p, 1 - dampening, scratch[1])
+                add_scaled_(xp, buf, d_p, 1 - dampening, scratch.tmp)
             else:
                 xp.add(buf, d_p, buf)
         if group["nesterov"]:
-            d_p = xp.add(d_p, xp.multiply(buf, const(xp, momentum, buf.dtype), scratch[1]), scratch[1])
+            d_p = xp.add(d_p, xp.multiply(buf, const(xp, momentum, buf.dtype), scratch.tmp), scratch.tmp)
         else:
             d_p = buf
-    add_scaled_(xp, param, d_p, -group["lr"], scratch[2])
+    add_scaled_(xp, param, d_p, -group["lr"], scratch.tmp)  # d_p may be scratch.tmp: in place is fine
 
 
 class SGD(Optimizer):
