@@ -1,4 +1,9 @@
-"""Tensor: an n-dimensional array (NumPy or CuPy) that can record how it was computed."""
+"""Tensor: an n-dimensional array (NumPy or CuPy) that can record how it was computed.
+
+The class declares the whole public API here; op methods call the functions in
+distgrad.ops. What it builds on (Function, the ops, the backward engine) sees only
+TensorBase and never imports this module: see tensor_base.py.
+"""
 import numpy
 
 from . import dtypes
