@@ -66,7 +66,7 @@ class Reducer:
         self._arrivals = [] if overlap else None
         self._hooks = []
         self._unused_reported = False
-        self._pass = None       # the backward whose end we wait for (its callback list)
+        self._pass = None       # the BackwardPass whose end we wait for
         self._passes = 0        # backward passes since the last reduction
         self._reset()
 
