@@ -14,7 +14,7 @@ from distgrad.data import DataLoader, DistributedSampler, Subset
 from distgrad.data.datasets import MNIST, Digits
 from distgrad.data.transforms import Normalize
 from distgrad.utils.checkpoint import Checkpointer
-from distgrad.utils.logging import get_logger
+from distgrad.utils.logging import get_logger, rank_prefix
 from distgrad.utils.metrics import RunningAverage
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -44,7 +44,7 @@ def setup(args):
     if args.device in ("auto", "cuda") and dg.cuda.is_available():
         device = f"cuda:{dist.get_local_rank() % dg.cuda.device_count()}"
     elif args.device == "cuda":
-        raise RuntimeError(f"[rank {dist.get_rank()}] --device cuda, but CUDA is not available here")
+        raise RuntimeError(f"{rank_prefix()} --device cuda, but CUDA is not available here")
     dg.manual_seed(args.seed)
     return device
 

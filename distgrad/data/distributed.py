@@ -11,11 +11,11 @@ this rank's samples were handed out; ``load_state_dict`` (or ``set_start_index``
 next pass start there.
 """
 import math
-import os
 import warnings
 
 import numpy
 
+from ..utils.ranks import launched_rank_and_size
 from ..world.groups import get_rank, get_world_size
 from ..world.state import is_initialized
 
@@ -23,7 +23,7 @@ from ..world.state import is_initialized
 def _default_world():
     """(world size, rank) of the distributed world, or (1, 0) when it is not initialized."""
     if not is_initialized():
-        launched = _launched_world_size()
+        launched = (launched_rank_and_size() or (0, 1))[1]
         if launched > 1:
             warnings.warn(f"DistributedSampler: this process is one of {launched} MPI ranks but "
                           "distgrad.distributed is not initialized, so every rank will read the whole "
@@ -31,14 +31,6 @@ def _default_world():
                           RuntimeWarning, stacklevel=3)
         return 1, 0
     return get_world_size(), get_rank()
-
-
-def _launched_world_size():
-    for variable in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
-        value = os.environ.get(variable, "")
-        if value.isdigit():
-            return int(value)
-    return 1
 
 
 class DistributedSampler:

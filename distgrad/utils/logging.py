@@ -2,59 +2,68 @@
 
     from distgrad.utils.logging import get_logger
     log = get_logger()                       # the "distgrad" logger
-    log.info("global batch %d", 8 * 64)      # -> "[0/8] global batch 512", printed once
-    log.warning("no gradient for %s", name)  # -> "[3/8] WARNING: no gradient for fc.bias"
+    log.info("global batch %d", 8 * 64)      # -> "[rank 0/8 node1] global batch 512", printed once
+    log.warning("no gradient for %s", name)  # -> "[rank 3/8 node1] WARNING: no gradient for fc.bias"
 
-Every line starts with ``[rank/world_size]``. DISTGRAD_LOG_ALL_RANKS=1 shows info lines from
-every rank; DISTGRAD_DEBUG=1 (``distgrad-run --debug``) adds debug lines.
+Every line starts with ``[rank r/N host]``, as distgrad's errors do (``rank_prefix``).
+DISTGRAD_LOG_ALL_RANKS=1 shows info lines from every rank; DISTGRAD_DEBUG=1
+(``distgrad-run --debug``) adds debug lines.
 
 The rank is looked up when a line is written, not when the logger is made, so a logger
 created at import time is right once ``distgrad.distributed`` is initialized. Before that
-(or without it) it comes from the launcher's environment (MPICH's PMI_RANK/PMI_SIZE, Open
-MPI's OMPI_COMM_WORLD_RANK/SIZE); in a plain process it is 0 of 1.
+(or without it) it comes from the launcher's environment (``distgrad.utils.ranks``) and the
+host from socket.gethostname(); in a plain process it is 0 of 1.
 """
 import logging
 import os
+import socket
 import sys
 
+from . import ranks
+
 _ROOT = "distgrad"
-_ENV_PAIRS = (("PMI_RANK", "PMI_SIZE"), ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"))
 
 
 def _flag(name, environ=None):
     return (os.environ if environ is None else environ).get(name, "") not in ("", "0")
 
 
-def rank_and_world_size(environ=None):
-    """(rank, world_size) of this process: from distgrad.distributed once it is initialized,
-    else from the MPI launcher's environment, else (0, 1)."""
+def rank_size_and_host(environ=None):
+    """(rank, world_size, host) of this process: from distgrad.distributed once it is
+    initialized, else from the MPI launcher's environment and socket.gethostname(), else
+    (0, 1, socket.gethostname())."""
     # Only consult distgrad.distributed if something already imported it: importing it here
     # could start MPI, which a log line must never do.
     dist = sys.modules.get("distgrad.distributed")
     is_initialized = getattr(dist, "is_initialized", None)
     if is_initialized is not None and is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    environ = os.environ if environ is None else environ
-    for rank_name, size_name in _ENV_PAIRS:
-        if rank_name in environ and size_name in environ:
-            try:
-                return int(environ[rank_name]), int(environ[size_name])
-            except ValueError:
-                continue
-    return 0, 1
+        world = dist.communicator()
+        return world.rank, world.size, world.host
+    return (*(ranks.launched_rank_and_size(environ) or (0, 1)), socket.gethostname())
+
+
+def rank_and_world_size(environ=None):
+    """(rank, world_size) of this process, as ``rank_size_and_host``."""
+    return rank_size_and_host(environ)[:2]
+
+
+def rank_prefix(environ=None):
+    """``[rank r/N host]`` of this process now: what its log lines start with, for messages
+    written without a logger (e.g. an exception raised before or without the world)."""
+    return ranks.rank_prefix(*rank_size_and_host(environ))
 
 
 class RankFilter(logging.Filter):
     """Drops records below WARNING on ranks other than 0 (unless DISTGRAD_LOG_ALL_RANKS=1)
     and stamps every record with ``rank_prefix``."""
 
-    def __init__(self, rank_info=rank_and_world_size):
+    def __init__(self, rank_info=rank_size_and_host):
         super().__init__()
         self.rank_info = rank_info
 
     def filter(self, record):
-        rank, size = self.rank_info()
-        record.rank_prefix = f"[{rank}/{size}]"
+        rank, size, host = self.rank_info()
+        record.rank_prefix = ranks.rank_prefix(rank, size, host)
         if record.levelno >= logging.WARNING or rank == 0:
             return True
         return _flag("DISTGRAD_LOG_ALL_RANKS")
@@ -64,7 +73,7 @@ class RankFormatter(logging.Formatter):
     def format(self, record):
         level = "" if record.levelno == logging.INFO else f"{record.levelname}: "
         record.message = record.getMessage()
-        line = f"{getattr(record, 'rank_prefix', '[?/?]')} {level}{record.message}"
+        line = f"{getattr(record, 'rank_prefix', '[rank ?/?]')} {level}{record.message}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         if record.stack_info:
@@ -87,7 +96,7 @@ class _CurrentStderr(logging.StreamHandler):
         pass
 
 
-def make_handler(stream=None, rank_info=rank_and_world_size):
+def make_handler(stream=None, rank_info=rank_size_and_host):
     handler = _CurrentStderr() if stream is None else logging.StreamHandler(stream)
     handler.addFilter(RankFilter(rank_info))
     handler.setFormatter(RankFormatter())

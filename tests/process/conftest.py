@@ -6,8 +6,7 @@ import pytest
 
 # Set by an MPI launcher in each rank: passed on (pytest itself run under mpiexec), they would
 # make a process a test starts believe it is one of that job's ranks.
-LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK",
-                      "MPI_LOCALNRANKS")
+from distgrad.utils.ranks import LAUNCHER_VARIABLES
 
 
 @pytest.fixture

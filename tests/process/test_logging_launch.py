@@ -1,14 +1,16 @@
 """Rank-aware logging in a real two-rank job started by distgrad-run (the in-process cases are
 in tests/unit/test_logging.py)."""
 import os
+import socket
 import subprocess
 import sys
 
 import pytest
 
+from distgrad.utils.ranks import LAUNCHER_VARIABLES
+
 # A rank or logging setting of the shell running the tests would change what the job prints.
-RANK_VARS = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
-             "DISTGRAD_LOG_ALL_RANKS", "DISTGRAD_DEBUG")
+RANK_VARS = LAUNCHER_VARIABLES + ("DISTGRAD_LOG_ALL_RANKS", "DISTGRAD_DEBUG")
 
 
 @pytest.mark.timeout(60)
@@ -24,5 +26,7 @@ def test_under_a_real_two_rank_launch(tmp_path, mpiexec):
                           capture_output=True, text=True, timeout=50, env=env,
                           stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
+    host = socket.gethostname()  # before init the host is the machine's name, as MPI's would be
     assert sorted(done.stderr.splitlines()) == [
-        "[0/2] WARNING: from each rank", "[0/2] only once", "[1/2] WARNING: from each rank"]
+        f"[rank 0/2 {host}] WARNING: from each rank", f"[rank 0/2 {host}] only once",
+        f"[rank 1/2 {host}] WARNING: from each rank"]

@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 
 from distgrad.launcher.supervise import kill_tree
+from distgrad.utils.ranks import LAUNCHER_VARIABLES
 
 HERE = Path(__file__).resolve().parent
 SCRIPTS = HERE / "scripts"
 REPO = HERE.parents[1]
-LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK",
-                      "MPI_LOCALNRANKS")
 # Settings a developer's shell may carry that would change what the tests observe.
 DISTGRAD_SETTINGS = ("DISTGRAD_PEER_TIMEOUT", "DISTGRAD_LIVENESS", "DISTGRAD_LIVENESS_ADDRESS",
                      "DISTGRAD_STALL_WARNING_SECONDS", "DISTGRAD_DEBUG")

@@ -73,7 +73,7 @@ def test_backend_resolution():
     assert resolve_backend("auto", {"OMPI_COMM_WORLD_SIZE": "4"}) == "mpi"
     assert resolve_backend(None, {}) == "local"
     assert resolve_backend("NCCL") == "nccl"
-    with pytest.raises(ValueError, match=r"\[rank 0/1\] unknown distributed backend 'gloo2'"):
+    with pytest.raises(ValueError, match=r"\[rank 0/1 \S+\] unknown distributed backend 'gloo2'"):
         resolve_backend("gloo2")
     assert launched_under_mpi({"PMIX_RANK": "0"})
     assert not launched_under_mpi({"HOME": "/root"})

@@ -1,15 +1,17 @@
 """Rank-aware logging: prefixes, info on rank 0 only, warnings everywhere, rank lookup order."""
 import io
 import logging
+import socket
 import sys
 import types
 
 import pytest
 
-from distgrad.utils.logging import get_logger, make_handler, rank_and_world_size
+from distgrad.utils.logging import get_logger, make_handler, rank_and_world_size, rank_prefix
+from distgrad.utils import ranks
+from distgrad.utils.ranks import LAUNCHER_VARIABLES
 
-RANK_VARS = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
-             "DISTGRAD_LOG_ALL_RANKS", "DISTGRAD_DEBUG")
+RANK_VARS = LAUNCHER_VARIABLES + ("DISTGRAD_LOG_ALL_RANKS", "DISTGRAD_DEBUG")
 
 
 @pytest.fixture(autouse=True)
@@ -21,10 +23,11 @@ def clean_env(monkeypatch):
 
 
 def capture(rank, size, name="test.capture"):
-    """A logger whose handler believes it runs as ``rank`` of ``size``; returns (log, stream)."""
+    """A logger whose handler believes it runs as ``rank`` of ``size`` on host node7; returns
+    (log, stream)."""
     stream = io.StringIO()
     log = logging.getLogger(name)
-    log.handlers[:] = [make_handler(stream, rank_info=lambda: (rank, size))]
+    log.handlers[:] = [make_handler(stream, rank_info=lambda: (rank, size, "node7"))]
     log.propagate = False
     log.setLevel(logging.DEBUG)
     return log, stream
@@ -34,7 +37,7 @@ def test_rank_0_prints_info_with_a_prefix():
     log, out = capture(0, 4)
     log.info("global batch %d", 256)
     log.warning("careful")
-    assert out.getvalue() == "[0/4] global batch 256\n[0/4] WARNING: careful\n"
+    assert out.getvalue() == "[rank 0/4 node7] global batch 256\n[rank 0/4 node7] WARNING: careful\n"
 
 
 def test_other_ranks_print_only_warnings_and_errors():
@@ -43,17 +46,18 @@ def test_other_ranks_print_only_warnings_and_errors():
     log.info("hidden too")
     log.warning("unused parameter fc.bias")
     log.error("stalled")
-    assert out.getvalue() == "[3/4] WARNING: unused parameter fc.bias\n[3/4] ERROR: stalled\n"
+    assert out.getvalue() == ("[rank 3/4 node7] WARNING: unused parameter fc.bias\n"
+                              "[rank 3/4 node7] ERROR: stalled\n")
 
 
 def test_all_ranks_flag_shows_info_everywhere(monkeypatch):
     monkeypatch.setenv("DISTGRAD_LOG_ALL_RANKS", "1")
     log, out = capture(2, 3)
     log.info("hello")
-    assert out.getvalue() == "[2/3] hello\n"
+    assert out.getvalue() == "[rank 2/3 node7] hello\n"
     monkeypatch.setenv("DISTGRAD_LOG_ALL_RANKS", "0")
     log.info("quiet again")
-    assert out.getvalue() == "[2/3] hello\n"
+    assert out.getvalue() == "[rank 2/3 node7] hello\n"
 
 
 def test_exceptions_keep_their_traceback():
@@ -63,7 +67,7 @@ def test_exceptions_keep_their_traceback():
     except KeyError:
         log.exception("failed")
     text = out.getvalue()
-    assert text.startswith("[1/2] ERROR: failed\nTraceback")
+    assert text.startswith("[rank 1/2 node7] ERROR: failed\nTraceback")
     assert "KeyError: 'missing'" in text
 
 
@@ -80,12 +84,14 @@ def test_rank_from_the_launcher_environment(env, expected):
 
 
 def test_an_initialized_distributed_module_wins_over_the_environment(monkeypatch):
-    fake = types.SimpleNamespace(is_initialized=lambda: True, get_rank=lambda: 5,
-                                 get_world_size=lambda: 8)
+    world = types.SimpleNamespace(rank=5, size=8, host="node5")
+    fake = types.SimpleNamespace(is_initialized=lambda: True, communicator=lambda: world)
     monkeypatch.setitem(sys.modules, "distgrad.distributed", fake)
     assert rank_and_world_size({"PMI_RANK": "1", "PMI_SIZE": "2"}) == (5, 8)
+    assert rank_prefix({"PMI_RANK": "1", "PMI_SIZE": "2"}) == "[rank 5/8 node5]"
     fake.is_initialized = lambda: False
     assert rank_and_world_size({"PMI_RANK": "1", "PMI_SIZE": "2"}) == (1, 2)
+    assert rank_prefix({"PMI_RANK": "1", "PMI_SIZE": "2"}) == f"[rank 1/2 {socket.gethostname()}]"
 
 
 def test_get_logger_reads_the_rank_when_it_writes(monkeypatch, capsys):
@@ -95,7 +101,8 @@ def test_get_logger_reads_the_rank_when_it_writes(monkeypatch, capsys):
     monkeypatch.setenv("PMI_SIZE", "2")
     log.info("dropped on rank one")
     log.warning("kept on rank one")
-    assert capsys.readouterr().err == "[0/1] from rank zero\n[1/2] WARNING: kept on rank one\n"
+    host = socket.gethostname()
+    assert capsys.readouterr().err == f"[rank 0/1 {host}] from rank zero\n[rank 1/2 {host}] WARNING: kept on rank one\n"
 
 
 def test_get_logger_adds_its_handler_once(capsys):
@@ -106,7 +113,7 @@ def test_get_logger_adds_its_handler_once(capsys):
     assert len(ours(log)) == 1 and not log.propagate
     assert len(ours(get_logger())) == 1
     log.info("once")
-    assert capsys.readouterr().err == "[0/1] once\n"
+    assert capsys.readouterr().err == f"[rank 0/1 {socket.gethostname()}] once\n"
 
 
 def test_debug_flag_turns_on_debug_lines(monkeypatch):
@@ -114,3 +121,9 @@ def test_debug_flag_turns_on_debug_lines(monkeypatch):
     assert get_logger("debugging_script").isEnabledFor(logging.DEBUG)
     monkeypatch.setenv("DISTGRAD_DEBUG", "0")
     assert not get_logger("quiet_script").isEnabledFor(logging.DEBUG)
+
+
+def test_one_prefix_form_for_ranks_and_process_groups():
+    assert ranks.rank_prefix(3, 8, "node2") == "[rank 3/8 node2]"
+    assert ranks.rank_prefix(3, 8, "node2", 1, 4) == "[rank 3/8 node2, group rank 1/4]"
+    assert not ranks.started_by_launcher({}) and ranks.started_by_launcher({"MPI_LOCALNRANKS": "2"})

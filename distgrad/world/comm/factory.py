@@ -4,7 +4,7 @@
 "local", a world of one that never imports MPI. "nccl" is built on an MPI communicator, after
 the caller has chosen this rank's GPU (see ``distgrad.world.state``).
 """
-from ...utils.logging import rank_and_world_size
+from ...utils.logging import rank_prefix
 from .local import LocalCommunicator
 from .mpi import MPICommunicator
 from .naive import NaiveCommunicator
@@ -17,8 +17,8 @@ BACKENDS = ("auto", "local", "mpi", "nccl", "naive")
 def resolve_backend(backend="auto", environ=None):
     name = "auto" if backend is None else str(backend).lower()
     if name not in BACKENDS:
-        rank, size = rank_and_world_size(environ)  # before init: as the launcher numbered us
-        raise ValueError(f"[rank {rank}/{size}] unknown distributed backend {backend!r}: expected one of "
+        # before init: as the launcher numbered us
+        raise ValueError(f"{rank_prefix(environ)} unknown distributed backend {backend!r}: expected one of "
                          f"{', '.join(BACKENDS)}")
     if name == "auto":
         return "mpi" if launched_under_mpi(environ) else "local"

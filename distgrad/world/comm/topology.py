@@ -4,15 +4,11 @@ The local rank comes from MPI itself (a COMM_TYPE_SHARED split groups the ranks 
 memory, i.e. a host), not from launcher variables, so it is right under any launcher. The
 GPU a rank uses follows from it: ``local_rank % device_count``.
 """
-import os
 import socket
 import sys
 from dataclasses import dataclass
 
-# Variables that MPI launchers set in every process they start (MPICH/Hydra and Intel MPI:
-# PMI_*, Open MPI: OMPI_COMM_WORLD_*, PMIx-based launchers incl. srun --mpi=pmix: PMIX_RANK).
-MPI_LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZE",
-                          "OMPI_COMM_WORLD_RANK", "MPI_LOCALNRANKS")
+from ...utils.ranks import rank_prefix, started_by_launcher
 
 
 @dataclass(frozen=True)
@@ -29,8 +25,8 @@ class Topology:
         """How every message of this rank starts: ``[rank r/N host]`` (world rank first, then
         the group rank, for a process group)."""
         if self.world is not None:
-            return f"[rank {self.world.rank}/{self.world.size} {self.host}, group rank {self.rank}/{self.size}]"
-        return f"[rank {self.rank}/{self.size} {self.host}]"
+            return rank_prefix(self.world.rank, self.world.size, self.host, self.rank, self.size)
+        return rank_prefix(self.rank, self.size, self.host)
 
 
 def single_process():
@@ -55,8 +51,7 @@ def discover(comm, world=None):
 def launched_under_mpi(environ=None):
     """True when an MPI launcher (mpiexec, mpirun, srun) started this process, or when some
     code already initialized MPI; decided without importing MPI."""
-    environ = os.environ if environ is None else environ
-    if any(name in environ for name in MPI_LAUNCHER_VARIABLES):
+    if started_by_launcher(environ):
         return True
     mpi = sys.modules.get("mpi4py.MPI")
     return bool(mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized())
