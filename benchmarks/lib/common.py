@@ -13,7 +13,7 @@ RESULTS = os.path.join(ROOT, "benchmarks", "results")
 
 
 def single_thread():
-    """Pin BLAS and OpenMP to one thread (the figures in DESIGN.md are per thread)."""
+    """Pin BLAS and OpenMP to one thread: every figure here is per thread (per rank)."""
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     try:
