@@ -685,7 +685,7 @@ op("broadcast_to", lambda m, x, sizes: m.broadcast_to(x, sizes), expand_draw)
 op("t", lambda m, x: m.t(x), t_draw, method=True)
 op("Tensor.T", lambda m, x: x.T, unary(ANY, 0, 3))
 op("Tensor.mT", lambda m, x: x.mT, unary(FLOATS, 0, 3))
-op("Tensor.contiguous", lambda m, x: x.contiguous(), unary(FLOATS, 1, 3))
+
 op("view_as", lambda m, a, b: a.view_as(b), as_draw)
 op("reshape_as", lambda m, a, b: a.reshape_as(b), as_draw)
 op("expand_as", lambda m, a, b: a.expand_as(b), as_draw)
@@ -724,3 +724,13 @@ op("linear", lambda m, *xs: m.F.linear(*xs), linear_draw)
 
 op("inplace", inplace_call, inplace_draw, leaf_ok=True)
 op("inplace then reuse", inplace_twice_call, inplace_draw, leaf_ok=True)
+
+op("Tensor.contiguous().is_contiguous()", lambda m, x: x.contiguous().is_contiguous(), unary(FLOATS, 2, 3))
+op("tensor(ndarray)", lambda m, x: m.tensor(x.detach().numpy()), unary(ANY))
+op("Tensor.to(dtype)", lambda m, x, dtype: x.to(getattr(m, dtype)),
+   unary(ANY, dtype=st.sampled_from([F64, F32, I64, I32, BOOL])))
+op("Tensor.float", lambda m, x: x.float(), unary(ANY))
+op("Tensor.long", lambda m, x: x.long(), unary(FLOATS + (BOOL,)))
+op("nonzero", lambda m, x: m.nonzero(x), unary(ANY))
+op("where(condition)", lambda m, x: m.where(x), unary((BOOL,)))
+op("tensor(numpy scalar)", lambda m, x: m.tensor(x.detach().numpy()[()]), unary(ANY, 0, 0))
