@@ -11,9 +11,8 @@ with these two methods can be passed as ``compression=``; its compressed arrays 
 as they are.
 
 Compression pays where the link is the bottleneck (GPUs across nodes), not on host memory:
-there the casts and MPI's scalar half-precision sum cost more than the bytes saved. On 2
-CPU ranks of one machine, fp16 adds 3 to 7 ms to a seed-MLP step of 1 to 4 ms
-(benchmarks/NOTES.md).
+there the casts and MPI's scalar half-precision sum cost more than the bytes saved
+(measurements in benchmarks/NOTES.md).
 """
 from ..world.comm.bfloat16 import bfloat16_bits_to_float32, float32_to_bfloat16_bits
 

@@ -6,10 +6,12 @@ Wire format: each side first sends a hello (magic, the job's token, its rank), s
 or another job's rank is dropped; then 5-byte frames, a kind byte and a 32-bit argument.
 A rank connects to the lower ranks it watches and accepts the higher ones.
 """
+import enum
 import secrets
 import selectors
 import socket
 import struct
+from typing import List, NamedTuple
 
 HELLO = struct.Struct("!4sQI")  # magic, job token, rank
 MAGIC = b"DGLV"
@@ -35,7 +37,7 @@ def watched_peers(rank, size, full_mesh_limit=FULL_MESH_LIMIT):
 
 def local_addresses(environ):
     """IPv4 addresses peers may reach this host at: DISTGRAD_LIVENESS_ADDRESS (comma
-    separated) if set, else every interface's address, loopback last."""
+    separated) if set, else every interface's address and the host name's, loopback last."""
     chosen = environ.get("DISTGRAD_LIVENESS_ADDRESS", "").strip()
     if chosen:
         return [a.strip() for a in chosen.split(",") if a.strip()]
@@ -45,7 +47,7 @@ def local_addresses(environ):
         names = []
     found = [a for a in map(_interface_address, names) if a]
     try:
-        found += socket.gethostbyname_ex(socket.gethostname())[2]
+        found += [info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)]
     except OSError:
         pass
     unique = list(dict.fromkeys(found))
@@ -53,13 +55,39 @@ def local_addresses(environ):
 
 
 def _interface_address(name):
+    """The IPv4 address the kernel sends from on interface ``name``, or None: a UDP socket
+    bound to the interface is "connected" to the broadcast address (no packet leaves), and the
+    source address the route chose is read back. Linux only (SO_BINDTODEVICE)."""
     try:
-        import fcntl  # Unix only: elsewhere there is no interface lookup (None)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))  # SIOCGIFADDR
-        return socket.inet_ntoa(packed[20:24])
-    except (OSError, ImportError):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, name.encode())
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            s.connect(("255.255.255.255", 9))
+            address = s.getsockname()[0]
+    except (OSError, AttributeError):  # no IPv4 address or link there; AttributeError: not Linux
         return None
+    return None if address == "0.0.0.0" else address
+
+
+class LinkState(enum.Enum):
+    """Where the connection to a peer stands:
+    WAITING -> (CONNECTING ->) HELLO -> OPEN -> LEAVING | GONE | CLOSED."""
+    WAITING = enum.auto()     # not connected yet (a lower rank connects, a higher one is accepted)
+    CONNECTING = enum.auto()  # this rank's non-blocking connect is under way
+    HELLO = enum.auto()       # connected; the peer's hello has not arrived yet
+    OPEN = enum.auto()        # hello exchanged: heartbeats flow and are watched
+    LEAVING = enum.auto()     # this rank said goodbye and waits for the peer to close
+    GONE = enum.auto()        # the peer said goodbye: no longer watched
+    CLOSED = enum.auto()      # dropped: unreachable, another job, or closed as expected
+
+
+class Card(NamedTuple):
+    """What the other ranks need to reach a rank (each rank's goes into an all-gather)."""
+    rank: int
+    host: str
+    addresses: List[str]
+    port: int
+    token: int  # rank 0's becomes the job's token, which every hello carries
 
 
 class Peer:
@@ -69,8 +97,7 @@ class Peer:
     def __init__(self, rank, host, addresses, port):
         self.rank, self.host, self.addresses, self.port = rank, host, addresses, port
         self.sock = None
-        # waiting -> (connecting ->) hello -> open -> leaving | gone (said goodbye) | closed
-        self.state = "waiting"
+        self.state = LinkState.WAITING
         self.inbox, self.outbox = b"", b""
         self.heard = None          # when its last bytes arrived
         self.next_try, self.tried = 0.0, 0
@@ -102,41 +129,43 @@ class PeerLinks:
 
     def card(self):
         """What the other ranks need to reach this one (goes into an all-gather)."""
-        return (self.rank, self.host, self.addresses, self.listener.getsockname()[1], self.token)
+        return Card(self.rank, self.host, self.addresses, self.listener.getsockname()[1], self.token)
 
     def add_peers(self, cards, size):
         """``cards``: every rank's ``card()``, in rank order."""
-        self.job_token = cards[0][4]
+        self.job_token = cards[0].token
         for r in watched_peers(self.rank, size):
-            _, host, addresses, port, _ = cards[r]
-            if host == self.host:  # same machine: the loopback always works
+            card = cards[r]
+            addresses = card.addresses
+            if card.host == self.host:  # same machine: the loopback always works
                 addresses = ["127.0.0.1"] + [a for a in addresses if a != "127.0.0.1"]
-            self.peers[r] = Peer(r, host, addresses, port)
+            self.peers[r] = Peer(r, card.host, addresses, card.port)
 
     def on_socket_event(self, data, sock):
         if data == "listener":
             self._accept()
         elif data == "stranger":
             self._hello_from_stranger(sock)
-        elif data.state == "connecting":
+        elif data.state == LinkState.CONNECTING:
             self._connected(data)
         else:
             self._receive(data)
 
     # -- connecting -----------------------------------------------------------------------
     def next_connect(self, default):
-        times = [p.next_try for p in self.peers.values() if p.state == "waiting" and p.rank < self.rank]
+        times = [p.next_try for p in self.peers.values()
+                 if p.state == LinkState.WAITING and p.rank < self.rank]
         return min(times, default=default)
 
     def connect_due(self, now):
         for peer in self.peers.values():
-            if peer.state == "waiting" and peer.rank < self.rank and now >= peer.next_try:
+            if peer.state == LinkState.WAITING and peer.rank < self.rank and now >= peer.next_try:
                 address = peer.addresses[peer.tried % len(peer.addresses)]
                 peer.tried += 1
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 sock.setblocking(False)
                 sock.connect_ex((address, peer.port))
-                peer.sock, peer.state = sock, "connecting"
+                peer.sock, peer.state = sock, LinkState.CONNECTING
                 self.selector.register(sock, selectors.EVENT_WRITE, peer)
 
     def _connected(self, peer):
@@ -144,11 +173,11 @@ class PeerLinks:
         self.selector.unregister(peer.sock)
         if error:
             peer.sock.close()
-            peer.sock, peer.state = None, "waiting"
+            peer.sock, peer.state = None, LinkState.WAITING
             if peer.tried % len(peer.addresses) == 0:  # every address tried once: pause
                 peer.next_try = self.clock() + RETRY_SECONDS
             return
-        peer.state = "hello"
+        peer.state = LinkState.HELLO
         self.selector.register(peer.sock, selectors.EVENT_READ, peer)
         self.send(peer, HELLO.pack(MAGIC, self.job_token, self.rank))
 
@@ -174,10 +203,10 @@ class PeerLinks:
         self.selector.unregister(sock)
         rank = self._hello_rank(entry[1])
         peer = self.peers.get(rank)
-        if peer is None or rank < self.rank or peer.state != "waiting":
+        if peer is None or rank < self.rank or peer.state != LinkState.WAITING:
             sock.close()
             return
-        peer.sock, peer.state, peer.inbox = sock, "hello", entry[1]
+        peer.sock, peer.state, peer.inbox = sock, LinkState.HELLO, entry[1]
         self.selector.register(sock, selectors.EVENT_READ, peer)
         self.send(peer, HELLO.pack(MAGIC, self.job_token, self.rank))
         self._absorb(peer)
@@ -204,7 +233,7 @@ class PeerLinks:
     def broadcast(self, kind, argument):
         frame = FRAME.pack(kind, argument)
         for peer in self.peers.values():
-            if peer.state == "open":
+            if peer.state == LinkState.OPEN:
                 self.send(peer, frame)
 
     def _receive(self, peer):
@@ -214,20 +243,20 @@ class PeerLinks:
         if not data:
             self._on_closed(peer)
             return
-        if peer.state == "leaving":  # this rank said goodbye: only the peer's closing matters
+        if peer.state == LinkState.LEAVING:  # this rank said goodbye: only the peer's closing matters
             return
         peer.inbox += data
         self._absorb(peer)
 
     def _absorb(self, peer):
-        if peer.state == "hello":
+        if peer.state == LinkState.HELLO:
             if len(peer.inbox) < HELLO.size:
                 return
             if self._hello_rank(peer.inbox) != peer.rank:
                 self._warn(f"{peer.name} answered with another job's greeting; not watching it")
-                self.drop(peer, "closed")
+                self.drop(peer, LinkState.CLOSED)
                 return
-            peer.inbox, peer.state = peer.inbox[HELLO.size:], "open"
+            peer.inbox, peer.state = peer.inbox[HELLO.size:], LinkState.OPEN
         peer.heard = self.clock()
         count = len(peer.inbox) // FRAME.size
         frames, peer.inbox = peer.inbox[:count * FRAME.size], peer.inbox[count * FRAME.size:]

@@ -2,10 +2,9 @@
 TCP connections of their own, and a rank that stops hearing from a peer ends the job.
 
 Why: MPI cannot tell a lost peer from a slow one. A collective that waits for a rank whose
-host crashed, or that sits behind a cut network link, waits forever (an MPICH job across
-two network namespaces whose link was cut kept spinning at 100% CPU for more than 95 s),
-and mpiexec only notices processes that exit where it can still reach them. So liveness is
-judged by heartbeats, never by how long a collective waited:
+host crashed, or that sits behind a cut network link, waits forever, and mpiexec only
+notices processes that exit where it can still reach them (RELIABILITY.md, "Lost peers").
+So liveness is judged by heartbeats, never by how long a collective waited:
 
 - Heartbeats come from a daemon thread. A rank that is alive but busy (evaluating, writing
   a checkpoint, sleeping, even a pure-Python loop) keeps sending them: Python hands the GIL
@@ -22,8 +21,8 @@ judged by heartbeats, never by how long a collective waited:
   does not. A rank that ends the job tells its peers why, and they end too.
 - Addresses are exchanged once, with an all-gather at init (heartbeat_links.py has the
   connections). A rank listens on an ephemeral port of every interface and offers its
-  host's IPv4 addresses (DISTGRAD_LIVENESS_ADDRESS overrides them); peers on the same host
-  use the loopback. A peer that cannot be reached at all at start-up only gets a warning:
+  host's IPv4 addresses, those of its interfaces and its host name's
+  (DISTGRAD_LIVENESS_ADDRESS overrides them); peers on the same host use the loopback. A peer that cannot be reached at all at start-up only gets a warning:
   detection is off for it, the job goes on.
 - Up to 64 ranks every rank watches every other; larger jobs watch ranks at distances 1, 2,
   4, ... (about 2 log2 N peers each), and the news of a rank ending spreads from peer to peer.
@@ -39,7 +38,7 @@ import threading
 import time
 
 from ..utils.ranks import rank_prefix
-from .heartbeat_links import PeerLinks, peek, watched_peers
+from .heartbeat_links import LinkState, PeerLinks, peek, watched_peers
 
 EXIT_CODE = 75               # EX_TEMPFAIL: the job may be resumed from its last checkpoint
 DEFAULT_TIMEOUT = 30.0
@@ -168,24 +167,24 @@ class Liveness(PeerLinks):
         connection is reset with the goodbye still unread."""
         self.broadcast(GOODBYE, 0)
         for peer in self.peers.values():
-            if peer.state == "open":
+            if peer.state == LinkState.OPEN:
                 try:
                     peer.sock.shutdown(socket.SHUT_WR)
                 except OSError:
                     pass
-                peer.state = "leaving"
+                peer.state = LinkState.LEAVING
         self._leaving_until = self.clock() + LEAVE_SECONDS
         self._finish_leaving(self.clock())
 
     def _finish_leaving(self, now):
-        if now > self._leaving_until or not any(p.state == "leaving" for p in self.peers.values()):
+        if now > self._leaving_until or not any(p.state == LinkState.LEAVING for p in self.peers.values()):
             self._stopped = True
             self._done.set()
 
     # -- what arrives ---------------------------------------------------------------------
     def _on_frame(self, peer, kind, argument):
         if kind == GOODBYE:
-            self.drop(peer, "gone")
+            self.drop(peer, LinkState.GONE)
             return False
         if kind == ABORTING and peer.aborting_since is None:
             peer.aborting_since = peer.heard
@@ -195,8 +194,8 @@ class Liveness(PeerLinks):
         return True
 
     def _on_closed(self, peer):
-        if peer.state == "leaving" or peer.aborting_since is not None:  # expected
-            self.drop(peer, "gone" if peer.state == "leaving" else "closed")
+        if peer.state == LinkState.LEAVING or peer.aborting_since is not None:  # expected
+            self.drop(peer, LinkState.GONE if peer.state == LinkState.LEAVING else LinkState.CLOSED)
             return
         self._end(f"lost contact with {peer.name}: its process ended without saying goodbye "
                   "(connection closed; killed or crashed?)", peer.rank)
@@ -205,13 +204,14 @@ class Liveness(PeerLinks):
         """``peer`` ends the job because it lost rank ``lost``. When this rank has seen the
         same itself, it says so in its own words (the news often comes first)."""
         other = self.peers.get(lost)
+        watching = other is not None and other.state == LinkState.OPEN
         if lost == self.rank:
             self._end(f"{peer.name} ended the job: it lost contact with this rank", lost)
         elif other is not None and other.aborting_since is not None:
             self._end(self._abort_message(other), lost)
-        elif other is not None and other.state == "open" and peek(other.sock) == b"":
+        elif watching and peek(other.sock) == b"":
             self._on_closed(other)
-        elif other is not None and other.state == "open" and self.clock() - other.heard > 3 * self.interval:
+        elif watching and self.clock() - other.heard > 3 * self.interval:
             self._end(f"lost contact with {other.name} for {self.clock() - other.heard:.0f} s ({peer.name} "
                       "lost it too, and ended the job first)", lost)
         else:
@@ -223,7 +223,8 @@ class Liveness(PeerLinks):
 
     # -- verdicts -------------------------------------------------------------------------
     def _check(self, now):
-        silent = [p for p in self.peers.values() if p.state == "open" and now - p.heard > self.timeout]
+        silent = [p for p in self.peers.values()
+                  if p.state == LinkState.OPEN and now - p.heard > self.timeout]
         if silent:
             plural = "s" if len(silent) > 1 else ""
             self._end(f"lost contact with {', '.join(p.name for p in silent)} for {self.timeout:g} s "
@@ -235,11 +236,11 @@ class Liveness(PeerLinks):
                 return
         if now - self.started > self.timeout:
             for peer in self.peers.values():
-                if peer.state in ("waiting", "connecting", "hello"):
+                if peer.state in (LinkState.WAITING, LinkState.CONNECTING, LinkState.HELLO):
                     tried = ", ".join(f"{a}:{peer.port}" for a in peer.addresses)
                     self._warn(f"cannot reach {peer.name} ({tried}) after {self.timeout:g} s; it is off for "
                                "that rank (set DISTGRAD_LIVENESS_ADDRESS to an address peers can reach)")
-                    self.drop(peer, "closed")
+                    self.drop(peer, LinkState.CLOSED)
 
     def _abort_message(self, peer):
         return (f"{peer.name} ended the job after an error (its traceback is above), and this rank was "

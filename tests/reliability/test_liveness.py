@@ -14,6 +14,7 @@ import time
 import pytest
 
 from distgrad.world import liveness
+from distgrad.world.heartbeat_links import LinkState, local_addresses
 from distgrad.world.liveness import EXIT_CODE, Liveness, settings_from_env, watched_peers
 from jobs import record, run_job, time_of
 
@@ -75,7 +76,8 @@ class Group:
             assert self.wait_until(lambda: all(
                 m.checked_at == self.clock.now or not m._thread.is_alive() for m in running) and all(
                 m.peers[p.rank].heard == self.clock.now for m in running for p in running
-                if p is not m and p.rank in m.peers and m.peers[p.rank].state == "open" and p._thread.is_alive()), 5), \
+                if p is not m and p.rank in m.peers and m.peers[p.rank].state == LinkState.OPEN
+                and p._thread.is_alive()), 5), \
                 "the members did not judge and exchange heartbeats at the new time"
         return until()
 
@@ -86,7 +88,7 @@ class Group:
         return condition()
 
     def all_open(self):
-        return all(p.state == "open" for m in self.members for p in m.peers.values())
+        return all(p.state == LinkState.OPEN for m in self.members for p in m.peers.values())
 
     def freeze(self, rank):
         """The rank's thread stops without a word; its connections stay open (a frozen
@@ -133,6 +135,15 @@ def test_settings_from_the_environment():
         settings_from_env({"DISTGRAD_PEER_TIMEOUT": "0"})
 
 
+def test_offered_addresses_are_this_hosts_own_with_the_loopback_last():
+    assert local_addresses({"DISTGRAD_LIVENESS_ADDRESS": "10.0.0.1, 10.0.0.2"}) == ["10.0.0.1", "10.0.0.2"]
+    found = local_addresses({})
+    assert found[-1] == "127.0.0.1" and found.count("127.0.0.1") == 1
+    for address in found:  # only an address of this host can be bound to
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((address, 0))
+
+
 @pytest.mark.parametrize("size", [2, 3, 64, 65, 100, 1000])
 def test_watched_peers_are_symmetric_connected_and_few_in_large_jobs(size):
     peers = {r: set(watched_peers(r, size)) for r in range(size)}
@@ -166,7 +177,7 @@ def test_a_rank_that_says_goodbye_is_not_reported_lost(group):
     g.members[1].stop()
     g.advance(2 * TIMEOUT)
     assert g.ended == {}
-    assert [g.members[r].peers[1].state for r in (0, 2)] == ["gone", "gone"]
+    assert [g.members[r].peers[1].state for r in (0, 2)] == [LinkState.GONE, LinkState.GONE]
 
 
 @pytest.mark.timeout(30)
@@ -219,7 +230,7 @@ def test_an_announced_abort_is_left_to_mpi_abort_for_a_grace_period(group, monke
 @pytest.mark.timeout(30)
 def test_strangers_are_dropped(group):
     g = group(size=2, clock=ManualClock())
-    port = g.members[0].card()[3]
+    port = g.members[0].card().port
     with socket.create_connection(("127.0.0.1", port)) as s:
         s.sendall(b"DGLV" + bytes(12))  # the right magic, the wrong job token
         s.settimeout(5)
@@ -238,7 +249,7 @@ def test_an_internal_error_turns_detection_off_instead_of_ending_the_job(group):
     assert "lost-peer detection stopped after an internal error" in g.messages[1][0]
     g.advance(2 * TIMEOUT)
     assert g.ended == {}  # it said goodbye: rank 0 does not take its silence for a loss
-    assert g.members[0].peers[1].state == "gone"
+    assert g.members[0].peers[1].state == LinkState.GONE
 
 
 def test_detection_starts_only_when_every_rank_takes_part(capfd, monkeypatch):
