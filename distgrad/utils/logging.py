@@ -5,7 +5,7 @@
     log.info("global batch %d", 8 * 64)      # -> "[rank 0/8 node1] global batch 512", printed once
     log.warning("no gradient for %s", name)  # -> "[rank 3/8 node1] WARNING: no gradient for fc.bias"
 
-Every line starts with ``[rank r/N host]``, as distgrad's errors do (``rank_prefix``).
+Every line starts with ``[rank r/N host]``, as distgrad's errors do (``ranks.format_prefix``).
 DISTGRAD_LOG_ALL_RANKS=1 shows info lines from every rank; DISTGRAD_DEBUG=1
 (``distgrad-run --debug``) adds debug lines.
 
@@ -50,7 +50,7 @@ def rank_and_world_size(environ=None):
 def rank_prefix(environ=None):
     """``[rank r/N host]`` of this process now: what its log lines start with, for messages
     written without a logger (e.g. an exception raised before or without the world)."""
-    return ranks.rank_prefix(*rank_size_and_host(environ))
+    return ranks.format_prefix(*rank_size_and_host(environ))
 
 
 class RankFilter(logging.Filter):
@@ -63,7 +63,7 @@ class RankFilter(logging.Filter):
 
     def filter(self, record):
         rank, size, host = self.rank_info()
-        record.rank_prefix = ranks.rank_prefix(rank, size, host)
+        record.rank_prefix = ranks.format_prefix(rank, size, host)
         if record.levelno >= logging.WARNING or rank == 0:
             return True
         return _flag("DISTGRAD_LOG_ALL_RANKS")

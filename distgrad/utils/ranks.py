@@ -48,7 +48,7 @@ def launched_rank_and_size(environ=None):
     return None
 
 
-def rank_prefix(rank, size, host, group_rank=None, group_size=None):
+def format_prefix(rank, size, host, group_rank=None, group_size=None):
     """``[rank r/N host]``, the start of every error, warning and log line of a rank (world
     rank first); in a process group ``[rank r/N host, group rank g/M]``."""
     group = "" if group_rank is None else f", group rank {group_rank}/{group_size}"

@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 
-from ..utils.ranks import rank_prefix
+from ..utils.ranks import format_prefix
 from .heartbeat_links import LinkState, PeerLinks, peek, watched_peers
 
 EXIT_CODE = 75               # EX_TEMPFAIL: the job may be resumed from its last checkpoint
@@ -73,7 +73,7 @@ class Liveness(PeerLinks):
                  clock=time.monotonic, environ=None):
         super().__init__(rank, host, os.environ if environ is None else environ, clock)
         self.size, self.timeout = size, float(timeout)
-        self.prefix = prefix or rank_prefix(rank, size, host)
+        self.prefix = prefix or format_prefix(rank, size, host)
         self.interval = min(1.0, self.timeout / 10)
         self._end_process = end or os._exit
         self._write = write or _write_stderr

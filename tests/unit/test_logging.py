@@ -124,6 +124,6 @@ def test_debug_flag_turns_on_debug_lines(monkeypatch):
 
 
 def test_one_prefix_form_for_ranks_and_process_groups():
-    assert ranks.rank_prefix(3, 8, "node2") == "[rank 3/8 node2]"
-    assert ranks.rank_prefix(3, 8, "node2", 1, 4) == "[rank 3/8 node2, group rank 1/4]"
+    assert ranks.format_prefix(3, 8, "node2") == "[rank 3/8 node2]"
+    assert ranks.format_prefix(3, 8, "node2", 1, 4) == "[rank 3/8 node2, group rank 1/4]"
     assert not ranks.started_by_launcher({}) and ranks.started_by_launcher({"MPI_LOCALNRANKS": "2"})

@@ -17,7 +17,7 @@ BACKENDS = ("auto", "local", "mpi", "nccl", "naive")
 def resolve_backend(backend="auto", environ=None):
     name = "auto" if backend is None else str(backend).lower()
     if name not in BACKENDS:
-        # before init: as the launcher numbered us
+        # usually called before init: the prefix then has the rank the launcher gave us
         raise ValueError(f"{rank_prefix(environ)} unknown distributed backend {backend!r}: expected one of "
                          f"{', '.join(BACKENDS)}")
     if name == "auto":

@@ -8,7 +8,7 @@ import socket
 import sys
 from dataclasses import dataclass
 
-from ...utils.ranks import rank_prefix, started_by_launcher
+from ...utils.ranks import format_prefix, started_by_launcher
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class Topology:
         """How every message of this rank starts: ``[rank r/N host]`` (world rank first, then
         the group rank, for a process group)."""
         if self.world is not None:
-            return rank_prefix(self.world.rank, self.world.size, self.host, self.rank, self.size)
-        return rank_prefix(self.rank, self.size, self.host)
+            return format_prefix(self.world.rank, self.world.size, self.host, self.rank, self.size)
+        return format_prefix(self.rank, self.size, self.host)
 
 
 def single_process():
