@@ -223,12 +223,15 @@ class Liveness(PeerLinks):
 
     # -- verdicts -------------------------------------------------------------------------
     def _check(self, now):
-        silent = [p for p in self.peers.values()
-                  if p.state == LinkState.OPEN and now - p.heard > self.timeout]
-        if silent:
+        open_peers = [p for p in self.peers.values() if p.state == LinkState.OPEN]
+        if any(now - p.heard > self.timeout for p in open_peers):
+            # A cut link silences several peers at once, but their last beats landed up to an
+            # interval apart: name every peer already silent for several beats, not only the
+            # first one past the timeout.
+            silent = [p for p in open_peers if now - p.heard > 3 * self.interval]
             plural = "s" if len(silent) > 1 else ""
             self._end(f"lost contact with {', '.join(p.name for p in silent)} for {self.timeout:g} s "
-                      f"(no heartbeat{plural})", silent[0].rank)
+                      f"(no heartbeat{plural})", min(silent, key=lambda p: p.heard).rank)
             return
         for peer in self.peers.values():
             if peer.aborting_since is not None and now - peer.aborting_since > ABORT_GRACE:

@@ -198,6 +198,18 @@ def test_a_silent_rank_is_lost_after_the_timeout_and_every_other_rank_ends(group
            max(g.ended[r][1] for r in (0, 2)) - frozen_at)
 
 
+def test_peers_silenced_a_beat_apart_are_named_together(group):
+    # A cut link silences several peers, whose last heartbeats landed up to an interval apart.
+    g = group(clock=ManualClock())
+    g.freeze(1)
+    g.advance(g.members[0].interval)
+    g.freeze(2)
+    assert g.advance(10 * TIMEOUT, until=lambda: 0 in g.ended)
+    assert g.messages[0][0].startswith(
+        "[rank 0/3 testhost] lost contact with rank 1 (host testhost), rank 2 (host testhost) "
+        f"for {TIMEOUT:g} s (no heartbeats)"), g.messages[0]
+
+
 @pytest.mark.timeout(30)
 def test_a_rank_whose_process_dies_is_lost_at_once(group):
     g = group(timeout=30)  # far longer than the test: the closed connection alone tells

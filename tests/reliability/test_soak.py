@@ -38,7 +38,9 @@ def test_memory_descriptors_and_files_stay_flat_over_thousands_of_steps(tmp_path
         growth = max(s["rss"] for s in after) - after[0]["rss"]
         record(f"soak, {ranks} ranks: rank {r} RSS growth after warm-up", growth / 1024, "KiB")
         assert growth < RSS_SLACK, [s["rss"] for s in after]
-        assert {s["fds"] for s in after} == {after[0]["fds"]}, after
+        # A leak grows; a heartbeat connection retried during warm-up on a loaded machine may
+        # still close a descriptor later (seen: 35 -> 34), which is no leak.
+        assert max(s["fds"] for s in after) <= after[0]["fds"], after
         assert {s["threads"] for s in after} == {2}, after  # the main thread and the heartbeats
     assert list(private_tmp.iterdir()) == []
     assert sorted(p.name for p in ckpt_dir.iterdir()) == [
