@@ -14,7 +14,7 @@ One entry per op: ``op(name, call, draw)``.
 Adding an op is one line; the strategies below (shapes, dims, broadcast pairs, values) are
 shared.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from hypothesis import strategies as st
@@ -363,16 +363,9 @@ def split_draw(d):
     else:
         parts = d(st.lists(st.integers(0, 3), min_size=1, max_size=3))
         if d(st.integers(0, 3)):
-            parts[-1] = max(size - builtins_sum(parts[:-1]), 0)
+            parts[-1] = max(size - sum(parts[:-1]), 0)
         arg = parts
     return [x], {"split_size_or_sections": arg, "dim": dim}
-
-
-def builtins_sum(xs):
-    total = 0
-    for v in xs:
-        total += v
-    return total
 
 
 def chunk_draw(d):
