@@ -2,10 +2,9 @@
 (so results agree with torch.optim to rounding). ``tmp`` arrays are scratch views.
 
 Ufuncs are called with the output as a positional argument and scalars as 0-d arrays of
-the parameter's dtype (``const``): on small tensors that cuts NumPy's per-call cost by a
-third (multiply of 128 float32 into ``tmp``: 1.00 us with a Python float, 0.64 with a 0-d
-array, 0.80 with ``out=tmp`` instead; timeit), and the rounding is unchanged (a Python
-float is cast to that dtype all the same).
+the parameter's dtype (``const``): cheaper per call on small tensors (benchmarks/NOTES.md,
+"Engine micro-optimisations"), with the same rounding (a Python float is cast to that dtype
+all the same).
 """
 import numpy
 
