@@ -65,10 +65,13 @@ class Function:
     # giving a wrong gradient.
     saves_inputs = False
     saves_output = False
-    # Set by ops whose output may share memory with the first input (reshape, transpose,
-    # basic indexing): the output shares the input's version counter, so an in-place change
-    # through either is seen by both.
+    # Set by ops whose output shares memory with the first input (reshape, transpose, basic
+    # indexing): the output is a view (Tensor._wrap_view) and shares the input's version
+    # counter, so an in-place change through either is seen by both (autograd/views.py).
     is_view = False
+    # Set by view ops whose output has elements sharing memory (expand): no in-place op
+    # through such a view is differentiable.
+    overlapping = False
 
     hooks = None  # tensor hooks registered on this node's output (Tensor.register_hook)
     # What error messages call the op; by default the class name in snake_case (LogSoftmax:
@@ -79,7 +82,9 @@ class Function:
     # that nodes that save nothing skip a failing attribute lookup in every backward.
     _versions = ()
 
-    __slots__ = ("inputs", "needs_grad", "saved", "out_shape", "__dict__")
+    # edges: each input's grad_fn when this node was recorded. Backward follows these, not the
+    # inputs' grad_fn at backward time, which an in-place op may have moved on since.
+    __slots__ = ("inputs", "edges", "needs_grad", "saved", "out_shape", "__dict__")
 
     @classmethod
     def apply(cls, *tensors, **params):
@@ -103,14 +108,15 @@ class Function:
                 raise
             raise named from None
         if not record:
-            result = tensors[0]._wrap(out)
             if cls.is_view:
-                result._version = tensors[0]._version
-            return result
-        result = tensors[0]._wrap(out, True, fn)
+                return tensors[0]._wrap_view(out, False, None, cls, params)
+            return tensors[0]._wrap(out)
         if cls.is_view:
-            result._version = tensors[0]._version
+            result = tensors[0]._wrap_view(out, True, fn, cls, params)
+        else:
+            result = tensors[0]._wrap(out, True, fn)
         fn.inputs = tensors
+        fn.edges = [t.grad_fn for t in tensors]
         fn.out_shape = out.shape
         if cls.saves_inputs or cls.saves_output:
             versions = [(t._version, t._version[0]) for t in tensors] if cls.saves_inputs else []
@@ -133,7 +139,7 @@ class Function:
 
     def release(self):
         """Drop what backward needed; a second backward then gives a clear error."""
-        self.inputs = None
+        self.inputs = self.edges = None
         self.saved = None
         self.__dict__.clear()
 

@@ -7,6 +7,7 @@ TensorBase and never imports this module: see tensor_base.py.
 import numpy
 
 from . import dtypes
+from .autograd import views as _views
 from .autograd.engine import run_backward
 from .backend import device as Device, device_of, get_array_module, is_gpu_array, move
 from .function import is_grad_enabled
@@ -46,6 +47,17 @@ class Tensor(TensorBase):
         t._version = [0]
         t._hooks = t._post_hooks = t.name = None
         return t
+
+    def _wrap_view(self, array, requires_grad, grad_fn, cls, params):
+        """The output of a view op (``cls.is_view``), whose array is a view of this tensor's: it
+        shares the version counter. Made in grad mode it is a TensorView, which knows its base
+        and how to re-derive itself from it (autograd/views.py)."""
+        if requires_grad or is_grad_enabled():
+            return _views.init_view(_new(TensorView), array, requires_grad, grad_fn, self, cls, params)
+        t = Tensor._wrap(array)
+        t._version = self._version
+        return t
+
 
     # ----------------------------------------------------------------- properties
     @property
@@ -670,12 +682,22 @@ class Tensor(TensorBase):
         if self.grad_fn is not None:
             raise RuntimeError("only leaf tensors support deepcopy; use .detach().clone() on this result")
         if id(self) not in memo:
-            copied = _new(type(self))  # a Parameter stays a Parameter
+            copied = _new(Tensor if type(self) is TensorView else type(self))  # a Parameter stays a Parameter
             copied._init(self.array.copy(), self.requires_grad, None)
             if self.grad is not None:
                 copied.grad = Tensor._wrap(self.grad.array.copy())
             memo[id(self)] = copied
         return memo[id(self)]
+
+
+class TensorView(Tensor):
+    """A view made in grad mode: its grad_fn and requires_grad follow in-place changes of its
+    base, re-derived when read (autograd/views.py)."""
+
+    __slots__ = ("_view",)
+
+    grad_fn = property(_views.view_grad_fn, _views._grad_fn_slot.__set__)
+    requires_grad = property(_views.view_requires_grad, _views._requires_grad_slot.__set__)
 
 
 class Size(tuple):

@@ -12,6 +12,9 @@ class TensorBase:
     __slots__ = ("array", "requires_grad", "grad", "grad_fn", "_version", "_hooks",
                  "_post_hooks", "name", "__weakref__")
 
+    # The ViewRecord of a view (autograd/views.py); TensorView holds it in a slot.
+    _view = None
+
     # Make NumPy defer to our reflected operators (ndarray * Tensor -> Tensor.__rmul__).
     __array_priority__ = 1000
 

@@ -129,10 +129,9 @@ def _propagate(roots, root_grads, retain_graph, finish_leaf, see_node_grad=None)
                 see_node_grad(fn, grad)
             fn.check_versions()
             input_grads = fn.backward(get_array_module(grad), grad)
-        for tensor, needed, g in zip(inputs_of_fn, fn.needs_grad, input_grads):
+        for tensor, needed, child, g in zip(inputs_of_fn, fn.needs_grad, fn.edges, input_grads):
             if not needed:
                 continue
-            child = tensor.grad_fn
             if child is not None:
                 if g is not None:
                     previous = grads.get(child)
@@ -200,13 +199,14 @@ def _topological_order(root_fns):
             inputs = fn.inputs
             if inputs is None:
                 _raise_freed(fn)
+            edges = fn.edges
             if i == 0:  # first visit: count this function's edges into leaves
-                for tensor, needed in zip(inputs, fn.needs_grad):
-                    if needed and tensor.grad_fn is None:
+                for tensor, needed, child in zip(inputs, fn.needs_grad, edges):
+                    if needed and child is None:
                         key = id(tensor)
                         pending[key] = pending.get(key, 0) + 1
             while i < len(inputs):
-                child = inputs[i].grad_fn
+                child = edges[i]
                 i += 1
                 if child is not None and child not in seen:
                     seen.add(child)

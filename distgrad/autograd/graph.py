@@ -26,8 +26,7 @@ def graph(tensor, params=None, path=None):
         fn = stack.pop()
         if fn.inputs is None:
             continue
-        for t in fn.inputs:
-            child = t.grad_fn
+        for t, child in zip(fn.inputs, fn.edges):
             if child is not None:
                 if child not in seen:
                     seen.add(child)

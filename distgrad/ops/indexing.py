@@ -3,7 +3,7 @@ from ..backend import get_array_module
 from ..errors import OpIndexError, OpRuntimeError
 from ..function import Function, is_grad_enabled
 from ..tensor_base import TensorBase
-from ._util import normalize_dim
+from ._util import as_tensor_like, cast, normalize_dim, unbroadcast
 from .elementwise import where
 
 
@@ -21,7 +21,12 @@ class GetItem(Function):
 
     def forward(self, xp, x, index, advanced):
         self.in_shape, self.in_dtype, self.index, self.advanced = x.shape, x.dtype, index, advanced
-        return x[index]
+        out = x[index]
+        if out.ndim == 0 and not advanced:  # NumPy gives a scalar (a copy): take a 0-d view
+            index = index if type(index) is tuple else (index,)
+            if Ellipsis not in index:
+                out = x[index + (Ellipsis,)]
+        return out
 
     def backward(self, xp, g):
         gx = xp.zeros(self.in_shape, dtype=g.dtype)
@@ -69,12 +74,44 @@ def getitem(input, index):
                                       f"{tuple(input.shape)}: {e}") from None
 
 
+class IndexPut(Function):
+    """``x`` with ``x[index] = value``, out of place: what index_put_ writes back under autograd."""
+
+    def forward(self, xp, x, value, index):
+        self.index, self.value_shape = index, value.shape
+        out = x.copy()
+        out[index] = value
+        return out
+
+    def backward(self, xp, g):
+        keep, put = self.needs_grad
+        gx = None
+        if keep:
+            gx = g.copy()
+            gx[self.index] = 0
+        return gx, unbroadcast(g[self.index], self.value_shape) if put else None
+
+
+def index_put(input, index, value):
+    """Out of place ``input[index] = value`` (index already converted), value cast to input's dtype."""
+    value = as_tensor_like(value, input)
+    if value.array.dtype != input.array.dtype:
+        value = cast(value, input.array.dtype)
+    return IndexPut.apply(input, value, index=index)
+
+
 def setitem(input, index, value):
-    """In-place assignment; changes the data outside autograd, so it bumps the version."""
-    if input.requires_grad and is_grad_enabled():
-        raise OpRuntimeError("setitem", "index assignment on a tensor that requires grad is not "
-                                        "differentiable in distgrad; build the result with where() or "
-                                        "cat(), or wrap it in no_grad()")
+    """Index assignment, in place: the data is written and the version bumped. When autograd is
+    involved it is copy_ into the view ``input[index]``, or index_put_ for advanced indexing,
+    so that the gradient follows (autograd/views.py)."""
+    if is_grad_enabled() and (input.requires_grad or (isinstance(value, TensorBase) and value.requires_grad)):
+        from . import inplace  # which imports this module
+        converted, advanced = _convert_index(index, input.xp)
+        if advanced:
+            inplace.index_put_(input, converted, value)
+        else:
+            inplace.copy_(getitem(input, index), value)
+        return
     index, _ = _convert_index(index, input.xp)
     input.array[index] = value.array if isinstance(value, TensorBase) else value
     input._bump_version()

@@ -1,35 +1,55 @@
 """In-place ops (add_, mul_, zero_, copy_, ...).
 
-Outside autograd they change the array itself and bump the version counter, so a graph
-that saved the old values raises instead of giving a wrong gradient. On a non-leaf tensor
-that is part of a graph, the result is computed out of place and the tensor is rebased onto
-it, so gradients still flow. A leaf that requires grad cannot be changed in place while
-grad mode is on, as in PyTorch.
+Each writes the tensor's own memory, so views of it (and the base it is a view of) see the
+change, and bumps the shared version counter, so a graph that saved the old values raises
+instead of giving a wrong gradient. When neither the tensor nor an operand requires grad, or
+under no_grad, that is all (``array_op`` on the array). Otherwise the result is computed out
+of place and written in, and the history of the tensor, or of its base when it is a view, is
+rewritten (autograd/views.py, which states the rules). A leaf that requires grad, or a view of
+one, cannot be changed in place while grad mode is on, as in PyTorch.
 """
+from ..autograd.views import write_in_place
 from ..backend import device_of, move
 from ..errors import OpRuntimeError
-from ..function import is_grad_enabled
+from ..function import Function, _state
 from ..tensor_base import TensorBase
 from . import elementwise as ew
-from .indexing import masked_fill
+from ._util import as_tensor_like, cast, unbroadcast
+from .indexing import index_put, masked_fill
 
 
-def _inplace(out_of_place, array_op):
+def _inplace(out_of_place, array_op, reads_self=False):
+    """The in-place op computing ``out_of_place(tensor, *args)`` into the tensor; ``reads_self``:
+    out_of_place's backward reads the tensor's old value (it must be kept)."""
     def method(self, *args, **kwargs):
-        if self.requires_grad and is_grad_enabled():
-            if self.grad_fn is None:
-                raise OpRuntimeError(method.__name__, "a leaf tensor that requires grad is being used in "
-                                                      "an in-place operation; wrap the update in "
-                                                      "distgrad.no_grad()")
-            result = out_of_place(self._wrap(self.array, True, self.grad_fn), *args, **kwargs)
-            self.array, self.grad_fn = result.array, result.grad_fn
-        else:
-            if array_op is not _copy:  # copy_ is the one in-place op that moves data between devices
-                _check_same_device(method.__name__, self, args)
-            array_op(self.array, *[a.array if isinstance(a, TensorBase) else a for a in args], **kwargs)
+        if _state.enabled and (self.requires_grad or _any_requires_grad(args, kwargs)):
+            write_in_place(method.__name__, self,
+                           lambda old, *a: _conform(method.__name__, out_of_place(old, *a, **kwargs), self),
+                           reads_self, args)
+            return self
+        if array_op is not _copy:  # copy_ is the one in-place op that moves data between devices
+            _check_same_device(method.__name__, self, args)
+        array_op(self.array, *[a.array if isinstance(a, TensorBase) else a for a in args], **kwargs)
         self._bump_version()
         return self
     return method
+
+
+def _any_requires_grad(args, kwargs):
+    for a in args:
+        if isinstance(a, TensorBase) and a.requires_grad:
+            return True
+    return any(isinstance(a, TensorBase) and a.requires_grad for a in kwargs.values()) if kwargs else False
+
+
+def _conform(name, result, target):
+    """The out-of-place result as the in-place op leaves it: the target's shape and dtype."""
+    if result.array.shape != target.array.shape:
+        raise OpRuntimeError(name, f"output with shape {tuple(target.array.shape)} doesn't match the "
+                                         f"broadcast shape {tuple(result.array.shape)}")
+    if result.array.dtype != target.array.dtype:
+        result = cast(result, target.array.dtype)
+    return result
 
 
 def _check_same_device(name, target, args):
@@ -37,6 +57,30 @@ def _check_same_device(name, target, args):
         if isinstance(a, TensorBase) and type(a.array) is not type(target.array):
             raise OpRuntimeError(name, f"expected all tensors on the same device, got {target.device} and "
                                        f"{a.device}; move them with .to(device) first")
+
+
+class Overwrite(Function):
+    """zero_, fill_ and copy_ out of place: ``src`` broadcast to x's shape and cast to its dtype.
+    The old values are gone: their gradient is zero (never NaN, whatever they were)."""
+
+    def forward(self, xp, x, src):
+        self.src_shape, self.src_dtype = src.shape, src.dtype
+        out = xp.empty_like(x)
+        out[...] = src
+        return out
+
+    def backward(self, xp, g):
+        keep, copied = self.needs_grad
+        gs = unbroadcast(g, self.src_shape).astype(self.src_dtype, copy=False) if copied else None
+        return xp.zeros_like(g) if keep else None, gs
+
+
+def overwrite(input, src):
+    if not isinstance(src, TensorBase):
+        src = as_tensor_like(src, input)
+    elif type(src.array) is not type(input.array):
+        src = src.to(input.device)
+    return Overwrite.apply(input, src)
 
 
 def _add(a, b, alpha=1):
@@ -75,21 +119,26 @@ def _masked_fill(a, mask, value):
     a[mask] = value
 
 
+def _index_put(a, index, value):
+    a[index] = value
+
+
 def _relu(a):
     a.clip(0, None, out=a)
 
 
 add_ = _inplace(ew.add, _add)
 sub_ = _inplace(ew.sub, _sub)
-mul_ = _inplace(ew.mul, _mul)
-div_ = _inplace(ew.div, _div)
-pow_ = _inplace(ew.pow, _pow)
-clamp_ = _inplace(ew.clamp, _clamp)
-copy_ = _inplace(lambda t, src, non_blocking=False: ew.add(t * 0, src), _copy)
-fill_ = _inplace(lambda t, v: t * 0 + v, _fill)
-zero_ = _inplace(lambda t: t * 0, lambda a: a.fill(0))
+mul_ = _inplace(ew.mul, _mul, reads_self=True)
+div_ = _inplace(ew.div, _div, reads_self=True)
+pow_ = _inplace(ew.pow, _pow, reads_self=True)
+clamp_ = _inplace(ew.clamp, _clamp, reads_self=True)
+copy_ = _inplace(lambda t, src, non_blocking=False: overwrite(t, src), _copy)
+fill_ = _inplace(overwrite, _fill)
+zero_ = _inplace(lambda t: overwrite(t, 0), lambda a: a.fill(0))
 relu_ = _inplace(lambda t: t.relu(), _relu)
 masked_fill_ = _inplace(masked_fill, _masked_fill)
+index_put_ = _inplace(index_put, _index_put)
 for _name, _fn in list(globals().items()):
     if _name.endswith("_") and not _name.startswith("_") and callable(_fn):
         _fn.__name__ = _name

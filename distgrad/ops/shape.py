@@ -1,5 +1,6 @@
 """Shape ops: reshape and its relatives, transpose/permute, expand, cat/stack/split."""
 from .. import dtypes
+from ..autograd.views import one_of_several
 from ..errors import OpIndexError, OpRuntimeError, OpValueError
 from ..function import Function
 from ._util import normalize_dim, shape_arg, unbroadcast
@@ -14,6 +15,15 @@ class Reshape(Function):
 
     def backward(self, xp, g):
         return (g.reshape(self.in_shape),)
+
+
+class ReshapeCopy(Reshape):
+    """Reshape of a non-contiguous tensor: a copy, as PyTorch's when no view can do."""
+    is_view = False
+
+    def forward(self, xp, x, shape):
+        self.in_shape = x.shape
+        return xp.ascontiguousarray(x).reshape(shape)
 
 
 class Permute(Function):
@@ -32,6 +42,7 @@ class Permute(Function):
 
 class Expand(Function):
     is_view = True
+    overlapping = True
 
     def forward(self, xp, x, shape):
         self.in_shape = x.shape
@@ -96,7 +107,7 @@ def _reshape_to(input, shape):
     """Reshape to a resolved shape (no -1); the same shape gives the input back."""
     if shape == input.array.shape:
         return input
-    return Reshape.apply(input, shape=shape)
+    return (Reshape if input.array.flags.c_contiguous else ReshapeCopy).apply(input, shape=shape)
 
 
 def view(input, *shape):
@@ -255,7 +266,7 @@ def split(tensor, split_size_or_sections, dim=0):
     for s in sizes:
         out.append(tensor[lead + (slice(start, start + s),)])
         start += s
-    return tuple(out)
+    return one_of_several(tuple(out), "split")
 
 
 def chunk(input, chunks, dim=0):
@@ -266,4 +277,4 @@ def chunk(input, chunks, dim=0):
 def unbind(input, dim=0):
     axis = normalize_dim(dim, input.ndim, "unbind")[0]
     lead = (slice(None),) * axis
-    return tuple(input[lead + (i,)] for i in range(input.array.shape[axis]))
+    return one_of_several(tuple(input[lead + (i,)] for i in range(input.array.shape[axis])), "unbind")

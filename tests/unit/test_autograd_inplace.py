@@ -85,3 +85,96 @@ def test_masked_fill_in_place_passes_the_gradient_where_not_filled():
     plain = dg.ones(3)
     plain.masked_fill_(dg.tensor([False, True, False]), 5.0)
     assert plain.tolist() == [1.0, 5.0, 1.0]
+
+
+# ------------------------------------------------------------------ through views (values from PyTorch 2.13)
+def test_in_place_through_a_slice_of_a_non_leaf_writes_the_base_and_its_gradient():
+    x = dg.ones(3, requires_grad=True)
+    y = x * 1
+    y[0:2].mul_(3)
+    y.sum().backward()
+    assert y.tolist() == [3.0, 3.0, 1.0]
+    assert x.grad.tolist() == [3.0, 3.0, 1.0]
+    assert y.grad_fn.name == "CopySlices"
+
+
+def test_in_place_through_transpose_and_index_of_a_non_leaf():
+    x = dg.ones(2, 2, requires_grad=True)
+    y = x * 1
+    y.t()[0].add_(5)
+    (y * y).sum().backward()
+    assert y.tolist() == [[6.0, 1.0], [6.0, 1.0]]
+    assert x.grad.tolist() == [[12.0, 2.0], [12.0, 2.0]]
+
+
+def test_a_view_taken_before_an_in_place_op_on_its_base_sees_new_values_and_history():
+    x = dg.ones(3, requires_grad=True)
+    y = x * 1
+    v = y[0:2]
+    old_fn = v.grad_fn
+    y.mul_(3)
+    assert v.tolist() == [3.0, 3.0]
+    assert v.grad_fn is not old_fn  # re-derived from the base's new history
+    v.sum().backward()
+    assert x.grad.tolist() == [3.0, 3.0, 0.0]
+
+
+def test_a_graph_recorded_before_an_in_place_op_differentiates_the_old_values():
+    x = dg.ones(3, requires_grad=True)
+    y = x * 1
+    before = y.sum()
+    y[0].mul_(5)
+    y.mul_(2)
+    before.backward()
+    assert x.grad.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_in_place_into_a_tensor_that_does_not_require_grad_joins_the_graph():
+    w = dg.tensor([1.0, 2.0], requires_grad=True)
+    buf = dg.zeros(2)
+    buf.add_(w)
+    assert buf.requires_grad and buf.grad_fn is not None
+    (buf * w).sum().backward()
+    assert w.grad.tolist() == [2.0, 4.0]
+    w.grad = None
+    out = dg.zeros(2)
+    out[0] = w[1]
+    (out * 3).sum().backward()
+    assert w.grad.tolist() == [0.0, 3.0]
+
+
+@pytest.mark.parametrize("op", ["zero_", "fill_", "copy_"])
+def test_overwriting_keeps_no_trace_of_infinite_values(op):
+    x = dg.tensor([float("inf"), -float("inf")], requires_grad=True)
+    y = x * 1
+    {"zero_": lambda: y.zero_(), "fill_": lambda: y.fill_(2.0), "copy_": lambda: y.copy_(dg.ones(2))}[op]()
+    y.sum().backward()
+    assert y.tolist() == ([0.0, 0.0] if op == "zero_" else [2.0, 2.0] if op == "fill_" else [1.0, 1.0])
+    assert x.grad.tolist() == [0.0, 0.0]
+
+
+def test_copy_keeps_the_destination_dtype_and_shape():
+    w = dg.tensor([1.0, 2.0], dtype=dg.float64, requires_grad=True)
+    y = dg.zeros(3, 2, requires_grad=True) * 1
+    y.copy_(w)
+    assert y.dtype == dg.float32 and y.shape == (3, 2)
+    y.sum().backward()
+    assert w.grad.dtype == dg.float64 and w.grad.tolist() == [3.0, 3.0]
+
+
+def test_a_view_of_a_leaf_that_requires_grad_refuses_in_place_ops():
+    x = dg.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="view of a leaf tensor that requires grad"):
+        x[1:].mul_(2)
+    with dg.no_grad():
+        x[1:].mul_(2)
+    assert x.tolist() == [1.0, 2.0, 2.0]
+
+
+def test_changing_a_saved_non_leaf_through_a_view_is_caught():
+    x = dg.ones(3, requires_grad=True)
+    y = x * 2
+    loss = (y * y).sum()
+    y[0:1].add_(1)
+    with pytest.raises(RuntimeError, match="Mul.*in-place"):
+        loss.backward()

@@ -295,16 +295,8 @@ class Known:
         self.reason, self.when = reason, when
 
 
-def _inplace_view(c):
-    return c.kw["view"] != "whole" and not c.kw["leaf"]
-
-
 KNOWN_DIFFERENCES = {
     # ---- listed in the issue
-    ("inplace, inplace then reuse", "in-place op through a view of a non-leaf tensor"): Known(
-        "PyTorch writes through the view into the base (values and gradients follow); "
-        "distgrad's result misses the update and the gradient of x is the one without it",
-        _inplace_view),
     ("norm", "p=inf or p=-inf"): Known(
         "PyTorch: max / min of |x|; distgrad returns 1.0 (and a wrong or NaN gradient)",
         lambda c: c.kw.get("p") in (INF, -INF) and not c.empty()),
@@ -472,14 +464,6 @@ KNOWN_DIFFERENCES = {
     ("index_select", "index -1 or out of range"): Known(
         "PyTorch raises IndexError; distgrad wraps -1",
         lambda c: bool(np.any(c.arrays[1] < 0))),
-    ("inplace, inplace then reuse", "in-place op on a view of a leaf that requires grad"): Known(
-        "PyTorch raises RuntimeError; distgrad modifies the leaf", lambda c: c.kw["leaf"] and c.kw["view"] != "whole"),
-    ("inplace, inplace then reuse", "zero_ / fill_ / copy_ over non-finite values"): Known(
-        "PyTorch overwrites the values; distgrad multiplies the old values by 0 (NaN and inf become NaN)",
-        lambda c: c.kw["inplace"] in ("zero_", "fill_", "copy_") and (c.has_nan(0) or c.has_inf(0))),
-    ("inplace, inplace then reuse, setitem(basic), setitem(bool mask)", "index assignment into a tensor that requires grad"): Known(
-        "PyTorch differentiates y[i] = v; distgrad raises RuntimeError (not differentiable)",
-        lambda c: c.op.startswith("setitem") or c.kw.get("inplace") == "setitem"),
     ("softmax, log_softmax", "empty input"): Known(
         "PyTorch returns an empty result; distgrad raises ValueError", lambda c: c.empty()),
     ("softmax, log_softmax", "integer input"): Known(
@@ -640,15 +624,6 @@ KNOWN_EXAMPLES = {
     ('index_select', 'index -1 or out of range'): Case(
         'index_select', [_a('float64', (2,), [0.7084985889006712, 0.023465583641394273]), _a('int64', (1,), [-1])],
         {'dim': -1}, [False, False], 19),
-    ('inplace, inplace then reuse', 'in-place op on a view of a leaf that requires grad'): Case(
-        'inplace', [_a('float64', (1,), [inf]), _a('float64', (), -1.0)],
-        {'view': 'strided', 'inplace': 'relu_', 'leaf': True}, [False, False], 9),
-    ('inplace, inplace then reuse', 'in-place op through a view of a non-leaf tensor'): Case(
-        'inplace', [_a('float64', (1,), [2.0]), _a('float64', (), -0.0)],
-        {'view': 'transpose', 'inplace': 'mul_', 'leaf': False}, [False, False], 1141),
-    ('inplace, inplace then reuse, setitem(basic), setitem(bool mask)', 'index assignment into a tensor that requires grad'): Case(
-        'setitem(basic)', [_a('float64', (0,), [])],
-        {'index': ()}, [False], 2097153),
     ('masked_fill', 'integer tensor, float value'): Case(
         'Tensor.masked_fill', [_a('int64', (3, 0, 2), [[], [], []]), _a('bool', (3, 0, 2), [[], [], []])],
         {'value': -inf}, [False, True], 949890),
@@ -749,9 +724,6 @@ KNOWN_EXAMPLES = {
         'clamp', [_a('float64', (2,), [0.5, 3.0]), _a('float64', (2,), [1.0, 1.0])], {'min_index': 1, 'max': 2}, [False, False]),
     ('flatten', 'start_dim after end_dim, or end_dim out of range for a 0-d tensor'): Case(
         'flatten', [_a('float64', (2, 2), [[1.0, 2.0], [3.0, 4.0]])], {'start_dim': 1, 'end_dim': 0}, [False]),
-    ('inplace, inplace then reuse', 'zero_ / fill_ / copy_ over non-finite values'): Case(
-        'inplace', [_a('float64', (2,), [inf, 2.0]), _a('float64', (2,), [0.5, 0.5])],
-        {'view': 'whole', 'inplace': 'zero_', 'leaf': False}, [False, False]),
     ('norm', 'p=inf or p=-inf over an empty dim'): Case('norm', [_a('float64', (0, 2), [])], {'p': -inf, 'dim': 0}, [False]),
     ('pow, a ** b', 'integer tensor and negative scalar exponent, empty tensor'): Case(
         'pow', [_a('int64', (0,), [])], {'exponent': -2}, [False]),
