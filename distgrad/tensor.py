@@ -598,6 +598,8 @@ class Tensor(TensorBase):
 
     @property
     def mT(self):
+        if self.ndim == 0:  # PyTorch (deprecated): the identity on a 0-d tensor
+            return self
         return self.transpose(-2, -1)
 
     def __rsub__(self, other):

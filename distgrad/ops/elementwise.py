@@ -305,7 +305,8 @@ def minimum(input, other):
 
 def where(condition, input=None, other=None):
     if input is None and other is None:
-        return tuple(condition._wrap(i) for i in condition.xp.nonzero(condition.array))
+        from .indexing import nonzero  # which imports this module
+        return nonzero(condition, as_tuple=True)
     like = input if isinstance(input, TensorBase) else other
     condition = as_tensor_like(condition, like)
     if condition.array.dtype.kind != "b":

@@ -145,7 +145,8 @@ def masked_fill(input, mask, value):
 
 
 def nonzero(input, as_tuple=False):
-    idx = input.xp.nonzero(input.array)
+    # A 0-d tensor counts as one element: as_tuple gives one index tensor, else (k, 0) indices.
+    idx = input.xp.nonzero(input.array.reshape(1) if input.ndim == 0 else input.array)
     if as_tuple:
         return tuple(input._wrap(i.astype("int64")) for i in idx)
-    return input._wrap(input.xp.stack(idx, axis=1).astype("int64"))
+    return input._wrap(input.xp.stack(idx, axis=1)[:, :input.ndim].astype("int64"))

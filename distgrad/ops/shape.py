@@ -1,4 +1,6 @@
 """Shape ops: reshape and its relatives, transpose/permute, expand, cat/stack/split."""
+import numbers
+
 from .. import dtypes
 from ..autograd.views import one_of_several
 from ..errors import OpIndexError, OpRuntimeError, OpValueError
@@ -53,19 +55,20 @@ class Expand(Function):
 
 
 class Cat(Function):
-    def forward(self, xp, *arrays, axis):
+    def forward(self, xp, *arrays, axis, skipped):
         self.axis = axis
-        self.bounds = []
+        self.bounds = []  # None for a skipped input: its gradient is empty
         start = 0
-        for a in arrays:
-            self.bounds.append((start, start + a.shape[axis]))
-            start += a.shape[axis]
-        return xp.concatenate(arrays, axis=axis)
+        for a, skip in zip(arrays, skipped):
+            self.bounds.append(None if skip else (start, start + a.shape[axis]))
+            start += 0 if skip else a.shape[axis]
+        return xp.concatenate([a for a, skip in zip(arrays, skipped) if not skip], axis=axis)
 
     def backward(self, xp, g):
         lead = (slice(None),) * self.axis
-        return tuple(g[lead + (slice(lo, hi),)] if need else None
-                     for (lo, hi), need in zip(self.bounds, self.needs_grad))
+        return tuple(None if not need else xp.zeros((0,), dtype=g.dtype) if b is None
+                     else g[lead + (slice(b[0], b[1]),)]
+                     for b, need in zip(self.bounds, self.needs_grad))
 
 
 class Stack(Function):
@@ -125,9 +128,12 @@ def reshape_as(input, other):
 
 
 def flatten(input, start_dim=0, end_dim=-1):
+    start, end = normalize_dim((start_dim, end_dim), input.ndim, "flatten")
+    if start > end:
+        raise OpRuntimeError("flatten", f"start_dim {start_dim} comes after end_dim {end_dim} for a tensor "
+                                        f"of {input.ndim} dimensions; swap them")
     if input.ndim == 0:
         return reshape(input, 1)
-    start, end = normalize_dim((start_dim, end_dim), input.ndim, "flatten")
     shape = input.array.shape
     merged = 1
     for s in shape[start:end + 1]:
@@ -136,9 +142,15 @@ def flatten(input, start_dim=0, end_dim=-1):
 
 
 def unflatten(input, dim, sizes):
+    if input.ndim == 0:
+        raise OpRuntimeError("unflatten", "a 0-d tensor has no dimension to unflatten; reshape it instead")
     dim = normalize_dim(dim, input.ndim, "unflatten")[0]
-    shape = input.array.shape
-    return reshape(input, shape[:dim] + tuple(sizes) + shape[dim + 1:])
+    shape, sizes = input.array.shape, tuple(sizes)
+    if not sizes:
+        raise OpRuntimeError("unflatten", "sizes must be non-empty")
+    # sizes must multiply up to the size of dim itself, not merely keep the tensor's element count
+    sizes = _resolve_shape(sizes, shape[dim], "unflatten", (shape[dim],))
+    return _reshape_to(input, shape[:dim] + sizes + shape[dim + 1:])
 
 
 def squeeze(input, dim=None):
@@ -221,18 +233,24 @@ def _same_dtype(tensors, op):
 
 def cat(tensors, dim=0):
     tensors = _same_dtype(list(tensors), "cat")
-    if tensors[0].ndim == 0:
-        raise OpRuntimeError("cat", "zero-dimensional tensor (at position 0) of shape () cannot be "
-                                    "concatenated; use stack")
-    axis = normalize_dim(dim, tensors[0].ndim, "cat")[0]
-    ref = tensors[0].array.shape
-    for t in tensors[1:]:
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise OpRuntimeError("cat", f"zero-dimensional tensor (at position {i}) of shape () cannot be "
+                                        "concatenated; use stack")
+    # As PyTorch's (legacy): 1-D empty tensors are skipped, so they neither fix nor check dim.
+    skipped = tuple(t.array.shape == (0,) for t in tensors)
+    kept = [t for t, skip in zip(tensors, skipped) if not skip]
+    if not kept:
+        return Cat.apply(*tensors, axis=0, skipped=(False,) * len(tensors))
+    axis = normalize_dim(dim, kept[0].ndim, "cat")[0]
+    ref = kept[0].array.shape
+    for t in kept[1:]:
         s = t.array.shape
         if len(s) != len(ref) or any(a != b for i, (a, b) in enumerate(zip(s, ref)) if i != axis):
             shapes = ", ".join(str(tuple(x.shape)) for x in tensors)
             raise OpRuntimeError("cat", f"sizes of tensors must match except in dimension {dim}; got "
                                         f"{shapes}")
-    return Cat.apply(*tensors, axis=axis)
+    return Cat.apply(*tensors, axis=axis, skipped=skipped)
 
 
 concat = concatenate = cat
@@ -250,17 +268,36 @@ def stack(tensors, dim=0):
     return Stack.apply(*tensors, axis=dim % ndim)
 
 
-def split(tensor, split_size_or_sections, dim=0):
-    axis = normalize_dim(dim, tensor.ndim, "split")[0]
-    length = tensor.array.shape[axis]
+def _split_axis(tensor, dim, op):
+    """The axis split or chunked along, and its length (a 0-d tensor has none)."""
+    if tensor.ndim == 0:
+        raise OpRuntimeError(op, "expects at least a 1-dimensional tensor, got a 0-d one; unsqueeze it first")
+    axis = normalize_dim(dim, tensor.ndim, op)[0]
+    return axis, tensor.array.shape[axis]
+
+
+def _split_sizes(tensor, split_size_or_sections, dim, op):
+    """The pieces' lengths along ``dim`` (an int split size or a list of sections), checked."""
+    axis, length = _split_axis(tensor, dim, op)
     if isinstance(split_size_or_sections, int):
         step = split_size_or_sections
-        sizes = [min(step, length - i) for i in range(0, length, step)]
-    else:
-        sizes = list(split_size_or_sections)
-        if sum(sizes) != length:
-            raise OpRuntimeError("split", f"sections {sizes} don't add up to the size {length} of dimension "
-                                          f"{dim}")
+        if step < 0:
+            raise OpRuntimeError(op, f"split_size must be non-negative, got {step}")
+        if step == 0 and length:
+            raise OpRuntimeError(op, f"split_size can only be 0 if the dimension's size is 0, got size {length}")
+        if length == 0:  # one empty piece, as PyTorch
+            return axis, [0]
+        return axis, [min(step, length - i) for i in range(0, length, step)]
+    sizes = list(split_size_or_sections)
+    if any(not isinstance(s, numbers.Integral) or s < 0 for s in sizes):
+        raise OpRuntimeError(op, f"sections must be non-negative ints, got {sizes}")
+    if sum(sizes) != length:
+        raise OpRuntimeError(op, f"sections {sizes} don't add up to the size {length} of dimension {dim}")
+    return axis, sizes
+
+
+def split(tensor, split_size_or_sections, dim=0):
+    axis, sizes = _split_sizes(tensor, split_size_or_sections, dim, "split")
     lead = (slice(None),) * axis
     out, start = [], 0
     for s in sizes:
@@ -270,8 +307,11 @@ def split(tensor, split_size_or_sections, dim=0):
 
 
 def chunk(input, chunks, dim=0):
-    length = input.array.shape[normalize_dim(dim, input.ndim, "chunk")[0]]
-    return split(input, -(-length // chunks), dim)
+    if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks <= 0:
+        raise OpRuntimeError("chunk", f"chunks must be a positive int, got {chunks!r}")
+    _, length = _split_axis(input, dim, "chunk")
+    # An empty dim gives `chunks` empty pieces, as PyTorch's
+    return split(input, [0] * chunks if length == 0 else -(-length // chunks), dim)
 
 
 def unbind(input, dim=0):

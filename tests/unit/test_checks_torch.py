@@ -1,0 +1,124 @@
+"""Argument checks and edge cases of shape, indexing, loss, linalg and activation ops, creation
+and the API around them, compared with PyTorch (values and float64 gradients, or both raise)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as torch_F  # noqa: E402
+
+import distgrad as dg  # noqa: E402
+import distgrad.nn.functional as dg_F  # noqa: E402
+
+
+def _outputs(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _run(m, fn, arrays, grad):
+    leaves = [m.tensor(np.array(a), requires_grad=grad and np.asarray(a).dtype.kind == "f")
+              for a in arrays]
+    outs = _outputs(fn(m, *leaves))
+    loss = None
+    for k, o in enumerate(outs):
+        if o.requires_grad:
+            w = m.tensor(np.random.default_rng(k).standard_normal(tuple(o.shape)))
+            loss = (o * w).sum() if loss is None else loss + (o * w).sum()
+    if loss is not None:
+        loss.backward()
+    values = [np.array(o.detach().numpy()) for o in outs]
+    grads = [None if leaf.grad is None else np.array(leaf.grad.numpy()) for leaf in leaves]
+    return values, grads
+
+
+def same(fn, *arrays, grad=True):
+    """``fn(m, *tensors)`` gives the same outputs (dtype, shape, values) and gradients under both."""
+    tv, tg = _run(torch, fn, arrays, grad)
+    gv, gg = _run(dg, fn, arrays, grad)
+    assert len(tv) == len(gv)
+    for t, g in zip(tv, gv):
+        assert (str(t.dtype), t.shape) == (str(g.dtype), g.shape)
+        np.testing.assert_allclose(g, t, rtol=1e-9, atol=1e-12, equal_nan=True)
+    for t, g in zip(tg, gg):
+        assert (t is None) == (g is None) or not np.any(t if g is None else g)
+        if t is not None and g is not None:
+            np.testing.assert_allclose(g, t, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+def raises(fn, *arrays, error=Exception):
+    """Both frameworks raise; distgrad raises ``error``."""
+    with pytest.raises(Exception):
+        _run(torch, fn, arrays, True)
+    with pytest.raises(error):
+        _run(dg, fn, arrays, True)
+
+
+def arr(*shape, dtype="float64", seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+# ------------------------------------------------------------------ shape ops
+@pytest.mark.parametrize("dim", [0, 1, -2, 5])
+def test_cat_skips_1d_empty_inputs(dim):
+    if dim in (0, 1):
+        same(lambda m, a, b, c: m.cat([a, b, c], dim=dim), arr(0), arr(2, 3), arr(0, dtype="float32"))
+    same(lambda m, a, b: m.cat([a, b], dim=dim), arr(0), arr(0))
+
+
+def test_cat_checks_every_input_for_0d():
+    raises(lambda m, a, b: m.cat([a, b]), arr(2), arr())
+
+
+@pytest.mark.parametrize("chunks,dim", [(4, 2), (3, 0), (1, 1)])
+def test_chunk_of_an_empty_tensor(chunks, dim):
+    same(lambda m, x: m.chunk(x, chunks, dim), arr(4, 2, 0))
+
+
+@pytest.mark.parametrize("chunks", [0, -1])
+def test_chunk_needs_positive_chunks(chunks):
+    raises(lambda m, x: x.chunk(chunks), arr(4), error=RuntimeError)
+
+
+@pytest.mark.parametrize("size,shape", [(0, (0,)), (2, (0, 3)), ([0, 0], (0, 3))])
+def test_split_of_an_empty_dim(size, shape):
+    same(lambda m, x: m.split(x, size), arr(*shape))
+
+
+@pytest.mark.parametrize("size,shape", [(0, (3,)), (-1, (0, 3)), (-1, (3,)), ([3, -1], (2, 3))])
+def test_split_bad_sizes_raise(size, shape):
+    raises(lambda m, x: m.split(x, size), arr(*shape), error=RuntimeError)
+
+
+@pytest.mark.parametrize("start,end", [(0, 0), (-1, 0), (0, -1), (-1, -1)])
+def test_flatten_0d(start, end):
+    same(lambda m, x: m.flatten(x, start, end), arr())
+
+
+@pytest.mark.parametrize("shape,start,end", [((), 0, 1), ((2, 2), 1, 0), ((3, 2), -1, -2)])
+def test_flatten_bad_dims_raise(shape, start, end):
+    raises(lambda m, x: m.flatten(x, start, end), arr(*shape))
+
+
+@pytest.mark.parametrize("shape,dim,sizes", [((0, 0), 1, (-1,)), ((0, 0), 1, (-1, 2)), ((0, 3), 0, (-1, 2)),
+                                             ((2, 6), 1, (3, -1))])
+def test_unflatten_infers_minus_one(shape, dim, sizes):
+    same(lambda m, x: m.unflatten(x, dim, sizes), arr(*shape))
+
+
+@pytest.mark.parametrize("shape,dim,sizes", [((0, 0), 1, (1,)), ((0, 3), 1, (-1, 0)), ((0, 3), 0, ()),
+                                             ((), 0, (1,)), ((2, 3), 1, (-1, -1))])
+def test_unflatten_checks_sizes_against_the_dim(shape, dim, sizes):
+    raises(lambda m, x: m.unflatten(x, dim, sizes), arr(*shape))
+
+
+def test_mT_of_0d_is_the_identity():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        same(lambda m, x: x.mT * 1, arr())
+
+
+@pytest.mark.parametrize("value", [0.5, 0.0])
+def test_nonzero_and_where_of_0d(value):
+    same(lambda m, x: m.nonzero(x), np.array(value), grad=False)
+    same(lambda m, x: m.nonzero(x, as_tuple=True), np.array(value), grad=False)
+    same(lambda m, x: m.where(x != 0), np.array(value), grad=False)
