@@ -1,6 +1,8 @@
 """Indexing: slices, integer arrays and boolean masks; gather; index assignment."""
+import warnings
+
 from ..backend import get_array_module
-from ..errors import OpIndexError, OpRuntimeError
+from ..errors import OpIndexError, OpRuntimeError, OpTypeError
 from ..function import Function, is_grad_enabled
 from ..tensor_base import TensorBase
 from ._util import as_tensor_like, cast, normalize_dim, unbroadcast
@@ -42,36 +44,85 @@ class GetItemCopy(GetItem):
     is_view = False
 
 
-def _convert_index(index, xp):
+def _is_mask(item):
+    return item.dtype.kind == "b" or item.dtype.name == "uint8"  # uint8: a mask, as PyTorch (deprecated)
+
+
+def _dims_taken(item):
+    """How many input dims an index item consumes (None, Ellipsis and Python bools: none)."""
+    if item is None or item is Ellipsis or isinstance(item, bool):
+        return 0
+    return item.ndim if hasattr(item, "dtype") and _is_mask(item) else 1
+
+
+def _check_mask(mask, shape, dim, position):
+    if mask.shape != tuple(shape[dim:dim + mask.ndim]):
+        raise OpIndexError("getitem", f"the mask of shape {tuple(mask.shape)} at index {position} does not "
+                                      f"match the indexed tensor's shape {tuple(shape)} from dim {dim}; a mask "
+                                      "needs the sizes of the dims it indexes")
+    if mask.dtype.kind != "b":
+        warnings.warn("indexing with a uint8 tensor is deprecated, use a bool tensor instead", UserWarning,
+                      stacklevel=4)
+        mask = mask.astype(bool)
+    return mask
+
+
+def _convert_index(index, xp, shape):
     """Tensors in an index become arrays; report whether it uses advanced indexing."""
     items = index if isinstance(index, tuple) else (index,)
+    items = [item.array if isinstance(item, TensorBase) else xp.asarray(item) if isinstance(item, list)
+             else item for item in items]
     converted, advanced = [], False
-    for item in items:
-        if isinstance(item, TensorBase):
-            item = item.array
-        elif isinstance(item, list):
-            item = xp.asarray(item)
+    dim = 0  # the input dim the item indexes
+    for position, item in enumerate(items):
         if hasattr(item, "dtype") and hasattr(item, "ndim"):
             advanced = True
             if get_array_module(item) is not xp:
                 item = xp.asarray(item)
-            if item.dtype == bool:  # a mask is the tuple of its nonzero positions
+            if _is_mask(item):  # a mask is the tuple of its nonzero positions
+                item = _check_mask(item, shape, dim, position)
                 converted.extend(xp.nonzero(item))
+                dim += item.ndim
                 continue
+        if item is Ellipsis:
+            dim += len(shape) - sum(_dims_taken(i) for i in items)
+        dim += _dims_taken(item)
         converted.append(item)
     if isinstance(index, tuple) or len(converted) != 1:
         return tuple(converted), advanced
     return converted[0], advanced
 
 
+def _wrapped_into_range(index, shape, xp):
+    """Integer arrays of ``index`` taken modulo the size of the dim they index (where not 0)."""
+    items = index if isinstance(index, tuple) else (index,)
+    out, dim = [], 0
+    for item in items:
+        if item is Ellipsis:
+            dim += len(shape) - sum(_dims_taken(i) for i in items)
+        elif hasattr(item, "dtype") and item.dtype.kind in "iu" and shape[dim]:
+            item = item % shape[dim]
+        dim += _dims_taken(item)
+        out.append(item)
+    return tuple(out) if isinstance(index, tuple) else out[0]
+
+
 def getitem(input, index):
     xp = input.xp
-    index, advanced = _convert_index(index, xp)
+    shape = input.array.shape
+    index, advanced = _convert_index(index, xp, shape)
     try:
         return (GetItemCopy if advanced else GetItem).apply(input, index=index, advanced=advanced)
     except IndexError as e:
+        if advanced and input.array.size == 0:
+            # PyTorch does not check integer indices into a tensor without elements (only that
+            # the indexed dim is not empty): the result is empty either way.
+            try:
+                return GetItemCopy.apply(input, index=_wrapped_into_range(index, shape, xp), advanced=True)
+            except IndexError:
+                pass
         raise OpIndexError("getitem", f"index {index!r} is out of range for a tensor of shape "
-                                      f"{tuple(input.shape)}: {e}") from None
+                                      f"{tuple(shape)}: {e}") from None
 
 
 class IndexPut(Function):
@@ -106,13 +157,13 @@ def setitem(input, index, value):
     so that the gradient follows (autograd/views.py)."""
     if is_grad_enabled() and (input.requires_grad or (isinstance(value, TensorBase) and value.requires_grad)):
         from . import inplace  # which imports this module
-        converted, advanced = _convert_index(index, input.xp)
+        converted, advanced = _convert_index(index, input.xp, input.array.shape)
         if advanced:
             inplace.index_put_(input, converted, value)
         else:
             inplace.copy_(getitem(input, index), value)
         return
-    index, _ = _convert_index(index, input.xp)
+    index, _ = _convert_index(index, input.xp, input.array.shape)
     input.array[index] = value.array if isinstance(value, TensorBase) else value
     input._bump_version()
 
@@ -130,18 +181,71 @@ class Gather(Function):
         return (gx,)
 
 
+def _index_array(index, op):
+    array = index.array if isinstance(index, TensorBase) else index
+    if not hasattr(array, "dtype") or array.dtype.kind not in "iu":
+        raise OpRuntimeError(op, f"expected an int32/int64 index tensor, got {getattr(array, 'dtype', type(index))}")
+    return array
+
+
+def _check_in_range(array, size, op):
+    """Index values must lie in [0, size): NumPy would wrap negative ones silently."""
+    if array.size:
+        lo, hi = int(array.min()), int(array.max())
+        if lo < 0 or hi >= size:
+            raise OpIndexError(op, f"index {lo if lo < 0 else hi} is out of bounds for a dimension of size "
+                                   f"{size}; indices must lie in [0, {size})")
+
+
 def gather(input, dim, index):
+    if input.ndim == 0:  # a 0-d tensor gathers as one of shape (1,)
+        return gather(input.reshape(1), dim, index.reshape(-1) if index.ndim == 0 else index).reshape(index.shape)
     axis = normalize_dim(dim, input.ndim, "gather")[0]
-    return Gather.apply(input, index=index.array if isinstance(index, TensorBase) else index, axis=axis)
+    shape, array = input.array.shape, _index_array(index, "gather")
+    if index.ndim != input.ndim:
+        raise OpRuntimeError("gather", f"index of shape {tuple(index.shape)} must have as many dimensions as "
+                                       f"input of shape {tuple(shape)}")
+    if any(i > s for k, (i, s) in enumerate(zip(index.shape, shape)) if k != axis):
+        raise OpRuntimeError("gather", f"index of shape {tuple(index.shape)} must be no larger than input of "
+                                       f"shape {tuple(shape)} apart from dimension {axis}")
+    _check_in_range(array, shape[axis], "gather")
+    if any(i != s for k, (i, s) in enumerate(zip(index.shape, shape)) if k != axis):
+        # only the index's extent of the other dims takes part, as in PyTorch
+        input = getitem(input, tuple(slice(None) if k == axis else slice(0, i)
+                                     for k, i in enumerate(index.shape)))
+    return Gather.apply(input, index=array, axis=axis)
 
 
 def index_select(input, dim, index):
+    if index.ndim > 1:
+        raise OpIndexError("index_select", f"index must be a vector (0-d or 1-D), got shape {tuple(index.shape)}")
+    if input.ndim == 0:  # a 0-d tensor selects as one of shape (1,) and stays 0-d
+        return index_select(input.reshape(1), dim, index).reshape(())
     axis = normalize_dim(dim, input.ndim, "index_select")[0]
-    return getitem(input, (slice(None),) * axis + (index,))
+    array = _index_array(index, "index_select")
+    _check_in_range(array, input.array.shape[axis], "index_select")
+    return getitem(input, (slice(None),) * axis + (array.reshape(-1),))
 
 
 def masked_fill(input, mask, value):
-    return where(mask, value, input)
+    if not isinstance(mask, TensorBase) or mask.array.dtype.kind != "b":
+        raise OpRuntimeError("masked_fill", f"mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask))}")
+    dtype = input.array.dtype
+    if isinstance(value, TensorBase):
+        if value.ndim:
+            raise OpRuntimeError("masked_fill", f"value must be a number or a 0-d tensor, got shape "
+                                                f"{tuple(value.shape)}")
+        if value.array.dtype != dtype:
+            value = cast(value, dtype)
+    elif dtype.kind in "iu" and not isinstance(value, int):
+        # the tensor keeps its dtype: a float value is truncated (inf and NaN cannot be)
+        if value != value or abs(value) == float("inf"):
+            raise OpRuntimeError("masked_fill", f"value {value} cannot be converted to {dtype} without overflow")
+        value = int(value)
+    elif dtype.kind == "b":
+        value = bool(value)
+    out = where(mask, value, input)
+    return out if out.array.dtype == dtype else cast(out, dtype)
 
 
 def nonzero(input, as_tuple=False):

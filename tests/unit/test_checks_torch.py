@@ -122,3 +122,78 @@ def test_nonzero_and_where_of_0d(value):
     same(lambda m, x: m.nonzero(x), np.array(value), grad=False)
     same(lambda m, x: m.nonzero(x, as_tuple=True), np.array(value), grad=False)
     same(lambda m, x: m.where(x != 0), np.array(value), grad=False)
+
+
+# ------------------------------------------------------------------ indexing
+def _ix(*values):
+    return np.array(values, dtype="int64")
+
+
+@pytest.mark.parametrize("dim,index", [(1, [[0], [2]]), (0, [[0, 1]]), (0, [[0], [1], [1]]), (1, [[2, 0]])])
+def test_gather_over_the_index_extent(dim, index):
+    same(lambda m, x, i: m.gather(x, dim, i), arr(2, 3), np.array(index))
+
+
+@pytest.mark.parametrize("dim,index", [(1, [[-1], [2]]), (1, [[3], [2]]), (0, [[0, 1, 1, 1]]), (0, [0, 1])])
+def test_gather_bad_index_raises(dim, index):
+    raises(lambda m, x, i: m.gather(x, dim, i), arr(2, 3), np.array(index))
+
+
+def test_gather_of_0d():
+    same(lambda m, x, i: m.gather(x, 0, i), arr(), _ix(0))
+    same(lambda m, x, i: m.gather(x, 0, i), arr(), np.array(0))
+
+
+@pytest.mark.parametrize("index", [_ix(-1), _ix(3), _ix(0, -2)])
+def test_index_select_out_of_range_raises(index):
+    raises(lambda m, x, i: m.index_select(x, 1, i), arr(2, 3), index, error=IndexError)
+
+
+@pytest.mark.parametrize("x,index", [(arr(2, 3), _ix(2, 0, 2)), (arr(2, 3), np.array(1)), (arr(), _ix(0))])
+def test_index_select(x, index):
+    same(lambda m, x, i: m.index_select(x, -1, i), x, index)
+
+
+@pytest.mark.parametrize("shape,mask,lead", [((2, 3), [True, False, True], False), ((2, 3), [True, False], True),
+                                             ((0, 0, 2), np.zeros((1, 0), bool), False)])
+def test_mask_of_the_wrong_length_raises(shape, mask, lead):
+    mask = np.array(mask, dtype=bool)
+    raises(lambda m, x, k: x[:, k] if lead else x[k], arr(*shape), mask, error=IndexError)
+
+    def assign(m, x, k):
+        x = x.detach().clone()
+        x[(slice(None), k) if lead else k] = 1.0
+        return x
+    raises(assign, arr(*shape), mask, error=IndexError)
+
+
+def test_mask_after_an_ellipsis():
+    same(lambda m, x, k: x[..., k], arr(2, 3), np.array([True, False, True]))
+
+
+def test_uint8_index_is_a_mask():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        same(lambda m, x, k: x[k], arr(3, 2), np.array([1, 0, 1], dtype="uint8"))
+
+
+def test_int_index_into_an_empty_tensor_is_not_checked():
+    same(lambda m, x, i: x[:, i], arr(4, 3, 0), np.array([[2, -4], [1, 1]]))
+    same(lambda m, x, i: x[i], arr(3, 0), _ix(5))
+    raises(lambda m, x, i: x[i], arr(0, 3), _ix(1), error=IndexError)
+
+
+@pytest.mark.parametrize("value", [1.5, -1.5, 2, True])
+def test_masked_fill_keeps_an_integer_dtype(value):
+    same(lambda m, x, k: x.masked_fill(k, value), _ix(1, 2, 2**40 + 1), np.array([True, False, True]))
+
+
+@pytest.mark.parametrize("value", [float("-inf"), float("nan")])
+def test_masked_fill_of_an_integer_tensor_with_inf_raises(value):
+    raises(lambda m, x, k: x.masked_fill(k, value), _ix(1, 2), np.array([True, False]))
+
+
+def test_masked_fill_with_a_0d_tensor_value():
+    same(lambda m, x, k, v: x.masked_fill(k, v), arr(3), np.array([True, False, True]), np.array(2.5))
+    raises(lambda m, x, k, v: x.masked_fill(k, v), arr(3), np.array([True, False, True]), arr(3))
