@@ -26,26 +26,25 @@ def is_grad_enabled():
     return _state.enabled
 
 
-def set_grad_enabled(mode):
-    _state.enabled = bool(mode)
-
-
 class _GradMode:
     """Context manager and decorator that sets whether ops record the graph."""
 
     mode = True
 
     def __enter__(self):
-        self._prev = is_grad_enabled()
-        set_grad_enabled(self.mode)
+        self._prev = _state.enabled
+        _state.enabled = self.mode
 
     def __exit__(self, *exc):
-        set_grad_enabled(self._prev)
+        _state.enabled = self._prev
+
+    def _clone(self):
+        return self.__class__()
 
     def __call__(self, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__():
+            with self._clone():
                 return fn(*args, **kwargs)
 
         return wrapper
@@ -57,6 +56,25 @@ class no_grad(_GradMode):
 
 class enable_grad(_GradMode):
     mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """As PyTorch's: a call sets the mode at once; as a context manager or decorator the mode
+    before it comes back on exit."""
+
+    def __init__(self, mode):
+        self.mode, self._prev = bool(mode), _state.enabled
+        _state.enabled = self.mode
+
+    def __enter__(self):  # the mode before the call, not this one, comes back on exit
+        _state.enabled = self.mode
+
+    def __call__(self, fn):
+        _state.enabled = self._prev  # decorating does not change the mode
+        return super().__call__(fn)
+
+    def _clone(self):
+        return self.__class__(self.mode)
 
 
 class Function:

@@ -197,3 +197,38 @@ def test_masked_fill_of_an_integer_tensor_with_inf_raises(value):
 def test_masked_fill_with_a_0d_tensor_value():
     same(lambda m, x, k, v: x.masked_fill(k, v), arr(3), np.array([True, False, True]), np.array(2.5))
     raises(lambda m, x, k, v: x.masked_fill(k, v), arr(3), np.array([True, False, True]), arr(3))
+
+
+# ------------------------------------------------------------------ API
+def _grad_modes(m):
+    """The grad mode seen at each step of the ways of using set_grad_enabled."""
+    seen = []
+    with m.set_grad_enabled(False):
+        seen.append(m.is_grad_enabled())
+        with m.set_grad_enabled(True):
+            seen.append(m.is_grad_enabled())
+        seen.append(m.is_grad_enabled())
+    seen.append(m.is_grad_enabled())
+
+    @m.set_grad_enabled(False)
+    def f():
+        return m.is_grad_enabled()
+    seen += [m.is_grad_enabled(), f(), m.is_grad_enabled()]
+    m.set_grad_enabled(False)
+    seen.append(m.is_grad_enabled())
+    m.set_grad_enabled(True)
+    seen.append(m.is_grad_enabled())
+    try:
+        with m.set_grad_enabled(False):
+            raise KeyError
+    except KeyError:
+        seen.append(m.is_grad_enabled())
+    return seen
+
+
+def test_set_grad_enabled_is_a_function_a_context_manager_and_a_decorator():
+    assert _grad_modes(dg) == _grad_modes(torch) == [False, True, False, True, True, False, True, False, True, True]
+    x = dg.tensor([1.0], requires_grad=True)
+    with dg.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert (x * 2).requires_grad
