@@ -134,7 +134,10 @@ class Function:
         else:
             result = tensors[0]._wrap(out, True, fn)
         fn.inputs = tensors
-        fn.edges = [t.grad_fn for t in tensors]
+        # Literal lists for one and two inputs: a comprehension costs a frame (0.3 vs 0.1 us, timeit).
+        n = len(tensors)
+        fn.edges = ([tensors[0].grad_fn] if n == 1 else [tensors[0].grad_fn, tensors[1].grad_fn] if n == 2
+                    else [t.grad_fn for t in tensors])
         fn.out_shape = out.shape
         if cls.saves_inputs or cls.saves_output:
             versions = [(t._version, t._version[0]) for t in tensors] if cls.saves_inputs else []
