@@ -1,6 +1,7 @@
 """Matrix products with PyTorch's semantics (1-D, 2-D, batched) and the fused linear layer."""
-from ..errors import OpRuntimeError, OpTypeError
+from ..errors import OpNotImplementedError, OpRuntimeError, OpTypeError
 from ..function import Function
+from ..tensor_base import TensorBase
 from ._util import binary_operands, unbroadcast
 
 
@@ -64,36 +65,57 @@ class Linear(Function):
         return gx, gw, (g.sum(axis=0) if needs[2] else None)
 
 
+def _product(input, other, op, ndim=None):
+    """The checked product: two tensors of one dtype (PyTorch does not promote here), of
+    ``ndim`` dimensions when given."""
+    if not isinstance(input, TensorBase) or not isinstance(other, TensorBase):
+        raise OpTypeError(op, f"expected two tensors, got {type(input).__name__} and {type(other).__name__}")
+    if ndim is not None and (input.ndim != ndim or other.ndim != ndim):
+        raise OpRuntimeError(op, f"expected {ndim}-D tensors, got shapes {tuple(input.shape)} and "
+                                 f"{tuple(other.shape)}")
+    da, db = input.array.dtype, other.array.dtype
+    if da != db:
+        raise OpRuntimeError(op, f"expected both operands to have the same dtype, got {da} and {db}; convert "
+                                 f"one with .to()")
+    if da.kind == "b":
+        raise OpNotImplementedError(op, "not implemented for bool tensors; convert them to an integer or "
+                                        "floating dtype")
+    return MatMul.apply(input, other)
+
+
 def matmul(input, other):
-    return MatMul.apply(*binary_operands(input, other))
+    return _product(input, other, "matmul")
 
 
 def mm(input, mat2):
-    if input.ndim != 2 or mat2.ndim != 2:
-        raise OpRuntimeError("mm", f"expected 2-D tensors, got shapes {tuple(input.shape)} and "
-                                   f"{tuple(mat2.shape)}")
-    return matmul(input, mat2)
+    return _product(input, mat2, "mm", 2)
 
 
 def bmm(input, mat2):
-    if input.ndim != 3 or mat2.ndim != 3:
-        raise OpRuntimeError("bmm", f"expected 3-D tensors, got shapes {tuple(input.shape)} and "
-                                    f"{tuple(mat2.shape)}")
-    return matmul(input, mat2)
+    if input.ndim == 3 and mat2.ndim == 3 and input.shape[0] != mat2.shape[0]:
+        raise OpRuntimeError("bmm", f"batch sizes differ: shapes {tuple(input.shape)} and {tuple(mat2.shape)}")
+    if (isinstance(input, TensorBase) and isinstance(mat2, TensorBase)
+            and (input.array.size == 0 or mat2.array.size == 0)):
+        input, mat2 = binary_operands(input, mat2)  # PyTorch's bmm promotes when an operand is empty
+    return _product(input, mat2, "bmm", 3)
 
 
 def dot(input, other):
-    if input.ndim != 1 or other.ndim != 1:
-        raise OpRuntimeError("dot", f"expected 1-D tensors, got shapes {tuple(input.shape)} and "
-                                    f"{tuple(other.shape)}")
-    return matmul(input, other)
+    return _product(input, other, "dot", 1)
 
 
 def outer(input, vec2):
-    return matmul(input.unsqueeze(1), vec2.unsqueeze(0))
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise OpRuntimeError("outer", f"expected 1-D tensors, got shapes {tuple(input.shape)} and "
+                                      f"{tuple(vec2.shape)}")
+    input, vec2 = binary_operands(input, vec2)  # outer promotes, as PyTorch's
+    return MatMul.apply(input.unsqueeze(1), vec2.unsqueeze(0))
 
 
 def linear(input, weight, bias=None):
+    if input.ndim == 0:
+        raise OpRuntimeError("linear", f"the input must have at least 1 dimension (the features), got a 0-d "
+                                       f"tensor; weight has shape {tuple(weight.shape)}")
     if input.array.dtype != weight.array.dtype:
         raise OpTypeError("linear", f"input dtype {input.array.dtype} does not match weight dtype "
                                     f"{weight.array.dtype}; convert the input with .to({weight.array.dtype})")

@@ -232,3 +232,36 @@ def test_set_grad_enabled_is_a_function_a_context_manager_and_a_decorator():
     with dg.set_grad_enabled(False):
         assert not (x * 2).requires_grad
     assert (x * 2).requires_grad
+
+
+# ------------------------------------------------------------------ linalg
+PRODUCTS = {"matmul": lambda m, a, b: m.matmul(a, b), "@": lambda m, a, b: a @ b, "mm": lambda m, a, b: m.mm(a, b),
+            "bmm": lambda m, a, b: m.bmm(a, b), "dot": lambda m, a, b: m.dot(a, b)}
+SHAPES = {"matmul": ((2, 3), (3,)), "@": ((2, 3), (3, 2)), "mm": ((2, 3), (3, 2)), "bmm": ((2, 1, 3), (2, 3, 2)),
+          "dot": ((3,), (3,))}
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCTS))
+def test_products_need_one_dtype(name):
+    sa, sb = SHAPES[name]
+    same(PRODUCTS[name], arr(*sa), arr(*sb))
+    raises(PRODUCTS[name], arr(*sa, dtype="float32"), arr(*sb), error=RuntimeError)
+    raises(PRODUCTS[name], arr(*sa).astype("int64"), arr(*sb), error=RuntimeError)
+
+
+def test_bmm_of_empty_operands_promotes():
+    same(lambda m, a, b: m.bmm(a, b), np.ones((2, 1, 0), "int64"), arr(2, 0, 1))
+
+
+def test_bmm_batch_sizes_must_match():
+    raises(lambda m, a, b: m.bmm(a, b), arr(1, 2, 3), arr(2, 3, 4), error=RuntimeError)
+
+
+def test_outer():
+    same(lambda m, a, b: m.outer(a, b), arr(3, dtype="float32"), arr(2))
+    raises(lambda m, a, b: m.outer(a, b), arr(3), arr(1, 2), error=RuntimeError)
+    raises(lambda m, a, b: m.outer(a, b), arr(), arr(2), error=RuntimeError)
+
+
+def test_linear_of_a_0d_input_raises():
+    raises(lambda m, x, w: m.nn.functional.linear(x, w), arr(), arr(2, 3), error=RuntimeError)
