@@ -86,9 +86,7 @@ def _rederive(view, record):
     the base, so the view's history starts from the base's current one."""
     record.seen = view._version[0]
     base = record.base
-    if not base.requires_grad:
-        _grad_fn_slot.__set__(view, None)
-        _requires_grad_slot.__set__(view, False)
+    if not base.requires_grad:  # nothing to re-derive; a view made a leaf (requires_grad_) stays one
         return
     enabled, _state.enabled = _state.enabled, True
     try:
@@ -115,10 +113,10 @@ def write_in_place(op, target, compute, reads_self, args):
     it gets a copy that the write below does not change."""
     record = target._view
     base = target if record is None else record.base
+    if target.requires_grad and target.grad_fn is None:
+        _refuse_leaf(op, "a leaf tensor")
     if base.requires_grad and base.grad_fn is None:
-        what = "a leaf tensor" if record is None else "a view of a leaf tensor"
-        raise OpRuntimeError(op, f"{what} that requires grad is being used in an in-place operation; "
-                                 "wrap the update in distgrad.no_grad()")
+        _refuse_leaf(op, "a view of a leaf tensor")
     if record is not None:
         if record.shared:
             raise OpRuntimeError(op, f"this tensor is one of the multiple views that {record.shared} returned; "
@@ -140,6 +138,11 @@ def write_in_place(op, target, compute, reads_self, args):
         rebased = CopySlices.apply(base, result, steps=record.steps)
         _grad_fn_slot.__set__(base, rebased.grad_fn)
         _requires_grad_slot.__set__(base, rebased.requires_grad)
+
+
+def _refuse_leaf(op, what):
+    raise OpRuntimeError(op, f"{what} that requires grad is being used in an in-place operation; "
+                             "wrap the update in distgrad.no_grad()")
 
 
 class CopySlices(Function):

@@ -178,3 +178,16 @@ def test_changing_a_saved_non_leaf_through_a_view_is_caught():
     y[0:1].add_(1)
     with pytest.raises(RuntimeError, match="Mul.*in-place"):
         loss.backward()
+
+
+def test_a_view_made_a_leaf_stays_one_through_optimizer_steps():
+    w = dg.tensor([[1.0, 2.0], [3.0, 4.0]]).t().requires_grad_()
+    opt = dg.optim.SGD([w], lr=0.5)
+    for _ in range(2):
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+        assert w.requires_grad and w.is_leaf
+    assert w.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    with pytest.raises(RuntimeError, match="a leaf tensor that requires grad"):
+        w.mul_(2)
