@@ -50,6 +50,27 @@ def promote(a, b):
     return numpy.result_type(a, b)
 
 
+def _category(dtype):
+    return 0 if dtype.kind == "b" else 2 if dtype.kind == "f" else 1
+
+
+def result_type(arrays):
+    """The dtype of an op over ``arrays`` (tensors' arrays), as PyTorch promotes: 0-d operands
+    take part only when their category (bool < integer < floating) is above that of every
+    dimensioned operand, so float32 with a 0-d float64 stays float32, int32 with a 0-d int64
+    stays int32, but int32 with a 0-d float64 is float64. Python scalars are not arrays here:
+    ``scalar_dtype`` treats them, before they become 0-d constants."""
+    dims = zeros = None
+    for a in arrays:
+        if a.ndim:
+            dims = a.dtype if dims is None else promote(dims, a.dtype)
+        else:
+            zeros = a.dtype if zeros is None else promote(zeros, a.dtype)
+    if dims is None or zeros is None:
+        return zeros if dims is None else dims
+    return dims if _category(dims) >= _category(zeros) else promote(dims, zeros)
+
+
 def scalar_dtype(value, other):
     """The dtype a Python scalar takes when it meets a tensor of dtype ``other``."""
     if isinstance(value, _py.bool):

@@ -358,8 +358,8 @@ class Tensor(TensorBase):
     def pow(self, exponent):
         return _elementwise.pow(self, exponent)
 
-    def round(self):
-        return _elementwise.round(self)
+    def round(self, decimals=0):
+        return _elementwise.round(self, decimals)
 
     def rsqrt(self):
         return _elementwise.rsqrt(self)
@@ -585,12 +585,14 @@ class Tensor(TensorBase):
     __matmul__ = _linalg.matmul
     __neg__ = _elementwise.neg
     __abs__ = _elementwise.abs
-    __eq__, __ne__, __lt__ = _elementwise.eq, _elementwise.ne, _elementwise.lt
+    __eq__, __ne__, __lt__ = _elementwise.eq_operator, _elementwise.ne_operator, _elementwise.lt
     __le__, __gt__, __ge__ = _elementwise.le, _elementwise.gt, _elementwise.ge
-    __and__ = __rand__ = _elementwise.logical_and
-    __or__ = __ror__ = _elementwise.logical_or
-    __xor__ = _elementwise.logical_xor
-    __invert__ = _elementwise.logical_not
+    __and__ = __rand__ = _elementwise.bitwise_and
+    __or__ = __ror__ = _elementwise.bitwise_or
+    __xor__ = __rxor__ = _elementwise.bitwise_xor
+    __invert__ = _elementwise.bitwise_not
+    __floordiv__ = _elementwise.floor_divide
+    __mod__ = _elementwise.remainder
 
     @property
     def T(self):
@@ -608,11 +610,11 @@ class Tensor(TensorBase):
     def __rtruediv__(self, other):
         return _elementwise.div(other, self)
 
-    def __floordiv__(self, other):
-        return _elementwise.div(self, other, rounding_mode="floor")
+    def __rfloordiv__(self, other):
+        return _elementwise.floor_divide(other, self)
 
-    def __mod__(self, other):
-        return self - _elementwise.div(self, other, rounding_mode="floor") * other
+    def __rmod__(self, other):
+        return _elementwise.remainder(other, self)
 
     def __rpow__(self, other):
         return _elementwise.pow(other, self)

@@ -2,7 +2,7 @@
 import numpy
 
 from .. import dtypes
-from ..errors import OpIndexError
+from ..errors import OpIndexError, OpTypeError
 from ..function import Function
 from ..tensor_base import TensorBase
 
@@ -34,6 +34,9 @@ def as_tensor_like(value, like):
     if isinstance(value, (bool, int, float)):
         return like._wrap(xp.asarray(value, dtype=dtypes.scalar_dtype(value, like.array.dtype)))
     array = xp.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise OpTypeError("operand", f"expected a tensor or a number, got {type(value).__name__}; "
+                                     "pass a tensor, a Python number or a numeric array")
     if array.dtype == numpy.float64 and not isinstance(value, numpy.ndarray):
         array = array.astype(dtypes.get_default_dtype())
     return like._wrap(array)
@@ -42,23 +45,28 @@ def as_tensor_like(value, like):
 def binary_operands(a, b):
     """Two tensors of one dtype, promoted as PyTorch does; scalars become constants."""
     if not isinstance(a, TensorBase):
-        a = as_tensor_like(a, b)
+        a = as_tensor_like(a, b)  # in the dtype the scalar and b promote to
     elif not isinstance(b, TensorBase):
         b = as_tensor_like(b, a)
     da, db = a.array.dtype, b.array.dtype
     if da != db:
-        # A 0-d constant made from a Python scalar must not widen the tensor (float32 * 2.0).
-        if a.array.ndim == 0 and not a.requires_grad and db.kind == "f" and da.kind in "biuf":
-            target = db
-        elif b.array.ndim == 0 and not b.requires_grad and da.kind == "f" and db.kind in "biuf":
-            target = da
-        else:
-            target = dtypes.promote(da, db)
+        target = dtypes.result_type((a.array, b.array))
         if da != target:
             a = cast(a, target)
         if db != target:
             b = cast(b, target)
     return a, b
+
+
+def is_bool(value):
+    return isinstance(value, bool) or (isinstance(value, TensorBase) and value.array.dtype.kind == "b")
+
+
+def reject_bool(op, *operands, how="convert it with .long() or .float() first"):
+    """For ops PyTorch defines on no bool operand (sub, neg, abs, relu, ...)."""
+    for x in operands:
+        if is_bool(x):
+            raise OpTypeError(op, f"not supported for a bool operand; {how}")
 
 
 def normalize_dim(dim, ndim, op="op"):

@@ -3,7 +3,7 @@ import math
 
 from ..errors import OpValueError
 from ..function import Function
-from ._util import normalize_dim
+from ._util import normalize_dim, reject_bool
 
 
 class Relu(Function):
@@ -130,6 +130,7 @@ def log_softmax_array(xp, x, dim):
 # ---------------------------------------------------------------- functional API
 
 def relu(input, inplace=False):
+    reject_bool("relu", input)
     return Relu.apply(input)
 
 
