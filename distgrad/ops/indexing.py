@@ -155,7 +155,8 @@ def setitem(input, index, value):
     """Index assignment, in place: the data is written and the version bumped. When autograd is
     involved it is copy_ into the view ``input[index]``, or index_put_ for advanced indexing,
     so that the gradient follows (autograd/views.py)."""
-    if is_grad_enabled() and (input.requires_grad or (isinstance(value, TensorBase) and value.requires_grad)):
+    if is_grad_enabled() and (input.requires_grad or (isinstance(value, TensorBase) and value.requires_grad
+                                                      and input.array.dtype.kind in "fc")):
         from . import inplace  # which imports this module
         converted, advanced = _convert_index(index, input.xp, input.array.shape)
         if advanced:

@@ -22,7 +22,7 @@ def _inplace(out_of_place, array_op, reads_self=False):
     """The in-place op computing ``out_of_place(tensor, *args)`` into the tensor; ``reads_self``:
     out_of_place's backward reads the tensor's old value (it must be kept)."""
     def method(self, *args, **kwargs):
-        if _state.enabled and (self.requires_grad or _any_requires_grad(args, kwargs)):
+        if _state.enabled and (self.requires_grad or _any_requires_grad(self, args, kwargs)):
             write_in_place(method.__name__, self,
                            lambda old, *a: _conform(method.__name__, out_of_place(old, *a, **kwargs), self),
                            reads_self, args)
@@ -35,7 +35,11 @@ def _inplace(out_of_place, array_op, reads_self=False):
     return method
 
 
-def _any_requires_grad(args, kwargs):
+def _any_requires_grad(target, args, kwargs):
+    """Whether an operand requires grad and the target can hold a gradient (an integer tensor
+    takes the values only, as in PyTorch)."""
+    if target.array.dtype.kind not in "fc":
+        return False
     for a in args:
         if isinstance(a, TensorBase) and a.requires_grad:
             return True

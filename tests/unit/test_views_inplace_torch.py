@@ -326,3 +326,15 @@ def test_in_place_through_an_expanded_view_is_refused():
         y = (x * 1).expand(3, 2)
         with pytest.raises(RuntimeError):
             y.add_(1)
+
+
+def test_an_integer_buffer_takes_the_values_of_an_operand_that_requires_grad_and_stays_out_of_the_graph():
+    def scenario(m):
+        w, = leaves(m, [1.5, 2.0, -3.0])
+        b = m.zeros(3, dtype=m.int64)
+        b.copy_(w)
+        c = m.zeros(3, dtype=m.int64)
+        c[1] = w[0]
+        assert not b.requires_grad and b.grad_fn is None and not c.requires_grad
+        return [b, c]
+    check(scenario)
