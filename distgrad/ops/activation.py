@@ -1,7 +1,8 @@
 """Activations and the (log-)softmax, numerically stable."""
 import math
 
-from ..errors import OpValueError
+from .. import dtypes
+from ..errors import OpNotImplementedError, OpValueError
 from ..function import Function
 from ._util import normalize_dim, reject_bool
 
@@ -19,8 +20,9 @@ class Relu(Function):
 
     def backward(self, xp, g):
         # A mask of g's dtype (a product of one dtype is faster than one mixing in booleans),
-        # multiplied in place.
-        mask = (self.saved > 0).astype(g.dtype)
+        # multiplied in place. `!= 0` rather than `> 0`: the output is 0 or positive, or NaN
+        # where the input is NaN, which passes the gradient as in PyTorch.
+        mask = (self.saved != 0).astype(g.dtype)
         mask *= g
         return (mask,)
 
@@ -72,6 +74,30 @@ def erf(xp, x):
     return xp.where(x >= 0, 1 - erfc, erfc - 1)
 
 
+def erfc_precise(xp, x):
+    """erfc to about 1e-13 relative, for float64 (the fitted ``erf`` is a float32's worth):
+    1 - the Taylor series of erf below |x| = 2, a continued fraction above."""
+    a = xp.abs(x)
+    s = xp.minimum(a, 2.0)
+    s2, term = s * s, s
+    series = s
+    for k in range(1, 40):
+        term = term * -s2 / k
+        series = series + term / (2 * k + 1)
+    z = xp.maximum(a, 2.0)
+    frac = z
+    for k in range(40, 0, -1):
+        frac = z + (k / 2) / frac
+    tail = xp.where(a < 2, 1 - series * (2 / math.sqrt(math.pi)), xp.exp(-z * z) / (math.sqrt(math.pi) * frac))
+    return xp.where(x >= 0, tail, 2 - tail)
+
+
+def _normal_cdf(xp, x):
+    if x.dtype == xp.float64:
+        return 0.5 * erfc_precise(xp, -x / math.sqrt(2))
+    return (0.5 * (1 + erf(xp, x / math.sqrt(2)))).astype(x.dtype)
+
+
 class Gelu(Function):
     saves_inputs = True
     _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -81,7 +107,7 @@ class Gelu(Function):
         if approximate == "tanh":
             inner = self._SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
             return 0.5 * x * (1 + xp.tanh(inner))
-        return 0.5 * x * (1 + erf(xp, x / math.sqrt(2))).astype(x.dtype)
+        return x * _normal_cdf(xp, x)
 
     def backward(self, xp, g):
         x = self.saved
@@ -90,15 +116,18 @@ class Gelu(Function):
             th = xp.tanh(inner)
             d_inner = self._SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             return (g * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * d_inner),)
-        cdf = 0.5 * (1 + erf(xp, x / math.sqrt(2)))
         pdf = xp.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
-        return ((g * (cdf + x * pdf)).astype(x.dtype),)
+        return ((g * (_normal_cdf(xp, x) + x * pdf)).astype(x.dtype),)
 
 
 class Softmax(Function):
     saves_output = True
 
     def forward(self, xp, x, dim):
+        self.dim = dim
+        if x.size == 0:  # no max to subtract
+            self.saved = x
+            return x.copy()
         shifted = x - x.max(axis=dim, keepdims=True)
         e = xp.exp(shifted)
         out = e / e.sum(axis=dim, keepdims=True)
@@ -114,7 +143,7 @@ class LogSoftmax(Function):
     saves_output = True
 
     def forward(self, xp, x, dim):
-        out = log_softmax_array(xp, x, dim)
+        out = log_softmax_array(xp, x, dim) if x.size else x.copy()
         self.saved, self.dim = out, dim
         return out
 
@@ -131,6 +160,9 @@ def log_softmax_array(xp, x, dim):
 
 def relu(input, inplace=False):
     reject_bool("relu", input)
+    if inplace:
+        from . import inplace as _inplace  # which imports the ops modules
+        return _inplace.relu_(input)
     return Relu.apply(input)
 
 
@@ -138,18 +170,30 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
     return LeakyRelu.apply(input, slope=negative_slope)
 
 
+def _floating_only(input, op):
+    if input.array.dtype.kind != "f" and input.array.size:  # as PyTorch: no kernel runs on no elements
+        raise OpNotImplementedError(op, f"not implemented for dtype {input.array.dtype}; convert the input "
+                                        f"with .float() first")
+
+
+def _as_floating(input):
+    """Integer and bool inputs in the default floating dtype, as PyTorch's unary float ops."""
+    return input if input.array.dtype.kind == "f" else input.to(dtypes.get_default_dtype())
+
+
 def gelu(input, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise OpValueError("gelu", f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    _floating_only(input, "gelu")
     return Gelu.apply(input, approximate=approximate)
 
 
 def sigmoid(input):
-    return Sigmoid.apply(input)
+    return Sigmoid.apply(_as_floating(input))
 
 
 def tanh(input):
-    return Tanh.apply(input)
+    return Tanh.apply(_as_floating(input))
 
 
 def _softmax_dim(input, dim, op):
@@ -161,10 +205,12 @@ def _softmax_dim(input, dim, op):
 def softmax(input, dim=None, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
+    _floating_only(input, "softmax")
     return Softmax.apply(input, dim=_softmax_dim(input, dim, "softmax"))
 
 
 def log_softmax(input, dim=None, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
+    _floating_only(input, "log_softmax")
     return LogSoftmax.apply(input, dim=_softmax_dim(input, dim, "log_softmax"))

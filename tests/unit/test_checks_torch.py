@@ -265,3 +265,49 @@ def test_outer():
 
 def test_linear_of_a_0d_input_raises():
     raises(lambda m, x, w: m.nn.functional.linear(x, w), arr(), arr(2, 3), error=RuntimeError)
+
+
+# ------------------------------------------------------------------ activations
+SPECIAL = np.array([-30.0, -5.0, -2.5, -1.0, -1e-3, 0.0, 0.3, 1.0, 2.0, 2.5, 6.0, 40.0, float("-inf"), float("nan")])
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_float64_to_full_precision(approximate):
+    x = np.concatenate([SPECIAL, arr(50) * 3])
+    same(lambda m, x: m.nn.functional.gelu(x, approximate=approximate), x)
+
+
+def test_gelu_of_an_integer_tensor_raises():
+    raises(lambda m, x: m.nn.functional.gelu(x), _ix(1, 2), error=NotImplementedError)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "bool"])
+def test_sigmoid_tanh_of_integers_are_float32(name, dtype):
+    tv, _ = _run(torch, lambda m, x: getattr(m, name)(x), [np.array([0, 1, 1]).astype(dtype)], False)
+    gv, _ = _run(dg, lambda m, x: getattr(m, name)(x), [np.array([0, 1, 1]).astype(dtype)], False)
+    assert gv[0].dtype == tv[0].dtype == np.float32
+    np.testing.assert_allclose(gv[0], tv[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_of_empty_and_integer_inputs(name):
+    same(lambda m, x: getattr(m, name)(x, 1), arr(4, 0, 4))
+    same(lambda m, x: getattr(m, name)(x, 0), arr(0, 3))
+    same(lambda m, x: getattr(m, name)(x, 0), np.zeros((0, 2), "int64"))
+    raises(lambda m, x: getattr(m, name)(x, 0), _ix(1, 2), error=NotImplementedError)
+    same(lambda m, x: getattr(m, name)(x, 0, dtype=m.float64), _ix(1, 2))
+
+
+def test_relu_passes_the_gradient_at_nan():
+    same(lambda m, x: m.relu(x), np.array([0.5, float("nan"), -1.0, 0.0, float("-inf")]))
+
+
+def test_relu_inplace_changes_its_input():
+    for m in (torch, dg):
+        x = m.tensor([-1.0, 2.0])
+        y = m.nn.functional.relu(x, inplace=True)
+        assert x.tolist() == [0.0, 2.0] and y is x
+        x = m.tensor([-1.0, 2.0])
+        m.nn.ReLU(inplace=True)(x)
+        assert x.tolist() == [0.0, 2.0]
