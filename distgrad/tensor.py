@@ -10,7 +10,7 @@ from . import dtypes
 from .autograd import views as _views
 from .autograd.engine import run_backward
 from .backend import device as Device, device_of, get_array_module, is_gpu_array, move
-from .function import is_grad_enabled
+from .function import _state as _grad_state, is_grad_enabled
 from .ops import (activation as _activation, elementwise as _elementwise, indexing as _indexing,
                   inplace as _inplace, linalg as _linalg, reduction as _reduction, shape as _shape)
 from .ops._util import cast, shape_arg
@@ -52,7 +52,7 @@ class Tensor(TensorBase):
         """The output of a view op (``cls.is_view``), whose array is a view of this tensor's: it
         shares the version counter. Made in grad mode it is a TensorView, which knows its base
         and how to re-derive itself from it (autograd/views.py)."""
-        if requires_grad or is_grad_enabled():
+        if requires_grad or _grad_state.enabled:
             return _views.init_view(_new(TensorView), array, requires_grad, grad_fn, self, cls, params)
         t = Tensor._wrap(array)
         t._version = self._version

@@ -36,15 +36,6 @@ class ViewRecord:
 
     __slots__ = ("base", "steps", "seen", "shared")
 
-    def __init__(self, parent, cls, params):
-        record = parent._view
-        if record is None:
-            self.base, self.steps, self.shared = parent, ((cls, params),), None
-        else:
-            self.base, self.steps = record.base, record.steps + ((cls, params),)
-            self.shared = record.shared
-        self.seen = parent._version[0]
-
 
 def one_of_several(views, op):
     """Mark the views ``op`` returned together (split, unbind): PyTorch refuses in-place ops on
@@ -63,7 +54,14 @@ def init_view(view, array, requires_grad, grad_fn, parent, cls, params):
     _grad_fn_slot.__set__(view, grad_fn)
     view._version = parent._version
     view._hooks = view._post_hooks = view.name = None
-    view._view = ViewRecord(parent, cls, params)
+    # The record filled here rather than by an __init__: this runs for every view op in grad mode.
+    view._view = record = _new(ViewRecord)
+    above = parent._view
+    if above is None:
+        record.base, record.steps, record.shared = parent, ((cls, params),), None
+    else:
+        record.base, record.steps, record.shared = above.base, above.steps + ((cls, params),), above.shared
+    record.seen = parent._version[0]
     return view
 
 
