@@ -32,7 +32,11 @@ def as_tensor_like(value, like):
         return value
     xp = like.xp
     if isinstance(value, (bool, int, float)):
-        return like._wrap(xp.asarray(value, dtype=dtypes.scalar_dtype(value, like.array.dtype)))
+        dtype = dtypes.scalar_dtype(value, like.array.dtype)
+        try:
+            return like._wrap(xp.asarray(value, dtype=dtype))
+        except OverflowError:  # int8 tensor + 1000: wraps around in the tensor's dtype, as in PyTorch
+            return like._wrap(xp.asarray(numpy.asarray(value).astype(dtype)))
     array = xp.asarray(value)
     if array.dtype.kind not in "biuf":
         raise OpTypeError("operand", f"expected a tensor or a number, got {type(value).__name__}; "

@@ -383,7 +383,7 @@ def div(input, other, rounding_mode=None):
         return RoundedDiv.apply(*_division_operands("div", input, other), mode=rounding_mode)
     a, b = binary_operands(input, other)
     if a.array.dtype.kind in "biu":  # true division of integers gives floats, as in PyTorch
-        return Div.apply(a.float(), b.float())
+        return Div.apply(_floating(a), _floating(b))
     return Div.apply(a, b)
 
 
@@ -519,7 +519,8 @@ def clone(input):
 
 
 def _floating(t):
-    return t if t.array.dtype.kind == "f" else t.float()
+    """Integer and bool tensors become the default floating dtype, as in PyTorch."""
+    return t if t.array.dtype.kind == "f" else cast(t, dtypes.get_default_dtype())
 
 
 # Comparisons and logic produce bool tensors and carry no gradient.

@@ -301,3 +301,24 @@ def test_eq_none():
     assert (t != None) is True  # noqa: E711
     with pytest.raises(TypeError):
         dg.eq(t, None)
+
+
+# ---------------------------------------------------------------- numbers and the default dtype
+def test_integer_number_wraps_in_a_narrow_integer_dtype():
+    check(lambda m, a: a + 1000, pair([1, 100], "int8"))
+    check(lambda m, a: a * 300, pair([1, 2], "uint8"))
+    check(lambda m, a: a - 1, pair([0, 2], "uint8"))
+
+
+@pytest.mark.parametrize("fn", [lambda m, a: a / 2, lambda m, a: m.exp(a), lambda m, a: m.sqrt(a),
+                                lambda m, a: m.pow(a, 0.5), lambda m, a: m.rsqrt(a), lambda m, a: a * 0.5,
+                                lambda m, a: m.clamp(a, 0.5, 3)])
+def test_integer_input_takes_the_default_float_dtype(fn):
+    torch_default, dg_default = torch.get_default_dtype(), dg.get_default_dtype()
+    try:
+        torch.set_default_dtype(torch.float64)
+        dg.set_default_dtype(dg.float64)
+        check(fn, pair([1, 4], "int64"))
+    finally:
+        torch.set_default_dtype(torch_default)
+        dg.set_default_dtype(dg_default)
