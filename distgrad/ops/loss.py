@@ -1,9 +1,10 @@
 """Losses: cross-entropy (fused log-softmax and NLL), NLL and mean squared error."""
 import warnings
 
-from ..errors import OpIndexError, OpTypeError, OpValueError
+from ..errors import OpIndexError, OpNotImplementedError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ..tensor_base import TensorBase
+from .activation import log_softmax
 from ._util import binary_operands, unbroadcast
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -67,6 +68,8 @@ class CrossEntropy(Function):
             loss = (1 - label_smoothing) * (loss if w_row is None else loss * w_row) + label_smoothing * smooth
         elif w_row is not None:
             loss *= w_row
+        if valid is not None:  # an ignored sample adds 0, even where its logits are not finite
+            loss = xp.where(valid, loss, 0)
         if reduction == "none":
             out, denom = loss.reshape((logits.shape[0],) + tuple(logits.shape[2:])), None
         elif reduction == "sum":
@@ -101,8 +104,14 @@ class CrossEntropy(Function):
         if self.reduction == "none":
             grad *= g.reshape(-1)
         else:
-            grad *= g if denom is None else g / denom
+            grad *= g if denom is None else g / _nonzero(xp, denom)
         return _classes_back(xp, grad, self.shape), None
+
+
+def _nonzero(xp, denom):
+    """The mean's total weight, 1 where it is 0: every sample was ignored (or weighs 0), so
+    every gradient is 0 (PyTorch's), where dividing by 0 would make it NaN."""
+    return xp.where(denom == 0, 1, denom)
 
 
 class NllLoss(Function):
@@ -113,7 +122,7 @@ class NllLoss(Function):
         safe_t = xp.where(valid, t, 0)
         w_row = valid.astype(x.dtype) if weight is None else weight[safe_t] * valid
         cols = xp.arange(x.shape[1])
-        loss = -x[safe_t, cols] * w_row
+        loss = xp.where(valid, -x[safe_t, cols] * w_row, 0)  # 0 for an ignored sample, even at inf
         denom = None
         if reduction == "none":
             out = loss.reshape((logp.shape[0],) + tuple(logp.shape[2:]))
@@ -129,7 +138,8 @@ class NllLoss(Function):
     def backward(self, xp, g):
         t, cols, w_row, denom, shape2 = self.saved
         grad = xp.zeros(shape2, dtype=g.dtype)
-        coeff = -w_row * (g.reshape(-1) if self.reduction == "none" else (g if denom is None else g / denom))
+        coeff = -w_row * (g.reshape(-1) if self.reduction == "none" else
+                          (g if denom is None else g / _nonzero(xp, denom)))
         grad[t, cols] = coeff
         return _classes_back(xp, grad, self.shape), None
 
@@ -148,11 +158,34 @@ class MseLoss(Function):
 
     def backward(self, xp, g):
         diff = self.saved
-        scale = 2.0 if self.reduction != "mean" else 2.0 / diff.size
+        scale = 2.0 if self.reduction != "mean" else 2.0 / diff.size if diff.size else float("nan")
         grad = diff * (g * scale)
         gi = unbroadcast(grad, self.shapes[0]) if self.needs_grad[0] else None
         gt = unbroadcast(-grad, self.shapes[1]) if self.needs_grad[1] else None
         return gi, gt
+
+
+def _check_logits(input, op, floating=True):
+    """The floating (N, C, ...) or (C,) input; returns the number of classes."""
+    if floating and input.array.dtype.kind != "f":
+        raise OpNotImplementedError(op, f"not implemented for an input of dtype {input.array.dtype}; the input "
+                                        "holds floating scores (convert it with .float())")
+    if input.ndim == 0:
+        raise OpIndexError(op, "the input needs a class dimension, got a 0-d tensor")
+    return input.shape[1] if input.ndim >= 2 else input.shape[0]
+
+
+def _check_weight(weight, n_classes, input, op):
+    """Class weights: one per class, of the input's dtype (PyTorch does not convert them)."""
+    if weight is None:
+        return None
+    if tuple(weight.shape) != (n_classes,):
+        raise OpRuntimeError(op, f"weight must have one entry per class ({n_classes}), got shape "
+                                 f"{tuple(weight.shape)}")
+    if weight.array.dtype != input.array.dtype:
+        raise OpRuntimeError(op, f"weight of dtype {weight.array.dtype} does not match the input's "
+                                 f"{input.array.dtype}; convert it with .to({input.array.dtype})")
+    return weight.array
 
 
 def _check_targets(input, target, op):
@@ -161,7 +194,8 @@ def _check_targets(input, target, op):
     t, shape = target.array, input.array.shape
     if t.dtype.kind not in "iu":
         raise OpTypeError(op, f"expected class-index targets of an integer dtype (int64), got dtype "
-                              f"{t.dtype}; probability targets are not supported")
+                              f"{t.dtype}" + ("; class probabilities need a target of the input's shape"
+                                              if op == "cross_entropy" else ""))
     expected = shape[:1] + shape[2:] if len(shape) >= 2 else ()
     if not shape or t.shape != expected:
         raise OpValueError(op, f"input of shape {tuple(shape)} needs a target of shape {expected}, "
@@ -189,8 +223,40 @@ def _validated(input, target, ignore_index, op):
     return input, target, maybe_ignored
 
 
+def _cross_entropy_probabilities(input, target, weight, ignore_index, reduction, label_smoothing, n_classes):
+    """Cross-entropy against class probabilities (a floating target of the input's shape), as
+    PyTorch's: -sum_c w_c p_c log_softmax(x)_c per sample, the mean taken over the samples."""
+    if target.array.dtype.kind != "f":
+        raise OpRuntimeError("cross_entropy", f"a target of the input's shape holds class probabilities and must "
+                                              f"be floating, got dtype {target.array.dtype}")
+    if ignore_index >= 0:
+        raise OpRuntimeError("cross_entropy", f"ignore_index ({ignore_index}) is not supported for class "
+                                              "probability targets")
+    if weight is not None and tuple(weight.shape) != (n_classes,):
+        _check_weight(weight, n_classes, input, "cross_entropy")  # raises, naming the shape
+    class_dim = 1 if input.ndim >= 2 else 0
+    if label_smoothing > 0:
+        target = target * (1 - label_smoothing) + label_smoothing / n_classes
+    logp = log_softmax(input, class_dim)
+    if weight is not None:
+        logp = logp * weight.reshape((n_classes,) + (1,) * (input.ndim - class_dim - 1))
+    loss = -(logp * target).sum(class_dim)
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     _check_reduction(reduction, "cross_entropy")
+    probabilities = isinstance(target, TensorBase) and target.shape == input.shape
+    # with probabilities, log_softmax checks the dtype (an empty integer input passes, as in PyTorch)
+    n_classes = _check_logits(input, "cross_entropy", floating=not probabilities)
+    if label_smoothing > 1.0:  # PyTorch accepts negative values, and smooths only with positive ones
+        raise OpRuntimeError("cross_entropy", f"label_smoothing must be at most 1.0, got {label_smoothing}")
+    if probabilities:
+        return _cross_entropy_probabilities(input, target, weight, ignore_index, reduction, label_smoothing,
+                                            n_classes)
+    weight = _check_weight(weight, n_classes, input, "cross_entropy")
     squeeze = input.ndim == 1
     input, target, maybe_ignored = _validated(input, target, ignore_index, "cross_entropy")
     if input.is_cuda and weight is None and not label_smoothing:
@@ -198,18 +264,17 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         if fused_loss.supports(input):
             out = fused_loss.FusedCrossEntropy.apply(input, target, ignore_index=ignore_index, reduction=reduction)
             return out.reshape(()) if squeeze and reduction == "none" else out
-    out = CrossEntropy.apply(input, target, weight=None if weight is None else weight.array,
-                             ignore_index=ignore_index, reduction=reduction,
-                             label_smoothing=float(label_smoothing), maybe_ignored=maybe_ignored)
+    out = CrossEntropy.apply(input, target, weight=weight, ignore_index=ignore_index, reduction=reduction,
+                             label_smoothing=max(float(label_smoothing), 0.0), maybe_ignored=maybe_ignored)
     return out.reshape(()) if squeeze and reduction == "none" else out
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     _check_reduction(reduction, "nll_loss")
+    weight = _check_weight(weight, _check_logits(input, "nll_loss"), input, "nll_loss")
     squeeze = input.ndim == 1
     input, target, _ = _validated(input, target, ignore_index, "nll_loss")
-    out = NllLoss.apply(input, target, weight=None if weight is None else weight.array,
-                        ignore_index=ignore_index, reduction=reduction)
+    out = NllLoss.apply(input, target, weight=weight, ignore_index=ignore_index, reduction=reduction)
     return out.reshape(()) if squeeze and reduction == "none" else out
 
 

@@ -311,3 +311,76 @@ def test_relu_inplace_changes_its_input():
         x = m.tensor([-1.0, 2.0])
         m.nn.ReLU(inplace=True)(x)
         assert x.tolist() == [0.0, 2.0]
+
+
+# ------------------------------------------------------------------ losses
+def _probabilities(*shape, axis=1, seed=1):
+    p = np.random.default_rng(seed).random(shape)
+    return p / p.sum(axis=axis, keepdims=True)
+
+
+def _ce(m, x, t, w=None, **kw):
+    return m.nn.functional.cross_entropy(x, t, weight=w, **kw)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.3, 1.0, -0.2])
+def test_cross_entropy_with_class_probabilities(reduction, smoothing):
+    kw = dict(reduction=reduction, label_smoothing=smoothing)
+    same(lambda m, x, t: _ce(m, x, t, **kw), arr(3, 4), _probabilities(3, 4))
+    same(lambda m, x, t, w: _ce(m, x, t, w, **kw), arr(3, 4, 2), _probabilities(3, 4, 2), np.arange(1.0, 5.0))
+    same(lambda m, x, t: _ce(m, x, t, **kw), arr(4), _probabilities(4, axis=0))
+    same(lambda m, x, t: _ce(m, x, t, **kw), arr(0, 4), _probabilities(0, 4))
+
+
+def test_cross_entropy_probability_targets_checks():
+    raises(lambda m, x, t: _ce(m, x, t), arr(3, 4), np.ones((3, 4), "int64"), error=RuntimeError)
+    raises(lambda m, x, t: _ce(m, x, t, ignore_index=1), arr(3, 4), _probabilities(3, 4), error=RuntimeError)
+    raises(lambda m, x, t, w: _ce(m, x, t, w), arr(3, 4), _probabilities(3, 4), arr(3), error=RuntimeError)
+    same(lambda m, x, t: _ce(m, x, t), np.zeros((0, 2), "int64"), np.zeros((0, 2)))
+
+
+@pytest.mark.parametrize("smoothing", [1.5, 1.01])
+def test_cross_entropy_label_smoothing_above_1_raises(smoothing):
+    raises(lambda m, x, t: _ce(m, x, t, label_smoothing=smoothing), arr(3, 4), _ix(0, 1, 2), error=RuntimeError)
+
+
+def test_cross_entropy_negative_label_smoothing_does_not_smooth():
+    same(lambda m, x, t: _ce(m, x, t, label_smoothing=-0.1, reduction="sum"), arr(3, 4), _ix(0, 1, 3))
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_losses_check_weight_and_input_dtype(name):
+    f = getattr(dg.nn.functional, name)
+    g = getattr(torch_F, name)
+    for m, fn in ((torch, g), (dg, f)):
+        x, t = m.tensor(arr(3, 4)), m.tensor(_ix(0, 1, 2))
+        with pytest.raises(RuntimeError):
+            fn(x, t, weight=m.tensor(np.ones(3)))
+        with pytest.raises(RuntimeError):
+            fn(x, t, weight=m.tensor(np.ones(4, "float32")))
+        with pytest.raises(NotImplementedError):
+            fn(m.tensor(_ix(1, 2, 3)).reshape(1, 3), m.tensor(_ix(0)))
+        with pytest.raises(NotImplementedError):
+            fn(m.tensor(np.zeros((0, 2), "int64")), m.tensor(np.zeros(0, "int64")))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.5])
+def test_cross_entropy_every_target_ignored(reduction, smoothing):
+    same(lambda m, x, t: _ce(m, x, t, m.tensor(np.arange(1.0, 5.0)), ignore_index=1, reduction=reduction,
+                             label_smoothing=smoothing), arr(2, 4), _ix(1, 1))
+    same(lambda m, x, t: m.nn.functional.nll_loss(x, t, ignore_index=0, reduction=reduction),
+         np.array([[0.5], [-np.inf], [-0.0]]), _ix(0, 0, 0))
+
+
+def test_ignored_rows_with_non_finite_logits():
+    x = np.array([[np.inf, -np.inf], [np.nan, -1.0], [-np.inf, 0.0]])
+    same(lambda m, x, t: m.nn.functional.nll_loss(x, t, ignore_index=0, reduction="sum"), x, _ix(0, 1, 1))
+    same(lambda m, x, t: _ce(m, x, t, ignore_index=0, label_smoothing=0.1, reduction="none"),
+         np.array([[np.inf, 1.0], [0.5, -1.0]]), _ix(0, 1))
+
+
+@pytest.mark.parametrize("shapes", [((0,), ()), ((0, 2), (2,)), ((1, 0, 2), (2, 0, 2))])
+def test_mse_loss_of_empty_inputs_backward(shapes):
+    same(lambda m, a, b: m.nn.functional.mse_loss(a, b), arr(*shapes[0]), arr(*shapes[1]))
