@@ -1,4 +1,6 @@
 """Elementwise arithmetic and math, with broadcasting."""
+import numbers
+
 from .. import dtypes
 from ..errors import OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function, named_error
@@ -542,12 +544,17 @@ logical_and, logical_or, logical_xor = (_compare(n) for n in ("logical_and", "lo
 
 
 def eq_operator(input, other):
-    """t == None is False, as in PyTorch (Python's fallback once this returns NotImplemented)."""
-    return NotImplemented if other is None else eq(input, other)
+    """t == x for x not a tensor, number or array (None, a list, a string) is False, as in PyTorch
+    (Python's fallback once this returns NotImplemented); eq(t, None) raises."""
+    return eq(input, other) if _comparable(other) else NotImplemented
 
 
 def ne_operator(input, other):
-    return NotImplemented if other is None else ne(input, other)
+    return ne(input, other) if _comparable(other) else NotImplemented
+
+
+def _comparable(other):
+    return isinstance(other, (TensorBase, numbers.Number)) or hasattr(other, "dtype")
 
 
 def _bitwise(name):

@@ -295,12 +295,16 @@ def test_maximum_minimum_gradient_at_nan_and_ties(name):
 
 
 # ---------------------------------------------------------------- comparison with None
-def test_eq_none():
-    t = dg.tensor([1.0, 2.0])
-    assert (t == None) is False  # noqa: E711 - the operator is under test
-    assert (t != None) is True  # noqa: E711
-    with pytest.raises(TypeError):
-        dg.eq(t, None)
+@pytest.mark.parametrize("other", [None, [1.0, 2.0], (1.0,), "a", object()])
+def test_eq_with_what_is_not_a_tensor_or_number(other):
+    for module in (torch, dg):
+        t = module.tensor([1.0, 2.0])
+        assert (t == other) is False
+        assert (t != other) is True
+
+
+def test_eq_function_with_none_raises():
+    both_raise(lambda m, a: m.eq(a, None), pair([1.0]))
 
 
 # ---------------------------------------------------------------- numbers and the default dtype
