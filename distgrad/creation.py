@@ -13,8 +13,13 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
 
 
 def as_tensor(data, dtype=None, device=None):
+    """``data`` itself, or a tensor sharing its memory (a NumPy array on the CPU), when no
+    conversion is needed; else a copy, as torch.as_tensor."""
     if isinstance(data, Tensor) and dtype is None and device is None:
         return data
+    if (isinstance(data, numpy.ndarray) and data.dtype.kind in "biuf" and device in (None, "cpu")
+            and (dtype is None or dtypes.to_dtype(dtype) == data.dtype)):
+        return Tensor._wrap(data)
     return Tensor(data, dtype=dtype, device=device)
 
 
@@ -104,8 +109,13 @@ randn = _random(lambda rng, s: rng.standard_normal(s))
 
 
 def randint(low, high=None, size=None, dtype=None, device=None, generator=None):
-    if high is None:
+    if size is None and isinstance(high, (tuple, list)):  # randint(high, size), as PyTorch's
+        low, high, size = 0, low, high
+    elif high is None:  # randint(high, size=size)
         low, high = 0, low
+    if size is None:
+        raise TypeError(f"randint: expected (high, size) or (low, high, size), got low={low!r}, high={high!r}, "
+                        f"size={size!r}")
     xp = module_for(device)
     rng = generator.rng if generator is not None else generator_for(xp)
     array = (rng.integers(low, high, size=tuple(size)) if hasattr(rng, "integers")

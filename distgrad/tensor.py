@@ -739,8 +739,12 @@ def _to_array(data, dtype):
         return array if dtype is None else array.astype(dtype)
     if is_gpu_array(data):
         return data if dtype is None else data.astype(dtype)
-    if isinstance(data, numpy.ndarray):
-        return data.copy() if dtype is None else data.astype(dtype)
+    if isinstance(data, (numpy.ndarray, numpy.generic)) or _all_numpy(data):
+        # NumPy data keeps its dtype (PyTorch's rule); only Python numbers get the defaults
+        array = numpy.array(data) if dtype is None else numpy.asarray(data).astype(dtype)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"tensor(): can't convert a NumPy array of dtype {array.dtype} to a tensor")
+        return array
     array = numpy.array(_unwrap_nested(data))
     if dtype is not None:
         return array.astype(dtype, copy=False)
@@ -752,6 +756,12 @@ def _to_array(data, dtype):
         raise TypeError(f"tensor(): can't convert data of type {type(data).__name__} "
                         f"(NumPy dtype {array.dtype}) to a tensor")
     return array
+
+
+def _all_numpy(data):
+    """A non-empty list or tuple of NumPy arrays and scalars only."""
+    return (isinstance(data, (list, tuple)) and len(data) > 0
+            and all(isinstance(d, (numpy.ndarray, numpy.generic)) for d in data))
 
 
 def _unwrap_nested(data):

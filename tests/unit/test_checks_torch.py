@@ -384,3 +384,38 @@ def test_ignored_rows_with_non_finite_logits():
 @pytest.mark.parametrize("shapes", [((0,), ()), ((0, 2), (2,)), ((1, 0, 2), (2, 0, 2))])
 def test_mse_loss_of_empty_inputs_backward(shapes):
     same(lambda m, a, b: m.nn.functional.mse_loss(a, b), arr(*shapes[0]), arr(*shapes[1]))
+
+
+# ------------------------------------------------------------------ creation
+@pytest.mark.parametrize("data", [np.float64(1.5), np.int32(3), np.float32(1), np.bool_(True), np.uint8(3),
+                                  np.float16(2), np.ones(2), np.ones(2, "int32"), [np.float64(1.0), np.float64(2)],
+                                  [np.ones(2), np.ones(2)], [1.0, 2], [[1, 2], [3, 4]], 2.5, True])
+def test_tensor_keeps_numpy_dtypes(data):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = torch.tensor(data)
+    d = dg.tensor(data)
+    assert str(d.dtype) == str(t.dtype).replace("torch.", "")
+    np.testing.assert_array_equal(d.numpy(), t.numpy())
+
+
+def test_as_tensor_shares_memory_with_numpy():
+    for m in (torch, dg):
+        a = np.ones(3)
+        t = m.as_tensor(a)
+        a[0] = 5.0
+        assert t.tolist() == [5.0, 1.0, 1.0]
+        b = np.ones(3, "float32")
+        c = m.as_tensor(b, dtype=m.float64)
+        b[0] = 5.0
+        assert c.tolist() == [1.0, 1.0, 1.0] and str(c.dtype).endswith("float64")
+
+
+def test_randint_high_and_size():
+    for m in (torch, dg):
+        x = m.randint(5, (2,))
+        assert tuple(x.shape) == (2,) and str(x.dtype).endswith("int64") and 0 <= int(x.min()) <= int(x.max()) < 5
+        y = m.randint(2, 5, (3, 2))
+        assert tuple(y.shape) == (3, 2) and 2 <= int(y.min()) <= int(y.max()) < 5
+        assert tuple(m.randint(5, size=(4,)).shape) == (4,)

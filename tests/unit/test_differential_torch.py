@@ -300,9 +300,6 @@ KNOWN_DIFFERENCES = {
     ("Tensor.contiguous().is_contiguous()", "non-contiguous input"): Known(
         "PyTorch returns a contiguous copy of a non-contiguous tensor; distgrad returns the tensor itself",
         lambda c: c.transposed[0]),
-    ("tensor(numpy scalar)", "NumPy float64 / int32 scalar"): Known(
-        "PyTorch keeps the scalar's dtype; distgrad makes a float32 / int64 tensor",
-        lambda c: c.dtype(0) not in (F32, I64, BOOL)),
     # ---- found by this test
     ("gelu", "float32 +inf input, approximate='none'"): Known(
         "PyTorch's vectorized float32 kernel gives NaN at +inf (its one-element path and float64 give inf); "
@@ -330,9 +327,6 @@ KNOWN_EXAMPLES = {
         {'shape': (4,)}, [True], 0),
     ('gelu', "float32 +inf input, approximate='none'"): Case(
         'gelu', [_a('float32', (3,), [inf, 1.0, 0.0])], {'approximate': 'none'}, [False]),
-    ('tensor(numpy scalar)', 'NumPy float64 / int32 scalar'): Case(
-        'tensor(numpy scalar)', [_a('float64', (), 0.1257302210933933)],
-        {}, [False], 0),
     # written by hand (rarely drawn at the default budget)
 }
 
