@@ -233,10 +233,10 @@ def _int_dim(dim, op):
                               "(or use amax/amin for several)") from None
 
 
-def _check_float(input, op, what):
+def _check_float(input, op):
     if input.array.dtype.kind != "f":
         raise OpRuntimeError(op, f"expected a floating point input, got {input.array.dtype}; "
-                                 f"{what} (use .float() first)")
+                                 "convert it with .float() or .double() first")
 
 
 def _check_nonempty(input, axes, op):
@@ -262,7 +262,7 @@ def sum(input, dim=None, keepdim=False, dtype=None, axis=None):
 def mean(input, dim=None, keepdim=False, dtype=None, axis=None):
     if dtype is not None:
         input = input.to(dtype)
-    _check_float(input, "mean", "could not infer the output dtype")
+    _check_float(input, "mean")
     return Mean.apply(input, axes=_axes(input, axis if dim is None else dim, "mean"), keepdim=keepdim)
 
 
@@ -303,7 +303,7 @@ def amin(input, dim=None, keepdim=False):
 
 def _var(input, dim, unbiased, keepdim, correction, root):
     op = "std" if root else "var"
-    _check_float(input, op, "std and var are defined for floating point tensors")
+    _check_float(input, op)
     if correction is None:
         correction = 0 if unbiased is False else 1
     axes = _axes(input, dim, op)
@@ -364,8 +364,11 @@ def any(input, dim=None, keepdim=False):
 
 
 def norm(input, p=2, dim=None, keepdim=False):
-    _check_float(input, "norm", "norms are defined for floating point tensors")
+    _check_float(input, "norm")
     if p == "fro":
+        if isinstance(dim, (tuple, list)) and len(dim) > 2:  # a matrix norm, as PyTorch's
+            raise OpRuntimeError("norm", f"p='fro' takes one or two dims, got dim={dim!r}; "
+                                         "use p=2 for the 2-norm over more dims")
         p = 2
     elif isinstance(p, str) or not isinstance(p, (int, float)):
         raise OpValueError("norm", f"order p={p!r} is not supported; use a number, inf, -inf or 'fro'")

@@ -190,3 +190,10 @@ def test_0d_input_accepts_dim_0_and_minus_1(op, dim):
     check(lambda m, x: getattr(x, op)(dim=dim), 2.5)
     check(lambda m, x: getattr(x, op)(dim=dim, keepdim=True), 2.5)
     check_raises(lambda m, x: getattr(x, op)(dim=1), 2.5)
+
+
+def test_frobenius_norm_takes_at_most_two_dims():
+    values = np.arange(8.0).reshape(2, 2, 2)
+    check_raises(lambda m, x: x.norm(p="fro", dim=(0, 1, 2)), values)
+    check(lambda m, x: x.norm(p=2, dim=(0, 1, 2)), values)
+    check(lambda m, x: x.norm(p="fro"), values)
