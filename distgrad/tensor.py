@@ -50,14 +50,10 @@ class Tensor(TensorBase):
 
     def _wrap_view(self, array, requires_grad, grad_fn, cls, params):
         """The output of a view op (``cls.is_view``), whose array is a view of this tensor's: it
-        shares the version counter. Made in grad mode it is a TensorView, which knows its base
-        and how to re-derive itself from it (autograd/views.py)."""
-        if requires_grad or _grad_state.enabled:
-            return _views.init_view(_new(TensorView), array, requires_grad, grad_fn, self, cls, params)
-        t = Tensor._wrap(array)
-        t._version = self._version
-        return t
-
+        shares the version counter. It is a TensorView, which knows its base and how to re-derive
+        itself from it (autograd/views.py)."""
+        return _views.init_view(_new(TensorView), array, requires_grad, grad_fn, self, cls, params,
+                                not (requires_grad or _grad_state.enabled))
 
     # ----------------------------------------------------------------- properties
     @property

@@ -16,7 +16,8 @@ The rules, PyTorch's:
   base's previous history and the part inside it to the op. Every view of the base then holds
   a stale grad_fn; it is re-derived from the base (the steps replayed) when next read, which
   the version counter tells.
-- A leaf that requires grad, or a view of one, refuses in-place ops in grad mode.
+- A leaf that requires grad, or a view of one, refuses in-place ops in grad mode; so does a
+  view made under no_grad, when autograd would have to record the change.
 - Nodes keep the grad_fn of each input as it was when they ran (Function.edges), so a graph
   recorded before an in-place op still differentiates the old values; a saved tensor changed
   in place still fails the version check.
@@ -32,9 +33,11 @@ _requires_grad_slot = TensorBase.requires_grad
 
 class ViewRecord:
     """What a view is a view of: its root base, the steps from there, and the base's version
-    when the view's grad_fn was last derived."""
+    when the view's grad_fn was last derived. ``shared``: the op that returned it among
+    several views (split, unbind); ``no_grad``: it was made under no_grad, and never has a
+    history (PyTorch's non-differentiable views)."""
 
-    __slots__ = ("base", "steps", "seen", "shared")
+    __slots__ = ("base", "steps", "seen", "shared", "no_grad")
 
 
 def one_of_several(views, op):
@@ -46,7 +49,7 @@ def one_of_several(views, op):
     return views
 
 
-def init_view(view, array, requires_grad, grad_fn, parent, cls, params):
+def init_view(view, array, requires_grad, grad_fn, parent, cls, params, no_grad=False):
     """Fill a new TensorView made from ``parent`` by ``cls`` with ``params``."""
     view.array = array
     _requires_grad_slot.__set__(view, requires_grad)
@@ -58,9 +61,10 @@ def init_view(view, array, requires_grad, grad_fn, parent, cls, params):
     view._view = record = _new(ViewRecord)
     above = parent._view
     if above is None:
-        record.base, record.steps, record.shared = parent, ((cls, params),), None
+        record.base, record.steps, record.shared, record.no_grad = parent, ((cls, params),), None, no_grad
     else:
         record.base, record.steps, record.shared = above.base, above.steps + ((cls, params),), above.shared
+        record.no_grad = no_grad or above.no_grad
     record.seen = parent._version[0]
     return view
 
@@ -84,7 +88,8 @@ def _rederive(view, record):
     the base, so the view's history starts from the base's current one."""
     record.seen = view._version[0]
     base = record.base
-    if not base.requires_grad:  # nothing to re-derive; a view made a leaf (requires_grad_) stays one
+    # Nothing to re-derive without a base history; a view made a leaf (requires_grad_) stays one.
+    if record.no_grad or not base.requires_grad:
         return
     enabled, _state.enabled = _state.enabled, True
     try:
@@ -95,6 +100,12 @@ def _rederive(view, record):
         _state.enabled = enabled
     _grad_fn_slot.__set__(view, t.grad_fn)
     _requires_grad_slot.__set__(view, True)
+
+
+def needs_recording(view):
+    """Whether an in-place op on a view made under no_grad, with operands that need no grad, would
+    still have to be recorded (its base requires grad): write_in_place then refuses it."""
+    return view.no_grad and view.base.requires_grad
 
 
 def replay(xp, array, steps):
@@ -111,6 +122,9 @@ def write_in_place(op, target, compute, reads_self, args):
     it gets a copy that the write below does not change."""
     record = target._view
     base = target if record is None else record.base
+    if record is not None and record.no_grad:
+        raise OpRuntimeError(op, "a view was made under no_grad and is being changed in place with grad mode "
+                                 "on; make the view in grad mode, or change it under no_grad too")
     if target.requires_grad and target.grad_fn is None:
         _refuse_leaf(op, "a leaf tensor")
     if base.requires_grad and base.grad_fn is None:

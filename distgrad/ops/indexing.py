@@ -3,6 +3,7 @@ import warnings
 
 from ..backend import get_array_module
 from ..errors import OpIndexError, OpRuntimeError, OpTypeError
+from ..autograd.views import needs_recording
 from ..function import Function, is_grad_enabled
 from ..tensor_base import TensorBase
 from ._util import as_tensor_like, cast, normalize_dim, unbroadcast
@@ -156,7 +157,8 @@ def setitem(input, index, value):
     involved it is copy_ into the view ``input[index]``, or index_put_ for advanced indexing,
     so that the gradient follows (autograd/views.py)."""
     if is_grad_enabled() and (input.requires_grad or (isinstance(value, TensorBase) and value.requires_grad
-                                                      and input.array.dtype.kind in "fc")):
+                                                      and input.array.dtype.kind in "fc")
+                              or (input._view is not None and needs_recording(input._view))):
         from . import inplace  # which imports this module
         converted, advanced = _convert_index(index, input.xp, input.array.shape)
         if advanced:

@@ -8,7 +8,7 @@ of place and written in, and the history of the tensor, or of its base when it i
 rewritten (autograd/views.py, which states the rules). A leaf that requires grad, or a view of
 one, cannot be changed in place while grad mode is on, as in PyTorch.
 """
-from ..autograd.views import write_in_place
+from ..autograd.views import needs_recording, write_in_place
 from ..backend import device_of, move
 from ..errors import OpRuntimeError
 from ..function import Function, _state
@@ -22,7 +22,8 @@ def _inplace(out_of_place, array_op, reads_self=False):
     """The in-place op computing ``out_of_place(tensor, *args)`` into the tensor; ``reads_self``:
     out_of_place's backward reads the tensor's old value (it must be kept)."""
     def method(self, *args, **kwargs):
-        if _state.enabled and (self.requires_grad or _any_requires_grad(self, args, kwargs)):
+        if _state.enabled and (self.requires_grad or _any_requires_grad(self, args, kwargs)
+                               or (self._view is not None and needs_recording(self._view))):
             write_in_place(method.__name__, self,
                            lambda old, *a: _conform(method.__name__, out_of_place(old, *a, **kwargs), self),
                            reads_self, args)

@@ -338,3 +338,26 @@ def test_an_integer_buffer_takes_the_values_of_an_operand_that_requires_grad_and
         assert not b.requires_grad and b.grad_fn is None and not c.requires_grad
         return [b, c]
     check(scenario)
+
+
+@pytest.mark.parametrize("case", ["leaf", "non_leaf", "buffer_with_grad_operand", "setitem"])
+def test_a_view_made_under_no_grad_refuses_in_place_ops_that_autograd_would_record(case):
+    for m in (torch, dg):
+        x, w = leaves(m, [1.0, 2.0, 3.0], [4.0, 5.0])
+        base = m.zeros(3, dtype=m.float64) if case == "buffer_with_grad_operand" else x if case == "leaf" else x * 1
+        with m.no_grad():
+            v = base[0:2]
+        with pytest.raises(RuntimeError, match="(?i)(view|which) was (created|made) (in|under) no_grad"):
+            if case == "buffer_with_grad_operand":
+                v.add_(w)
+            elif case == "setitem":
+                v[0] = 7.0
+            else:
+                v.mul_(2)
+        with m.no_grad():
+            v.mul_(2)  # still fine where no gradient is recorded
+        plain = m.zeros(3, dtype=m.float64)
+        with m.no_grad():
+            pv = plain[1:]
+        pv.add_(1.0)  # nothing requires grad: nothing to record
+        assert plain.tolist() == [0.0, 1.0, 1.0]
