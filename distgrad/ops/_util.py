@@ -2,7 +2,7 @@
 import numpy
 
 from .. import dtypes
-from ..errors import OpIndexError, OpTypeError
+from ..errors import OpIndexError, OpNotImplementedError, OpTypeError
 from ..function import Function
 from ..tensor_base import TensorBase
 
@@ -71,6 +71,15 @@ def reject_bool(op, *operands, how="convert it with .long() or .float() first"):
     for x in operands:
         if is_bool(x):
             raise OpTypeError(op, f"not supported for a bool operand; {how}")
+
+
+def require_floating(op, input, empty_ok=False):
+    """For ops PyTorch computes on floating inputs only (softmax, gelu, losses, normalization):
+    integer and bool inputs raise, as its kernels do (``empty_ok``: unless there are no elements,
+    where no kernel runs)."""
+    if input.array.dtype.kind != "f" and not (empty_ok and input.array.size == 0):
+        raise OpNotImplementedError(op, f"not implemented for an input of dtype {input.array.dtype}; convert "
+                                        "it with .float() first")
 
 
 def normalize_dim(dim, ndim, op="op"):

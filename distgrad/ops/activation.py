@@ -2,9 +2,9 @@
 import math
 
 from .. import dtypes
-from ..errors import OpNotImplementedError, OpValueError
+from ..errors import OpValueError
 from ..function import Function
-from ._util import normalize_dim, reject_bool
+from ._util import normalize_dim, reject_bool, require_floating
 
 
 class Relu(Function):
@@ -170,12 +170,6 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
     return LeakyRelu.apply(input, slope=negative_slope)
 
 
-def _floating_only(input, op):
-    if input.array.dtype.kind != "f" and input.array.size:  # as PyTorch: no kernel runs on no elements
-        raise OpNotImplementedError(op, f"not implemented for dtype {input.array.dtype}; convert the input "
-                                        f"with .float() first")
-
-
 def _as_floating(input):
     """Integer and bool inputs in the default floating dtype, as PyTorch's unary float ops."""
     return input if input.array.dtype.kind == "f" else input.to(dtypes.get_default_dtype())
@@ -184,7 +178,7 @@ def _as_floating(input):
 def gelu(input, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise OpValueError("gelu", f"approximate must be 'none' or 'tanh', got {approximate!r}")
-    _floating_only(input, "gelu")
+    require_floating("gelu", input, empty_ok=True)
     return Gelu.apply(input, approximate=approximate)
 
 
@@ -205,12 +199,12 @@ def _softmax_dim(input, dim, op):
 def softmax(input, dim=None, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
-    _floating_only(input, "softmax")
+    require_floating("softmax", input, empty_ok=True)
     return Softmax.apply(input, dim=_softmax_dim(input, dim, "softmax"))
 
 
 def log_softmax(input, dim=None, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
-    _floating_only(input, "log_softmax")
+    require_floating("log_softmax", input, empty_ok=True)
     return LogSoftmax.apply(input, dim=_softmax_dim(input, dim, "log_softmax"))

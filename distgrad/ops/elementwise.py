@@ -508,6 +508,11 @@ def where(condition, input=None, other=None):
     if input is None and other is None:
         from .indexing import nonzero  # which imports this module
         return nonzero(condition, as_tuple=True)
+    if not isinstance(input, TensorBase) and not isinstance(other, TensorBase):
+        if not isinstance(condition, TensorBase):
+            raise OpTypeError("where", "expected a tensor condition or branch, got none; pass tensors")
+        # two Python scalars (PyTorch accepts them): constants of their dtypes, next to the condition
+        input, other = as_tensor_like(input, condition), as_tensor_like(other, condition)
     like = input if isinstance(input, TensorBase) else other
     condition = as_tensor_like(condition, like)
     if condition.array.dtype.kind != "b":

@@ -1,11 +1,11 @@
 """Losses: cross-entropy (fused log-softmax and NLL), NLL and mean squared error."""
 import warnings
 
-from ..errors import OpIndexError, OpNotImplementedError, OpRuntimeError, OpTypeError, OpValueError
+from ..errors import OpIndexError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ..tensor_base import TensorBase
 from .activation import log_softmax
-from ._util import binary_operands, unbroadcast
+from ._util import binary_operands, require_floating, unbroadcast
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -167,9 +167,8 @@ class MseLoss(Function):
 
 def _check_logits(input, op, floating=True):
     """The floating (N, C, ...) or (C,) input; returns the number of classes."""
-    if floating and input.array.dtype.kind != "f":
-        raise OpNotImplementedError(op, f"not implemented for an input of dtype {input.array.dtype}; the input "
-                                        "holds floating scores (convert it with .float())")
+    if floating:
+        require_floating(op, input)
     if input.ndim == 0:
         raise OpIndexError(op, "the input needs a class dimension, got a 0-d tensor")
     return input.shape[1] if input.ndim >= 2 else input.shape[0]

@@ -13,7 +13,7 @@ import math
 
 from ..errors import OpRuntimeError, OpValueError
 from ..function import Function
-from ._util import unbroadcast
+from ._util import require_floating, unbroadcast
 
 
 class LayerNorm(Function):
@@ -62,6 +62,7 @@ def _affine(weight, bias, shape, op):
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    require_floating("layer_norm", input)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
     if k == 0 or tuple(input.shape[input.ndim - k:]) != shape or input.ndim < k:
@@ -151,6 +152,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     are used and the running ones (when given) are updated in place; otherwise the running ones.
     ``sync`` (SyncBatchNorm): combines the statistics with other ranks' (``combine``) and sums
     the backward's per-channel totals across them (``sum``)."""
+    require_floating("batch_norm", input)
     if input.ndim < 2:
         raise OpRuntimeError("batch_norm", f"expected an input of shape (N, C) or (N, C, ...), got "
                                            f"{tuple(input.shape)}")

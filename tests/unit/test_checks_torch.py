@@ -419,3 +419,17 @@ def test_randint_high_and_size():
         y = m.randint(2, 5, (3, 2))
         assert tuple(y.shape) == (3, 2) and 2 <= int(y.min()) <= int(y.max()) < 5
         assert tuple(m.randint(5, size=(4,)).shape) == (4,)
+
+
+@pytest.mark.parametrize("a,b", [(1.0, 0.0), (1, 0), (1.0, 0), (True, False), (True, 0)])
+def test_where_with_two_python_scalars(a, b):
+    same(lambda m, c: m.where(c, a, b), np.array([True, False, True]), grad=False)
+
+
+@pytest.mark.parametrize("layer", ["BatchNorm1d", "LayerNorm"])
+@pytest.mark.parametrize("train", [True, False])
+def test_norm_layers_reject_integer_inputs(layer, train):
+    for m in (torch, dg):
+        module = getattr(m.nn, layer)(3).train(train)
+        with pytest.raises(NotImplementedError if m is dg else (NotImplementedError, RuntimeError)):
+            module(m.tensor(np.ones((4, 3), "int64")))
