@@ -139,6 +139,10 @@ class MultiStepLR(LRScheduler):
         milestones = sorted(self.milestones.elements())
         return [base * self.gamma ** bisect_right(milestones, self.last_epoch) for base in self.base_lrs]
 
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        self.milestones = Counter(self.milestones)  # distgrad.save stores the Counter as a plain dict
+
 
 class ExponentialLR(LRScheduler):
     """Multiply the lr by ``gamma`` every epoch."""

@@ -433,3 +433,25 @@ def test_norm_layers_reject_integer_inputs(layer, train):
         module = getattr(m.nn, layer)(3).train(train)
         with pytest.raises(NotImplementedError if m is dg else (NotImplementedError, RuntimeError)):
             module(m.tensor(np.ones((4, 3), "int64")))
+
+
+# ------------------------------------------------------------------ lr schedulers
+def test_multistep_lr_step_epoch_after_a_save_load_round_trip(tmp_path):
+    import warnings
+    lrs = {}
+    for m in (torch, dg):
+        opt = m.optim.SGD([m.nn.Parameter(m.ones(2))], lr=0.1)
+        sched = m.optim.lr_scheduler.MultiStepLR(opt, [2, 4, 4], 0.5)
+        sched.step()
+        m.save(sched.state_dict(), tmp_path / "sched.pt")
+        restored = m.optim.lr_scheduler.MultiStepLR(opt, [1], 0.9)
+        restored.load_state_dict(m.load(tmp_path / "sched.pt", **({"weights_only": False} if m is torch else {})))
+        seen = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for epoch in (3, 4, 5):
+                restored.step(epoch)
+                seen.append(opt.param_groups[0]["lr"])
+        restored.step()
+        lrs[m.__name__] = seen + [opt.param_groups[0]["lr"]]
+    np.testing.assert_allclose(lrs["distgrad"], lrs["torch"], rtol=1e-12)
