@@ -4,9 +4,9 @@ The rules, PyTorch's:
 
 - A view op (basic indexing, reshape of a contiguous tensor, transpose/permute, expand, and
   what is built on them: view, flatten, squeeze, unsqueeze, t, split, chunk, unbind) returns
-  a tensor whose array is a view of its input's and that shares its version counter. Made in
-  grad mode, it is a TensorView: it records its root base and the steps (view Function and
-  params) that re-derive it from that base (ViewRecord).
+  a tensor whose array is a view of its input's and that shares its version counter: a
+  TensorView, which records its root base and the steps (view Function and params) that
+  re-derive it from that base (ViewRecord). One made under no_grad never takes a history.
 - An in-place op writes the target's memory (through a view: its base's) and bumps the shared
   version counter. Under no_grad, or when neither the target nor an operand requires grad,
   that is all: optimizers and nn.init take that path.
