@@ -331,10 +331,11 @@ def _leaves_reachable_from(outputs):
         if id(fn) in seen or fn.inputs is None:
             continue
         seen.add(id(fn))
-        for t in fn.inputs:
-            if t.grad_fn is not None:
-                stack.append(t.grad_fn)
-            elif t.requires_grad:
+        # The edges as recorded: an in-place op since may have given an input a new grad_fn.
+        for t, needed, child in zip(fn.inputs, fn.needs_grad, fn.edges):
+            if child is not None:
+                stack.append(child)
+            elif needed:
                 leaves.add(id(t))
     return leaves
 

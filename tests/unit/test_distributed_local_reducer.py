@@ -165,6 +165,17 @@ def test_find_unused_parameters_marks_parameters_outside_the_graph_at_once():
     assert len(comm.launched) == 4
 
 
+def test_find_unused_parameters_follows_the_graph_as_recorded_not_later_in_place_history():
+    model, reducer, comm = make(find_unused_parameters=True)
+    hidden = model.b(inputs())
+    out = hidden + 1  # recorded before hidden's history changes below
+    hidden.add_(model.a.bias.sum())  # a.bias now in hidden's history, but not in out's
+    reducer.expect_gradients_from(out)
+    assert sorted(reducer._unreachable) == [0, 1]  # a.weight, a.bias
+    out.sum().backward()
+    assert model.a.bias.grad is None and model.b.weight.grad is not None
+
+
 def test_compressed_buckets_go_out_compressed_and_come_back_float32():
     model, reducer, comm = make(compression=Compression.bf16)
     model(inputs()).sum().backward()
