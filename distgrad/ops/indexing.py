@@ -1,6 +1,8 @@
 """Indexing: slices, integer arrays and boolean masks; gather; index assignment."""
 import warnings
 
+import numpy
+
 from ..backend import get_array_module
 from ..errors import OpIndexError, OpRuntimeError, OpTypeError
 from ..autograd.views import needs_recording
@@ -53,7 +55,20 @@ def _dims_taken(item):
     """How many input dims an index item consumes (None, Ellipsis and Python bools: none)."""
     if item is None or item is Ellipsis or isinstance(item, bool):
         return 0
+    if isinstance(item, list):
+        item = numpy.asarray(item)
     return item.ndim if hasattr(item, "dtype") and _is_mask(item) else 1
+
+
+def _first_dims(items, ndim):
+    """The first input dim each index item indexes (only computed when a mask needs it)."""
+    dims, dim = [], 0
+    for item in items:
+        if item is Ellipsis:
+            dim += ndim - sum(_dims_taken(i) for i in items)
+        dims.append(dim)
+        dim += _dims_taken(item)
+    return dims
 
 
 def _check_mask(mask, shape, dim, position):
@@ -71,23 +86,20 @@ def _check_mask(mask, shape, dim, position):
 def _convert_index(index, xp, shape):
     """Tensors in an index become arrays; report whether it uses advanced indexing."""
     items = index if isinstance(index, tuple) else (index,)
-    items = [item.array if isinstance(item, TensorBase) else xp.asarray(item) if isinstance(item, list)
-             else item for item in items]
     converted, advanced = [], False
-    dim = 0  # the input dim the item indexes
     for position, item in enumerate(items):
+        if isinstance(item, TensorBase):
+            item = item.array
+        elif isinstance(item, list):
+            item = xp.asarray(item)
         if hasattr(item, "dtype") and hasattr(item, "ndim"):
             advanced = True
             if get_array_module(item) is not xp:
                 item = xp.asarray(item)
             if _is_mask(item):  # a mask is the tuple of its nonzero positions
-                item = _check_mask(item, shape, dim, position)
+                item = _check_mask(item, shape, _first_dims(items, len(shape))[position], position)
                 converted.extend(xp.nonzero(item))
-                dim += item.ndim
                 continue
-        if item is Ellipsis:
-            dim += len(shape) - sum(_dims_taken(i) for i in items)
-        dim += _dims_taken(item)
         converted.append(item)
     if isinstance(index, tuple) or len(converted) != 1:
         return tuple(converted), advanced
@@ -97,14 +109,8 @@ def _convert_index(index, xp, shape):
 def _wrapped_into_range(index, shape, xp):
     """Integer arrays of ``index`` taken modulo the size of the dim they index (where not 0)."""
     items = index if isinstance(index, tuple) else (index,)
-    out, dim = [], 0
-    for item in items:
-        if item is Ellipsis:
-            dim += len(shape) - sum(_dims_taken(i) for i in items)
-        elif hasattr(item, "dtype") and item.dtype.kind in "iu" and shape[dim]:
-            item = item % shape[dim]
-        dim += _dims_taken(item)
-        out.append(item)
+    out = [item % shape[d] if hasattr(item, "dtype") and item.dtype.kind in "iu" and d < len(shape) and shape[d]
+           else item for item, d in zip(items, _first_dims(items, len(shape)))]
     return tuple(out) if isinstance(index, tuple) else out[0]
 
 
