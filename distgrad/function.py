@@ -80,7 +80,10 @@ class set_grad_enabled(_GradMode):
 class Function:
     # Set by subclasses whose backward reads the inputs' or the output's values, so that an
     # in-place change of those tensors after the forward is caught instead of silently
-    # giving a wrong gradient.
+    # giving a wrong gradient. ``saves_inputs`` is True (every input is read) or, per input,
+    # the indices of the inputs its gradient reads (Mul: ((1,), (0,))): then only inputs read
+    # by a wanted gradient are watched, and changing another one in place is allowed, as in
+    # PyTorch (``y = x * 2; x.add_(1)`` still differentiates).
     saves_inputs = False
     saves_output = False
     # Set by ops whose output shares memory with the first input (reshape, transpose, basic
@@ -140,7 +143,11 @@ class Function:
                     else [t.grad_fn for t in tensors])
         fn.out_shape = out.shape
         if cls.saves_inputs or cls.saves_output:
-            versions = [(t._version, t._version[0]) for t in tensors] if cls.saves_inputs else []
+            saves = cls.saves_inputs
+            if saves is True:
+                versions = [(t._version, t._version[0]) for t in tensors]
+            else:
+                versions = [(tensors[i]._version, tensors[i]._version[0]) for i in _read_inputs(saves, needs)]
             if cls.saves_output:
                 versions.append((result._version, 0))
             fn._versions = versions
@@ -166,6 +173,14 @@ class Function:
 
     def __repr__(self):
         return f"<{self.name}>"
+
+
+def _read_inputs(reads, needs):
+    """The inputs whose values the wanted gradients read (``reads``: Function.saves_inputs
+    per input, or False)."""
+    if not reads:
+        return ()
+    return sorted({j for i, wanted in enumerate(needs) if wanted for j in reads[i]})
 
 
 def _check_same_device(cls, tensors, arrays):

@@ -39,7 +39,7 @@ class Sub(Function):
 
 
 class Mul(Function):
-    saves_inputs = True
+    saves_inputs = ((1,), (0,))  # each gradient reads the other input
 
     def forward(self, xp, a, b):
         self.saved = (a, b)
@@ -53,7 +53,7 @@ class Mul(Function):
 
 
 class Div(Function):
-    saves_inputs = True
+    saves_inputs = ((1,), (0, 1))
 
     def forward(self, xp, a, b):
         self.saved = (a, b)
