@@ -6,6 +6,8 @@ zero its gradient for this pass is final: hooks run, it is accumulated into ``.g
 its post-accumulate hooks fire while the rest of backward continues. Data parallelism
 starts communication from those hooks.
 """
+import numpy
+
 from ..backend import get_array_module
 from ..tensor_base import TensorBase
 
@@ -54,11 +56,14 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     outer = _running
     this = _running = BackwardPass()
     try:
-        if inputs is None:
-            _propagate(roots, root_grads, retain_graph, _finish_leaf)
-            result = None
-        else:
-            result = _gradients_of(inputs, roots, root_grads, retain_graph, accumulate, allow_unused)
+        # Gradient formulas pick their values at the edges (x = 0, inf, NaN) with where(), which
+        # evaluates both branches: NumPy's warnings about the branch not taken would be noise.
+        with numpy.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if inputs is None:
+                _propagate(roots, root_grads, retain_graph, _finish_leaf)
+                result = None
+            else:
+                result = _gradients_of(inputs, roots, root_grads, retain_graph, accumulate, allow_unused)
         _running = None  # a callback may itself run a backward
         for callback in this.end_callbacks:
             callback()
