@@ -167,6 +167,7 @@ def relu(input, inplace=False):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
+    require_floating("leaky_relu", input)
     return LeakyRelu.apply(input, slope=negative_slope)
 
 
@@ -178,7 +179,7 @@ def _as_floating(input):
 def gelu(input, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise OpValueError("gelu", f"approximate must be 'none' or 'tanh', got {approximate!r}")
-    require_floating("gelu", input, empty_ok=True)
+    require_floating("gelu", input)
     return Gelu.apply(input, approximate=approximate)
 
 

@@ -277,8 +277,10 @@ def test_gelu_float64_to_full_precision(approximate):
     same(lambda m, x: m.nn.functional.gelu(x, approximate=approximate), x)
 
 
-def test_gelu_of_an_integer_tensor_raises():
-    raises(lambda m, x: m.nn.functional.gelu(x), _ix(1, 2), error=NotImplementedError)
+@pytest.mark.parametrize("name", ["gelu", "leaky_relu"])
+@pytest.mark.parametrize("x", [_ix(1, 2), np.zeros(0, "int64"), np.array([True])])
+def test_gelu_and_leaky_relu_of_integer_tensors_raise(name, x):
+    raises(lambda m, x: getattr(m.nn.functional, name)(x), x, error=NotImplementedError)
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "tanh"])
