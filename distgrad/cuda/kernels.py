@@ -74,8 +74,9 @@ ELEMENTWISE = {
             grad = (col == target ? p - T(1) : p) * scale[per_row ? row : 0];
         }
         """),
-    "bias_relu": ("T y, T b", "T out", "T s = y + b; out = s > T(0) ? s : T(0);"),
-    "relu_backward": ("T g, T out", "T gy", "gy = out > T(0) ? g : T(0);"),
+    # NaN passes through both ways, as in PyTorch (and the NumPy path): "not <= 0", not "> 0".
+    "bias_relu": ("T y, T b", "T out", "T s = y + b; out = s <= T(0) ? T(0) : s;"),
+    "relu_backward": ("T g, T out", "T gy", "gy = out <= T(0) ? T(0) : g;"),
 }
 
 RAW = {

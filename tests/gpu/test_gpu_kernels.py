@@ -137,6 +137,14 @@ def test_bias_relu_kernels_match_reference():
     np.testing.assert_array_equal(cupy.asnumpy(kernels.relu_backward(gpu(g), out)), g * (y + b > 0))
 
 
+def test_bias_relu_kernels_pass_nan_through_as_the_cpu_path():
+    y = np.array([[np.nan, -1.0, 2.0]], np.float32)
+    b, g = np.zeros(3, np.float32), np.ones((1, 3), np.float32)
+    out = kernels.bias_relu(gpu(y), gpu(b))
+    np.testing.assert_array_equal(cupy.asnumpy(out), [[np.nan, 0.0, 2.0]])
+    np.testing.assert_array_equal(cupy.asnumpy(kernels.relu_backward(gpu(g), out)), [[1.0, 0.0, 1.0]])
+
+
 def test_linear_relu_on_gpu_matches_the_plain_ops_on_cpu():
     from distgrad.cuda.fused_activation import linear_relu
     rng = np.random.default_rng(6)
