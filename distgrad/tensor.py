@@ -242,8 +242,8 @@ class Tensor(TensorBase):
     def is_floating_point(self):
         return self.array.dtype.kind == "f"
 
-    def contiguous(self):
-        return self
+    def contiguous(self, memory_format=None):
+        return _shape.contiguous(self, memory_format)
 
     def is_contiguous(self):
         return bool(self.array.flags.c_contiguous)

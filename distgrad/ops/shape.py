@@ -107,20 +107,43 @@ def reshape(input, *shape):
 
 
 def _reshape_to(input, shape):
-    """Reshape to a resolved shape (no -1); the same shape gives the input back."""
+    """Reshape to a resolved shape (no -1); the same shape gives the input back. A view when
+    the input's strides allow one (always when contiguous), else a copy, as PyTorch's."""
     if shape == input.array.shape:
         return input
-    return (Reshape if input.array.flags.c_contiguous else ReshapeCopy).apply(input, shape=shape)
+    return (Reshape if _reshapes_as_view(input.array, shape) else ReshapeCopy).apply(input, shape=shape)
+
+
+def _reshapes_as_view(array, shape):
+    """Whether ``array.reshape(shape)`` needs no copy. NumPy and CuPy copy only when the
+    strides cannot express the new shape; their view then shares the array's owner."""
+    if array.flags.c_contiguous:
+        return True
+    out = array.reshape(shape)
+    owner = array if array.base is None else array.base
+    return out.base is owner
 
 
 def view(input, *shape):
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):  # view(dtype)
         return input._wrap(input.array.view(shape[0]))
-    return reshape(input, *shape)
+    resolved = _resolve_shape(shape_arg(shape), input.array.size, "view", input.array.shape)
+    if resolved != input.array.shape and not _reshapes_as_view(input.array, resolved):
+        raise OpRuntimeError("view", f"shape {resolved} is not compatible with the input's size "
+                                     f"{tuple(input.array.shape)} and strides (a dimension would span "
+                                     "non-adjacent memory); use .reshape(...), or .contiguous() first")
+    return _reshape_to(input, resolved)
+
+
+def contiguous(input, memory_format=None):
+    """The tensor itself when its memory is contiguous, else a contiguous copy."""
+    if input.array.flags.c_contiguous:
+        return input
+    return ReshapeCopy.apply(input, shape=input.array.shape)
 
 
 def view_as(input, other):
-    return reshape(input, other.shape)
+    return view(input, other.shape)
 
 
 def reshape_as(input, other):

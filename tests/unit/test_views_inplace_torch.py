@@ -361,3 +361,19 @@ def test_a_view_made_under_no_grad_refuses_in_place_ops_that_autograd_would_reco
             pv = plain[1:]
         pv.add_(1.0)  # nothing requires grad: nothing to record
         assert plain.tolist() == [0.0, 1.0, 1.0]
+
+
+def test_contiguous_copies_a_transposed_tensor_and_view_refuses_strides_it_cannot_express():
+    results = []
+    for lib in (dg, torch):
+        x = lib.arange(6.0, dtype=lib.float64).reshape(2, 3).requires_grad_()
+        y = x.t()
+        c = y.contiguous()
+        with pytest.raises(RuntimeError, match="view"):
+            y.view(6)
+        split = y.view(3, 1, 2)  # splitting a dim needs no copy: a view
+        split[0, 0, 0].item()
+        (c * lib.arange(6.0, dtype=lib.float64).reshape(3, 2)).sum().backward()
+        results.append((c.is_contiguous(), y.is_contiguous(), tuple(split.shape), x.grad.detach().numpy().copy()))
+    assert results[0][:3] == results[1][:3] == (True, False, (3, 1, 2))
+    np.testing.assert_array_equal(results[0][3], results[1][3])
