@@ -177,10 +177,17 @@ class Function:
 
 def _read_inputs(reads, needs):
     """The inputs whose values the wanted gradients read (``reads``: Function.saves_inputs
-    per input, or False)."""
+    per input, or False). Memoized: a few (reads, needs) pairs cover a whole training run."""
     if not reads:
         return ()
-    return sorted({j for i, wanted in enumerate(needs) if wanted for j in reads[i]})
+    watched = _watched.get((reads, needs))
+    if watched is None:
+        watched = _watched[reads, needs] = tuple(sorted(
+            {j for i, wanted in enumerate(needs) if wanted for j in reads[i]}))
+    return watched
+
+
+_watched = {}
 
 
 def _check_same_device(cls, tensors, arrays):

@@ -111,6 +111,8 @@ class CrossEntropy(Function):
 def _nonzero(xp, denom):
     """The mean's total weight, 1 where it is 0: every sample was ignored (or weighs 0), so
     every gradient is 0 (PyTorch's), where dividing by 0 would make it NaN."""
+    if isinstance(denom, int):  # the sample count, with no weights: no array work on the hot path
+        return denom or 1
     return xp.where(denom == 0, 1, denom)
 
 
