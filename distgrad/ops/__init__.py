@@ -28,6 +28,13 @@ from .shape import (broadcast_to, cat, chunk, concat, concatenate, expand, expan
 multiply, divide, subtract, true_divide, negative = mul, div, sub, div, neg
 greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
 
+from ._util import names_non_tensors as _names_non_tensors  # noqa: E402
+
+# The functional API names the op and the argument when given a number where a tensor goes.
+for _n, _v in list(globals().items()):
+    if callable(_v) and not isinstance(_v, type) and not _n.startswith("_") and _n != "cast":
+        globals()[_n] = _names_non_tensors(_v)
+
 # What ``from distgrad.ops import *`` (and so the top-level ``distgrad``) exports: functions
 # only, not submodules, and not the ops whose top-level PyTorch namesakes take their
 # arguments in another order (those live in distgrad.nn.functional).

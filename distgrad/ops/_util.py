@@ -1,4 +1,7 @@
 """Small helpers shared by the ops: argument coercion, dtype casts and broadcasting's backward."""
+import functools
+import inspect
+
 import numpy
 
 from .. import dtypes
@@ -86,9 +89,13 @@ def normalize_dim(dim, ndim, op="op"):
     """A dim argument (int, tuple or None) as a tuple of non-negative axes, or None."""
     if dim is None:
         return None
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    dims = (dim,) if isinstance(dim, int) else tuple(dim) if isinstance(dim, (tuple, list)) else None
+    if dims is None:
+        raise OpTypeError(op, f"dim must be an int or a tuple of ints, got {type(dim).__name__} {dim!r}")
     out = []
     for d in dims:
+        if not isinstance(d, int):
+            raise OpTypeError(op, f"dim must be an int or a tuple of ints, got {dims!r}; pass integer dims")
         if not -max(ndim, 1) <= d < max(ndim, 1):
             raise OpIndexError(op, f"dimension {d} out of range for a tensor of {ndim} dimensions")
         out.append(d % max(ndim, 1))
@@ -106,3 +113,39 @@ class Cast(Function):
 
 def cast(tensor, dtype):
     return Cast.apply(tensor, dtype=numpy.dtype(dtype))
+
+
+def _not_a_tensor(op, fn, args, kwargs, error):
+    """The OpTypeError for a non-tensor where ``op`` wants a tensor (``exp(1.0)``), or None
+    when ``error`` (an AttributeError raised inside ``op``) is about something else."""
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError:
+        return None
+    text = str(error)
+    for position, (name, value) in enumerate(bound.arguments.items(), 1):
+        values = value if isinstance(value, (list, tuple)) and name == "tensors" else (value,)
+        for k, v in enumerate(values):
+            if isinstance(v, TensorBase) or f"'{type(v).__name__}' object" not in text:
+                continue
+            where = f"element {k} of argument '{name}'" if values is value else f"argument '{name}'"
+            return OpTypeError(op, f"{where} (position {position}) must be Tensor, not {type(v).__name__}; "
+                                   "make it one with distgrad.tensor(...)")
+    return None
+
+
+def names_non_tensors(fn):
+    """The functional API's ``fn``, raising an OpTypeError naming the op and the argument
+    when given a non-tensor where it reads a tensor's attributes ('float' object has no
+    attribute 'array'). The check runs only once such an error is raised; Tensor methods
+    call the ops unwrapped."""
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except AttributeError as e:
+            named = _not_a_tensor(fn.__name__, fn, args, kwargs, e)
+            if named is None:
+                raise
+            raise named from None
+    return op

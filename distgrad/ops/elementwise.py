@@ -567,7 +567,10 @@ def _bitwise(name):
     def bitwise(input, other):
         a, b = binary_operands(input, other)
         _check_integral(name, a)
-        return a._wrap(getattr(a.xp, name)(a.array, b.array))
+        try:
+            return a._wrap(getattr(a.xp, name)(a.array, b.array))
+        except ValueError as e:  # shapes that do not broadcast
+            raise named_error(name, (a.array, b.array), e) from None
     bitwise.__name__ = name
     return bitwise
 
@@ -644,7 +647,10 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
     if input.array.dtype != other.array.dtype:
         raise OpTypeError("allclose", f"dtypes differ ({input.array.dtype} and {other.array.dtype}); "
                                       "convert one with .to(other.dtype)")
-    return bool(input.xp.allclose(input.array, other.array, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    try:
+        return bool(input.xp.allclose(input.array, other.array, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    except ValueError as e:  # shapes that do not broadcast
+        raise named_error("allclose", (input.array, other.array), e) from None
 
 
 def equal(input, other):

@@ -6,7 +6,7 @@ import numpy
 from ..backend import get_array_module
 from ..errors import OpIndexError, OpRuntimeError, OpTypeError
 from ..autograd.views import needs_recording
-from ..function import Function, is_grad_enabled
+from ..function import Function, is_grad_enabled, named_error
 from ..tensor_base import TensorBase
 from ._util import as_tensor_like, cast, normalize_dim, unbroadcast
 from .elementwise import where
@@ -173,7 +173,10 @@ def setitem(input, index, value):
             inplace.copy_(getitem(input, index), value)
         return
     index, _ = _convert_index(index, input.xp, input.array.shape)
-    input.array[index] = value.array if isinstance(value, TensorBase) else value
+    try:
+        input.array[index] = value.array if isinstance(value, TensorBase) else value
+    except (IndexError, ValueError) as e:  # an index out of bounds, a value that does not broadcast
+        raise named_error("setitem", (input.array,), e) from None
     input._bump_version()
 
 

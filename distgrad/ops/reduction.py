@@ -306,6 +306,8 @@ def _var(input, dim, unbiased, keepdim, correction, root):
     _check_float(input, op)
     if correction is None:
         correction = 0 if unbiased is False else 1
+    elif not isinstance(correction, (int, float)):
+        raise OpTypeError(op, f"correction must be a number, got {type(correction).__name__} {correction!r}")
     axes = _axes(input, dim, op)
     full = dim is None or input.ndim == 0
     # PyTorch's backward counts an explicit empty dim list as 1 element (its forward takes all)

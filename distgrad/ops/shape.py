@@ -3,7 +3,7 @@ import numbers
 
 from .. import dtypes
 from ..autograd.views import one_of_several
-from ..errors import OpIndexError, OpRuntimeError, OpValueError
+from ..errors import OpIndexError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ._util import normalize_dim, shape_arg, unbroadcast
 
@@ -188,6 +188,8 @@ def squeeze(input, dim=None):
 
 def unsqueeze(input, dim):
     ndim = input.ndim + 1
+    if not isinstance(dim, int):
+        raise OpTypeError("unsqueeze", f"dim must be an int, got {type(dim).__name__} {dim!r}")
     if not -ndim <= dim < ndim:
         raise OpIndexError("unsqueeze", f"dimension {dim} out of range for a result of {ndim} dimensions")
     dim %= ndim

@@ -43,9 +43,9 @@ OPS = {}
 def op(name, call, draw, method=False, **kw):
     OPS[name] = Op(name, call, draw, **kw)
     if method:
-        attr = name.split(".")[-1]
-        OPS["Tensor." + attr] = Op("Tensor." + attr,
-                                   lambda m, x, *rest, _a=attr, **k: getattr(x, _a)(*rest, **k), draw, **kw)
+        key = "Tensor." + name.split(".")[-1]
+        attr = key[len("Tensor."):].split("(")[0]  # "div(rounding_mode)": the method div
+        OPS[key] = Op(key, lambda m, x, *rest, _a=attr, **k: getattr(x, _a)(*rest, **k), draw, **kw)
 
 
 # ------------------------------------------------------------------ value and shape strategies

@@ -5,7 +5,8 @@ For each drawn case (shapes including 0-d, empty and broadcast pairs; inputs som
 presented as transposed, non-contiguous views; negative, tuple and empty dims; dtypes;
 argument values) the two frameworks must
 
-* both raise (any exception type), or both succeed with outputs of equal type, dtype,
+* both raise (any exception type; distgrad's must name the op: an OpError, or a message
+  starting ``op: ``), or both succeed with outputs of equal type, dtype,
   shape and values (float64: rtol 1e-9; float32: rtol 1e-4), and
 * give equal gradients, with respect to every floating input, of a random-weighted sum of
   the floating outputs (or both raise in backward).
@@ -23,6 +24,7 @@ not in the table yet: add them, with a pinned example in KNOWN_EXAMPLES.
 import collections
 import math
 import os
+import re
 import warnings
 import zlib
 
@@ -35,6 +37,7 @@ import torch.nn.functional as torch_F  # noqa: E402
 
 import distgrad as dg  # noqa: E402
 import distgrad.nn.functional as dg_F  # noqa: E402
+from distgrad.errors import OpError  # noqa: E402
 
 from differential_ops import BOOL, F32, F64, I64, OPS  # noqa: E402
 
@@ -245,12 +248,23 @@ def _close(a, b, dtype_name):
         return False
 
 
+_OP_PREFIX = re.compile(r"[A-Za-z_][\w.]*(\(\))?: ")
+
+
+def names_op(error):
+    """distgrad's argument errors name the op: an OpError, or a message ``op: ...``."""
+    return isinstance(error, OpError) or _OP_PREFIX.match(str(error)) is not None
+
+
 def mismatch(case):
     """None if distgrad matches PyTorch on ``case``, else a description of the difference."""
     t, g = run(TORCH, case), run(DG, case)
     if t.error is not None or g.error is not None:
         if t.error is not None and g.error is not None:
-            return None
+            if names_op(g.error):
+                return None
+            return (f"both raise, but distgrad's {type(g.error).__name__} does not name the op: {g.error} "
+                    f"(PyTorch: {type(t.error).__name__}: {t.error})")
         if t.error is not None:
             return f"PyTorch raises {type(t.error).__name__}: {t.error}; distgrad returns a result"
         return f"distgrad raises {type(g.error).__name__}: {g.error}; PyTorch returns a result"

@@ -1,0 +1,72 @@
+"""Argument errors name the op: where PyTorch raises, distgrad raises an error whose message
+starts ``op: `` (an OpError, or the array library's error with the op and shapes in front;
+not ``'float' object has no attribute 'array'`` from inside the op), of the built-in type
+PyTorch's is where they agree."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import distgrad as dg  # noqa: E402
+from distgrad.errors import OpError  # noqa: E402
+
+
+def _x(m):
+    return m.from_numpy(np.arange(6.0).reshape(2, 3))
+
+
+def _i(m):
+    return m.from_numpy(np.arange(6).reshape(2, 3))
+
+
+# (call on framework m, the op name distgrad's message starts with, the built-in type both raise)
+CASES = {
+    # a Python number (or None, a string) where a tensor goes
+    "exp(1.0)": (lambda m: m.exp(1.0), "exp", TypeError),
+    "sum(1.0)": (lambda m: m.sum(1.0), "sum", TypeError),
+    "relu(1.0)": (lambda m: m.relu(1.0), "relu", TypeError),
+    "sigmoid('a')": (lambda m: m.sigmoid("a"), "sigmoid", TypeError),
+    "abs(None)": (lambda m: m.abs(None), "abs", TypeError),
+    "matmul(x, 2.0)": (lambda m: m.matmul(_x(m), 2.0), "matmul", TypeError),
+    "matmul(2.0, x)": (lambda m: m.matmul(2.0, _x(m)), "matmul", TypeError),
+    "cat([x, 1.0])": (lambda m: m.cat([_x(m), 1.0]), "cat", TypeError),
+    "linear(x, 2.0)": (lambda m: m.nn.functional.linear(_x(m), 2.0), "linear", TypeError),
+    "conv2d(1.0, w)": (lambda m: m.nn.functional.conv2d(1.0, m.ones(1, 1, 2, 2)), "conv2d", TypeError),
+    "softmax(1.0, 0)": (lambda m: m.nn.functional.softmax(1.0, 0), "softmax", None),  # PyTorch: AttributeError
+    "mse_loss(x, 1.0)": (lambda m: m.nn.functional.mse_loss(_x(m), 1.0), "mse_loss", None),  # likewise
+    # a dim that is not an int
+    "sum(x, 1.0)": (lambda m: m.sum(_x(m), 1.0), "sum", TypeError),
+    "amax(x, 1.0)": (lambda m: m.amax(_x(m), 1.0), "amax", TypeError),
+    "sum(x, (0, 1.0))": (lambda m: m.sum(_x(m), (0, 1.0)), "sum", TypeError),
+    "softmax(x, 1.0)": (lambda m: m.softmax(_x(m), 1.0), "softmax", TypeError),
+    "unsqueeze(x, 1.0)": (lambda m: m.unsqueeze(_x(m), 1.0), "unsqueeze", TypeError),
+    "transpose(x, 0, 1.0)": (lambda m: m.transpose(_x(m), 0, 1.0), "transpose", TypeError),
+    "cat([x, x], 1.0)": (lambda m: m.cat([_x(m), _x(m)], 1.0), "cat", TypeError),
+    "var(x, correction='a')": (lambda m: m.var(_x(m), correction="a"), "var", TypeError),
+    # shapes that do not broadcast, indices out of range
+    "int | int of other shape": (lambda m: _i(m) | m.from_numpy(np.ones((3, 3), np.int64)), "bitwise_or", None),
+    "allclose of other shapes": (lambda m: m.allclose(_x(m), m.ones(3, 3, dtype=m.float64)), "allclose", None),
+    "x[5] = 1": (lambda m: _x(m).__setitem__(5, 1.0), "setitem", IndexError),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_argument_error_names_the_op(name):
+    call, op, kind = CASES[name]
+    with pytest.raises(Exception) as expected:  # noqa: PT011 - PyTorch's type is what is checked
+        call(torch)
+    with pytest.raises(Exception) as raised:  # noqa: PT011
+        call(dg)
+    # an OpError, or an error of the array library with the op and the shapes put in front
+    assert str(raised.value).startswith(f"{op}: "), repr(raised.value)
+    assert isinstance(raised.value, OpError) or "inputs of shapes" in str(raised.value), repr(raised.value)
+    if kind is not None:
+        assert isinstance(expected.value, kind) and isinstance(raised.value, kind), (expected.value, raised.value)
+
+
+def test_non_tensor_message_names_the_argument():
+    with pytest.raises(TypeError, match=r"^linear: argument 'weight' \(position 2\) must be Tensor, not float"):
+        dg.nn.functional.linear(dg.ones(2, 3), 2.0)
+    with pytest.raises(TypeError, match=r"^cat: element 1 of argument 'tensors' \(position 1\) must be Tensor"):
+        dg.cat([dg.ones(2), 1.0])
+
