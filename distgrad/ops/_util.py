@@ -129,9 +129,21 @@ def _not_a_tensor(op, fn, args, kwargs, error):
             if isinstance(v, TensorBase) or f"'{type(v).__name__}' object" not in text:
                 continue
             where = f"element {k} of argument '{name}'" if values is value else f"argument '{name}'"
-            return OpTypeError(op, f"{where} (position {position}) must be Tensor, not {type(v).__name__}; "
-                                   "make it one with distgrad.tensor(...)")
+            return not_a_tensor(op, where, position, v)
     return None
+
+
+def not_a_tensor(op, where, position, value):
+    return OpTypeError(op, f"{where} (position {position}) must be Tensor, not {type(value).__name__}; "
+                           "make it one with distgrad.tensor(...)")
+
+
+def require_tensors(op, input, other):
+    """For binary ops PyTorch defines on two tensors only (maximum, logical_and: no scalar)."""
+    if not isinstance(input, TensorBase):
+        raise not_a_tensor(op, "argument 'input'", 1, input)
+    if not isinstance(other, TensorBase):
+        raise not_a_tensor(op, "argument 'other'", 2, other)
 
 
 def names_non_tensors(fn):

@@ -5,7 +5,7 @@ from .. import dtypes
 from ..errors import OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function, named_error
 from ..tensor_base import TensorBase
-from ._util import as_tensor_like, binary_operands, cast, is_bool, reject_bool, unbroadcast
+from ._util import as_tensor_like, binary_operands, cast, is_bool, reject_bool, require_tensors, unbroadcast
 
 
 class Clone(Function):
@@ -497,10 +497,12 @@ def _number_if_0d(bound):
 
 
 def maximum(input, other):
+    require_tensors("maximum", input, other)
     return Maximum.apply(*binary_operands(input, other))
 
 
 def minimum(input, other):
+    require_tensors("minimum", input, other)
     return Minimum.apply(*binary_operands(input, other))
 
 
@@ -531,8 +533,10 @@ def _floating(t):
 
 
 # Comparisons and logic produce bool tensors and carry no gradient.
-def _compare(name, shown=None):
+def _compare(name, shown=None, tensors_only=False):
     def compare(input, other):
+        if tensors_only:
+            require_tensors(name, input, other)
         a, b = binary_operands(input, other)
         try:
             return a._wrap(getattr(a.xp, name)(a.array, b.array))
@@ -545,7 +549,8 @@ def _compare(name, shown=None):
 eq, ne, lt, le, gt, ge = (_compare(n, shown) for n, shown in (
     ("equal", "eq"), ("not_equal", "ne"), ("less", "lt"), ("less_equal", "le"), ("greater", "gt"),
     ("greater_equal", "ge")))
-logical_and, logical_or, logical_xor = (_compare(n) for n in ("logical_and", "logical_or", "logical_xor"))
+logical_and, logical_or, logical_xor = (_compare(n, tensors_only=True)
+                                         for n in ("logical_and", "logical_or", "logical_xor"))
 
 
 def eq_operator(input, other):

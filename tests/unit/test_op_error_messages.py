@@ -34,6 +34,12 @@ CASES = {
     "conv2d(1.0, w)": (lambda m: m.nn.functional.conv2d(1.0, m.ones(1, 1, 2, 2)), "conv2d", TypeError),
     "softmax(1.0, 0)": (lambda m: m.nn.functional.softmax(1.0, 0), "softmax", None),  # PyTorch: AttributeError
     "mse_loss(x, 1.0)": (lambda m: m.nn.functional.mse_loss(_x(m), 1.0), "mse_loss", None),  # likewise
+    # binary ops PyTorch defines on two tensors only
+    "maximum(x, 1.0)": (lambda m: m.maximum(_x(m), 1.0), "maximum", TypeError),
+    "x.minimum(1)": (lambda m: _x(m).minimum(1), "minimum", TypeError),
+    "logical_and(x, 1)": (lambda m: m.logical_and(_x(m), 1), "logical_and", TypeError),
+    "logical_or(True, x)": (lambda m: m.logical_or(True, _x(m)), "logical_or", TypeError),
+    "x.logical_xor(0.5)": (lambda m: _x(m).logical_xor(0.5), "logical_xor", TypeError),
     # a dim that is not an int
     "sum(x, 1.0)": (lambda m: m.sum(_x(m), 1.0), "sum", TypeError),
     "amax(x, 1.0)": (lambda m: m.amax(_x(m), 1.0), "amax", TypeError),
