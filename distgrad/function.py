@@ -211,7 +211,10 @@ def named_error(op, arrays, error):
         return error
     shapes = [str(tuple(a.shape)) for a in arrays]
     inputs = shapes[0] if len(shapes) == 1 else ", ".join(shapes[:-1]) + " and " + shapes[-1]
-    return type(error)(f"{op}: inputs of shapes {inputs}: {error}")
+    kind = type(error)
+    if kind.__module__ != "builtins":  # NumPy's UFuncTypeError takes other arguments: its built-in base
+        kind = next(k for k in kind.__mro__ if k.__module__ == "builtins")
+    return kind(f"{op}: inputs of shapes {inputs}: {error}")
 
 
 _new = object.__new__

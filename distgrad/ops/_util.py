@@ -5,7 +5,7 @@ import inspect
 import numpy
 
 from .. import dtypes
-from ..errors import OpIndexError, OpNotImplementedError, OpTypeError
+from ..errors import OpIndexError, OpNotImplementedError, OpRuntimeError, OpTypeError
 from ..function import Function
 from ..tensor_base import TensorBase
 
@@ -83,6 +83,14 @@ def require_floating(op, input, empty_ok=False):
     if input.array.dtype.kind != "f" and not (empty_ok and input.array.size == 0):
         raise OpNotImplementedError(op, f"not implemented for an input of dtype {input.array.dtype}; convert "
                                         "it with .float() first")
+
+
+def scalar_value(op, value):
+    """fill_, masked_fill and masked_fill_ take a number or a 0-d tensor (or array), as PyTorch's."""
+    if getattr(value, "ndim", 0):
+        raise OpRuntimeError(op, f"the value must be a number or a 0-d tensor, got shape {tuple(value.shape)}; "
+                                 "index the tensor, or use copy_ or where() for elementwise values")
+    return value
 
 
 def normalize_dim(dim, ndim, op="op"):

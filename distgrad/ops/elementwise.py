@@ -462,9 +462,13 @@ def rsqrt(input):
     return Rsqrt.apply(_floating(input))
 
 
-def clamp(input, min=None, max=None):
+def check_bounds(op, min, max):
     if min is None and max is None:
-        raise OpValueError("clamp", "at least one of min and max must be given")
+        raise OpRuntimeError(op, "at least one of min and max must be given")
+
+
+def clamp(input, min=None, max=None):
+    check_bounds("clamp", min, max)
     tensor_min, tensor_max = isinstance(min, TensorBase), isinstance(max, TensorBase)
     if tensor_min != tensor_max and min is not None and max is not None:
         # with a number for the other bound, a 0-d tensor that requires no gradient is a number

@@ -8,7 +8,7 @@ from ..errors import OpIndexError, OpRuntimeError, OpTypeError
 from ..autograd.views import needs_recording
 from ..function import Function, is_grad_enabled, named_error
 from ..tensor_base import TensorBase
-from ._util import as_tensor_like, cast, normalize_dim, unbroadcast
+from ._util import as_tensor_like, cast, normalize_dim, scalar_value, unbroadcast
 from .elementwise import where
 
 
@@ -244,9 +244,7 @@ def masked_fill(input, mask, value):
         raise OpRuntimeError("masked_fill", f"mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask))}")
     dtype = input.array.dtype
     if isinstance(value, TensorBase):
-        if value.ndim:
-            raise OpRuntimeError("masked_fill", f"value must be a number or a 0-d tensor, got shape "
-                                                f"{tuple(value.shape)}")
+        scalar_value("masked_fill", value)
         if value.array.dtype != dtype:
             value = cast(value, dtype)
     elif dtype.kind in "iu" and not isinstance(value, int):

@@ -11,10 +11,10 @@ one, cannot be changed in place while grad mode is on, as in PyTorch.
 from ..autograd.views import needs_recording, write_in_place
 from ..backend import device_of, move
 from ..errors import OpRuntimeError
-from ..function import Function, _state
+from ..function import Function, _state, named_error
 from ..tensor_base import TensorBase
 from . import elementwise as ew
-from ._util import as_tensor_like, cast, unbroadcast
+from ._util import as_tensor_like, cast, scalar_value, unbroadcast
 from .indexing import index_put, masked_fill
 
 
@@ -30,7 +30,12 @@ def _inplace(out_of_place, array_op, reads_self=False):
             return self
         if array_op is not _copy:  # copy_ is the one in-place op that moves data between devices
             _check_same_device(method.__name__, self, args)
-        array_op(self.array, *[a.array if isinstance(a, TensorBase) else a for a in args], **kwargs)
+        arrays = [a.array if isinstance(a, TensorBase) else a for a in args]
+        try:
+            array_op(self.array, *arrays, **kwargs)
+        except (ValueError, TypeError) as e:  # shapes that do not broadcast, a dtype it cannot hold
+            raise named_error(method.__name__, [self.array] + [a for a in arrays if hasattr(a, "shape")],
+                              e) from None
         self._bump_version()
         return self
     return method
@@ -109,6 +114,7 @@ def _pow(a, e):
 
 
 def _clamp(a, min=None, max=None):
+    ew.check_bounds("clamp_", min, max)
     a.clip(min, max, out=a)
 
 
@@ -117,11 +123,11 @@ def _copy(a, src, non_blocking=False):
 
 
 def _fill(a, value):
-    a.fill(value)
+    a.fill(scalar_value("fill_", value))
 
 
 def _masked_fill(a, mask, value):
-    a[mask] = value
+    a[mask] = scalar_value("masked_fill_", value)
 
 
 def _index_put(a, index, value):
@@ -139,7 +145,7 @@ div_ = _inplace(ew.div, _div, reads_self=True)
 pow_ = _inplace(ew.pow, _pow, reads_self=True)
 clamp_ = _inplace(ew.clamp, _clamp, reads_self=True)
 copy_ = _inplace(lambda t, src, non_blocking=False: overwrite(t, src), _copy)
-fill_ = _inplace(overwrite, _fill)
+fill_ = _inplace(lambda t, value: overwrite(t, scalar_value("fill_", value)), _fill)
 zero_ = _inplace(lambda t: overwrite(t, 0), lambda a: a.fill(0))
 relu_ = _inplace(lambda t: t.relu(), _relu)
 masked_fill_ = _inplace(masked_fill, _masked_fill)

@@ -53,6 +53,22 @@ CASES = {
     "int | int of other shape": (lambda m: _i(m) | m.from_numpy(np.ones((3, 3), np.int64)), "bitwise_or", None),
     "allclose of other shapes": (lambda m: m.allclose(_x(m), m.ones(3, 3, dtype=m.float64)), "allclose", None),
     "x[5] = 1": (lambda m: _x(m).__setitem__(5, 1.0), "setitem", IndexError),
+    "linear(x, 3-d weight)": (lambda m: m.nn.functional.linear(_x(m), m.ones(4, 3, 1, dtype=m.float64)), "linear",
+                              RuntimeError),
+    "clamp(x)": (lambda m: m.clamp(_x(m)), "clamp", RuntimeError),
+    # in-place ops on tensors outside autograd
+    "x.clamp_()": (lambda m: _x(m).clamp_(), "clamp_", RuntimeError),
+    "x.copy_(other shape)": (lambda m: _x(m).copy_(m.ones(4, dtype=m.float64)), "copy_", None),
+    "x.add_(broadcast larger)": (lambda m: _x(m).add_(m.ones(2, 1, 3, dtype=m.float64)), "add_", None),
+    "int.add_(float)": (lambda m: _i(m).add_(_x(m)), "add_", None),
+    "x.fill_(1-d tensor)": (lambda m: _x(m).fill_(m.ones(2, dtype=m.float64)), "fill_", RuntimeError),
+    "x.fill_(broadcastable 1-d)": (lambda m: _x(m).fill_(m.ones(3, dtype=m.float64)), "fill_", RuntimeError),
+    "y.fill_(broadcastable 1-d), autograd": (lambda m: (_x(m).requires_grad_() * 1).fill_(m.ones(3, dtype=m.float64)),
+                                             "fill_", RuntimeError),
+    "x.masked_fill_(mask, 1-d)": (lambda m: _x(m).masked_fill_(_x(m) > 0, m.ones(2, dtype=m.float64)),
+                                  "masked_fill_", RuntimeError),
+    "x.masked_fill_(mask, 1-d of the mask's count)": (
+        lambda m: _x(m).masked_fill_(_x(m) > 3, m.ones(2, dtype=m.float64)), "masked_fill_", RuntimeError),
 }
 
 
