@@ -172,7 +172,7 @@ def adaptive_avg_pool2d(input, output_size):
                                                     f"{tuple(input.shape)}")
     sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
     out_hw = tuple(s if o is None else int(o) for s, o in zip(input.shape[-2:], sizes))
-    if len(out_hw) != 2 or min(out_hw) < 1:
-        raise OpValueError("adaptive_avg_pool2d", "output_size must be one or two positive ints, got "
-                                                  f"{output_size}")
+    if len(sizes) != 2 or min(out_hw) < 0:  # 0 is allowed, as in PyTorch: an empty output
+        raise OpValueError("adaptive_avg_pool2d", "output_size must be one or two non-negative ints (or None), "
+                                                  f"got {output_size}")
     return AdaptiveAvgPool2d.apply(input, out_hw=out_hw)

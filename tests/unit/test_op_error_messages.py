@@ -55,6 +55,8 @@ CASES = {
     "x[5] = 1": (lambda m: _x(m).__setitem__(5, 1.0), "setitem", IndexError),
     "linear(x, 3-d weight)": (lambda m: m.nn.functional.linear(_x(m), m.ones(4, 3, 1, dtype=m.float64)), "linear",
                               RuntimeError),
+    "adaptive_avg_pool2d(x, 3 sizes)": (lambda m: m.nn.functional.adaptive_avg_pool2d(m.ones(1, 1, 3, 3), (1, 2, 3)),
+                                        "adaptive_avg_pool2d", None),
     "clamp(x)": (lambda m: m.clamp(_x(m)), "clamp", RuntimeError),
     # in-place ops on tensors outside autograd
     "x.clamp_()": (lambda m: _x(m).clamp_(), "clamp_", RuntimeError),
@@ -92,3 +94,10 @@ def test_non_tensor_message_names_the_argument():
     with pytest.raises(TypeError, match=r"^cat: element 1 of argument 'tensors' \(position 1\) must be Tensor"):
         dg.cat([dg.ones(2), 1.0])
 
+
+
+def test_adaptive_avg_pool2d_to_no_elements_as_torch():
+    a = np.arange(24.0).reshape(1, 2, 3, 4)
+    for size in (0, (0, 2), (2, 0)):
+        y = dg.nn.functional.adaptive_avg_pool2d(dg.tensor(a), size)
+        assert tuple(y.shape) == tuple(torch.nn.functional.adaptive_avg_pool2d(torch.tensor(a), size).shape)
