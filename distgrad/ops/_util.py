@@ -1,6 +1,7 @@
 """Small helpers shared by the ops: argument coercion, dtype casts and broadcasting's backward."""
 import functools
 import inspect
+import operator
 
 import numpy
 
@@ -22,11 +23,15 @@ def unbroadcast(g, shape):
     return g.reshape(shape)
 
 
-def shape_arg(shape):
-    """Accept f(2, 3), f((2, 3)) and f([2, 3]) (a Size is a tuple)."""
+def shape_arg(shape, op="size"):
+    """Accept f(2, 3), f((2, 3)) and f([2, 3]) (a Size is a tuple); sizes must be integers (2.5
+    raises, as in PyTorch, instead of becoming 2)."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(int(s) for s in shape)
+        shape = shape[0]
+    try:
+        return tuple(map(operator.index, shape))
+    except TypeError:
+        raise OpTypeError(op, f"sizes must be integers, got {tuple(shape)!r}; pass ints") from None
 
 
 def as_tensor_like(value, like):

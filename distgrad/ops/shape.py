@@ -103,7 +103,7 @@ def _resolve_shape(shape, numel, op, in_shape):
 
 
 def reshape(input, *shape):
-    return _reshape_to(input, _resolve_shape(shape_arg(shape), input.array.size, "reshape", input.array.shape))
+    return _reshape_to(input, _resolve_shape(shape_arg(shape, "reshape"), input.array.size, "reshape", input.array.shape))
 
 
 def _reshape_to(input, shape):
@@ -127,7 +127,7 @@ def _reshapes_as_view(array, shape):
 def view(input, *shape):
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):  # view(dtype)
         return input._wrap(input.array.view(shape[0]))
-    resolved = _resolve_shape(shape_arg(shape), input.array.size, "view", input.array.shape)
+    resolved = _resolve_shape(shape_arg(shape, "view"), input.array.size, "view", input.array.shape)
     if resolved != input.array.shape and not _reshapes_as_view(input.array, resolved):
         raise OpRuntimeError("view", f"shape {resolved} is not compatible with the input's size "
                                      f"{tuple(input.array.shape)} and strides (a dimension would span "
@@ -198,7 +198,7 @@ def unsqueeze(input, dim):
 
 
 def permute(input, *dims):
-    dims = normalize_dim(shape_arg(dims) if dims else (), input.ndim, "permute")
+    dims = normalize_dim(shape_arg(dims, "permute") if dims else (), input.ndim, "permute")
     if sorted(dims) != list(range(input.ndim)):
         raise OpRuntimeError("permute", f"dims {dims} are not a permutation of the {input.ndim} dimensions")
     return Permute.apply(input, axes=dims)
@@ -225,7 +225,7 @@ def t(input):
 
 
 def expand(input, *sizes):
-    sizes = shape_arg(sizes)
+    sizes = shape_arg(sizes, "expand")
     shape = input.array.shape
     lead = len(sizes) - len(shape)
     if lead < 0:

@@ -49,6 +49,11 @@ CASES = {
     "transpose(x, 0, 1.0)": (lambda m: m.transpose(_x(m), 0, 1.0), "transpose", TypeError),
     "cat([x, x], 1.0)": (lambda m: m.cat([_x(m), _x(m)], 1.0), "cat", TypeError),
     "var(x, correction='a')": (lambda m: m.var(_x(m), correction="a"), "var", TypeError),
+    # sizes that are not integers
+    "x.reshape(2.0, 3)": (lambda m: _x(m).reshape(2.0, 3), "reshape", TypeError),
+    "x.view((2.5, 3))": (lambda m: _x(m).view((2.5, 3)), "view", TypeError),
+    "x.expand(2.0, 3)": (lambda m: _x(m).expand(2.0, 3), "expand", TypeError),
+    "x.permute(1.0, 0)": (lambda m: _x(m).permute(1.0, 0), "permute", TypeError),
     # shapes that do not broadcast, indices out of range
     "int | int of other shape": (lambda m: _i(m) | m.from_numpy(np.ones((3, 3), np.int64)), "bitwise_or", None),
     "allclose of other shapes": (lambda m: m.allclose(_x(m), m.ones(3, 3, dtype=m.float64)), "allclose", None),
