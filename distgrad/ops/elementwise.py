@@ -646,6 +646,8 @@ def sign(input):
 
 def round(input, decimals=0):
     reject_bool("round", input)
+    if not isinstance(decimals, int) or isinstance(decimals, bool):
+        raise OpTypeError("round", f"decimals must be an int, got {type(decimals).__name__} {decimals!r}")
     if decimals != 0 and input.array.dtype.kind != "f":
         raise OpTypeError("round", f"decimals={decimals} needs a floating tensor, got {input.array.dtype}; "
                                    "convert with .float() first")

@@ -270,6 +270,9 @@ def _extremum(input, dim, keepdim, largest, op):
     if isinstance(dim, TensorBase):  # torch.max(a, b) is the elementwise maximum
         return (maximum if largest else minimum)(input, dim)
     if dim is None:
+        if keepdim:
+            raise OpTypeError(op, "keepdim=True needs a dim (the whole tensor's extremum has no dims to keep); "
+                                  f"pass dim, or use a{op} with keepdim")
         _check_nonempty(input, None, op)
         return Extremum.apply(input, dim=None, keepdim=False, largest=largest)
     index = _arg(input, dim, keepdim, largest, op)  # checks the dim

@@ -49,6 +49,9 @@ CASES = {
     "transpose(x, 0, 1.0)": (lambda m: m.transpose(_x(m), 0, 1.0), "transpose", TypeError),
     "cat([x, x], 1.0)": (lambda m: m.cat([_x(m), _x(m)], 1.0), "cat", TypeError),
     "var(x, correction='a')": (lambda m: m.var(_x(m), correction="a"), "var", TypeError),
+    "round(x, decimals=1.5)": (lambda m: m.round(_x(m), decimals=1.5), "round", TypeError),
+    "max(x, keepdim=True)": (lambda m: m.max(_x(m), keepdim=True), "max", TypeError),
+    "x.min(keepdim=True)": (lambda m: _x(m).min(keepdim=True), "min", TypeError),
     # sizes that are not integers
     "x.reshape(2.0, 3)": (lambda m: _x(m).reshape(2.0, 3), "reshape", TypeError),
     "x.view((2.5, 3))": (lambda m: _x(m).view((2.5, 3)), "view", TypeError),
