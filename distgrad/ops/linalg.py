@@ -116,7 +116,7 @@ def linear(input, weight, bias=None):
     if input.ndim == 0:
         raise OpRuntimeError("linear", f"the input must have at least 1 dimension (the features), got a 0-d "
                                        f"tensor; weight has shape {tuple(weight.shape)}")
-    if weight.array.ndim > 2:
+    if not 1 <= weight.array.ndim <= 2:
         raise OpRuntimeError("linear", f"weight must have 1 or 2 dimensions (out_features, in_features), got "
                                        f"shape {tuple(weight.shape)}")
     if input.array.dtype != weight.array.dtype:

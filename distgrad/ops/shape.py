@@ -340,6 +340,8 @@ def chunk(input, chunks, dim=0):
 
 
 def unbind(input, dim=0):
+    if input.ndim == 0:
+        raise OpIndexError("unbind", f"a 0-d tensor has no dimension {dim} to unbind; unsqueeze it first")
     axis = normalize_dim(dim, input.ndim, "unbind")[0]
     lead = (slice(None),) * axis
     return one_of_several(tuple(input[lead + (i,)] for i in range(input.array.shape[axis])), "unbind")

@@ -65,6 +65,9 @@ CASES = {
                               RuntimeError),
     "adaptive_avg_pool2d(x, 3 sizes)": (lambda m: m.nn.functional.adaptive_avg_pool2d(m.ones(1, 1, 3, 3), (1, 2, 3)),
                                         "adaptive_avg_pool2d", None),
+    "linear(x, 0-d weight)": (lambda m: m.nn.functional.linear(_x(m), m.tensor(1.0, dtype=m.float64)), "linear",
+                              RuntimeError),
+    "unbind(0-d)": (lambda m: m.unbind(m.tensor(1.0)), "unbind", IndexError),
     "clamp(x)": (lambda m: m.clamp(_x(m)), "clamp", RuntimeError),
     # in-place ops on tensors outside autograd
     "x.clamp_()": (lambda m: _x(m).clamp_(), "clamp_", RuntimeError),
