@@ -212,6 +212,8 @@ def _check_in_range(array, size, op):
 def gather(input, dim, index):
     if input.ndim == 0:  # a 0-d tensor gathers as one of shape (1,)
         return gather(input.reshape(1), dim, index.reshape(-1) if index.ndim == 0 else index).reshape(index.shape)
+    if index.ndim == 0 and input.ndim == 1:  # and a 0-d index into a 1-d tensor as one of shape (1,)
+        return gather(input, dim, index.reshape(1)).reshape(())
     axis = normalize_dim(dim, input.ndim, "gather")[0]
     shape, array = input.array.shape, _index_array(index, "gather")
     if index.ndim != input.ndim:

@@ -112,3 +112,15 @@ def test_adaptive_avg_pool2d_to_no_elements_as_torch():
     for size in (0, (0, 2), (2, 0)):
         y = dg.nn.functional.adaptive_avg_pool2d(dg.tensor(a), size)
         assert tuple(y.shape) == tuple(torch.nn.functional.adaptive_avg_pool2d(torch.tensor(a), size).shape)
+
+
+def test_gather_with_a_0d_index_into_a_1d_tensor_as_torch():
+    a = np.array([1.5, -2.0, 3.25])
+    for dim in (0, -1):
+        x, tx = dg.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+        y, ty = dg.gather(x, dim, dg.tensor(2)), torch.gather(tx, dim, torch.tensor(2))
+        assert tuple(y.shape) == tuple(ty.shape) == ()
+        assert y.item() == ty.item()
+        (y * 3.0).backward()
+        (ty * 3.0).backward()
+        np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
