@@ -401,11 +401,11 @@ class Tensor(TensorBase):
         return _indexing.masked_fill(self, mask, value)
 
     def nonzero(self, as_tuple=False):
-        return _indexing.nonzero(self, as_tuple)
+        return _elementwise.nonzero(self, as_tuple)
 
     # ----------------------------------------------------------------- activation
-    def relu(self, inplace=False):
-        return _activation.relu(self, inplace)
+    def relu(self):
+        return _activation.relu(self)
 
     def sigmoid(self):
         return _activation.sigmoid(self)
@@ -572,7 +572,7 @@ class Tensor(TensorBase):
     # Bound to the functions themselves where the arguments line up: an operator runs once
     # per op, and a delegate would add a Python call to each.
     __getitem__ = _indexing.getitem
-    __setitem__ = _indexing.setitem
+    __setitem__ = _inplace.setitem
     __add__ = __radd__ = _elementwise.add
     __sub__ = _elementwise.sub
     __mul__ = __rmul__ = _elementwise.mul

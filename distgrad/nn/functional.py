@@ -1,11 +1,18 @@
 """distgrad.nn.functional: the stateless ops behind the layers (PyTorch's torch.nn.functional).
 
-Everything here is distgrad.ops' own function, re-exported under PyTorch's module name.
+Everything here is distgrad.ops' own function, re-exported under PyTorch's module name, but
+for ``relu``, which takes ``inplace`` here as in PyTorch.
 """
 from ..ops import (adaptive_avg_pool2d, avg_pool2d, batch_norm, conv2d, cross_entropy, dropout, embedding,
-                   gelu, layer_norm, leaky_relu, linear, log_softmax, max_pool2d, mse_loss, nll_loss, relu,
-                   relu_, sigmoid, softmax, tanh)
+                   gelu, layer_norm, leaky_relu, linear, log_softmax, max_pool2d, mse_loss, nll_loss, relu_,
+                   sigmoid, softmax, tanh)
+from ..ops import relu as _relu
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "conv2d", "cross_entropy", "dropout", "embedding",
            "gelu", "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss",
            "relu", "relu_", "sigmoid", "softmax", "tanh"]
+
+
+def relu(input, inplace=False):
+    """``inplace=True`` writes the result into ``input`` (``relu_``), as PyTorch's."""
+    return relu_(input) if inplace else _relu(input)

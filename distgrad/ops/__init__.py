@@ -11,10 +11,10 @@ from .dropout import dropout
 from .elementwise import (abs, add, allclose, ceil, clamp, clip, clone, div, eq, equal, exp, floor, ge,
                           gt, isfinite, isinf, isnan, le, log, logical_and, logical_not, logical_or,
                           logical_xor, lt, maximum, minimum, mul, ne, neg, pow, round, rsqrt, sign,
-                          sqrt, square, sub, where)
+                          sqrt, square, sub, where, nonzero)
 from .embedding import embedding
-from .indexing import gather, getitem, index_select, masked_fill, nonzero, setitem
-from .inplace import add_, clamp_, copy_, div_, fill_, masked_fill_, mul_, pow_, relu_, sub_, zero_
+from .indexing import gather, getitem, index_select, masked_fill
+from .inplace import add_, clamp_, copy_, div_, fill_, masked_fill_, mul_, pow_, relu_, setitem, sub_, zero_
 from .linalg import bmm, dot, linear, matmul, mm, outer
 from .loss import cross_entropy, mse_loss, nll_loss
 from .normalization import batch_norm, layer_norm

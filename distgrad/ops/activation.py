@@ -158,11 +158,8 @@ def log_softmax_array(xp, x, dim):
 
 # ---------------------------------------------------------------- functional API
 
-def relu(input, inplace=False):
+def relu(input):
     reject_bool("relu", input)
-    if inplace:
-        from . import inplace as _inplace  # which imports the ops modules
-        return _inplace.relu_(input)
     return Relu.apply(input)
 
 

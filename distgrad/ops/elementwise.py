@@ -512,7 +512,6 @@ def minimum(input, other):
 
 def where(condition, input=None, other=None):
     if input is None and other is None:
-        from .indexing import nonzero  # which imports this module
         return nonzero(condition, as_tuple=True)
     if not isinstance(input, TensorBase) and not isinstance(other, TensorBase):
         if not isinstance(condition, TensorBase):
@@ -666,3 +665,11 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
 
 def equal(input, other):
     return input.shape == other.shape and bool((input.array == other.array).all())
+
+
+def nonzero(input, as_tuple=False):
+    # A 0-d tensor counts as one element: as_tuple gives one index tensor, else (k, 0) indices.
+    idx = input.xp.nonzero(input.array.reshape(1) if input.ndim == 0 else input.array)
+    if as_tuple:
+        return tuple(input._wrap(i.astype("int64")) for i in idx)
+    return input._wrap(input.xp.stack(idx, axis=1)[:, :input.ndim].astype("int64"))

@@ -5,8 +5,7 @@ import numpy
 
 from ..backend import get_array_module
 from ..errors import OpIndexError, OpRuntimeError, OpTypeError
-from ..autograd.views import needs_recording
-from ..function import Function, is_grad_enabled, named_error
+from ..function import Function, named_error
 from ..tensor_base import TensorBase
 from ._util import as_tensor_like, cast, normalize_dim, scalar_value, unbroadcast
 from .elementwise import where
@@ -83,7 +82,7 @@ def _check_mask(mask, shape, dim, position):
     return mask
 
 
-def _convert_index(index, xp, shape):
+def convert_index(index, xp, shape):
     """Tensors in an index become arrays; report whether it uses advanced indexing."""
     items = index if isinstance(index, tuple) else (index,)
     converted, advanced = [], False
@@ -117,7 +116,7 @@ def _wrapped_into_range(index, shape, xp):
 def getitem(input, index):
     xp = input.xp
     shape = input.array.shape
-    index, advanced = _convert_index(index, xp, shape)
+    index, advanced = convert_index(index, xp, shape)
     try:
         return (GetItemCopy if advanced else GetItem).apply(input, index=index, advanced=advanced)
     except IndexError as e:
@@ -156,28 +155,6 @@ def index_put(input, index, value):
     if value.array.dtype != input.array.dtype:
         value = cast(value, input.array.dtype)
     return IndexPut.apply(input, value, index=index)
-
-
-def setitem(input, index, value):
-    """Index assignment, in place: the data is written and the version bumped. When autograd is
-    involved it is copy_ into the view ``input[index]``, or index_put_ for advanced indexing,
-    so that the gradient follows (autograd/views.py)."""
-    if is_grad_enabled() and (input.requires_grad or (isinstance(value, TensorBase) and value.requires_grad
-                                                      and input.array.dtype.kind in "fc")
-                              or (input._view is not None and needs_recording(input._view))):
-        from . import inplace  # which imports this module
-        converted, advanced = _convert_index(index, input.xp, input.array.shape)
-        if advanced:
-            inplace.index_put_(input, converted, value)
-        else:
-            inplace.copy_(getitem(input, index), value)
-        return
-    index, _ = _convert_index(index, input.xp, input.array.shape)
-    try:
-        input.array[index] = value.array if isinstance(value, TensorBase) else value
-    except (IndexError, ValueError) as e:  # an index out of bounds, a value that does not broadcast
-        raise named_error("setitem", (input.array,), e) from None
-    input._bump_version()
 
 
 class Gather(Function):
@@ -258,11 +235,3 @@ def masked_fill(input, mask, value):
         value = bool(value)
     out = where(mask, value, input)
     return out if out.array.dtype == dtype else cast(out, dtype)
-
-
-def nonzero(input, as_tuple=False):
-    # A 0-d tensor counts as one element: as_tuple gives one index tensor, else (k, 0) indices.
-    idx = input.xp.nonzero(input.array.reshape(1) if input.ndim == 0 else input.array)
-    if as_tuple:
-        return tuple(input._wrap(i.astype("int64")) for i in idx)
-    return input._wrap(input.xp.stack(idx, axis=1)[:, :input.ndim].astype("int64"))

@@ -11,11 +11,11 @@ one, cannot be changed in place while grad mode is on, as in PyTorch.
 from ..autograd.views import needs_recording, write_in_place
 from ..backend import device_of, move
 from ..errors import OpRuntimeError
-from ..function import Function, _state, named_error
+from ..function import Function, _state, is_grad_enabled, named_error
 from ..tensor_base import TensorBase
 from . import elementwise as ew
 from ._util import as_tensor_like, cast, scalar_value, unbroadcast
-from .indexing import index_put, masked_fill
+from .indexing import convert_index, getitem, index_put, masked_fill
 
 
 def _inplace(out_of_place, array_op, reads_self=False):
@@ -153,3 +153,24 @@ index_put_ = _inplace(index_put, _index_put)
 for _name, _fn in list(globals().items()):
     if _name.endswith("_") and not _name.startswith("_") and callable(_fn):
         _fn.__name__ = _name
+
+
+def setitem(input, index, value):
+    """Index assignment, in place: the data is written and the version bumped. When autograd is
+    involved it is copy_ into the view ``input[index]``, or index_put_ for advanced indexing,
+    so that the gradient follows (autograd/views.py)."""
+    if is_grad_enabled() and (input.requires_grad or (isinstance(value, TensorBase) and value.requires_grad
+                                                      and input.array.dtype.kind in "fc")
+                              or (input._view is not None and needs_recording(input._view))):
+        converted, advanced = convert_index(index, input.xp, input.array.shape)
+        if advanced:
+            index_put_(input, converted, value)
+        else:
+            copy_(getitem(input, index), value)
+        return
+    index, _ = convert_index(index, input.xp, input.array.shape)
+    try:
+        input.array[index] = value.array if isinstance(value, TensorBase) else value
+    except (IndexError, ValueError) as e:  # an index out of bounds, a value that does not broadcast
+        raise named_error("setitem", (input.array,), e) from None
+    input._bump_version()
