@@ -1,18 +1,24 @@
 """distgrad.nn.functional: the stateless ops behind the layers (PyTorch's torch.nn.functional).
 
 Everything here is distgrad.ops' own function, re-exported under PyTorch's module name, but
-for ``relu``, which takes ``inplace`` here as in PyTorch.
+for ``relu`` and ``leaky_relu``, which take ``inplace`` here as in PyTorch.
 """
 from ..ops import (adaptive_avg_pool2d, avg_pool2d, batch_norm, conv2d, cross_entropy, dropout, embedding,
-                   gelu, layer_norm, leaky_relu, linear, log_softmax, max_pool2d, mse_loss, nll_loss, relu_,
+                   gelu, layer_norm, linear, log_softmax, max_pool2d, mse_loss, nll_loss, relu_,
                    sigmoid, softmax, tanh)
-from ..ops import relu as _relu
+from ..ops import leaky_relu as _leaky_relu, relu as _relu
+from ..ops.inplace import leaky_relu_
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "conv2d", "cross_entropy", "dropout", "embedding",
-           "gelu", "layer_norm", "leaky_relu", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss",
+           "gelu", "layer_norm", "leaky_relu", "leaky_relu_", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss",
            "relu", "relu_", "sigmoid", "softmax", "tanh"]
 
 
 def relu(input, inplace=False):
     """``inplace=True`` writes the result into ``input`` (``relu_``), as PyTorch's."""
     return relu_(input) if inplace else _relu(input)
+
+
+def leaky_relu(input, negative_slope=0.01, inplace=False):
+    """``inplace=True`` writes the result into ``input`` (``leaky_relu_``), as PyTorch's."""
+    return leaky_relu_(input, negative_slope) if inplace else _leaky_relu(input, negative_slope)

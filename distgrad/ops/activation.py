@@ -163,7 +163,7 @@ def relu(input):
     return Relu.apply(input)
 
 
-def leaky_relu(input, negative_slope=0.01, inplace=False):
+def leaky_relu(input, negative_slope=0.01):
     require_floating("leaky_relu", input)
     return LeakyRelu.apply(input, slope=negative_slope)
 

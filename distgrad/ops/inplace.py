@@ -9,12 +9,13 @@ rewritten (autograd/views.py, which states the rules). A leaf that requires grad
 one, cannot be changed in place while grad mode is on, as in PyTorch.
 """
 from ..autograd.views import needs_recording, write_in_place
-from ..backend import device_of, move
+from ..backend import device_of, get_array_module, move
 from ..errors import OpRuntimeError
 from ..function import Function, _state, is_grad_enabled, named_error
 from ..tensor_base import TensorBase
 from . import elementwise as ew
 from ._util import as_tensor_like, cast, scalar_value, unbroadcast
+from .activation import leaky_relu
 from .indexing import convert_index, getitem, index_put, masked_fill
 
 
@@ -138,6 +139,10 @@ def _relu(a):
     a.clip(0, None, out=a)
 
 
+def _leaky_relu(a, negative_slope=0.01):
+    a[...] = get_array_module(a).where(a > 0, a, a * negative_slope)
+
+
 add_ = _inplace(ew.add, _add)
 sub_ = _inplace(ew.sub, _sub)
 mul_ = _inplace(ew.mul, _mul, reads_self=True)
@@ -148,6 +153,7 @@ copy_ = _inplace(lambda t, src, non_blocking=False: overwrite(t, src), _copy)
 fill_ = _inplace(lambda t, value: overwrite(t, scalar_value("fill_", value)), _fill)
 zero_ = _inplace(lambda t: overwrite(t, 0), lambda a: a.fill(0))
 relu_ = _inplace(lambda t: t.relu(), _relu)
+leaky_relu_ = _inplace(leaky_relu, _leaky_relu, reads_self=True)
 masked_fill_ = _inplace(masked_fill, _masked_fill)
 index_put_ = _inplace(index_put, _index_put)
 for _name, _fn in list(globals().items()):

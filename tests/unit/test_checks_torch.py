@@ -315,6 +315,22 @@ def test_relu_inplace_changes_its_input():
         assert x.tolist() == [0.0, 2.0]
 
 
+def test_leaky_relu_inplace_changes_its_input_and_keeps_the_gradient():
+    grads = []
+    for m in (torch, dg):
+        x = m.tensor([-1.0, 2.0])
+        assert m.nn.functional.leaky_relu(x, 0.5, inplace=True) is x and x.tolist() == [-0.5, 2.0]
+        x = m.tensor([-1.0, 2.0])
+        m.nn.LeakyReLU(0.5, inplace=True)(x)
+        assert x.tolist() == [-0.5, 2.0]
+        w = m.tensor([-2.0, 1.0, 3.0], dtype=m.float64, requires_grad=True)
+        y = w * 1
+        m.nn.functional.leaky_relu(y, 0.1, inplace=True)
+        (y * m.tensor([1.0, 2.0, 3.0], dtype=m.float64)).sum().backward()
+        grads.append(w.grad.tolist())
+    assert grads[0] == grads[1]
+
+
 # ------------------------------------------------------------------ losses
 def _probabilities(*shape, axis=1, seed=1):
     p = np.random.default_rng(seed).random(shape)
