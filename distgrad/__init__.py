@@ -17,8 +17,21 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from .serialization import load as _load, save as _save
 from . import autograd, data, nn, optim, utils  # noqa: E402
+from . import accelerator, backends, onnx  # noqa: E402,F401
+from .autograd import inference_mode  # noqa: E402,F401
+from .utils.logging import get_logger as _get_logger  # noqa: E402
 
 __version__ = "0.1.0"
+
+
+def compile(model=None, **options):
+    """PyTorch's torch.compile: distgrad compiles nothing, so the model (or function) comes back
+    unchanged, with one info line saying so. Also usable as ``@compile`` or ``@compile(...)``."""
+    if model is None:
+        return lambda fn: compile(fn, **options)
+    _get_logger().info("distgrad.compile: nothing to compile; %s runs eagerly, unchanged",
+                       type(model).__name__)
+    return model
 
 
 def is_tensor(obj):

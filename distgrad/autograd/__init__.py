@@ -1,5 +1,6 @@
-"""distgrad.autograd: backward, grad, gradcheck, graph and the legacy Variable."""
-from ..function import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+"""distgrad.autograd: backward, grad, gradcheck, graph, custom Functions and the legacy Variable."""
+from ..function import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .custom_function import Function, FunctionCtx, once_differentiable
 from .engine import run_backward
 from .gradcheck import gradcheck
 from .graph import graph
@@ -30,6 +31,29 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, create_graph=Fa
                         allow_unused=allow_unused)
 
 
+class inference_mode(no_grad):
+    """PyTorch's inference_mode: here no_grad (distgrad has no separate inference tensors).
+    A context manager and a decorator, bare (``@inference_mode``) or called; ``mode=False``
+    leaves the grad mode as it is."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # used bare as a decorator: mode is the function
+            return cls()(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        self.inference = bool(mode)
+
+    def __enter__(self):
+        if self.inference:
+            super().__enter__()
+        else:
+            self._prev = is_grad_enabled()
+
+    def _clone(self):
+        return self.__class__(self.inference)
+
+
 def Variable(data, requires_grad=False):
     """Legacy alias: returns a Tensor."""
     # At call time: tensor.py imports this package (Tensor.backward runs its engine).
@@ -40,5 +64,5 @@ def Variable(data, requires_grad=False):
     return Tensor(data, requires_grad=requires_grad)
 
 
-__all__ = ["Function", "backward", "grad", "gradcheck", "graph", "Variable", "no_grad",
-           "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+__all__ = ["Function", "FunctionCtx", "once_differentiable", "backward", "grad", "gradcheck", "graph",
+           "Variable", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode"]

@@ -26,3 +26,17 @@ def get_device_name(device=None):
     index = current_device() if index is None else index
     name = _cupy.cuda.runtime.getDeviceProperties(index)["name"]
     return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def manual_seed_all(seed):
+    """Seed the random generator of every GPU (distgrad.manual_seed seeds these and the CPU's);
+    without a GPU there is nothing to seed, as in PyTorch."""
+    for index in range(device_count()):
+        with _cupy.cuda.Device(index):
+            _cupy.random.seed(int(seed))
+
+
+def manual_seed(seed):
+    """Seed the current GPU's random generator; nothing without a GPU."""
+    if is_available():
+        _cupy.random.seed(int(seed))
