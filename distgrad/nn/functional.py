@@ -8,10 +8,14 @@ from ..ops import (adaptive_avg_pool2d, avg_pool2d, batch_norm, conv2d, cross_en
                    sigmoid, softmax, tanh)
 from ..ops import leaky_relu as _leaky_relu, relu as _relu
 from ..ops.inplace import leaky_relu_
+from ..ops import (binary_cross_entropy, binary_cross_entropy_with_logits, cosine_embedding_loss, huber_loss,
+                   kl_div, l1_loss, margin_ranking_loss, smooth_l1_loss)
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "conv2d", "cross_entropy", "dropout", "embedding",
            "gelu", "layer_norm", "leaky_relu", "leaky_relu_", "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss",
-           "relu", "relu_", "sigmoid", "softmax", "tanh"]
+           "relu", "relu_", "sigmoid", "softmax", "tanh", "binary_cross_entropy",
+           "binary_cross_entropy_with_logits", "cosine_embedding_loss", "huber_loss", "kl_div", "l1_loss",
+           "margin_ranking_loss", "smooth_l1_loss"]
 
 
 def relu(input, inplace=False):

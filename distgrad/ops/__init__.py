@@ -17,6 +17,8 @@ from .indexing import gather, getitem, index_select, masked_fill
 from .inplace import add_, clamp_, copy_, div_, fill_, masked_fill_, mul_, pow_, relu_, setitem, sub_, zero_
 from .linalg import bmm, dot, linear, matmul, mm, outer
 from .loss import cross_entropy, mse_loss, nll_loss
+from .losses_extra import (binary_cross_entropy, binary_cross_entropy_with_logits, cosine_embedding_loss,
+                           huber_loss, kl_div, l1_loss, margin_ranking_loss, smooth_l1_loss)
 from .normalization import batch_norm, layer_norm
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .reduction import (all, amax, amin, any, argmax, argmin, max, mean, min, norm, prod, std,
@@ -38,6 +40,8 @@ for _n, _v in list(globals().items()):
 # What ``from distgrad.ops import *`` (and so the top-level ``distgrad``) exports: functions
 # only, not submodules, and not the ops whose top-level PyTorch namesakes take their
 # arguments in another order (those live in distgrad.nn.functional).
-_FUNCTIONAL_ONLY = {"batch_norm", "embedding"}
+_FUNCTIONAL_ONLY = {"batch_norm", "embedding", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+                    "cosine_embedding_loss", "huber_loss", "kl_div", "l1_loss", "margin_ranking_loss",
+                    "smooth_l1_loss"}
 __all__ = [_n for _n, _v in list(globals().items())
            if not _n.startswith("_") and not isinstance(_v, type(_util)) and _n not in _FUNCTIONAL_ONLY]

@@ -521,6 +521,70 @@ def mse_draw(d):
     return [values(d, sa, F64), values(d, sb, F64)], kwargs(reduction=d(st.sampled_from([None, "sum", "none"])))
 
 
+REDUCTIONS = [None, "sum", "none", "mean", "bogus"]
+
+
+def probabilities(d, s):
+    """Values in [0, 1], now and then exactly 0 or 1 (or, rarely, outside)."""
+    rng = np.random.default_rng(d(st.integers(0, 99)))
+    p = rng.random(s)
+    if p.size and d(st.integers(0, 2)) == 0:
+        p.flat[0] = d(st.sampled_from([0.0, 1.0, 0.0, 1.0, 1.5, np.nan]))
+    return p
+
+
+def bce_draw(d, logits=False):
+    """(input, target[, weight][, pos_weight]); target of another shape now and then."""
+    s = shape(d, 0, 3)
+    x = values(d, s, F64) if logits else probabilities(d, s)
+    ts = s if d(st.integers(0, 8)) else s + (2,)
+    arrays, kw = [x, probabilities(d, ts)], kwargs(reduction=d(st.sampled_from(REDUCTIONS)))
+    arrays.append(np.random.default_rng(1).random(s[-1:]) + 0.5 if d(st.booleans()) else None)
+    if logits and d(st.booleans()):
+        arrays.append(np.random.default_rng(2).random(s[-1:]) * 3)
+    return [a for a in arrays if a is not None], kw | {"w": arrays[2] is not None}
+
+
+def bce_call(name):
+    def call(m, x, t, *ws, w=False, **k):
+        weight, pos = (ws[0], ws[1:]) if w else (None, ws)
+        return getattr(m.F, name)(x, t, weight, **k, **({"pos_weight": pos[0]} if pos else {}))
+    return call
+
+
+def pair_loss_draw(d, param=None, values_=(1.0, 0.5, 2.0, 0.0, -1.0)):
+    arrays, kw = mse_draw(d)
+    kw = kwargs(reduction=d(st.sampled_from(REDUCTIONS)))
+    if param:
+        kw.update(kwargs(**{param: d(st.sampled_from((None,) + values_))}))
+    return arrays, kw
+
+
+def kl_draw(d):
+    sa, sb = broadcast_pair(d)
+    log_target = d(st.booleans())
+    t = values(d, sb, F64) if log_target else probabilities(d, sb)
+    return [values(d, sa, F64), t], kwargs(reduction=d(st.sampled_from(REDUCTIONS + ["batchmean"])),
+                                           log_target=log_target)
+
+
+def signs(d, s):
+    rng = np.random.default_rng(d(st.integers(0, 99)))
+    return rng.choice(np.array([1.0, -1.0, 1.0, -1.0, 0.0]), s)
+
+
+def ranking_draw(d, cosine=False):
+    """(input1, input2, target of +-1); a 1-D pair (or 2-D rows with cosine), and now and then
+    mismatched dimensions."""
+    n, k = d(st.sampled_from([3, 1, 0])), d(st.sampled_from([2, 3, 1]))
+    s = d(st.sampled_from([(n, k), (n, k), (k,), (n, k, 2)] if cosine else [(n,), (n,), (), (n, 2)]))
+    ts = s[:-1] if cosine else s
+    if d(st.integers(0, 8)) == 0:
+        ts = ts + (1,)
+    kw = kwargs(reduction=d(st.sampled_from(REDUCTIONS)), margin=d(st.sampled_from([None, 0.5, -0.3, 0.0])))
+    return [values(d, s, F64), values(d, s, F64), signs(d, ts)], kw
+
+
 MATMUL_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 4)), ((2, 2, 3), (3, 4)),
                  ((3,), (2, 3, 4)), ((2, 2, 3), (2, 3, 1)), ((1, 2, 3), (4, 3, 2)), ((2, 3), (4, 2)),
                  ((0, 3), (3, 2)), ((2, 0), (0, 3)), ((), (3,)), ((2, 3, 4), (2, 4))]
@@ -704,6 +768,14 @@ op("Tensor.masked_fill", lambda m, x, mask, value: x.masked_fill(mask, value), m
 op("cross_entropy", loss_call("cross_entropy"), ce_draw, nograd=(2,))
 op("nll_loss", loss_call("nll_loss"), lambda d: ce_draw(d, nll=True), nograd=(2,))
 op("mse_loss", lambda m, a, b, **k: m.F.mse_loss(a, b, **k), mse_draw)
+op("binary_cross_entropy", bce_call("binary_cross_entropy"), bce_draw, nograd=(2,))
+op("binary_cross_entropy_with_logits", bce_call("binary_cross_entropy_with_logits"), lambda d: bce_draw(d, logits=True), nograd=(2, 3))
+op("l1_loss", lambda m, a, b, **k: m.F.l1_loss(a, b, **k), pair_loss_draw)
+op("smooth_l1_loss", lambda m, a, b, **k: m.F.smooth_l1_loss(a, b, **k), lambda d: pair_loss_draw(d, "beta"))
+op("huber_loss", lambda m, a, b, **k: m.F.huber_loss(a, b, **k), lambda d: pair_loss_draw(d, "delta"))
+op("kl_div", lambda m, a, b, **k: m.F.kl_div(a, b, **k), kl_draw)
+op("cosine_embedding_loss", lambda m, *xs, **k: m.F.cosine_embedding_loss(*xs, **k), lambda d: ranking_draw(d, cosine=True), nograd=(2,))
+op("margin_ranking_loss", lambda m, *xs, **k: m.F.margin_ranking_loss(*xs, **k), ranking_draw)
 
 op("matmul", lambda m, a, b: m.matmul(a, b), matmul_draw, method=True)
 op("mm", lambda m, a, b: m.mm(a, b), lambda d: matmul_draw(d, [((2, 3), (3, 4)), ((0, 2), (2, 1)), ((2, 3), (3,)), ((2, 3), (2, 3)), ((1, 1), (1, 5))]),

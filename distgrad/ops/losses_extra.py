@@ -1,0 +1,250 @@
+"""More losses, as PyTorch's: binary cross-entropy (on probabilities and on logits), L1,
+smooth L1, Huber, KL divergence, cosine embedding and margin ranking.
+
+The elementwise terms whose gradients PyTorch defines by its own formula (the clamped BCE,
+the stable BCE on logits) are Functions; the rest, and every weighting and reduction, are
+compositions of differentiable ops, so gradients reach weights and targets as in PyTorch.
+"""
+import warnings
+
+import numpy
+
+from ..errors import OpRuntimeError, OpValueError
+from ..function import Function
+from ..tensor_base import TensorBase
+from ._util import binary_operands, unbroadcast
+from .elementwise import abs, clamp, exp, where
+from .loss import _check_reduction
+
+
+def _reduce(loss, reduction):
+    if reduction == "none":
+        return loss
+    return loss.sum() if reduction == "sum" else loss.mean()
+
+
+def _weighted(loss, weight, reduction):
+    return _reduce(loss if weight is None else loss * weight, reduction)
+
+
+def _same_shape(input, target, op, error=OpValueError):
+    if tuple(target.shape) != tuple(input.shape):
+        raise error(op, f"target of shape {tuple(target.shape)} must have the input's shape "
+                        f"{tuple(input.shape)}")
+
+
+def _warn_broadcast(input, target, op):
+    if tuple(input.shape) != tuple(target.shape):
+        warnings.warn(f"{op}: target shape {tuple(target.shape)} differs from input shape "
+                      f"{tuple(input.shape)}; they will be broadcast", stacklevel=3)
+
+
+_EPS = float(numpy.float32(1e-12))  # PyTorch's floor of x (1 - x), a float32 constant in every dtype
+
+
+class BinaryCrossEntropy(Function):
+    """Elementwise -(t log x + (1 - t) log(1 - x)), each log clamped at -100, with PyTorch's
+    gradient (x - t) / max(x (1 - x), 1e-12)."""
+
+    def forward(self, xp, x, t):
+        self.saved = (x, t)
+        lo = xp.asarray(-100, dtype=x.dtype)
+        with _quiet(xp):  # log(0) is -inf before the clamp
+            return (t - 1) * xp.maximum(xp.log1p(-x), lo) - t * xp.maximum(xp.log(x), lo)
+
+    def backward(self, xp, g):
+        x, t = self.saved
+        gx = gt = None
+        if self.needs_grad[0]:
+            gx = g * (x - t) / xp.maximum((1 - x) * x, xp.asarray(_EPS, dtype=x.dtype))
+        if self.needs_grad[1]:
+            with _quiet(xp):
+                gt = g * (xp.log1p(-x) - xp.log(x))  # -logit(x), unclamped as PyTorch's
+        return gx, gt
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """Elementwise (1 - t) x + (1 + (p - 1) t) softplus(-x), p the positive weight (1 without)."""
+
+    def forward(self, xp, x, t, pos_weight=None):
+        sp = xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(-x, 0)  # softplus(-x), without overflow
+        self.saved = (x, t, pos_weight, sp)
+        if pos_weight is None:
+            return (1 - t) * x + sp
+        return (1 - t) * x + (1 + (pos_weight - 1) * t) * sp
+
+    def backward(self, xp, g):
+        x, t, pw, sp = self.saved
+        sig = 1 / (1 + xp.exp(-x))
+        gx = gt = gp = None
+        if self.needs_grad[0]:
+            gx = g * (sig - t) if pw is None else g * ((pw * t + 1 - t) * sig - pw * t)
+        if self.needs_grad[1]:
+            gt = g * -x if pw is None else unbroadcast(g * ((pw - 1) * sp - x), t.shape)
+        if pw is not None and self.needs_grad[2]:
+            gp = unbroadcast(g * t * sp, pw.shape)
+        return gx, gt, gp
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    op = "binary_cross_entropy"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, op)
+    _same_shape(input, target, op)
+    for name, a in (("input", input.array), ("target", target.array)):
+        if a.size and not bool(((a >= 0) & (a <= 1)).all()):  # NaN fails too, as in PyTorch
+            raise OpRuntimeError(op, f"all elements of {name} should be between 0 and 1"
+                                     + ("; apply sigmoid first, or use binary_cross_entropy_with_logits"
+                                        if name == "input" else ""))
+    return _weighted(BinaryCrossEntropy.apply(*binary_operands(input, target)), weight, reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
+                                     reduction="mean", pos_weight=None):
+    op = "binary_cross_entropy_with_logits"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, op)
+    _same_shape(input, target, op)
+    x, t = binary_operands(input, target)
+    loss = (BinaryCrossEntropyWithLogits.apply(x, t) if pos_weight is None else
+            BinaryCrossEntropyWithLogits.apply(x, t, pos_weight))
+    return _weighted(loss, weight, reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, "l1_loss")
+    _warn_broadcast(input, target, "l1_loss")
+    return _reduce(abs(input - target), reduction)
+
+
+class _Piecewise(Function):
+    """Smooth L1 (``scaled``: the quadratic part over ``bound``) and Huber: quadratic inside
+    |x - t| < bound, linear outside. The gradient is PyTorch's clipped difference, so an
+    infinite difference gives a finite gradient."""
+
+    def forward(self, xp, x, t, bound=1.0, scaled=True):
+        d = x - t
+        z = xp.abs(d)
+        self.saved, self.bound, self.scaled, self.shapes = d, bound, scaled, (x.shape, t.shape)
+        if scaled:
+            return xp.where(z < bound, 0.5 * z * z / bound, z - 0.5 * bound)
+        return xp.where(z < bound, 0.5 * z * z, bound * (z - 0.5 * bound))
+
+    def backward(self, xp, g):
+        grad = g * xp.clip(self.saved, -self.bound, self.bound)
+        if self.scaled:
+            grad = grad / self.bound
+        gx = unbroadcast(grad, self.shapes[0]) if self.needs_grad[0] else None
+        gt = unbroadcast(-grad, self.shapes[1]) if self.needs_grad[1] else None
+        return gx, gt
+
+
+def _piecewise(input, target, bound, scaled, op, reduction):
+    _check_reduction(reduction, op)
+    _warn_broadcast(input, target, op)
+    x, t = binary_operands(input, target)
+    return _reduce(_Piecewise.apply(x, t, bound=float(bound), scaled=scaled), reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if beta < 0:
+        raise OpRuntimeError("smooth_l1_loss", f"beta must be non-negative, got {beta}")
+    if beta == 0:  # PyTorch's: the L1 loss
+        _check_reduction(reduction, "smooth_l1_loss")
+        return l1_loss(input, target, reduction=reduction)
+    return _piecewise(input, target, beta, True, "smooth_l1_loss", reduction)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    if delta <= 0:
+        raise OpRuntimeError("huber_loss", f"delta must be positive, got {delta}")
+    loss = _piecewise(input, target, delta, False, "huber_loss", "none" if weight is not None else reduction)
+    return loss if weight is None else _weighted(loss, weight, reduction)
+
+
+class _XLogX(Function):
+    """t log t, 0 at t = 0; its gradient log t + 1 as PyTorch's xlogy(t, t) (NaN at t = 0)."""
+
+    def forward(self, xp, t):
+        self.saved = t
+        zero = xp.zeros((), dtype=t.dtype)
+        with _quiet(xp):
+            return xp.where(t == 0, zero, t * xp.log(t))
+
+    def backward(self, xp, g):
+        t = self.saved
+        with _quiet(xp):
+            return (g * (xp.where(t == 0, xp.zeros((), dtype=t.dtype), xp.log(t)) + t / t),)
+
+
+def _quiet(xp):
+    return xp.errstate(divide="ignore", invalid="ignore") if hasattr(xp, "errstate") else _Null()
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    op = "kl_div"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    if reduction not in ("mean", "sum", "none", "batchmean"):
+        raise OpValueError(op, f"reduction must be one of ('mean', 'sum', 'none', 'batchmean'), got "
+                               f"{reduction!r}")
+    input, target = binary_operands(input, target)
+    if log_target:
+        loss = exp(target) * (target - input)
+    else:
+        loss = _XLogX.apply(target) - target * input
+    if reduction == "batchmean":
+        total = loss.sum()
+        return total / input.shape[0] if input.ndim else total
+    if reduction == "mean":
+        warnings.warn("kl_div: reduction='mean' divides by the number of elements, not the batch size; "
+                      "use reduction='batchmean' for the KL divergence", stacklevel=2)
+    return _reduce(loss, reduction)
+
+
+def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
+                          reduction="mean"):
+    op = "cosine_embedding_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, op)
+    if input1.ndim != input2.ndim or input1.ndim not in (1, 2):
+        raise OpRuntimeError(op, f"inputs must both be 1-D or 2-D, got {input1.ndim}-D and {input2.ndim}-D")
+    if target.ndim != input1.ndim - 1:
+        raise OpRuntimeError(op, f"target must be {input1.ndim - 1}-D for {input1.ndim}-D inputs, got "
+                                 f"{target.ndim}-D")
+    dim = input1.ndim - 1
+    eps = 1e-12
+    prod = (input1 * input2).sum(dim)
+    mag = ((input1 * input1).sum(dim) + eps) * ((input2 * input2).sum(dim) + eps)
+    cos = prod / mag.sqrt()
+    loss = where(target == 1, 1 - cos, 0.0) + where(target == -1, clamp(cos - margin, min=0), 0.0)
+    return _reduce(loss, reduction)
+
+
+def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None, reduction="mean"):
+    op = "margin_ranking_loss"
+    reduction = legacy_reduction(size_average, reduce, reduction)
+    _check_reduction(reduction, op)
+    if not (input1.ndim == input2.ndim == target.ndim):
+        raise OpRuntimeError(op, f"all input tensors should have the same number of dimensions, got "
+                                 f"{tuple(input1.shape)}, {tuple(input2.shape)} and {tuple(target.shape)}")
+    return _reduce(clamp(-target * (input1 - input2) + margin, min=0), reduction)
+
+
+def legacy_reduction(size_average, reduce, reduction):
+    """PyTorch's deprecated size_average/reduce flags, mapped onto ``reduction`` (both None:
+    ``reduction`` itself; each defaults to True once either is given)."""
+    if size_average is None and reduce is None:
+        return reduction
+    if reduce is False:
+        return "none"
+    return "sum" if size_average is False else "mean"

@@ -1,0 +1,143 @@
+"""The extra losses (BCE, BCE with logits, L1, smooth L1, Huber, KL divergence, cosine
+embedding, margin ranking) against PyTorch: values and float64 gradients, edge values
+included, argument errors, and the nn Modules."""
+import numpy as np
+import pytest
+
+import distgrad as dg
+import distgrad.nn as nn
+import distgrad.nn.functional as F
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+RED = ["mean", "sum", "none"]
+rng = np.random.default_rng(0)
+
+
+def compare(fn_d, fn_t, arrays, grad=(0, 1)):
+    dt = [dg.tensor(a, requires_grad=i in grad) for i, a in enumerate(arrays)]
+    tt = [torch.tensor(a, requires_grad=i in grad) for i, a in enumerate(arrays)]
+    od, ot = fn_d(*dt), fn_t(*tt)
+    np.testing.assert_allclose(np.asarray(od.array), ot.detach().numpy(), rtol=1e-12, atol=1e-14, equal_nan=True)
+    w = rng.standard_normal(tuple(ot.shape))
+    (od * dg.tensor(w)).sum().backward()
+    (ot * torch.tensor(w)).sum().backward()
+    for i in grad:
+        np.testing.assert_allclose(np.asarray(dt[i].grad.array), tt[i].grad.numpy(), rtol=1e-12, atol=1e-14,
+                                   equal_nan=True, err_msg=f"gradient of input {i}")
+
+
+PROBS = rng.random((3, 4))
+PROBS[0, :2] = [0.0, 1.0]  # the clamped logs and the floored gradient
+TARGET = rng.random((3, 4))
+TARGET[0, 2] = 0.0
+LOGITS = rng.standard_normal((3, 4)) * 5
+LOGITS[0, :3] = [0.0, 800.0, -800.0]  # softplus at its kink, and far beyond exp's range
+
+
+@pytest.mark.parametrize("reduction", RED)
+def test_binary_cross_entropy(reduction):
+    w = rng.random(4) + 0.5
+    compare(lambda x, t, w: F.binary_cross_entropy(x, t, w, reduction=reduction),
+            lambda x, t, w: TF.binary_cross_entropy(x, t, w, reduction=reduction), [PROBS, TARGET, w])
+    assert float(nn.BCELoss()(dg.tensor(PROBS), dg.tensor(TARGET))) == pytest.approx(
+        float(torch.nn.BCELoss()(torch.tensor(PROBS), torch.tensor(TARGET))), rel=1e-12)
+
+
+@pytest.mark.parametrize("reduction", RED)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_binary_cross_entropy_with_logits(reduction, weighted):
+    extra = [rng.random(4) + 0.5, rng.random(4) * 3] if weighted else []
+    if weighted:
+        compare(lambda x, t, w, p: F.binary_cross_entropy_with_logits(x, t, w, reduction=reduction, pos_weight=p),
+                lambda x, t, w, p: TF.binary_cross_entropy_with_logits(x, t, w, reduction=reduction, pos_weight=p),
+                [LOGITS, TARGET] + extra)
+    else:
+        compare(lambda x, t: F.binary_cross_entropy_with_logits(x, t, reduction=reduction),
+                lambda x, t: TF.binary_cross_entropy_with_logits(x, t, reduction=reduction), [LOGITS, TARGET])
+    pw = rng.random(4) + 0.5
+    d = nn.BCEWithLogitsLoss(pos_weight=dg.tensor(pw))(dg.tensor(LOGITS), dg.tensor(TARGET))
+    t = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pw))(torch.tensor(LOGITS), torch.tensor(TARGET))
+    assert float(d) == pytest.approx(float(t), rel=1e-12)
+
+
+DIFF_A = np.array([[0.0, 1.0, -1.0, 2.0, np.inf], [0.5, -0.5, 3.0, -np.inf, 0.25]])
+DIFF_B = np.array([[0.0, 0.0, 0.0, 0.5, 0.0], [0.0, 0.0, 1.0, 0.0, 0.75]])  # ties at 0 and at the bound
+
+
+@pytest.mark.parametrize("reduction", RED)
+def test_l1_smooth_l1_huber(reduction):
+    compare(lambda a, b: F.l1_loss(a, b, reduction=reduction),
+            lambda a, b: TF.l1_loss(a, b, reduction=reduction), [DIFF_A, DIFF_B])
+    for beta in [1.0, 0.5, 2.0, 0.0]:
+        compare(lambda a, b: F.smooth_l1_loss(a, b, reduction=reduction, beta=beta),
+                lambda a, b: TF.smooth_l1_loss(a, b, reduction=reduction, beta=beta), [DIFF_A, DIFF_B])
+        compare(lambda a, b: nn.SmoothL1Loss(reduction=reduction, beta=beta)(a, b),
+                lambda a, b: torch.nn.SmoothL1Loss(reduction=reduction, beta=beta)(a, b), [DIFF_A, DIFF_B])
+        if beta:
+            compare(lambda a, b: nn.HuberLoss(reduction=reduction, delta=beta)(a, b),
+                    lambda a, b: torch.nn.HuberLoss(reduction=reduction, delta=beta)(a, b), [DIFF_A, DIFF_B])
+    compare(lambda a, b: nn.L1Loss(reduction=reduction)(a, b),
+            lambda a, b: torch.nn.L1Loss(reduction=reduction)(a, b), [DIFF_A, DIFF_B[:1]])
+
+
+@pytest.mark.parametrize("reduction", RED + ["batchmean"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div(reduction, log_target):
+    logp = np.log(rng.random((3, 4)))
+    target = rng.random((3, 4))
+    target[0, 0] = 0.0  # 0 log 0 = 0 (its gradient is NaN in both)
+    if log_target:
+        target = np.log(target)
+    with pytest.warns(UserWarning) if reduction == "mean" else _nothing():
+        compare(lambda x, t: nn.KLDivLoss(reduction=reduction, log_target=log_target)(x, t),
+                lambda x, t: TF.kl_div(x, t, reduction=reduction, log_target=log_target), [logp, target])
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@pytest.mark.parametrize("reduction", RED)
+@pytest.mark.parametrize("margin", [0.0, 0.5, -0.3])
+def test_cosine_embedding_and_margin_ranking(reduction, margin):
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    a[4, 0] = np.inf  # a NaN cosine where the target (0) selects neither term: 0, as PyTorch's
+    y = np.array([1.0, -1.0, 1.0, -1.0, 0.0])
+    compare(lambda p, q, r: nn.CosineEmbeddingLoss(margin, reduction=reduction)(p, q, r),
+            lambda p, q, r: TF.cosine_embedding_loss(p, q, r, margin=margin, reduction=reduction), [a, b, y])
+    compare(lambda p, q, r: nn.MarginRankingLoss(margin, reduction=reduction)(p, q, r),
+            lambda p, q, r: TF.margin_ranking_loss(p, q, r, margin=margin, reduction=reduction),
+            [a[:4, 0], b[:4, 0], y[:4]], grad=(0, 1, 2))
+    compare(lambda p, q, r: F.cosine_embedding_loss(p, q, r, margin=margin, reduction=reduction),
+            lambda p, q, r: TF.cosine_embedding_loss(p, q, r, margin=margin, reduction=reduction),
+            [a[0], b[0], np.array(-1.0)])
+
+
+@pytest.mark.parametrize("call", [
+    lambda m, x: m.binary_cross_entropy(x.sigmoid(), x.sigmoid()[:1]),            # target shape
+    lambda m, x: m.binary_cross_entropy(x, x.sigmoid()),                         # input outside [0, 1]
+    lambda m, x: m.binary_cross_entropy(x.sigmoid(), x),                         # target outside [0, 1]
+    lambda m, x: m.binary_cross_entropy_with_logits(x, x[:1]),
+    lambda m, x: m.binary_cross_entropy(x.sigmoid(), x.sigmoid(), reduction="batchmean"),
+    lambda m, x: m.l1_loss(x, x, reduction="bogus"),
+    lambda m, x: m.smooth_l1_loss(x, x, beta=-1.0),
+    lambda m, x: m.huber_loss(x, x, delta=0.0),
+    lambda m, x: m.kl_div(x, x, reduction="bogus"),
+    lambda m, x: m.cosine_embedding_loss(x, x, x),                               # target of the inputs' dims
+    lambda m, x: m.margin_ranking_loss(x, x[0], x),
+])
+def test_argument_errors_as_pytorch(call):
+    x = np.array([[-1.0, 0.5], [2.0, 0.25]])
+    with pytest.raises(Exception) as t:
+        call(TF, torch.tensor(x))
+    with pytest.raises(type(t.value)) as e:  # the same class as PyTorch's error
+        call(F, dg.tensor(x))
+    assert str(e.value).split(":")[0] in ("binary_cross_entropy", "binary_cross_entropy_with_logits", "l1_loss",
+                                          "smooth_l1_loss", "huber_loss", "kl_div", "cosine_embedding_loss",
+                                          "margin_ranking_loss")
