@@ -13,6 +13,7 @@ from .backend import device as Device, device_of, get_array_module, is_gpu_array
 from .function import _state as _grad_state, is_grad_enabled
 from .ops import (activation as _activation, elementwise as _elementwise, indexing as _indexing,
                   inplace as _inplace, linalg as _linalg, reduction as _reduction, shape as _shape)
+from .ops import reorder as _reorder, sorting as _sorting, triangular as _triangular, trig as _trig
 from .ops._util import cast, shape_arg
 from .ops.device import to_device
 from .tensor_base import TensorBase
@@ -567,6 +568,91 @@ class Tensor(TensorBase):
     def masked_fill_(self, *args, **kwargs):
         return _inplace.masked_fill_(self, *args, **kwargs)
 
+    def uniform_(self, *args, **kwargs):
+        return _inplace.uniform_(self, *args, **kwargs)
+
+    def normal_(self, *args, **kwargs):
+        return _inplace.normal_(self, *args, **kwargs)
+
+    # ----------------------------------------------------------------- trig, ordering, structure
+    def sin(self):
+        return _trig.sin(self)
+
+    def cos(self):
+        return _trig.cos(self)
+
+    def tan(self):
+        return _trig.tan(self)
+
+    def atan(self):
+        return _trig.atan(self)
+
+    def arctan(self):
+        return _trig.atan(self)
+
+    def atan2(self, other):
+        return _trig.atan2(self, other)
+
+    def arctan2(self, other):
+        return _trig.atan2(self, other)
+
+    def sinh(self):
+        return _trig.sinh(self)
+
+    def cosh(self):
+        return _trig.cosh(self)
+
+    def expm1(self):
+        return _trig.expm1(self)
+
+    def log1p(self):
+        return _trig.log1p(self)
+
+    def log2(self):
+        return _trig.log2(self)
+
+    def log10(self):
+        return _trig.log10(self)
+
+    def tril(self, diagonal=0):
+        return _triangular.tril(self, diagonal)
+
+    def triu(self, diagonal=0):
+        return _triangular.triu(self, diagonal)
+
+    def diag(self, diagonal=0):
+        return _triangular.diag(self, diagonal)
+
+    def trace(self):
+        return _triangular.trace(self)
+
+    def narrow(self, dim, start, length):
+        return _reorder.narrow(self, dim, start, length)
+
+    def flip(self, *dims):  # x.flip(0, 1) and x.flip((0, 1)), as PyTorch's
+        return _reorder.flip(self, dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims)
+
+    def roll(self, shifts, dims=None):
+        return _reorder.roll(self, shifts, dims)
+
+    def repeat(self, *sizes):
+        return _reorder.repeat(self, *sizes)
+
+    def tile(self, dims):
+        return _reorder.tile(self, dims)
+
+    def repeat_interleave(self, repeats, dim=None):
+        return _reorder.repeat_interleave(self, repeats, dim)
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        return _sorting.sort(self, dim, descending, stable)
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        return _sorting.argsort(self, dim, descending, stable)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):
+        return _sorting.topk(self, k, dim, largest, sorted)
+
 
     # ----------------------------------------------------------------- operators
     # Bound to the functions themselves where the arguments line up: an operator runs once
@@ -659,6 +745,13 @@ class Tensor(TensorBase):
         return int(self.item())
 
     __hash__ = object.__hash__
+
+    def __format__(self, spec):
+        # as PyTorch's: a 0-d tensor formats as its number (f"{loss:.2f}", and f"{loss}" gives
+        # 56.0); other tensors only with an empty spec, as their str
+        if self.array.ndim == 0:
+            return self.item().__format__(spec)
+        return object.__format__(self, spec)
 
     def __repr__(self):
         body = numpy.array2string(numpy.asarray(self.__array__()), separator=", ", precision=4,

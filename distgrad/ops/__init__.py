@@ -23,9 +23,13 @@ from .normalization import batch_norm, layer_norm
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .reduction import (all, amax, amin, any, argmax, argmin, max, mean, min, norm, prod, std,
                         sum, var)
+from .reorder import flip, narrow, repeat, repeat_interleave, roll, tile
 from .shape import (broadcast_to, cat, chunk, concat, concatenate, expand, expand_as, flatten, permute,
                     reshape, reshape_as, split, squeeze, stack, swapaxes, t, transpose, unbind,
                     unflatten, unsqueeze, view, view_as)
+from .sorting import argsort, sort, topk
+from .triangular import diag, trace, tril, triu
+from .trig import arctan, arctan2, atan, atan2, cos, cosh, expm1, log10, log1p, log2, sin, sinh, tan
 
 multiply, divide, subtract, true_divide, negative = mul, div, sub, div, neg
 greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne

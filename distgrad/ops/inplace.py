@@ -10,8 +10,9 @@ one, cannot be changed in place while grad mode is on, as in PyTorch.
 """
 from ..autograd.views import needs_recording, write_in_place
 from ..backend import device_of, get_array_module, move
-from ..errors import OpRuntimeError
+from ..errors import OpNotImplementedError, OpRuntimeError
 from ..function import Function, _state, is_grad_enabled, named_error
+from ..random import generator_for
 from ..tensor_base import TensorBase
 from . import elementwise as ew
 from ._util import as_tensor_like, cast, scalar_value, unbroadcast
@@ -131,6 +132,23 @@ def _masked_fill(a, mask, value):
     a[mask] = scalar_value("masked_fill_", value)
 
 
+def _random(x, kind, p, q, generator):
+    """Values drawn from distgrad's seeded generator (or ``generator``) in x's shape and dtype."""
+    if x.dtype.kind != "f":
+        raise OpNotImplementedError(f"{kind}_", f"not implemented for a tensor of dtype {x.dtype}; "
+                                                "convert it with .float() first")
+    rng = generator.rng if generator is not None else generator_for(get_array_module(x))
+    return getattr(rng, kind)(p, q, size=x.shape).astype(x.dtype, copy=False)
+
+
+def _drawn(t, kind, p, q, generator):
+    return t._wrap(_random(t.array, kind, p, q, generator))
+
+
+def _fill_drawn(x, kind, p, q, generator):
+    x[...] = _random(x, kind, p, q, generator)
+
+
 def _index_put(a, index, value):
     a[index] = value
 
@@ -156,6 +174,10 @@ relu_ = _inplace(lambda t: t.relu(), _relu)
 leaky_relu_ = _inplace(leaky_relu, _leaky_relu, reads_self=True)
 masked_fill_ = _inplace(masked_fill, _masked_fill)
 index_put_ = _inplace(index_put, _index_put)
+uniform_ = _inplace(lambda t, a=0.0, b=1.0, generator=None: overwrite(t, _drawn(t, "uniform", a, b, generator)),
+                   lambda x, a=0.0, b=1.0, generator=None: _fill_drawn(x, "uniform", a, b, generator))
+normal_ = _inplace(lambda t, mean=0.0, std=1.0, generator=None: overwrite(t, _drawn(t, "normal", mean, std, generator)),
+                   lambda x, mean=0.0, std=1.0, generator=None: _fill_drawn(x, "normal", mean, std, generator))
 for _name, _fn in list(globals().items()):
     if _name.endswith("_") and not _name.startswith("_") and callable(_fn):
         _fn.__name__ = _name

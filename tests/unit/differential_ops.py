@@ -669,6 +669,62 @@ def inplace_twice_call(m, x, o, view, inplace, leaf):
     return (y * y).sum(0)
 
 
+def narrow_draw(d):
+    x = tensor(d, ANY, 1, 3)
+    axis = a_dim(d, x.ndim)
+    size = x.shape[axis] if -x.ndim <= axis < x.ndim else 0
+    start = d(st.integers(-size - 1, size))
+    return [x], {"dim": axis, "start": start, "length": d(st.integers(-1, size + 1))}
+
+
+def flip_draw(d):
+    x = tensor(d, ANY)
+    return [x], {"dims": dims(d, x.ndim, none=False, empty=False)}
+
+
+def roll_draw(d):
+    x = tensor(d, ANY)
+    if d(st.booleans()):
+        return [x], {"shifts": d(st.integers(-5, 5))}
+    axes = dims(d, x.ndim, none=False, tuples=True, empty=False)
+    n = len(axes) if isinstance(axes, tuple) else None
+    shifts = tuple(d(st.integers(-5, 5)) for _ in range(n)) if n is not None else d(st.integers(-5, 5))
+    return [x], {"shifts": shifts, "dims": axes}
+
+
+def repeat_draw(d):
+    x = tensor(d, ANY, 0, 2)
+    n = d(st.integers(max(x.ndim - 1, 0), x.ndim + 2))
+    return [x], {"sizes": tuple(d(st.sampled_from([1, 2, 3, 0])) for _ in range(n))}
+
+
+def repeat_interleave_draw(d):
+    x = tensor(d, ANY, 0, 3)
+    kw = kwargs(dim=a_dim(d, x.ndim) if d(st.booleans()) else None)
+    if d(st.booleans()):
+        return [x], dict(kw, repeats=d(st.integers(0, 3)))
+    size = (x.shape[kw["dim"]] if x.ndim and -x.ndim <= kw["dim"] < x.ndim else 1) if "dim" in kw else x.size
+    return [x, np.random.default_rng(size).integers(0, 3, size)], kw
+
+
+def sort_draw(**extra):
+    def draw(d):
+        x = tensor(d, NUMERIC)
+        return [x], kwargs(dim=a_dim(d, x.ndim) if d(st.booleans()) else None,
+                           **{k: d(s) for k, s in extra.items()})
+    return draw
+
+
+def topk_draw(d):
+    """Distinct values: which of tied elements topk picks, and in what order, is PyTorch's
+    implementation's choice (it differs between its kernels)."""
+    x = tensor(d, NUMERIC)
+    x = (np.random.default_rng(x.size).permutation(x.size).reshape(x.shape) - x.size // 2).astype(x.dtype)
+    axis = a_dim(d, x.ndim, bad=False)
+    size = x.shape[axis] if x.ndim else 1
+    return [x], kwargs(k=d(st.integers(0, size + 1)), dim=axis, largest=d(st.sampled_from([None, True, False])))
+
+
 # ------------------------------------------------------------------ the table
 def _u(name, choices=ANY, method=True, **kw):
     op(name, lambda m, x, _n=name, **k: getattr(m, _n)(x, **k), unary(choices, **kw), method=method)
@@ -800,3 +856,23 @@ op("Tensor.long", lambda m, x: x.long(), unary(FLOATS + (BOOL,)))
 op("nonzero", lambda m, x: m.nonzero(x), unary(ANY))
 op("where(condition)", lambda m, x: m.where(x), unary((BOOL,)))
 op("tensor(numpy scalar)", lambda m, x: m.tensor(x.detach().numpy()[()]), unary(ANY, 0, 0))
+
+for _name in ["sin", "cos", "tan", "atan", "sinh", "cosh", "expm1", "log1p", "log2", "log10"]:
+    _u(_name, NUMERIC)
+op("atan2", lambda m, a, b: m.atan2(a, b), binary(NUMERIC, other_scalar=False), method=True)
+for _name in ["tril", "triu"]:
+    op(_name, lambda m, x, _n=_name, **k: getattr(m, _n)(x, **k),
+       unary(ANY, 0, 3, diagonal=st.sampled_from([0, 1, -1, 3, -4])), method=True)
+op("diag", lambda m, x, **k: m.diag(x, **k), unary(NUMERIC, 1, 2, diagonal=st.sampled_from([0, 1, -1, 3])),
+   method=True)
+op("trace", lambda m, x: m.trace(x), unary(NUMERIC, 1, 3), method=True)
+op("narrow", lambda m, x, **k: m.narrow(x, **k), narrow_draw, method=True)
+op("flip", lambda m, x, dims: m.flip(x, dims), flip_draw)
+op("Tensor.flip", lambda m, x, dims: x.flip(dims), flip_draw)
+op("roll", lambda m, x, **k: m.roll(x, **k), roll_draw, method=True)
+op("Tensor.repeat", lambda m, x, sizes: x.repeat(*sizes), repeat_draw)
+op("tile", lambda m, x, sizes: m.tile(x, sizes), repeat_draw, method=False)
+op("repeat_interleave", lambda m, x, *r, **k: m.repeat_interleave(x, *r, **k), repeat_interleave_draw)
+op("sort", lambda m, x, **k: m.sort(x, **k), sort_draw(descending=st.booleans()), method=True)
+op("argsort", lambda m, x, **k: m.argsort(x, **k), sort_draw(descending=st.booleans()), method=True)
+op("topk", lambda m, x, k, **kw: m.topk(x, k, **kw), topk_draw, method=True)
