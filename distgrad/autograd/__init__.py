@@ -1,6 +1,7 @@
 """distgrad.autograd: backward, grad, gradcheck, graph, custom Functions and the legacy Variable."""
 from ..function import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .custom_function import Function, FunctionCtx, once_differentiable
+from . import function  # noqa: F401  (torch.autograd.function's place)
 from .engine import run_backward
 from .gradcheck import gradcheck
 from .graph import graph

@@ -1,20 +1,19 @@
 """Custom autograd Functions written as in PyTorch, on Tensors:
 
-    class Exp(distgrad.autograd.Function):
+    class Cube(distgrad.autograd.Function):
         @staticmethod
         def forward(ctx, x):
-            y = x.exp()
-            ctx.save_for_backward(y)
-            return y
+            ctx.save_for_backward(x)
+            return x ** 3
 
         @staticmethod
         def backward(ctx, grad):
-            y, = ctx.saved_tensors
-            return grad * y
+            x, = ctx.saved_tensors
+            return 3 * grad * x ** 2
 
-    y = Exp.apply(x)
+    y = Cube.apply(x)
 
-``apply`` runs ``forward`` under no_grad and records one node (``ExpBackward``) whose backward
+``apply`` runs ``forward`` under no_grad and records one node (``CubeBackward``) whose backward
 wraps the output gradients as Tensors, calls the user's ``backward`` under no_grad, checks
 what it returned and hands the arrays to the engine. A subclass written against distgrad's
 own protocol (``forward(self, xp, *arrays)``, see distgrad/function.py) still works: ``apply``
@@ -172,12 +171,13 @@ def _connect(node, cls, ctx, outs):
     node.pack = (sizes, dtype)
     node.out_shape = (sum(sizes),)
     node.received = [False] * len(diff)
-    packed = node._like._wrap(node._like.array[:0], True, node)
+    packed = node._like._wrap(xp.empty(0, dtype=dtype), True, node)  # stands for the packed output
     offset = 0
     for j, ((k, result), size) in enumerate(zip(diff, sizes)):
         select = _new(_Select)
         select.inputs, select.edges, select.needs_grad = [packed], [node], (True,)
-        select.main, select.slot, select.span, select.out_shape = node, j, (offset, offset + size), result.array.shape
+        select.main, select.slot, select.span = node, j, (offset, offset + size)
+        select.out_shape = result.array.shape
         result.requires_grad, result.grad_fn = True, select
         offset += size
     return results
@@ -262,7 +262,7 @@ class _CustomNode(_Node):
                 grads.append(None)
                 continue
             if not isinstance(g, TensorBase):
-                raise TypeError(f"{self.name}: backward returned a {type(g).__name__} at position {i}; "
+                raise RuntimeError(f"{self.name}: backward returned a {type(g).__name__} at position {i}; "
                                 "gradients must be Tensors or None")
             grads.append(_fit(self.name, i, g, t))
         return tuple(grads)
@@ -278,7 +278,8 @@ def _fit(name, i, g, t):
                                f"{tuple(g.array.shape)} but expected shape compatible with {tuple(shape)}; "
                                "return a gradient of the input's shape")
         lead = g.ndim - len(shape)
-        dims = tuple(range(lead)) + tuple(d + lead for d, s in enumerate(shape) if s == 1 and g.shape[d + lead] != 1)
+        dims = tuple(range(lead)) + tuple(d + lead for d, s in enumerate(shape)
+                                          if s == 1 and g.shape[d + lead] != 1)
         with no_grad():
             g = g.sum(dims, keepdim=True).reshape(shape) if dims else g.reshape(shape)
     array = g.array
