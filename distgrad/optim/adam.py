@@ -5,22 +5,31 @@ from ._arrays import add_ratio_, add_square_, const, effective_grad, fused_kerne
 from .optimizer import Optimizer
 
 
+def adam_moments(xp, param, grad, state, group, scratch):
+    """Weight decay (decoupled, or as an L2 gradient), then the two moment updates of Adam
+    and its variants; returns (the effective gradient, the step number)."""
+    lr, wd, (beta1, beta2), tmp = group["lr"], group["weight_decay"], group["betas"], scratch.tmp
+    decoupled = group["decoupled_weight_decay"]
+    if wd and decoupled:
+        scale_(xp, param, 1 - lr * wd)
+    grad = effective_grad(xp, param, grad, 0 if decoupled else wd, group["maximize"], scratch.grad)
+    step = state["step"] = state["step"] + 1
+    exp_avg, exp_avg_sq = state["exp_avg"].array, state["exp_avg_sq"].array
+    lerp_(xp, exp_avg, grad, 1 - beta1, tmp)
+    scale_(xp, exp_avg_sq, beta2)
+    add_square_(xp, exp_avg_sq, grad, 1 - beta2, tmp)
+    return grad, step
+
+
 def adam_update(param, grad, state, group, scratch):
     xp = get_array_module(param)
     fused = fused_kernels(param, grad)
     if fused is not None:
         return fused.adam_(param, grad, state, group)
-    lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
-    decoupled = group["decoupled_weight_decay"]
-    if weight_decay and decoupled:
-        scale_(xp, param, 1 - lr * weight_decay)
-    grad = effective_grad(xp, param, grad, 0 if decoupled else weight_decay, group["maximize"], scratch.grad)
-    step = state["step"] = state["step"] + 1
+    lr, (beta1, beta2) = group["lr"], group["betas"]
+    _, step = adam_moments(xp, param, grad, state, group, scratch)
     exp_avg, exp_avg_sq = state["exp_avg"].array, state["exp_avg_sq"].array
     tmp, denom = scratch.tmp, scratch.denom
-    lerp_(xp, exp_avg, grad, 1 - beta1, tmp)
-    scale_(xp, exp_avg_sq, beta2)
-    add_square_(xp, exp_avg_sq, grad, 1 - beta2, tmp)
     second = exp_avg_sq
     if group["amsgrad"]:
         second = state["max_exp_avg_sq"].array

@@ -4,30 +4,15 @@ import numpy
 
 from ..backend import get_array_module
 from ..creation import zeros_like
-from ._arrays import add_ratio_, add_square_, const, effective_grad, lerp_, scale_
+from ._arrays import add_ratio_, const
 from ._checks import check_hyperparameters
+from .adam import adam_moments
 from .optimizer import Optimizer
-
-
-def _moments(xp, param, grad, state, group, scratch):
-    """Weight decay (decoupled, or as an L2 gradient), then Adam's two moment updates;
-    returns (the effective gradient, the step number)."""
-    lr, wd, (beta1, beta2), tmp = group["lr"], group["weight_decay"], group["betas"], scratch.tmp
-    decoupled = group["decoupled_weight_decay"]
-    if wd and decoupled:
-        scale_(xp, param, 1 - lr * wd)
-    grad = effective_grad(xp, param, grad, 0 if decoupled else wd, group["maximize"], scratch.grad)
-    step = state["step"] = state["step"] + 1
-    exp_avg, exp_avg_sq = state["exp_avg"].array, state["exp_avg_sq"].array
-    lerp_(xp, exp_avg, grad, 1 - beta1, tmp)
-    scale_(xp, exp_avg_sq, beta2)
-    add_square_(xp, exp_avg_sq, grad, 1 - beta2, tmp)
-    return grad, step
 
 
 def nadam_update(param, grad, state, group, scratch):
     xp = get_array_module(param)
-    grad, step = _moments(xp, param, grad, state, group, scratch)
+    grad, step = adam_moments(xp, param, grad, state, group, scratch)
     lr, (beta1, beta2), decay = group["lr"], group["betas"], group["momentum_decay"]
     mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * decay))
     mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * decay))
@@ -43,7 +28,7 @@ def nadam_update(param, grad, state, group, scratch):
 
 def radam_update(param, grad, state, group, scratch):
     xp = get_array_module(param)
-    _, step = _moments(xp, param, grad, state, group, scratch)
+    _, step = adam_moments(xp, param, grad, state, group, scratch)
     lr, (beta1, beta2) = group["lr"], group["betas"]
     correction2 = 1 - beta2 ** step
     rho_inf = 2 / (1 - beta2) - 1
