@@ -5,8 +5,12 @@
     distgrad-run --hostfile hosts --gpus-per-node 8 train.py
     distgrad-run train.py                            # one plain process: pdb works
     distgrad-run -n 2 --dry-run train.py             # print the mpiexec command only
+    distgrad-run --nproc-per-node 4 train.py         # torchrun's flags work too
 
-Ranks run as ``python -m mpi4py train.py``, so an exception on any rank ends the whole job.
+Each rank sees torchrun's variables (RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE,
+GROUP_RANK, ROLE_RANK, MASTER_ADDR, MASTER_PORT, TORCHELASTIC_*) from its first line on.
+
+Ranks run as ``python -m mpi4py -m distgrad.launcher.bootstrap train.py``, so an exception on any rank ends the whole job.
 The exit code is the job's (124 after --timeout, 128+N after signal N).
 """
 import argparse
@@ -14,8 +18,9 @@ import os
 import shlex
 import sys
 
-from .launcher.command import Launch, LaunchError, build_command, plain_command, plan_placement, \
-    resolve_env
+from .launcher.bootstrap import torchrun_variables
+from .launcher.command import Launch, LaunchError, build_command, check_nodes, plain_command, \
+    plan_placement, resolve_env, torchrun_env
 from .launcher.hostfile import HostSpecError, parse_host_list, parse_hostfile
 from .launcher.mpi import FLAVORS, MPIError, detect_flavor, find_mpiexec
 from .launcher.supervise import run_supervised
@@ -30,9 +35,20 @@ OPTIONS = [
     (("-H", "--hosts"), dict(dest="hosts", metavar="HOST[:N],...",
                              help="machines and their slot counts, e.g. node1:4,node2:4")),
     (("--hostfile",), dict(metavar="FILE", help="one 'host', 'host:N' or 'host slots=N' a line")),
-    (("--gpus-per-node",), dict(type=int, metavar="N",
-                                help="ranks per host, one per GPU (the library picks each "
-                                     "rank's GPU from its local rank)")),
+    (("--gpus-per-node", "--nproc-per-node", "--nproc_per_node"),
+     dict(dest="gpus_per_node", type=int, metavar="N",
+          help="ranks per host, one per GPU (the library picks each rank's GPU from its local "
+               "rank); without hosts, N ranks on this machine")),
+    # torchrun's node flags: one distgrad-run starts every node, so these are checked only.
+    (("--nnodes",), dict(type=int, metavar="N", help="number of nodes (list them with -H)")),
+    (("--node-rank", "--node_rank"), dict(dest="node_rank", type=int, default=0, metavar="0",
+                                          help="accepted for torchrun's sake; only 0")),
+    (("--standalone",), dict(action="store_true", help="single-node job (torchrun's flag)")),
+    (("--master-addr", "--master_addr"), dict(dest="master_addr", metavar="ADDR",
+                                              help="MASTER_ADDR of every rank (default: the "
+                                                   "first host, else 127.0.0.1)")),
+    (("--master-port", "--master_port"), dict(dest="master_port", type=int, metavar="PORT",
+                                              help="MASTER_PORT of every rank (default 29500)")),
     (("--oversubscribe",), dict(action="store_true",
                                 help="allow more ranks than host slots")),
     (("-x", "--env"), dict(dest="env", action="append", default=[], metavar="NAME[=VALUE]",
@@ -110,11 +126,13 @@ def make_launch(opts, program, environ):
         raise LaunchError(f"--timeout must be positive, got {opts.timeout:g}")
     if opts.grace < 0:
         raise LaunchError(f"--grace must not be negative, got {opts.grace:g}")
-    nprocs, hosts = plan_placement(opts.nprocs, _hosts(opts), opts.gpus_per_node,
-                                   opts.oversubscribe)
+    hosts = _hosts(opts)
+    check_nodes(opts.nnodes, opts.node_rank, opts.standalone, hosts)
+    nprocs, hosts = plan_placement(opts.nprocs, hosts, opts.gpus_per_node, opts.oversubscribe)
     mpi_args = [word for text in opts.mpi_args for word in shlex.split(text)]
-    return Launch(program=list(program), nprocs=nprocs, hosts=hosts,
-                  env=resolve_env(opts.env, environ, debug=opts.debug),
+    env = dict(torchrun_env(hosts, opts.master_addr, opts.master_port, opts.standalone))
+    env.update(resolve_env(opts.env, environ, debug=opts.debug))  # -x NAME=VALUE wins
+    return Launch(program=list(program), nprocs=nprocs, hosts=hosts, env=list(env.items()),
                   oversubscribe=opts.oversubscribe, mpi_args=mpi_args, python=opts.python)
 
 
@@ -162,10 +180,12 @@ def main(argv=None):
         if launch.uses_mpiexec:
             return _run(_mpi_command(opts, launch, environ), _rank_environment(environ, launch),
                         opts, replace_process=False)
-        env = dict(environ, **dict(launch.env))
+        # A world of one: the per-rank variables are known here, no bootstrap needed.
+        own_env = dict(torchrun_variables(0, 1, 0, 1, 0, 1), **dict(launch.env))
+        env = dict(environ, **own_env)
         cmd = plain_command(launch)
-        if opts.dry_run and launch.env:
-            cmd = ["env", *(f"{k}={v}" for k, v in launch.env), *cmd]
+        if opts.dry_run:
+            cmd = ["env", *(f"{k}={v}" for k, v in own_env.items()), *cmd]
         return _run(cmd, env, opts, replace_process=True)
     except (LaunchError, HostSpecError, MPIError) as e:
         parser.exit(2, f"{PROG}: error: {e}\n")

@@ -11,25 +11,22 @@ this rank's samples were handed out; ``load_state_dict`` (or ``set_start_index``
 next pass start there.
 """
 import math
-import warnings
 
 import numpy
 
-from ..utils.ranks import launched_rank_and_size
 from ..world.groups import get_rank, get_world_size
-from ..world.state import is_initialized
+from ..world.state import init, is_initialized, launched_world_size
 
 
 def _default_world():
-    """(world size, rank) of the distributed world, or (1, 0) when it is not initialized."""
+    """(world size, rank) of the distributed world. A process launched as one of several ranks
+    joins the world here (as init() would) rather than give every rank the whole dataset;
+    init raises, saying how to launch, when that world cannot be reached. Otherwise a world
+    of one."""
     if not is_initialized():
-        launched = (launched_rank_and_size() or (0, 1))[1]
-        if launched > 1:
-            warnings.warn(f"DistributedSampler: this process is one of {launched} MPI ranks but "
-                          "distgrad.distributed is not initialized, so every rank will read the whole "
-                          "dataset; call distgrad.distributed.init() first or pass num_replicas and rank",
-                          RuntimeWarning, stacklevel=3)
-        return 1, 0
+        if launched_world_size() <= 1:
+            return 1, 0
+        init("auto")
     return get_world_size(), get_rank()
 
 

@@ -20,7 +20,7 @@ from ..utils.nonfinite import check_finite, step_if_finite  # it also serves a w
 from ..world.comm.base import Work
 from ..world.groups import GroupMember, ProcessGroup, get_process_group_ranks, get_rank, get_world_size, new_group
 from ..world.state import (communicator, finalize, get_backend, get_local_rank, get_local_world_size, init,
-                           is_available, is_initialized)
+                           init_process_group, is_available, is_initialized)
 from .collectives import (ReduceOp, all_gather, all_gather_into_tensor, all_gather_object, all_reduce,
                           barrier, broadcast, broadcast_object, broadcast_object_list, group, iall_gather,
                           iall_reduce, ibroadcast, ireduce_scatter, reduce_scatter, reduce_scatter_tensor)
@@ -32,12 +32,6 @@ from .ddp import DistributedDataParallel
 from .optimizer import DistributedOptimizer, broadcast_optimizer_state, broadcast_parameters
 
 DDP = DistributedDataParallel
-
-
-def init_process_group(backend=None, init_method=None, world_size=-1, rank=-1, **kwargs):
-    """torch.distributed's spelling of ``init``: the launcher decides world size and rank."""
-    backend = {None: "auto", "gloo": "mpi"}.get(backend, backend)
-    return init(backend)
 
 
 destroy_process_group = finalize

@@ -5,6 +5,7 @@
 ``plain_command`` into the single-process argv used for debugging.
 """
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
@@ -53,6 +54,42 @@ def resolve_env(items, environ, debug=False):
     return list(pairs.items())
 
 
+# torchrun's defaults for the rendezvous address (distgrad's ranks meet through MPI, but
+# scripts read these, e.g. to build an init_method URL).
+DEFAULT_MASTER_ADDR = "127.0.0.1"
+DEFAULT_MASTER_PORT = 29500
+
+
+def torchrun_env(hosts, master_addr=None, master_port=None, standalone=False):
+    """The variables torchrun gives every rank alike (the per-rank ones come from the
+    bootstrap): MASTER_ADDR/PORT (default: the first host, or this machine), no restarts."""
+    addr = master_addr or (hosts[0].name if hosts else DEFAULT_MASTER_ADDR)
+    port = DEFAULT_MASTER_PORT if master_port is None else master_port
+    if not 0 < port < 65536:
+        raise LaunchError(f"--master-port must be in 1..65535, got {port}")
+    return [("MASTER_ADDR", addr), ("MASTER_PORT", str(port)),
+            ("TORCHELASTIC_RESTART_COUNT", "0"), ("TORCHELASTIC_MAX_RESTARTS", "0"),
+            ("TORCHELASTIC_RUN_ID", uuid.uuid4().hex if standalone else "none")]
+
+
+def check_nodes(nnodes, node_rank, standalone, hosts):
+    """torchrun's --nnodes/--node-rank/--standalone against the hosts of this launch: one
+    distgrad-run starts every node through mpiexec, so it runs once, not on each node."""
+    if nnodes is not None and nnodes < 1:
+        raise LaunchError(f"--nnodes must be a positive number of nodes, got {nnodes}")
+    if standalone and (nnodes or 1) > 1:
+        raise LaunchError(f"--standalone is a single-node job, but --nnodes is {nnodes}; "
+                          "drop one of them")
+    if node_rank:
+        raise LaunchError(f"--node-rank {node_rank}: distgrad-run starts the ranks of every node "
+                          "from one machine through mpiexec; run it once (node rank 0) and list "
+                          "the nodes with -H node1:N,node2:N or --hostfile")
+    if nnodes is not None and nnodes > 1 and len(hosts) != nnodes:
+        raise LaunchError(f"--nnodes {nnodes} needs the {nnodes} nodes listed with -H or "
+                          f"--hostfile (got {len(hosts)}): distgrad-run starts every node from "
+                          "this machine through mpiexec, so run it once, not on each node")
+
+
 def plan_placement(nprocs: Optional[int], hosts, gpus_per_node: Optional[int],
                    oversubscribe: bool):
     """The rank count and host slots; checks that the ranks fit unless oversubscribing.
@@ -80,8 +117,9 @@ def plan_placement(nprocs: Optional[int], hosts, gpus_per_node: Optional[int],
 
 def _rank_program(launch):
     # `python -m mpi4py` turns an uncaught exception on any rank into MPI_Abort, so the
-    # whole job ends instead of the other ranks waiting forever.
-    return [launch.python, "-m", "mpi4py", *launch.program]
+    # whole job ends instead of the other ranks waiting forever. The bootstrap sets each
+    # rank's RANK/LOCAL_RANK/... before the program starts (mpiexec sets the same for all).
+    return [launch.python, "-m", "mpi4py", "-m", "distgrad.launcher.bootstrap", *launch.program]
 
 
 def build_command(launch: Launch, flavor: str, mpiexec: str = "mpiexec"):

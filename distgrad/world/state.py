@@ -10,12 +10,41 @@ import os
 
 from ..backend import cuda
 from ..utils.logging import get_logger
+from ..utils.ranks import launched_rank_and_size
 from . import failure, liveness
 from .comm.factory import create_communicator, nccl_on, resolve_backend
 from .comm.topology import choose_gpu
 
 _log = get_logger("distgrad.distributed")
-_state = {"comm": None, "backend": None, "device": None, "atexit": False}
+_state = {"comm": None, "backend": None, "device": None, "atexit": False,
+          "process_group": None}  # the backend init_process_group was asked for
+_HOW_TO_LAUNCH = ("start the job with `distgrad-run -n N train.py` (torchrun's flags work: "
+                  "`distgrad-run --nproc-per-node N train.py`) or `mpiexec -n N python train.py`")
+
+
+def launched_world_size(environ=None):
+    """How many processes the launcher says the job has: MPI's own variables, else torchrun's
+    WORLD_SIZE; 1 when nothing says so."""
+    environ = os.environ if environ is None else environ
+    launched = launched_rank_and_size(environ)
+    if launched is not None:
+        return launched[1]
+    try:
+        return int(environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+def _check_world(comm, environ=None):
+    """A process told it is one of WORLD_SIZE (torchrun, a job script) must be in an MPI world
+    of that size: ranks that each train alone on all the data would look like a success."""
+    environ = os.environ if environ is None else environ
+    expected = environ.get("WORLD_SIZE")
+    if expected is None or not expected.strip().isdigit() or int(expected) == comm.size:
+        return
+    raise comm.error(f"init: the environment says WORLD_SIZE={expected}, but this process is in a "
+                     f"world of {comm.size} rank(s) (torchrun or a plain process cannot join "
+                     f"distgrad's MPI world); {_HOW_TO_LAUNCH}, or unset WORLD_SIZE to train alone")
 
 
 def init(backend="auto"):
@@ -30,6 +59,11 @@ def init(backend="auto"):
                          f"call finalize() before init({backend!r})")
     name = resolve_backend(backend)
     comm = create_communicator(name)
+    _check_world(comm)
+    if comm.size > 1:  # plain mpiexec: the variables torchrun scripts read, from now on
+        for var, value in (("RANK", comm.rank), ("WORLD_SIZE", comm.size),
+                           ("LOCAL_RANK", comm.local_rank), ("LOCAL_WORLD_SIZE", comm.local_size)):
+            os.environ.setdefault(var, str(value))
     device = None if name == "local" else _bind_gpu(comm)
     if name == "nccl":
         if device is None:
@@ -61,9 +95,30 @@ def is_available():
     return True
 
 
-def get_backend():
+def init_process_group(backend=None, init_method=None, world_size=-1, rank=-1, **kwargs):
+    """torch.distributed.init_process_group over MPI: the launcher decides world size and rank,
+    so ``world_size``/``rank``, when given, must agree with it. A world already started by
+    first use (or ``init``) is adopted; a second call raises, as PyTorch's."""
+    if _state["process_group"] is not None:
+        raise RuntimeError("trying to initialize the default process group twice!")
+    asked = "auto" if backend is None else str(backend).lower()
+    # gloo is "auto": MPI under a launcher, and a plain process stays a world of one (no MPI)
+    comm = init("auto" if asked == "gloo" else asked)
+    for what, given, actual in (("world_size", world_size, comm.size), ("rank", rank, comm.rank)):
+        if given is not None and given != -1 and given != actual:
+            raise comm.error(f"init_process_group: {what}={given} but the launcher started this "
+                             f"process as {what} {actual}; leave {what} out (it comes from the "
+                             f"launch) or {_HOW_TO_LAUNCH}", ValueError)
+    if asked == "gloo" and _state["backend"] != "local":
+        _log.info("init_process_group: backend 'gloo' runs over MPI in distgrad")
+    _state["process_group"] = _state["backend"] if asked == "auto" else asked
+    return None
+
+
+def get_backend(group=None):
+    """The backend init_process_group was asked for ('gloo' runs over MPI), else the one in use."""
     communicator()
-    return _state["backend"]
+    return _state["process_group"] or _state["backend"]
 
 
 def get_local_rank():
@@ -90,7 +145,7 @@ def finalize():
     comm = _state["comm"]
     if comm is None:
         return
-    _state.update(comm=None, backend=None, device=None)
+    _state.update(comm=None, backend=None, device=None, process_group=None)
     failure.uninstall()
     liveness.stop()
     comm.finalize()

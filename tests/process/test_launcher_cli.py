@@ -24,6 +24,12 @@ RANK_SCRIPT = """
                 f"DEBUG={os.environ.get('DISTGRAD_DEBUG')}\\n".encode())
 """
 
+BOOT = "distgrad.launcher.bootstrap"
+# torchrun's variables every rank gets alike (the per-rank ones are set by the bootstrap)
+TORCHRUN_ENV = ["MASTER_ADDR=127.0.0.1", "MASTER_PORT=29500", "TORCHELASTIC_RESTART_COUNT=0",
+                "TORCHELASTIC_MAX_RESTARTS=0", "TORCHELASTIC_RUN_ID=none"]
+TORCHRUN_GENV = [w for pair in TORCHRUN_ENV for w in ("-genv", *pair.split("=", 1))]
+
 
 def _env(**extra):
     env = {k: v for k, v in os.environ.items()
@@ -52,8 +58,8 @@ def test_dry_run_prints_the_quoted_mpiexec_command(mpiexec):
                     "it's")
     assert done.returncode == 0, done.stderr
     assert shlex.split(done.stdout) == [
-        mpiexec, "-n", "2", "-genv", "FOO", "a b", "-genv", "DISTGRAD_DEBUG", "1",
-        sys.executable, "-m", "mpi4py", "train.py", "--name", "it's"]
+        mpiexec, "-n", "2", *TORCHRUN_GENV, "-genv", "FOO", "a b", "-genv", "DISTGRAD_DEBUG", "1",
+        sys.executable, "-m", "mpi4py", "-m", BOOT, "train.py", "--name", "it's"]
 
 
 @pytest.mark.timeout(60)
@@ -64,15 +70,20 @@ def test_dry_run_with_openmpi_flags_and_hostfile(tmp_path):
                     "-x", "FOO=1", "--dry-run", "train.py")
     assert done.returncode == 0, done.stderr
     assert shlex.split(done.stdout) == [
-        sys.executable, "-n", "4", "-H", "node1:2,node2:2", "--bind-to", "none", "-x", "FOO=1",
-        sys.executable, "-m", "mpi4py", "train.py"]
+        sys.executable, "-n", "4", "-H", "node1:2,node2:2", "--bind-to", "none",
+        "-x", "MASTER_ADDR=node1", "-x", "MASTER_PORT=29500", "-x", "TORCHELASTIC_RESTART_COUNT=0",
+        "-x", "TORCHELASTIC_MAX_RESTARTS=0", "-x", "TORCHELASTIC_RUN_ID=none", "-x", "FOO=1",
+        sys.executable, "-m", "mpi4py", "-m", BOOT, "train.py"]
 
 
 @pytest.mark.timeout(60)
 def test_dry_run_of_the_plain_path_shows_its_environment():
     done = launcher("--debug", "--dry-run", "train.py", "a")
     assert done.returncode == 0, done.stderr
-    assert shlex.split(done.stdout) == ["env", "DISTGRAD_DEBUG=1", sys.executable, "train.py", "a"]
+    assert shlex.split(done.stdout) == [
+        "env", "RANK=0", "WORLD_SIZE=1", "LOCAL_RANK=0", "LOCAL_WORLD_SIZE=1", "GROUP_RANK=0",
+        "GROUP_WORLD_SIZE=1", "ROLE_RANK=0", "ROLE_WORLD_SIZE=1", "ROLE_NAME=default",
+        *TORCHRUN_ENV, "DISTGRAD_DEBUG=1", sys.executable, "train.py", "a"]
 
 
 @pytest.mark.timeout(60)

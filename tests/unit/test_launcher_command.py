@@ -12,6 +12,8 @@ from distgrad.run import split_argv
 
 PY = "/venv/bin/python"
 
+BOOT = "distgrad.launcher.bootstrap"  # sets each rank's RANK/LOCAL_RANK before the program
+
 
 def launch(**kw):
     kw.setdefault("program", ["train.py", "--lr", "0.1"])
@@ -23,7 +25,7 @@ def launch(**kw):
 
 def test_mpich_single_machine():
     assert build_command(launch(nprocs=4), MPICH, "/venv/bin/mpiexec") == [
-        "/venv/bin/mpiexec", "-n", "4", PY, "-m", "mpi4py", "train.py", "--lr", "0.1"]
+        "/venv/bin/mpiexec", "-n", "4", PY, "-m", "mpi4py", "-m", BOOT, "train.py", "--lr", "0.1"]
 
 
 def test_mpich_hosts_env_and_extra_args():
@@ -32,14 +34,14 @@ def test_mpich_hosts_env_and_extra_args():
                                mpi_args=["-launcher", "ssh"], oversubscribe=True), MPICH)
     assert cmd == ["mpiexec", "-n", "8", "-hosts", "a:4,b:4",
                    "-genv", "FOO", "x y", "-genv", "DISTGRAD_DEBUG", "1",
-                   "-launcher", "ssh", PY, "-m", "mpi4py", "train.py", "--lr", "0.1"]
+                   "-launcher", "ssh", PY, "-m", "mpi4py", "-m", BOOT, "train.py", "--lr", "0.1"]
 
 
 def test_openmpi_hosts_env_and_oversubscribe():
     cmd = build_command(launch(nprocs=3, hosts=[Host("a", 1), Host("b", 1)],
                                env=[("FOO", "x y")], oversubscribe=True), OPENMPI)
     assert cmd == ["mpiexec", "-n", "3", "-H", "a:1,b:1", "--oversubscribe", "--bind-to", "none",
-                   "-x", "FOO=x y", PY, "-m", "mpi4py", "train.py", "--lr", "0.1"]
+                   "-x", "FOO=x y", PY, "-m", "mpi4py", "-m", BOOT, "train.py", "--lr", "0.1"]
 
 
 def test_openmpi_binding_chosen_by_the_user_is_kept():
@@ -50,7 +52,7 @@ def test_openmpi_binding_chosen_by_the_user_is_kept():
 
 def test_module_programs_run_under_mpi4py_too():
     cmd = build_command(launch(nprocs=2, program=["-m", "pkg.train", "--fast"]), OPENMPI)
-    assert cmd[-6:] == [PY, "-m", "mpi4py", "-m", "pkg.train", "--fast"]
+    assert cmd[-8:] == [PY, "-m", "mpi4py", "-m", BOOT, "-m", "pkg.train", "--fast"]
 
 
 def test_unknown_flavor_is_rejected():
