@@ -264,3 +264,16 @@ def test_wrong_gradients_raise_naming_the_function(returned, match):
         make(torch).apply(tx).sum().backward()
     with pytest.raises(RuntimeError, match=match):
         make(dg).apply(x).sum().backward()
+
+
+def test_retain_graph_hooks_and_autograd_grad_through_two_outputs():
+    def program(fns, lib, x, w):
+        p, s = fns["muladd"].apply(x, w, 0.5)
+        p.register_hook(lambda g: g * 10)
+        loss = p.sum() + (s * s).sum()
+        loss.backward(retain_graph=True)
+        loss.backward()
+        p, s = fns["muladd"].apply(x, w, 0.5)
+        gx, gw = lib.autograd.grad((p * s).sum(), [x, w])
+        return gx + gw
+    run_both(program, X, W)
