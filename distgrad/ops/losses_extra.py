@@ -33,6 +33,14 @@ def _same_shape(input, target, op, error=OpValueError):
                         f"{tuple(input.shape)}")
 
 
+def _same_size_weight(weight, input, op):
+    """The elementwise weight of l1_loss and huber_loss, which must have the input's shape."""
+    if tuple(weight.shape) != tuple(input.shape):
+        raise OpValueError(op, f"weight of shape {tuple(weight.shape)} must have the input's shape "
+                               f"{tuple(input.shape)}")
+    return weight
+
+
 def _warn_broadcast(input, target, op):
     if tuple(input.shape) != tuple(target.shape):
         warnings.warn(f"{op}: target shape {tuple(target.shape)} differs from input shape "
@@ -111,11 +119,14 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return _weighted(loss, weight, reduction)
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "l1_loss")
     _warn_broadcast(input, target, "l1_loss")
-    return _reduce(abs(input - target), reduction)
+    if weight is None:
+        return _reduce(abs(input - target), reduction)
+    loss = abs(input - target) * _same_size_weight(weight, input, "l1_loss")
+    return loss.sum() / weight.sum() if reduction == "mean" else _reduce(loss, reduction)  # PyTorch's weighted mean
 
 
 class _Piecewise(Function):
@@ -161,7 +172,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     if delta <= 0:
         raise OpRuntimeError("huber_loss", f"delta must be positive, got {delta}")
     loss = _piecewise(input, target, delta, False, "huber_loss", "none" if weight is not None else reduction)
-    return loss if weight is None else _weighted(loss, weight, reduction)
+    return loss if weight is None else _weighted(loss, _same_size_weight(weight, input, "huber_loss"), reduction)
 
 
 class _XLogX(Function):

@@ -141,3 +141,15 @@ def test_argument_errors_as_pytorch(call):
     assert str(e.value).split(":")[0] in ("binary_cross_entropy", "binary_cross_entropy_with_logits", "l1_loss",
                                           "smooth_l1_loss", "huber_loss", "kl_div", "cosine_embedding_loss",
                                           "margin_ranking_loss")
+
+
+@pytest.mark.parametrize("reduction", RED)
+def test_elementwise_weights_of_l1_and_huber(reduction):
+    """l1_loss's weighted mean divides by the weights' sum, huber_loss's by the count, as PyTorch's."""
+    w = rng.random(DIFF_A.shape) + 0.5
+    for name in ("l1_loss", "huber_loss"):
+        compare(lambda a, b, w: getattr(F, name)(a, b, reduction=reduction, weight=w),
+                lambda a, b, w: getattr(TF, name)(a, b, reduction=reduction, weight=w), [DIFF_A, DIFF_B, w],
+                grad=(0, 1, 2))
+        with pytest.raises(ValueError, match=name):
+            getattr(F, name)(dg.tensor(DIFF_A), dg.tensor(DIFF_B), weight=dg.tensor(w[0]))
