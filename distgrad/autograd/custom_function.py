@@ -144,6 +144,9 @@ def _connect(node, cls, ctx, outs):
             if out.requires_grad and out.grad_fn is None:
                 raise RuntimeError(f"{cls.__name__}: a leaf tensor that requires grad was modified in place "
                                    "(mark_dirty) in forward; clone it before passing it in")
+            if getattr(out, "_view", None) is not None:  # its grad_fn is re-derived from its base
+                raise NotImplementedError(f"{cls.__name__}: mark_dirty on a view (a slice, reshape, ...) is not "
+                                          "supported; apply the Function to the base tensor or to a clone")
             result = out
         else:  # a new tensor sharing the data and version counter (out may be an input, or a view)
             result = out.detach()

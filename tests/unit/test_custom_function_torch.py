@@ -213,6 +213,12 @@ def test_mark_dirty_on_a_leaf_that_requires_grad_raises():
         DG["add_one"].apply(x)
 
 
+def test_mark_dirty_on_a_view_raises_rather_than_losing_the_gradient():
+    (x, _), = [pair(X)]
+    with pytest.raises(NotImplementedError, match="AddOneInPlace: mark_dirty on a view"):
+        DG["add_one"].apply((x * 1)[0])
+
+
 def test_gradient_of_the_broadcast_shape_is_summed_down():
     def program(fns, lib, x, b):
         y = fns["row_bias"].apply(x, b)
