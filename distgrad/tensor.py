@@ -13,7 +13,8 @@ from .backend import device as Device, device_of, get_array_module, is_gpu_array
 from .function import _state as _grad_state, is_grad_enabled
 from .ops import (activation as _activation, elementwise as _elementwise, indexing as _indexing,
                   inplace as _inplace, linalg as _linalg, reduction as _reduction, shape as _shape)
-from .ops import reorder as _reorder, sorting as _sorting, triangular as _triangular, trig as _trig
+from .ops import (blend as _blend, reorder as _reorder, scan as _scan, sorting as _sorting,
+                  triangular as _triangular, trig as _trig)
 from .ops._util import cast, shape_arg
 from .ops.device import to_device
 from .tensor_base import TensorBase
@@ -652,6 +653,21 @@ class Tensor(TensorBase):
 
     def topk(self, k, dim=-1, largest=True, sorted=True):
         return _sorting.topk(self, k, dim, largest, sorted)
+
+    def cumsum(self, dim, dtype=None):
+        return _scan.cumsum(self, dim, dtype)
+
+    def cumprod(self, dim, dtype=None):
+        return _scan.cumprod(self, dim, dtype)
+
+    def logsumexp(self, dim, keepdim=False):
+        return _scan.logsumexp(self, dim, keepdim)
+
+    def lerp(self, end, weight):
+        return _blend.lerp(self, end, weight)
+
+    def addmm(self, mat1, mat2, beta=1, alpha=1):
+        return _blend.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
 
 
     # ----------------------------------------------------------------- operators

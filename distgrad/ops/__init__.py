@@ -5,6 +5,7 @@ Every function takes the tensor first, so ``x.sum(1)`` (declared in tensor.py) i
 """
 from ._util import cast
 from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from .blend import addmm, lerp
 from .conv import conv2d
 from .device import to_device
 from .dropout import dropout
@@ -24,6 +25,7 @@ from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from .reduction import (all, amax, amin, any, argmax, argmin, max, mean, min, norm, prod, std,
                         sum, var)
 from .reorder import flip, narrow, repeat, repeat_interleave, roll, tile
+from .scan import cumprod, cumsum, logsumexp
 from .shape import (broadcast_to, cat, chunk, concat, concatenate, expand, expand_as, flatten, permute,
                     reshape, reshape_as, split, squeeze, stack, swapaxes, t, transpose, unbind,
                     unflatten, unsqueeze, view, view_as)

@@ -725,6 +725,27 @@ def topk_draw(d):
     return [x], kwargs(k=d(st.integers(0, size + 1)), dim=axis, largest=d(st.sampled_from([None, True, False])))
 
 
+def scan_draw(d):
+    x = tensor(d, ANY)
+    return [x], kwargs(dim=a_dim(d, x.ndim))
+
+
+def lerp_draw(d):
+    sa, sb = broadcast_pair(d)
+    t = dtype(d, FLOATS)
+    arrays = [values(d, sa, t), values(d, sb, t)]
+    if d(st.booleans()):
+        return arrays, {"weight": d(st.sampled_from([0.25, 0.75, 0.0, 1.0, -1.5]))}
+    return arrays + [values(d, sb, t)], {}
+
+
+def addmm_draw(d):
+    (a, b) = d(st.sampled_from([((2, 3), (3, 4)), ((0, 2), (2, 1)), ((2, 3), (3, 4)), ((1, 1), (1, 5))]))
+    out = d(st.sampled_from([(a[0], b[1]), (b[1],), (1, b[1]), (), (a[0], 1), (3, 3)]))
+    kw = kwargs(beta=d(st.sampled_from([None, 0, 0.5, 2])), alpha=d(st.sampled_from([None, 1, -1.5])))
+    return [values(d, out, F64), values(d, a, F64), values(d, b, F64)], kw
+
+
 # ------------------------------------------------------------------ the table
 def _u(name, choices=ANY, method=True, **kw):
     op(name, lambda m, x, _n=name, **k: getattr(m, _n)(x, **k), unary(choices, **kw), method=method)
@@ -876,3 +897,9 @@ op("repeat_interleave", lambda m, x, *r, **k: m.repeat_interleave(x, *r, **k), r
 op("sort", lambda m, x, **k: m.sort(x, **k), sort_draw(descending=st.booleans()), method=True)
 op("argsort", lambda m, x, **k: m.argsort(x, **k), sort_draw(descending=st.booleans()), method=True)
 op("topk", lambda m, x, k, **kw: m.topk(x, k, **kw), topk_draw, method=True)
+op("cumsum", lambda m, x, **k: m.cumsum(x, **k), scan_draw, method=True)
+op("cumprod", lambda m, x, **k: m.cumprod(x, **k), scan_draw, method=True)
+op("logsumexp", lambda m, x, **k: m.logsumexp(x, **k),
+   reduction(NUMERIC, none=False, empty=False), method=True)
+op("lerp", lambda m, a, b, w=None, weight=None: m.lerp(a, b, weight if w is None else w), lerp_draw, method=True)
+op("addmm", lambda m, *xs, **k: m.addmm(*xs, **k), addmm_draw, method=True)

@@ -44,6 +44,15 @@ CASES = {
     "argsort": (lambda m, x: x * x.argsort(dim=1), DISTINCT),
     "topk": (lambda m, x: m.topk(x, 2, dim=1), DISTINCT),
     "topk(smallest)": (lambda m, x: x.topk(3, dim=0, largest=False), DISTINCT),
+    "cumsum": (lambda m, x: m.cumsum(x, 1), X),
+    "cumprod": (lambda m, x: x.cumprod(dim=0), X),
+    "cumprod(zeros)": (lambda m, x: m.cumprod(x * m.tensor([[1, 0, 1, 1], [0, 1, 0, 1], [1, 1, 0, 1]]), 1), X),
+    "logsumexp": (lambda m, x: m.logsumexp(x, 1), X * 30),
+    "logsumexp(keepdim)": (lambda m, x: x.logsumexp((0, 1), keepdim=True), X),
+    "lerp": (lambda m, x: m.lerp(x, x.flip(0), 0.75), X),
+    "lerp(tensor weight)": (lambda m, x: x.lerp(x.flip(1), x.sigmoid()), X),
+    "addmm": (lambda m, x: m.addmm(x[0], x, x.t(), beta=0.5, alpha=2)[:, :3], X[:, :3].repeat(1, 1)),
+    "addmm(beta=0)": (lambda m, x: x[:, :3].addmm(x, x.t()[:, :3], beta=0), X),
 }
 
 
@@ -89,6 +98,10 @@ def test_gradcheck(name):
     ("topk(0-d, 0)", lambda m: m.topk(m.tensor(2.0), 0)),
     ("tril(bool)", lambda m: m.tril(m.ones(2, 3, 3, dtype=m.bool))),
     ("trace(int)", lambda m: m.trace(m.tensor([[1, 2], [3, 4]]))),
+    ("addmm(beta=0, NaN input)", lambda m: m.addmm(m.full((2, 2), float("nan")), m.ones(2, 3), m.ones(3, 2), beta=0)),
+    ("cumsum(bool)", lambda m: m.cumsum(m.tensor([True, False, True]), 0)),
+    ("cumprod(int32)", lambda m: m.cumprod(m.tensor([2, 3, 4], dtype=m.int32), 0)),
+    ("logsumexp(-inf)", lambda m: m.logsumexp(m.tensor([[-float("inf")] * 2, [float("inf"), 1.0]]), 1)),
 ])
 def test_dtypes_and_edges(name, call):
     t, g = call(torch), call(dg)
