@@ -27,6 +27,24 @@ from .launcher.supervise import run_supervised
 
 PROG = "distgrad-run"
 
+
+def ranks_per_node(text):
+    """A count, or torchrun's "gpu" (one per GPU), "cpu" (one per core), "auto" (gpu, else cpu)."""
+    if text in ("gpu", "auto"):
+        from .backend import cuda
+        gpus = cuda.device_count() if cuda.is_available() else 0
+        if gpus or text == "gpu":
+            if not gpus:
+                raise argparse.ArgumentTypeError("'gpu': no GPU is available here")
+            return gpus
+    if text in ("cpu", "auto"):
+        return os.cpu_count() or 1
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, 'gpu', 'cpu' or 'auto', got {text!r}") \
+            from None
+
 # (flags, argparse keywords): the one list both the parser and the argv splitter read.
 OPTIONS = [
     (("-n", "-np"), dict(dest="nprocs", type=int, metavar="N",
@@ -36,7 +54,7 @@ OPTIONS = [
                              help="machines and their slot counts, e.g. node1:4,node2:4")),
     (("--hostfile",), dict(metavar="FILE", help="one 'host', 'host:N' or 'host slots=N' a line")),
     (("--gpus-per-node", "--nproc-per-node", "--nproc_per_node"),
-     dict(dest="gpus_per_node", type=int, metavar="N",
+     dict(dest="gpus_per_node", type=ranks_per_node, metavar="N",
           help="ranks per host, one per GPU (the library picks each rank's GPU from its local "
                "rank); without hosts, N ranks on this machine")),
     # torchrun's node flags: one distgrad-run starts every node, so these are checked only.

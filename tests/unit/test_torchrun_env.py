@@ -42,6 +42,20 @@ def test_torchrun_flags_give_the_same_job(flags):
     assert launch.uses_mpiexec
 
 
+def test_nproc_per_node_takes_torchrun_words(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert launch_of("--nproc-per-node", "cpu", "--oversubscribe", "train.py").nprocs == 6
+    assert launch_of("--nproc-per-node", "auto", "--oversubscribe", "train.py").nprocs == \
+        (cuda_count() or 6)
+    with pytest.raises(SystemExit):
+        launch_of("--nproc-per-node", "many", "train.py")
+
+
+def cuda_count():
+    from distgrad.backend import cuda
+    return cuda.device_count() if cuda.is_available() else 0
+
+
 def test_nproc_per_node_with_hosts_is_ranks_per_host():
     launch = launch_of("--nnodes", "2", "--nproc-per-node", "2", "-H", "a,b", "train.py")
     assert launch.nprocs == 4 and [(h.name, h.slots) for h in launch.hosts] == [("a", 2), ("b", 2)]
@@ -115,11 +129,15 @@ def test_the_bootstrap_without_a_program_says_what_to_give():
 
 # -- a process told it is one of several ----------------------------------------------------
 
+TORCHRUN_RANK_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE")
+
+
 @pytest.fixture
 def clean_world(monkeypatch):
     """No launcher variables, no torchrun WORLD_SIZE, no world; finalized afterwards."""
-    for name in LAUNCHER_VARIABLES + ("WORLD_SIZE", "RANK"):
-        monkeypatch.delenv(name, raising=False)
+    for name in LAUNCHER_VARIABLES + TORCHRUN_RANK_VARIABLES:
+        monkeypatch.setenv(name, "")  # recorded, so whatever init exports is undone after
+        monkeypatch.delenv(name)
     state.finalize()
     yield monkeypatch
     state.finalize()
@@ -163,8 +181,8 @@ def test_world_size_2_without_an_mpi_world_stops_with_how_to_launch(world_of_one
     assert not state.is_initialized()
 
 
-def test_world_size_that_matches_is_accepted(fake_world):
-    os.environ["WORLD_SIZE"] = "2"
+def test_world_size_that_matches_is_accepted(fake_world, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
     assert state.init() is fake_world
 
 
@@ -172,6 +190,12 @@ def test_a_plain_process_with_world_size_2_stops_too(clean_world):
     clean_world.setenv("WORLD_SIZE", "2")
     with pytest.raises(RuntimeError, match=r"WORLD_SIZE=2.*distgrad-run"):
         DistributedSampler(range(10))  # "auto": a world of one, MPI not imported
+
+
+def test_plain_mpiexec_ranks_get_torchrun_variables_at_init(fake_world):
+    state.init()
+    assert {name: os.environ[name] for name in TORCHRUN_RANK_VARIABLES} == {
+        "WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}
 
 
 def test_init_process_group_twice_raises_as_pytorch(world_of_one):
@@ -208,8 +232,8 @@ def test_init_process_group_with_the_launchers_rank_and_size(fake_world):
     assert state.get_backend() == "gloo"
 
 
-def test_a_sampler_built_before_the_process_group_joins_the_world(fake_world):
-    os.environ["WORLD_SIZE"] = "2"
+def test_a_sampler_built_before_the_process_group_joins_the_world(fake_world, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
     sampler = DistributedSampler(range(10), shuffle=False)
     assert state.is_initialized()
     assert (sampler.num_replicas, sampler.rank, list(sampler)) == (2, 1, [1, 3, 5, 7, 9])
