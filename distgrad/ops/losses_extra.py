@@ -83,7 +83,8 @@ class BinaryCrossEntropyWithLogits(Function):
 
     def backward(self, xp, g):
         x, t, pw, sp = self.saved
-        sig = 1 / (1 + xp.exp(-x))
+        with _quiet(xp):  # exp(-x) overflows to inf for x < -709: the sigmoid is then 0, as it should be
+            sig = 1 / (1 + xp.exp(-x))
         gx = gt = gp = None
         if self.needs_grad[0]:
             gx = g * (sig - t) if pw is None else g * ((pw * t + 1 - t) * sig - pw * t)

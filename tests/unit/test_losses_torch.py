@@ -153,3 +153,16 @@ def test_elementwise_weights_of_l1_and_huber(reduction):
                 grad=(0, 1, 2))
         with pytest.raises(ValueError, match=name):
             getattr(F, name)(dg.tensor(DIFF_A), dg.tensor(DIFF_B), weight=dg.tensor(w[0]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bce_with_logits_far_logits_give_pytorchs_gradient_without_overflow_warnings(dtype):
+    import warnings
+    x, t = np.array([-800.0, -100.0, 0.0, 100.0, 800.0], dtype), np.array([1.0, 0.0, 0.5, 1.0, 0.0], dtype)
+    d = dg.tensor(x, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        F.binary_cross_entropy_with_logits(d, dg.tensor(t)).backward()
+    tt = torch.tensor(x, requires_grad=True)
+    TF.binary_cross_entropy_with_logits(tt, torch.tensor(t)).backward()
+    np.testing.assert_allclose(d.grad.numpy(), tt.grad.numpy(), rtol=1e-6)
