@@ -13,7 +13,7 @@ from .backend import device as Device, device_of, get_array_module, is_gpu_array
 from .function import _state as _grad_state, is_grad_enabled
 from .ops import (activation as _activation, elementwise as _elementwise, indexing as _indexing,
                   inplace as _inplace, linalg as _linalg, reduction as _reduction, shape as _shape)
-from .ops import (blend as _blend, reorder as _reorder, scan as _scan, sorting as _sorting,
+from .ops import (blend as _blend, reorder as _reorder, scan as _scan, sorting as _sorting, special as _special,
                   triangular as _triangular, trig as _trig)
 from .ops._util import cast, shape_arg
 from .ops.device import to_device
@@ -668,6 +668,12 @@ class Tensor(TensorBase):
 
     def addmm(self, mat1, mat2, beta=1, alpha=1):
         return _blend.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def erf(self):
+        return _special.erf(self)
+
+    def erfinv(self):
+        return _special.erfinv(self)
 
 
     # ----------------------------------------------------------------- operators

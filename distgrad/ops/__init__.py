@@ -30,6 +30,7 @@ from .shape import (broadcast_to, cat, chunk, concat, concatenate, expand, expan
                     reshape, reshape_as, split, squeeze, stack, swapaxes, t, transpose, unbind,
                     unflatten, unsqueeze, view, view_as)
 from .sorting import argsort, sort, topk
+from .special import erf, erfinv
 from .triangular import diag, trace, tril, triu
 from .trig import arctan, arctan2, atan, atan2, cos, cosh, expm1, log10, log1p, log2, sin, sinh, tan
 

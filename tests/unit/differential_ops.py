@@ -525,23 +525,24 @@ REDUCTIONS = [None, "sum", "none", "mean", "bogus"]
 
 
 def probabilities(d, s):
-    """Values in [0, 1], now and then exactly 0 or 1 (or, rarely, outside)."""
+    """Values in [0, 1], now and then exactly 0 or 1 (or, rarely, outside); float32 one time in four."""
     rng = np.random.default_rng(d(st.integers(0, 99)))
     p = rng.random(s)
     if p.size and d(st.integers(0, 2)) == 0:
         p.flat[0] = d(st.sampled_from([0.0, 1.0, 0.0, 1.0, 1.5, np.nan]))
-    return p
+    return p.astype(dtype(d, FLOATS))
 
 
 def bce_draw(d, logits=False):
     """(input, target[, weight][, pos_weight]); target of another shape now and then."""
     s = shape(d, 0, 3)
-    x = values(d, s, F64) if logits else probabilities(d, s)
+    x = values(d, s, dtype(d, FLOATS)) if logits else probabilities(d, s)
     ts = s if d(st.integers(0, 8)) else s + (2,)
     arrays, kw = [x, probabilities(d, ts)], kwargs(reduction=d(st.sampled_from(REDUCTIONS)))
-    arrays.append(np.random.default_rng(1).random(s[-1:]) + 0.5 if d(st.booleans()) else None)
+    arrays.append((np.random.default_rng(1).random(s[-1:]) + 0.5).astype(dtype(d, FLOATS))
+                  if d(st.booleans()) else None)
     if logits and d(st.booleans()):
-        arrays.append(np.random.default_rng(2).random(s[-1:]) * 3)
+        arrays.append((np.random.default_rng(2).random(s[-1:]) * 3).astype(dtype(d, FLOATS)))
     return [a for a in arrays if a is not None], kw | {"w": arrays[2] is not None}
 
 
@@ -554,6 +555,7 @@ def bce_call(name):
 
 def pair_loss_draw(d, param=None, values_=(1.0, 0.5, 2.0, 0.0, -1.0)):
     arrays, kw = mse_draw(d)
+    arrays = [a.astype(dtype(d, FLOATS)) for a in arrays]
     kw = kwargs(reduction=d(st.sampled_from(REDUCTIONS)))
     if param:
         kw.update(kwargs(**{param: d(st.sampled_from((None,) + values_))}))
@@ -564,7 +566,7 @@ def kl_draw(d):
     sa, sb = broadcast_pair(d)
     log_target = d(st.booleans())
     t = values(d, sb, F64) if log_target else probabilities(d, sb)
-    return [values(d, sa, F64), t], kwargs(reduction=d(st.sampled_from(REDUCTIONS + ["batchmean"])),
+    return [values(d, sa, dtype(d, FLOATS)), t], kwargs(reduction=d(st.sampled_from(REDUCTIONS + ["batchmean"])),
                                            log_target=log_target)
 
 
@@ -582,7 +584,7 @@ def ranking_draw(d, cosine=False):
     if d(st.integers(0, 8)) == 0:
         ts = ts + (1,)
     kw = kwargs(reduction=d(st.sampled_from(REDUCTIONS)), margin=d(st.sampled_from([None, 0.5, -0.3, 0.0])))
-    return [values(d, s, F64), values(d, s, F64), signs(d, ts)], kw
+    return [values(d, s, dtype(d, FLOATS)), values(d, s, F64), signs(d, ts).astype(dtype(d, FLOATS))], kw
 
 
 MATMUL_SHAPES = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 4)), ((2, 2, 3), (3, 4)),
@@ -903,3 +905,5 @@ op("logsumexp", lambda m, x, **k: m.logsumexp(x, **k),
    reduction(NUMERIC, none=False, empty=False), method=True)
 op("lerp", lambda m, a, b, w=None, weight=None: m.lerp(a, b, weight if w is None else w), lerp_draw, method=True)
 op("addmm", lambda m, *xs, **k: m.addmm(*xs, **k), addmm_draw, method=True)
+_u("erf", NUMERIC)
+op("erfinv", lambda m, x: m.erfinv(x), lambda d: ([np.tanh(tensor(d, NUMERIC))], {}), method=True)

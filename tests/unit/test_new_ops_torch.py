@@ -53,6 +53,8 @@ CASES = {
     "lerp(tensor weight)": (lambda m, x: x.lerp(x.flip(1), x.sigmoid()), X),
     "addmm": (lambda m, x: m.addmm(x[0], x, x.t(), beta=0.5, alpha=2)[:, :3], X[:, :3].repeat(1, 1)),
     "addmm(beta=0)": (lambda m, x: x[:, :3].addmm(x, x.t()[:, :3], beta=0), X),
+    "erf": (lambda m, x: m.erf(x * 2), X),
+    "erfinv": (lambda m, x: x.erfinv(), np.tanh(X) * 0.999),
 }
 
 
@@ -99,6 +101,9 @@ def test_gradcheck(name):
     ("tril(bool)", lambda m: m.tril(m.ones(2, 3, 3, dtype=m.bool))),
     ("trace(int)", lambda m: m.trace(m.tensor([[1, 2], [3, 4]]))),
     ("addmm(beta=0, NaN input)", lambda m: m.addmm(m.full((2, 2), float("nan")), m.ones(2, 3), m.ones(3, 2), beta=0)),
+    ("erfinv(edges)", lambda m: m.erfinv(m.tensor([1.0, -1.0, 1.5, float("nan"), 1e-300, -0.0, 1 - 1e-15, 0.5],
+                                                  dtype=m.float64))),
+    ("erf(edges)", lambda m: m.erf(m.tensor([float("inf"), -float("inf"), float("nan"), -0.0, 1e-300, 6.0]))),
     ("cumsum(bool)", lambda m: m.cumsum(m.tensor([True, False, True]), 0)),
     ("cumprod(int32)", lambda m: m.cumprod(m.tensor([2, 3, 4], dtype=m.int32), 0)),
     ("logsumexp(-inf)", lambda m: m.logsumexp(m.tensor([[-float("inf")] * 2, [float("inf"), 1.0]]), 1)),
