@@ -12,7 +12,7 @@ import numpy
 from ..errors import OpRuntimeError, OpValueError
 from ..function import Function
 from ..tensor_base import TensorBase
-from ._util import binary_operands, unbroadcast
+from ._util import binary_operands, cast, unbroadcast
 from .elementwise import abs, clamp, exp, where
 from .loss import _check_reduction
 
@@ -25,6 +25,14 @@ def _reduce(loss, reduction):
 
 def _weighted(loss, weight, reduction):
     return _reduce(loss if weight is None else loss * weight, reduction)
+
+
+def _in_dtype_of(tensor, like):
+    """``tensor`` cast to ``like``'s dtype: PyTorch's BCE losses keep the dtype of their
+    operands whatever the weights' dtype (a float64 weight leaves a float32 loss float32)."""
+    if tensor is None or tensor.array.dtype == like.array.dtype:
+        return tensor
+    return cast(tensor, like.array.dtype)
 
 
 def _same_shape(input, target, op, error=OpValueError):
@@ -41,13 +49,19 @@ def _same_size_weight(weight, input, op):
     return weight
 
 
-def _warn_broadcast(input, target, op):
+def _broadcast_operands(input, target, op):
+    """PyTorch's L1-type losses broadcast input and target to one shape first (warning when
+    they differ), so a 0-d float64 target promotes a float32 input, unlike in plain ops."""
     if tuple(input.shape) != tuple(target.shape):
         warnings.warn(f"{op}: target shape {tuple(target.shape)} differs from input shape "
                       f"{tuple(input.shape)}; they will be broadcast", stacklevel=3)
+    if input.array.dtype != target.array.dtype and input.array.dtype.kind == target.array.dtype.kind == "f":
+        wide = numpy.promote_types(input.array.dtype, target.array.dtype)
+        return tuple(t if t.array.dtype == wide else cast(t, wide) for t in (input, target))
+    return binary_operands(input, target)
 
 
-_EPS = float(numpy.float32(1e-12))  # PyTorch's floor of x (1 - x), a float32 constant in every dtype
+_EPS = float(numpy.float32(1e-12))  # PyTorch's epsilon of BCE and cosine embedding: a float32 constant
 
 
 class BinaryCrossEntropy(Function):
@@ -100,12 +114,15 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     _same_shape(input, target, op)
+    if input.array.dtype != target.array.dtype:
+        raise OpRuntimeError(op, f"target of dtype {target.array.dtype} must have the input's dtype "
+                                 f"{input.array.dtype}; convert it with .to({input.array.dtype})")
     for name, a in (("input", input.array), ("target", target.array)):
         if a.size and not bool(((a >= 0) & (a <= 1)).all()):  # NaN fails too, as in PyTorch
             raise OpRuntimeError(op, f"all elements of {name} should be between 0 and 1"
                                      + ("; apply sigmoid first, or use binary_cross_entropy_with_logits"
                                         if name == "input" else ""))
-    return _weighted(BinaryCrossEntropy.apply(*binary_operands(input, target)), weight, reduction)
+    return _weighted(BinaryCrossEntropy.apply(input, target), _in_dtype_of(weight, input), reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
@@ -116,14 +133,15 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     _same_shape(input, target, op)
     x, t = binary_operands(input, target)
     loss = (BinaryCrossEntropyWithLogits.apply(x, t) if pos_weight is None else
-            BinaryCrossEntropyWithLogits.apply(x, t, pos_weight))
-    return _weighted(loss, weight, reduction)
+            BinaryCrossEntropyWithLogits.apply(x, t, _in_dtype_of(pos_weight, x)))
+    loss = _in_dtype_of(loss, target)  # PyTorch's result takes the target's dtype
+    return _weighted(loss, _in_dtype_of(weight, loss), reduction)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "l1_loss")
-    _warn_broadcast(input, target, "l1_loss")
+    input, target = _broadcast_operands(input, target, "l1_loss")
     if weight is None:
         return _reduce(abs(input - target), reduction)
     loss = abs(input - target) * _same_size_weight(weight, input, "l1_loss")
@@ -154,8 +172,7 @@ class _Piecewise(Function):
 
 def _piecewise(input, target, bound, scaled, op, reduction):
     _check_reduction(reduction, op)
-    _warn_broadcast(input, target, op)
-    x, t = binary_operands(input, target)
+    x, t = _broadcast_operands(input, target, op)
     return _reduce(_Piecewise.apply(x, t, bound=float(bound), scaled=scaled), reduction)
 
 
@@ -170,10 +187,11 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    _check_reduction(reduction, "huber_loss")
     if delta <= 0:
         raise OpRuntimeError("huber_loss", f"delta must be positive, got {delta}")
-    loss = _piecewise(input, target, delta, False, "huber_loss", "none" if weight is not None else reduction)
-    return loss if weight is None else _weighted(loss, _same_size_weight(weight, input, "huber_loss"), reduction)
+    loss = _in_dtype_of(_piecewise(input, target, delta, False, "huber_loss", "none"), input)  # as PyTorch's
+    return _reduce(loss, reduction) if weight is None else _weighted(loss, _same_size_weight(weight, input, "huber_loss"), reduction)
 
 
 class _XLogX(Function):
@@ -234,7 +252,7 @@ def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None,
         raise OpRuntimeError(op, f"target must be {input1.ndim - 1}-D for {input1.ndim}-D inputs, got "
                                  f"{target.ndim}-D")
     dim = input1.ndim - 1
-    eps = 1e-12
+    eps = _EPS  # as PyTorch's, which adds its float32 1e-12 to both squared norms
     prod = (input1 * input2).sum(dim)
     mag = ((input1 * input1).sum(dim) + eps) * ((input2 * input2).sum(dim) + eps)
     cos = prod / mag.sqrt()

@@ -311,6 +311,10 @@ class Known:
 
 KNOWN_DIFFERENCES = {
     # ---- found by this test
+    ("huber_loss", "input and target of different float dtypes"): Known(
+        "PyTorch's huber_loss backward raises (Found dtype Float but expected Double) when the input and target "
+        "dtypes differ, though its forward accepts them; distgrad returns the gradients",
+        lambda c: c.dtype(0) != c.dtype(1)),
     ("gelu", "float32 +inf input, approximate='none'"): Known(
         "PyTorch's vectorized float32 kernel gives NaN at +inf (its one-element path and float64 give inf); "
         "distgrad gives inf",
@@ -330,6 +334,8 @@ def _a(dtype, shape, values):
 
 
 KNOWN_EXAMPLES = {
+    ('huber_loss', 'input and target of different float dtypes'): Case(
+        'huber_loss', [_a('float64', (), 0.125), _a('float32', (), 0.5)], {}, [False, False]),
     ('gelu', "float32 +inf input, approximate='none'"): Case(
         'gelu', [_a('float32', (3,), [inf, 1.0, 0.0])], {'approximate': 'none'}, [False]),
     ('cumprod', 'gradient with a zero and an infinity in the input'): Case(

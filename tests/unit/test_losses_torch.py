@@ -166,3 +166,34 @@ def test_bce_with_logits_far_logits_give_pytorchs_gradient_without_overflow_warn
     tt = torch.tensor(x, requires_grad=True)
     TF.binary_cross_entropy_with_logits(tt, torch.tensor(t)).backward()
     np.testing.assert_allclose(d.grad.numpy(), tt.grad.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtypes", [("float32", "float64"), ("float64", "float32")])
+def test_result_dtypes_with_mixed_operands_as_pytorch(dtypes):
+    """BCE wants one dtype; BCE with logits takes the target's; the L1 family promotes even a
+    0-d target (it broadcasts first); huber keeps the input's; weights never change it."""
+    a = rng.random((2, 3))
+    x, t = dg.tensor(a.astype(dtypes[0])), dg.tensor(a.astype(dtypes[1]))
+    tx, tt = torch.tensor(a.astype(dtypes[0])), torch.tensor(a.astype(dtypes[1]))
+    with pytest.raises(RuntimeError, match="binary_cross_entropy"):
+        F.binary_cross_entropy(x, t)
+    for name in ("binary_cross_entropy_with_logits", "l1_loss", "smooth_l1_loss", "huber_loss"):
+        for red in ("none", "mean"):
+            assert str(getattr(F, name)(x, t, reduction=red).dtype) == \
+                str(getattr(TF, name)(tx, tt, reduction=red).dtype).replace("torch.", ""), (name, red)
+    assert str(F.l1_loss(x, t[0, 0]).dtype) == str(TF.l1_loss(tx, tt[0, 0]).dtype).replace("torch.", "")
+    w = a[0].astype(dtypes[1])
+    for name in ("binary_cross_entropy", "binary_cross_entropy_with_logits"):
+        d = getattr(F, name)(x, x, weight=dg.tensor(w))
+        assert str(d.dtype) == str(getattr(TF, name)(tx, tx, weight=torch.tensor(w)).dtype).replace("torch.", "")
+
+
+def test_cosine_embedding_of_a_zero_vector_uses_pytorchs_float32_epsilon():
+    a, b = rng.standard_normal((2, 3)), np.zeros((2, 3))
+    compare(lambda p, q, r: F.cosine_embedding_loss(p, q, r), lambda p, q, r: TF.cosine_embedding_loss(p, q, r),
+            [a, b, np.array([1.0, 1.0])], grad=(0, 1))
+
+
+def test_huber_checks_reduction():
+    with pytest.raises(ValueError, match="huber_loss"):
+        F.huber_loss(dg.ones(2), dg.ones(2), reduction="bogus")
