@@ -27,6 +27,14 @@ def _weighted(loss, weight, reduction):
     return _reduce(loss if weight is None else loss * weight, reduction)
 
 
+def _constant_weights(op, **weights):
+    """PyTorch's BCE losses are not differentiable in their weights, and say so."""
+    for name, w in weights.items():
+        if w is not None and w.requires_grad:
+            raise OpRuntimeError(op, f"not differentiable with respect to {name}, which requires grad; "
+                                     f"pass {name}.detach()")
+
+
 def _in_dtype_of(tensor, like):
     """``tensor`` cast to ``like``'s dtype: PyTorch's BCE losses keep the dtype of their
     operands whatever the weights' dtype (a float64 weight leaves a float32 loss float32)."""
@@ -114,6 +122,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     _same_shape(input, target, op)
+    _constant_weights(op, weight=weight)
     if input.array.dtype != target.array.dtype:
         raise OpRuntimeError(op, f"target of dtype {target.array.dtype} must have the input's dtype "
                                  f"{input.array.dtype}; convert it with .to({input.array.dtype})")
@@ -131,6 +140,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
     _same_shape(input, target, op)
+    _constant_weights(op, weight=weight, pos_weight=pos_weight)
     x, t = binary_operands(input, target)
     loss = (BinaryCrossEntropyWithLogits.apply(x, t) if pos_weight is None else
             BinaryCrossEntropyWithLogits.apply(x, t, _in_dtype_of(pos_weight, x)))

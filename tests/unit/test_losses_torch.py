@@ -197,3 +197,14 @@ def test_cosine_embedding_of_a_zero_vector_uses_pytorchs_float32_epsilon():
 def test_huber_checks_reduction():
     with pytest.raises(ValueError, match="huber_loss"):
         F.huber_loss(dg.ones(2), dg.ones(2), reduction="bogus")
+
+
+@pytest.mark.parametrize("name,kw", [("binary_cross_entropy", "weight"), ("binary_cross_entropy_with_logits", "weight"),
+                                     ("binary_cross_entropy_with_logits", "pos_weight")])
+def test_bce_weights_requiring_grad_raise_as_pytorch(name, kw):
+    x = rng.random((2, 3))
+    with pytest.raises(RuntimeError, match="not differentiable"):
+        getattr(TF, name)(torch.tensor(x), torch.tensor(x), **{kw: torch.ones(3, dtype=torch.float64,
+                                                                                requires_grad=True)})
+    with pytest.raises(RuntimeError, match=f"{name}: not differentiable with respect to {kw}"):
+        getattr(F, name)(dg.tensor(x), dg.tensor(x), **{kw: dg.ones(3, dtype=dg.float64, requires_grad=True)})
