@@ -199,3 +199,21 @@ def test_one_cycle_raises_past_total_steps_and_needs_momentum():
         sched.step()
     with pytest.raises(ValueError, match="momentum"):
         _scheduled(dg, "Adagrad", {}, "OneCycleLR", dict(max_lr=0.1, total_steps=2))
+
+
+@pytest.mark.parametrize("name,kwargs", [c for c in CASES if not c[1].get("maximize")])
+def test_torch_state_dict_loads_and_continues(name, kwargs):
+    """A torch.optim state_dict (tensors converted, NAdam's mu_product a 0-d tensor) resumes in distgrad."""
+    t_opt, tp = start(torch, name, kwargs, "float64")
+    train(torch, t_opt, tp, 7)
+    saved = t_opt.state_dict()
+    d_opt, dp = start(dg, name, kwargs, "float64")
+    for p, q in zip(dp, tp):
+        p.array[...] = q.detach().numpy()
+    d_opt.load_state_dict({"state": {i: {k: dg.tensor(v.numpy()) for k, v in s.items()}
+                                     for i, s in saved["state"].items()},
+                           "param_groups": saved["param_groups"]})
+    train(torch, t_opt, tp, 6)
+    train(dg, d_opt, dp, 6)
+    for p, t in zip(dp, tp):
+        np.testing.assert_allclose(p.detach().numpy(), t.detach().numpy(), rtol=1e-10, atol=1e-12)
