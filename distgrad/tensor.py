@@ -776,8 +776,9 @@ class Tensor(TensorBase):
         return object.__format__(self, spec)
 
     def __repr__(self):
-        body = numpy.array2string(numpy.asarray(self.__array__()), separator=", ", precision=4,
-                                  prefix="tensor(")
+        values = numpy.asarray(self.__array__())
+        body = numpy.array2string(values, separator=", ", precision=4, prefix="tensor(", max_line_width=80,
+                                  formatter={"float_kind": _float_format(values)} if values.dtype.kind == "f" else None)
         extra = ""
         if self.array.dtype not in (dtypes.float32, dtypes.int64, dtypes.bool):
             extra += f", dtype={self.array.dtype}"
@@ -835,6 +836,26 @@ class _RemovableHandle:
     def remove(self):
         if self._hook in self._hooks:
             self._hooks.remove(self._hook)
+
+
+def _float_format(values):
+    """PyTorch's printing of floats: whole numbers as ``56.``, others with 4 decimals, in
+    scientific notation (4 digits) when the magnitudes span over 1000x or pass 1e8 or fall
+    under 1e-4; every element padded to the finite ones' width."""
+    finite = values[numpy.isfinite(values)].astype(numpy.float64)
+    nonzero = numpy.abs(finite[finite != 0])
+    top, bottom = (nonzero.max(), nonzero.min()) if nonzero.size else (0.0, 0.0)
+    if (finite == numpy.ceil(finite)).all():
+        spec = ".4e" if top > 1e8 else None
+    else:
+        spec = ".4e" if top > 1e8 or bottom < 1e-4 or top / bottom > 1000 else ".4f"
+
+    def text(v):
+        if not numpy.isfinite(v):
+            return str(float(v))
+        return format(float(v), spec) if spec else format(float(v), ".0f") + "."
+    width = max((len(text(v)) for v in finite[:1000]), default=0)  # NaN and inf do not widen the rest
+    return lambda v: text(v).rjust(width)
 
 
 def _is_dtype_name(arg):

@@ -196,3 +196,12 @@ def test_inplace_initializers(name, args):
         assert w.grad.tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(OpError):
         getattr(dg.zeros(3, dtype=dg.int64), name)()
+
+
+@pytest.mark.parametrize("value", [56.0, 1.5, 0.123456, 1e-5, 123456789.0, float("nan"), -0.0, 3, [1.0, 2.5],
+                                   [[1.0, -2.0], [300.0, 4.0]], [1e-5, 1.0], [float("inf"), 1.5, float("nan")],
+                                   [1e9, 1.0], [2.0, float("-inf")], [[0.1234567, 12.5], [3.0, 4.0]]])
+def test_repr_and_str_of_floats_as_torch(value):
+    assert repr(dg.tensor(value)) == repr(torch.tensor(value))
+    assert str(dg.tensor(value)) == str(torch.tensor(value))
+    assert f"{dg.tensor(value)}" == f"{torch.tensor(value)}"
