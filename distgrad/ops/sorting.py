@@ -8,13 +8,20 @@ from .indexing import Gather
 from .reduction import values_indices
 
 
+def _argsort(xp, a, axis):
+    try:
+        return xp.argsort(a, axis=axis, kind="stable")
+    except TypeError:  # CuPy versions whose argsort takes no kind: theirs is always stable
+        return xp.argsort(a, axis=axis)
+
+
 def _order(xp, a, axis, descending):
     """Indices that sort ``a`` along ``axis``; ties keep their order, NaN counts as the largest
     (last ascending, first descending), as PyTorch's."""
     if not descending:
-        return xp.argsort(a, axis=axis, kind="stable")
+        return _argsort(xp, a, axis)
     # a stable ascending sort of the reversed input, reversed, keeps ties in input order
-    order = xp.argsort(xp.flip(a, axis), axis=axis, kind="stable")
+    order = _argsort(xp, xp.flip(a, axis), axis)
     return (a.shape[axis] - 1) - xp.flip(order, axis)
 
 
