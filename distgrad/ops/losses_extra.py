@@ -107,14 +107,13 @@ class BinaryCrossEntropyWithLogits(Function):
         x, t, pw, sp = self.saved
         with _quiet(xp):  # exp(-x) overflows to inf for x < -709: the sigmoid is then 0, as it should be
             sig = 1 / (1 + xp.exp(-x))
-        gx = gt = gp = None
+        gx = gt = None
         if self.needs_grad[0]:
             gx = g * (sig - t) if pw is None else g * ((pw * t + 1 - t) * sig - pw * t)
-        if self.needs_grad[1]:
-            gt = g * -x if pw is None else unbroadcast(g * ((pw - 1) * sp - x), t.shape)
-        if pw is not None and self.needs_grad[2]:
-            gp = unbroadcast(g * t * sp, pw.shape)
-        return gx, gt, gp
+        if self.needs_grad[1]:  # log_sigmoid(-x) - p log_sigmoid(x): each softplus stable, so finite or inf at x = -inf
+            gt = g * -x if pw is None else \
+                g * (pw * sp - (xp.log1p(xp.exp(-xp.abs(x))) + xp.maximum(x, 0)))
+        return (gx, gt) if pw is None else (gx, gt, None)  # pos_weight: constant (checked by the caller)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):

@@ -208,3 +208,12 @@ def test_bce_weights_requiring_grad_raise_as_pytorch(name, kw):
                                                                                 requires_grad=True)})
     with pytest.raises(RuntimeError, match=f"{name}: not differentiable with respect to {kw}"):
         getattr(F, name)(dg.tensor(x), dg.tensor(x), **{kw: dg.ones(3, dtype=dg.float64, requires_grad=True)})
+
+
+def test_bce_with_logits_target_gradient_at_infinite_logits_with_pos_weight():
+    x = np.array([[-np.inf, np.inf, -800.0, 0.0]])
+    t = np.array([[0.3, 0.6, 0.5, 0.2]])
+    pw = np.array([0.5, 2.0, 0.9, 1.5])
+    compare(lambda a, b, p: F.binary_cross_entropy_with_logits(a, b, pos_weight=p, reduction="none"),
+            lambda a, b, p: TF.binary_cross_entropy_with_logits(a, b, pos_weight=p, reduction="none"), [x, t, pw],
+            grad=(1,))
