@@ -6,12 +6,12 @@ the stable BCE on logits) are Functions; the rest, and every weighting and reduc
 compositions of differentiable ops, so gradients reach weights and targets as in PyTorch.
 """
 import warnings
+from contextlib import nullcontext
 
 import numpy
 
 from ..errors import OpRuntimeError, OpValueError
 from ..function import Function
-from ..tensor_base import TensorBase
 from ._util import binary_operands, cast, unbroadcast
 from .elementwise import abs, clamp, exp, where
 from .loss import _check_reduction
@@ -200,7 +200,9 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     if delta <= 0:
         raise OpRuntimeError("huber_loss", f"delta must be positive, got {delta}")
     loss = _in_dtype_of(_piecewise(input, target, delta, False, "huber_loss", "none"), input)  # as PyTorch's
-    return _reduce(loss, reduction) if weight is None else _weighted(loss, _same_size_weight(weight, input, "huber_loss"), reduction)
+    if weight is None:
+        return _reduce(loss, reduction)
+    return _weighted(loss, _same_size_weight(weight, input, "huber_loss"), reduction)
 
 
 class _XLogX(Function):
@@ -219,15 +221,8 @@ class _XLogX(Function):
 
 
 def _quiet(xp):
-    return xp.errstate(divide="ignore", invalid="ignore") if hasattr(xp, "errstate") else _Null()
+    return xp.errstate(divide="ignore", invalid="ignore") if hasattr(xp, "errstate") else nullcontext()
 
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
