@@ -31,7 +31,7 @@ PROG = "distgrad-run"
 def ranks_per_node(text):
     """A count, or torchrun's "gpu" (one per GPU), "cpu" (one per core), "auto" (gpu, else cpu)."""
     if text in ("gpu", "auto"):
-        from .backend import cuda
+        from .backend import cuda  # deferred: probes CuPy, which the launcher needs only for "gpu"/"auto"
         gpus = cuda.device_count() if cuda.is_available() else 0
         if gpus or text == "gpu":
             if not gpus:
