@@ -4,7 +4,7 @@ import warnings
 import numpy
 
 from ..backend import get_array_module
-from ..errors import OpIndexError, OpRuntimeError, OpTypeError
+from ..errors import OpIndexError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function, named_error
 from ..tensor_base import TensorBase
 from ._util import as_tensor_like, cast, normalize_dim, scalar_value, unbroadcast
@@ -91,6 +91,10 @@ def convert_index(index, xp, shape):
             item = item.array
         elif isinstance(item, list):
             item = xp.asarray(item)
+        elif isinstance(item, slice) and item.step is not None and item.step <= 0:
+            # PyTorch's views have positive strides only; NumPy would silently reverse.
+            raise OpValueError("getitem", f"step must be greater than zero, got {item}; "
+                                          "reverse with flip() instead")
         if hasattr(item, "dtype") and hasattr(item, "ndim"):
             advanced = True
             if get_array_module(item) is not xp:
