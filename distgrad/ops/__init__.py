@@ -3,6 +3,7 @@
 Every function takes the tensor first, so ``x.sum(1)`` (declared in tensor.py) is
 ``distgrad.sum(x, 1)``: one piece of code.
 """
+from . import _quiet_floats  # noqa: F401  (imported for its warnings filter)
 from ._util import cast
 from .activation import gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .blend import addmm, lerp
