@@ -26,3 +26,7 @@ def relu(input, inplace=False):
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """``inplace=True`` writes the result into ``input`` (``leaky_relu_``), as PyTorch's."""
     return leaky_relu_(input, negative_slope) if inplace else _leaky_relu(input, negative_slope)
+
+from ..ops.attention import scaled_dot_product_attention  # noqa: E402
+
+__all__ += ["scaled_dot_product_attention"]

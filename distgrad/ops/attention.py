@@ -1,0 +1,180 @@
+"""scaled_dot_product_attention as PyTorch's: softmax(q k^T * scale + mask) v in one node.
+
+One Function holds the whole attention: the forward keeps the attention weights and the
+backward writes the softmax's gradient directly (P * (dP - rowsum(dP * P))), so a step
+records one node instead of a dozen and no (L, S) temporaries are kept twice. The matrix
+products run on contiguous arrays: heads split by ``view(...).transpose(1, 2)`` are strided
+views, and NumPy's batched matmul on those is several times slower than a copy plus BLAS.
+
+Masks: a bool mask says which keys take part (True), a float mask is added to the scores;
+both broadcast over the batch and head axes, and ``is_causal`` adds the lower-triangular
+mask (on top of an explicit mask, as PyTorch's math kernel does). A row that no key may
+attend to gives zeros (and zero gradients), as in PyTorch 2.5+. ``enable_gqa`` lets the
+key and value have fewer heads (dim -3), each shared by a group of query heads.
+"""
+import math
+
+from ..errors import OpRuntimeError, OpTypeError, OpValueError
+from ..function import Function
+from ..tensor_base import TensorBase
+from ._util import unbroadcast
+from .dropout import keep_mask
+
+_OP = "scaled_dot_product_attention"
+
+
+def _contiguous(xp, a):
+    return a if a.flags.c_contiguous else xp.ascontiguousarray(a)
+
+
+def _repeat_heads(xp, a, groups):
+    """Each of a's heads (dim -3) repeated ``groups`` times in a row (repeat_interleave)."""
+    return a if groups == 1 else xp.repeat(a, groups, axis=-3)
+
+
+def _sum_head_groups(g, groups):
+    """The gradient of _repeat_heads: each group of ``groups`` consecutive heads summed."""
+    if groups == 1:
+        return g
+    shape = g.shape[:-3] + (g.shape[-3] // groups, groups) + g.shape[-2:]
+    return g.reshape(shape).sum(axis=-3)
+
+
+class ScaledDotProductAttention(Function):
+    saves_inputs = True
+    op_name = _OP
+
+    def forward(self, xp, q, k, v, float_mask=None, bool_mask=None, causal=False, scale=1.0, dropout_p=0.0,
+                groups=1):
+        self.shapes = (q.shape, k.shape, v.shape, None if float_mask is None else float_mask.shape)
+        self.scale, self.groups = scale, groups
+        self.mask_dtype = None if float_mask is None else float_mask.dtype
+        q = _contiguous(xp, q)
+        k = _contiguous(xp, _repeat_heads(xp, k, groups))
+        v = _contiguous(xp, _repeat_heads(xp, v, groups))
+        scores = q @ xp.swapaxes(k, -1, -2)
+        scores *= scores.dtype.type(scale)
+        keep = _keep(xp, bool_mask, causal, scores.shape[-2:])
+        if float_mask is not None:
+            scores = scores + float_mask.astype(scores.dtype, copy=False)  # may broadcast to more axes
+        if keep is not None:
+            scores = xp.where(keep, scores, scores.dtype.type(-math.inf))
+        weights = _softmax_in_place(xp, scores)
+        self.dropped = None
+        if dropout_p > 0:
+            self.dropped = keep_mask(xp, weights.shape, dropout_p, weights.dtype)
+            used = weights * self.dropped
+        else:
+            used = weights
+        self.saved = (q, k, v, weights)
+        return used @ v
+
+    def backward(self, xp, g):
+        q, k, v, weights = self.saved
+        q_shape, k_shape, v_shape, mask_shape = self.shapes
+        needs = self.needs_grad
+        g = _contiguous(xp, g)
+        used = weights if self.dropped is None else weights * self.dropped
+        gv = _sum_head_groups(xp.swapaxes(used, -1, -2) @ g, self.groups) if needs[2] else None
+        d_weights = g @ xp.swapaxes(v, -1, -2)
+        if self.dropped is not None:
+            d_weights *= self.dropped
+        # Softmax backward in place: dS = P * (dP - sum(dP * P)).
+        row = (d_weights * weights).sum(axis=-1, keepdims=True)
+        d_weights -= row
+        d_weights *= weights
+        d_scores = d_weights
+        gmask = None
+        if len(needs) > 3 and needs[3]:
+            gmask = unbroadcast(d_scores, mask_shape).astype(self.mask_dtype, copy=False)
+        gq = gk = None
+        if needs[0]:
+            gq = unbroadcast(d_scores @ k, q_shape) if self.scale == 1 else \
+                unbroadcast((d_scores @ k) * q.dtype.type(self.scale), q_shape)
+        if needs[1]:
+            gk = xp.swapaxes(d_scores, -1, -2) @ q
+            gk *= gk.dtype.type(self.scale)
+            gk = _sum_head_groups(gk, self.groups)
+        grads = (gq, None if gk is None else unbroadcast(gk, k_shape),
+                 None if gv is None else unbroadcast(gv, v_shape))
+        return grads + ((gmask,) if len(needs) > 3 else ())
+
+
+def _keep(xp, bool_mask, causal, size):
+    """Where a query may attend (True), from the bool mask and the causal triangle; or None."""
+    keep = bool_mask
+    if causal:
+        tri = xp.tril(xp.ones(size, dtype=bool))
+        keep = tri if keep is None else keep & tri
+    return keep
+
+
+def _softmax_in_place(xp, scores):
+    """Softmax over the last axis, overwriting ``scores``; rows of only -inf give zeros."""
+    top = scores.max(axis=-1, keepdims=True)
+    empty = xp.isneginf(top)
+    if empty.any():
+        top = xp.where(empty, 0, top)
+    scores -= top
+    xp.exp(scores, out=scores)
+    total = scores.sum(axis=-1, keepdims=True)
+    if empty.any():
+        total = xp.where(empty, 1, total)
+    scores /= total
+    return scores
+
+
+def _check(query, key, value, attn_mask, enable_gqa):
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(t, TensorBase):
+            raise OpTypeError(_OP, f"{name} must be a Tensor, got {type(t).__name__}")
+    if min(query.ndim, key.ndim, value.ndim) < 2:
+        raise OpRuntimeError(_OP, "query, key and value must have at least 2 dimensions (..., length, "
+                                  f"features), got shapes {tuple(query.shape)}, {tuple(key.shape)} and "
+                                  f"{tuple(value.shape)}")
+    dtypes = {t.array.dtype for t in (query, key, value)}
+    if len(dtypes) != 1:
+        raise OpRuntimeError(_OP, f"query, key and value must have one dtype, got {query.array.dtype}, "
+                                  f"{key.array.dtype} and {value.array.dtype}")
+    if query.array.dtype.kind != "f":
+        raise OpRuntimeError(_OP, f"expected floating point inputs, got {query.array.dtype}")
+    if query.shape[-1] != key.shape[-1]:
+        raise OpRuntimeError(_OP, f"query and key need the same feature size (last dimension), got shapes "
+                                  f"{tuple(query.shape)} and {tuple(key.shape)}")
+    if key.shape[-2] != value.shape[-2]:
+        raise OpRuntimeError(_OP, f"key and value need the same length (dimension -2), got shapes "
+                                  f"{tuple(key.shape)} and {tuple(value.shape)}")
+    if attn_mask is not None:
+        if not isinstance(attn_mask, TensorBase):
+            raise OpTypeError(_OP, f"attn_mask must be a Tensor or None, got {type(attn_mask).__name__}")
+        if attn_mask.array.dtype.kind not in "bf":
+            raise OpRuntimeError(_OP, f"attn_mask must be bool or floating, got {attn_mask.array.dtype}")
+    groups = 1
+    if enable_gqa and query.ndim >= 3:
+        hq, hk, hv = query.shape[-3], key.shape[-3], value.shape[-3]
+        if hk != hv or hq % hk:
+            raise OpRuntimeError(_OP, f"enable_gqa needs the query's heads ({hq}) to be a multiple of the "
+                                      f"key's ({hk}) and value's ({hv}), which must be equal")
+        groups = hq // hk
+    return groups
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    """PyTorch's F.scaled_dot_product_attention: query (..., L, E), key (..., S, E), value
+    (..., S, Ev) -> (..., L, Ev); batch axes broadcast."""
+    groups = _check(query, key, value, attn_mask, enable_gqa)
+    if not 0 <= dropout_p <= 1:
+        raise OpValueError(_OP, f"dropout_p must be between 0 and 1, got {dropout_p}")
+    scale = 1 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    params = dict(causal=bool(is_causal), scale=scale, dropout_p=float(dropout_p), groups=groups)
+    try:
+        if attn_mask is not None and attn_mask.array.dtype.kind == "b":
+            return ScaledDotProductAttention.apply(query, key, value, bool_mask=attn_mask.array, **params)
+        if attn_mask is not None:
+            return ScaledDotProductAttention.apply(query, key, value, attn_mask, **params)
+        return ScaledDotProductAttention.apply(query, key, value, **params)
+    except ValueError as error:  # shapes NumPy could not broadcast
+        raise OpRuntimeError(_OP, f"shapes do not broadcast: query {tuple(query.shape)}, key {tuple(key.shape)}, "
+                                  f"value {tuple(value.shape)}, attn_mask "
+                                  f"{None if attn_mask is None else tuple(attn_mask.shape)}: {error}") from None
