@@ -1,11 +1,10 @@
-"""Gradient clipping and flat-vector views of parameters (torch.nn.utils)."""
+"""Gradient clipping (torch.nn.utils.clip_grad)."""
 import math
 
 import numpy
 
-from ..backend import get_array_module
-from ..ops.shape import cat
-from ..tensor import Tensor
+from ...backend import get_array_module
+from ...tensor import Tensor
 
 
 def _grads(parameters):
@@ -50,22 +49,3 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     clip_value = float(clip_value)
     for g in _grads(parameters):
         g.clip(-clip_value, clip_value, out=g)
-
-
-def parameters_to_vector(parameters):
-    """All parameters flattened into one 1-D tensor (differentiable)."""
-    return cat([p.reshape(-1) for p in parameters])
-
-
-def vector_to_parameters(vec, parameters):
-    """Copy consecutive slices of the 1-D ``vec`` into the parameters, in place."""
-    if not isinstance(vec, Tensor) or vec.ndim != 1:
-        raise TypeError(f"vector_to_parameters: expected a 1-D Tensor, got {type(vec).__name__}")
-    offset = 0
-    for p in parameters:
-        n = p.numel()
-        if offset + n > vec.numel():
-            raise ValueError(f"vector_to_parameters: vector of {vec.numel()} elements is too short for the parameters")
-        p.array[...] = vec.array[offset:offset + n].reshape(p.array.shape)
-        p._bump_version()
-        offset += n
