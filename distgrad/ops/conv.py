@@ -36,15 +36,19 @@ class Conv2d(Function):
         else:
             width = ow
             view = windows(xp, padded, (kh, kw), stride, dilation, out_hw).transpose(1, 4, 5, 0, 2, 3)
-        # (C, kh, kw, N, OH*width) -> (G, Cg*kh*kw, N*OH*width): the one im2col copy.
-        cols = xp.ascontiguousarray(view).reshape(groups, cg * kh * kw, -1)
+        # (C, kh, kw, N, OH*width) -> (G, Cg*kh*kw, N, OH*width): the one im2col copy.
+        cols = xp.ascontiguousarray(view).reshape(groups, cg * kh * kw, n, -1)
         w2 = weight.reshape(groups, o // groups, cg * kh * kw)
-        product = (w2 @ cols).reshape(o, n, oh, width).transpose(1, 0, 2, 3)[..., :ow]
-        out = xp.empty((n, o, oh, ow), dtype=product.dtype)  # (N, O, OH, OW) order, in one pass
+        # One product per sample and group, read from cols' strided (Cg*kh*kw, OH*width) blocks:
+        # the result comes out in (N, O, ...) order, where one product over the whole batch
+        # would need a transposing copy (and is slower for few input channels).
+        product = xp.matmul(w2, cols.transpose(2, 0, 1, 3)).reshape(n, o, oh, width)
+        if width != ow:
+            product = product[..., :ow]
         if bias is None:
-            out[...] = product
+            out = product if width == ow else xp.ascontiguousarray(product)
         else:
-            xp.add(product, bias.reshape(o, 1, 1), out=out)
+            out = xp.add(product, bias.reshape(o, 1, 1))
         self.saved = (cols if self.needs_grad[1] else None, w2)
         self.geometry = (x.shape, padded.shape, (kh, kw), stride, pad_before, dilation, out_hw, width)
         return out
@@ -60,19 +64,18 @@ class Conv2d(Function):
         g2 = g_t.reshape(groups, og, -1)
         gx = gw = gb = None
         if self.needs_grad[0]:
-            gcols = w2.transpose(0, 2, 1) @ g2  # (G, Cg*kh*kw, N*OH*width)
-            runs = gcols.reshape(x_shape[1], *kernel, n, -1)
+            # One product per sample, as in forward: (N, G, Cg*kh*kw, OH*width).
+            per_sample = g_t.reshape(groups, og, n, -1).transpose(2, 0, 1, 3)
+            gcols = xp.matmul(w2.transpose(0, 2, 1), per_sample).reshape(n, x_shape[1], *kernel, -1)
             if stride == (1, 1):
-                padded = add_row_windows(xp, padded_shape, runs, kernel, dilation)
+                padded = add_row_windows(xp, padded_shape, gcols.transpose(1, 2, 3, 0, 4), kernel, dilation)
             else:
-                per_tap = runs.reshape(x_shape[1], *kernel, n, oh, ow)
+                per_tap = gcols.reshape(n, x_shape[1], *kernel, oh, ow)
                 padded = xp.zeros(padded_shape, dtype=g.dtype)
-                # The (C, N, Hp, Wp) layout of per_tap's other axes, as a view.
-                add_windows(padded.transpose(1, 0, 2, 3), lambda i, j: per_tap[:, i, j], kernel, stride,
-                            dilation, (oh, ow))
+                add_windows(padded, lambda i, j: per_tap[:, :, i, j], kernel, stride, dilation, (oh, ow))
             gx = crop_hw(padded, pad_before, x_shape[-2:])
         if self.needs_grad[1]:
-            gw = (g2 @ cols.transpose(0, 2, 1)).reshape(o, -1, *kernel)
+            gw = (g2 @ cols.reshape(groups, k, -1).transpose(0, 2, 1)).reshape(o, -1, *kernel)
         if len(self.needs_grad) == 3 and self.needs_grad[2]:
             gb = g2.reshape(o, -1).sum(axis=1)  # contiguous rows; the junk columns add zeros
         return (gx, gw) if len(self.needs_grad) == 2 else (gx, gw, gb)
