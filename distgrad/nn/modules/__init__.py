@@ -11,8 +11,10 @@ from ..module import Module
 from ..normalization import BatchNorm1d, BatchNorm2d, LayerNorm, SyncBatchNorm
 from ..pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from ..sparse import Embedding
+from ..rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "CrossEntropyLoss",
            "Dropout", "Embedding", "Flatten", "GELU", "Identity", "LayerNorm", "LeakyReLU", "Linear",
            "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss", "ReLU",
            "Sequential", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "Unflatten"]
+__all__ += ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
