@@ -17,4 +17,11 @@ __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv
            "Dropout", "Embedding", "Flatten", "GELU", "Identity", "LayerNorm", "LeakyReLU", "Linear",
            "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict", "ModuleList", "NLLLoss", "ReLU",
            "Sequential", "Sigmoid", "Softmax", "SyncBatchNorm", "Tanh", "Unflatten"]
+
+from ..attention import MultiheadAttention  # noqa: E402
+from ..transformer import (Transformer, TransformerDecoder, TransformerDecoderLayer,  # noqa: E402
+                           TransformerEncoder, TransformerEncoderLayer)
+
+__all__ += ["MultiheadAttention", "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
+            "TransformerEncoder", "TransformerEncoderLayer"]
 __all__ += ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
