@@ -17,7 +17,7 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from .serialization import load as _load, save as _save
 from . import autograd, data, nn, optim, utils  # noqa: E402
-from . import accelerator, backends, onnx  # noqa: E402,F401
+from . import accelerator, backends, multiprocessing, onnx  # noqa: E402,F401
 from .autograd import inference_mode  # noqa: E402,F401
 from .utils.logging import get_logger as _get_logger  # noqa: E402
 
