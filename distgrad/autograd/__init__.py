@@ -1,4 +1,6 @@
 """distgrad.autograd: backward, grad, gradcheck, graph, custom Functions and the legacy Variable."""
+import threading
+
 from ..function import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .custom_function import Function, FunctionCtx, once_differentiable
 from . import function  # noqa: F401  (torch.autograd.function's place)
@@ -46,13 +48,28 @@ class inference_mode(no_grad):
         self.inference = bool(mode)
 
     def __enter__(self):
+        self._prev_inference = _inference.enabled
+        _inference.enabled = self.inference
         if self.inference:
             super().__enter__()
         else:
             self._prev = is_grad_enabled()
 
+    def __exit__(self, *exc):
+        _inference.enabled = self._prev_inference
+        super().__exit__(*exc)
+
     def _clone(self):
         return self.__class__(self.inference)
+
+
+_inference = threading.local()  # per thread, as the grad mode
+_inference.enabled = False
+
+
+def is_inference_mode_enabled():
+    """True inside an ``inference_mode()`` block (not inside ``inference_mode(False)``)."""
+    return getattr(_inference, "enabled", False)
 
 
 def Variable(data, requires_grad=False):
@@ -66,4 +83,5 @@ def Variable(data, requires_grad=False):
 
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable", "backward", "grad", "gradcheck", "graph",
-           "Variable", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode"]
+           "Variable", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
+           "is_inference_mode_enabled"]

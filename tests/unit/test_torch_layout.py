@@ -24,7 +24,35 @@ LAYOUT = [
     ("backends.mps", ["is_available", "is_built"]),
     ("onnx", ["export"]),
     ("cuda", ["manual_seed_all", "manual_seed", "is_available", "device_count"]),
-    ("", ["compile", "inference_mode", "no_grad", "manual_seed"]),
+    ("", ["compile", "inference_mode", "no_grad", "manual_seed", "is_inference_mode_enabled"]),
+    # torch.nn.modules' submodules, as programs import from them
+    ("nn.modules.module", ["Module"]),
+    ("nn.modules.loss", ["_Loss", "_WeightedLoss", "CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss"]),
+    ("nn.modules.linear", ["Linear", "Identity"]),
+    ("nn.modules.conv", ["Conv2d"]),
+    ("nn.modules.activation", ["ReLU", "GELU", "Tanh", "Softmax", "MultiheadAttention"]),
+    ("nn.modules.container", ["Sequential", "ModuleList", "ModuleDict"]),
+    ("nn.modules.batchnorm", ["BatchNorm1d", "BatchNorm2d", "SyncBatchNorm", "_BatchNorm"]),
+    ("nn.modules.normalization", ["LayerNorm"]),
+    ("nn.modules.dropout", ["Dropout"]),
+    ("nn.modules.pooling", ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"]),
+    ("nn.modules.sparse", ["Embedding"]),
+    ("nn.modules.flatten", ["Flatten", "Unflatten"]),
+    ("nn.modules.rnn", ["RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "RNNBase"]),
+    ("nn.modules.transformer", ["Transformer", "TransformerEncoder", "TransformerEncoderLayer",
+                                "TransformerDecoder", "TransformerDecoderLayer"]),
+    ("nn.parameter", ["Parameter"]),
+    ("nn.init", ["constant_", "eye_", "kaiming_normal_", "kaiming_uniform_", "normal_", "ones_", "orthogonal_",
+                 "trunc_normal_", "uniform_", "xavier_normal_", "xavier_uniform_", "zeros_", "calculate_gain"]),
+    ("optim", ["SGD", "Adam", "AdamW", "LBFGS", "Optimizer", "lr_scheduler"]),
+    ("optim.lr_scheduler", ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
+                            "ExponentialLR", "SequentialLR", "CosineAnnealingLR", "ReduceLROnPlateau", "CyclicLR",
+                            "OneCycleLR", "CosineAnnealingWarmRestarts"]),
+    ("utils.data", ["IterableDataset", "ConcatDataset", "SequentialSampler", "BatchSampler", "SubsetRandomSampler",
+                    "default_collate", "default_convert"]),
+    ("multiprocessing", ["spawn", "start_processes", "ProcessContext", "ProcessRaisedException",
+                         "ProcessExitedException", "Process", "Queue", "Pool", "get_context", "cpu_count",
+                         "set_start_method", "get_sharing_strategy", "set_sharing_strategy"]),
 ]
 
 
@@ -122,3 +150,32 @@ def test_cuda_manual_seed_all_without_a_gpu_is_harmless():
     dg.cuda.manual_seed_all(3)
     dg.cuda.manual_seed(3)
     assert dg.get_rng_state() == state
+
+
+def test_inference_mode_enabled_as_torch():
+    torch = pytest.importorskip("torch")
+    seen = {}
+    for lib in (torch, dg):
+        flags = [lib.is_inference_mode_enabled()]
+        with lib.inference_mode():
+            flags.append(lib.is_inference_mode_enabled())
+            with lib.inference_mode(False):
+                flags.append(lib.is_inference_mode_enabled())
+            flags.append(lib.is_inference_mode_enabled())
+        with lib.no_grad():
+            flags.append(lib.is_inference_mode_enabled())
+        flags.append(lib.is_inference_mode_enabled())
+        seen[lib.__name__] = flags
+    assert seen["distgrad"] == seen["torch"] == [False, True, False, True, False, False]
+
+
+def test_module_layout_names_are_distgrads_classes():
+    from distgrad.nn.modules.loss import _Loss
+    from distgrad.nn.modules.module import Module
+    assert Module is dg.nn.Module and issubclass(dg.nn.MSELoss, _Loss)
+
+    class Scaled(_Loss):  # a loss of one's own, written torch's way
+        def forward(self, input, target):
+            diff = (input - target).abs()
+            return diff.mean() if self.reduction == "mean" else diff.sum()
+    assert Scaled(reduction="sum")(dg.ones(3), dg.zeros(3)).item() == 3.0

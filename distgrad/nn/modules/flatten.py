@@ -1,0 +1,2 @@
+"""torch.nn.modules.flatten's place: Flatten and Unflatten."""
+from ..flatten import *  # noqa: F401,F403
