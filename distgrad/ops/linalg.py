@@ -48,7 +48,10 @@ class Linear(Function):
                                            f"{tuple(weight.shape)} (expected last dimension "
                                            f"{weight.shape[1]})")
         self.saved = (x, weight)
-        out = x @ weight.T
+        if x.ndim > 2:  # as one 2-D product: NumPy's stacked matmul is ~3x slower (a GEMM per matrix)
+            out = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
+        else:
+            out = x @ weight.T
         if bias is not None:
             out += bias
         return out
@@ -56,9 +59,10 @@ class Linear(Function):
     def backward(self, xp, g):
         x, weight = self.saved
         needs = self.needs_grad
-        gx = g @ weight if needs[0] else None
+        shape = x.shape
         if g.ndim != 2:  # (..., out) inputs: every leading axis is a batch axis
             g, x = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
+        gx = (g @ weight).reshape(shape) if needs[0] else None
         gw = g.T @ x if needs[1] else None
         if len(needs) == 2:
             return gx, gw
