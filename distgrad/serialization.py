@@ -10,6 +10,9 @@ A checkpoint is a zip archive (stored, not compressed) holding
 
 Loading parses JSON and .npy headers only, so a checkpoint can't execute code; every
 digest is checked, so a truncated or damaged file raises a CheckpointError that says so.
+Nothing the file declares is trusted before it is checked (checkpoint_archive.py): members
+must be stored, not compressed; sizes must fit the file before anything is allocated; only
+numeric and bool arrays load.
 ``save`` writes to a temporary file in the same folder, fsyncs it and renames it over the
 target, so a crash mid-write leaves the previous checkpoint intact.
 
@@ -21,10 +24,11 @@ nn.Parameter objects come back as Parameters. NumPy arrays and scalars stay NumP
 """
 import contextlib
 import hashlib
-import io
 import json
+import math
 import os
 import secrets
+import struct
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -32,6 +36,7 @@ from collections import OrderedDict
 import numpy
 from numpy.lib import format as npy_format
 
+from . import checkpoint_archive as archive
 from .backend import cuda, device as Device, device_of, move
 from .nn.parameter import Parameter
 from .tensor import Tensor
@@ -179,6 +184,14 @@ def _fsync_folder(folder):
 
 
 # ---------------------------------------------------------------------------- loading
+_PYTORCH = ("{name} is a PyTorch (pickle) checkpoint, written by torch.save, not a distgrad one; distgrad "
+            "does not unpickle files (unpickling can run any code). Convert it once where PyTorch is "
+            "installed: state = torch.load(path, weights_only=True); distgrad.save({{k: v.cpu().numpy() for "
+            "k, v in state.items()}}, 'model.dgc'); a state_dict of NumPy arrays loads with load_state_dict")
+_NPZ = ("{name} is a NumPy .npz archive, not a distgrad checkpoint: read it with numpy.load(path) (pickles "
+        "stay off) and pass its arrays to load_state_dict, or write them with distgrad.save")
+
+
 def load(f, map_location=None):
     """Read a checkpoint written by ``save``.
 
@@ -187,67 +200,124 @@ def load(f, map_location=None):
     saved device names to new ones ({"cuda:1": "cuda:0"}), or a callable
     ``fn(cpu_tensor, saved_device_name)`` returning a Tensor, a device, or None for the
     default.
+
+    Whatever is wrong with the file (truncated, damaged, crafted, another format), the error
+    is a CheckpointError saying what; only the placement on devices raises otherwise.
     """
-    name = os.fspath(f) if not hasattr(f, "read") else getattr(f, "name", "<file object>")
+    if hasattr(f, "read"):
+        return _load_from(f, getattr(f, "name", "<file object>"), map_location)
+    name = os.fspath(f)
+    with open(name, "rb") as fp:  # a missing file is FileNotFoundError, as torch.load
+        return _load_from(fp, name, map_location)
+
+
+def _load_from(fp, name, map_location):
+    decoder = _Decoder(name, map_location)
     try:
-        with zipfile.ZipFile(f) as zf:
-            return _Decoder(zf, name, map_location).run()
+        return decoder.run(fp)
+    except CheckpointError:
+        raise
+    except archive.Foreign as e:
+        raise CheckpointError(f"checkpoint {name} is refused: {e}") from None
+    except archive.Refused as e:
+        raise CheckpointError(f"checkpoint {name} is corrupted: {e}") from None
+    except RecursionError:
+        raise CheckpointError(f"checkpoint {name} is corrupted: its structure is nested too deeply to be "
+                              "one distgrad wrote") from None
     except zipfile.BadZipFile as e:
         raise CheckpointError(f"checkpoint {name} is corrupted: {e} (a truncated or damaged file; "
                               "was its writing interrupted?)") from None
-    except (zlib.error, EOFError, ValueError, KeyError, TypeError) as e:
+    except _DAMAGE as e:
+        if decoder.placing:  # the device (or the caller's map_location) failed, not the file
+            raise
         raise CheckpointError(f"checkpoint {name} is corrupted: {type(e).__name__}: {e}") from None
 
 
+# What reading a damaged file can raise besides BadZipFile (RuntimeError: Device, Parameter or
+# requires_grad refusing a crafted node; CheckpointError itself passes through untouched).
+_DAMAGE = archive.ZIP_ERRORS + (zlib.error, struct.error, RuntimeError)
+
+
 class _Decoder:
-    def __init__(self, zf, name, map_location):
-        self.zf, self.name, self.map_location = zf, name, map_location
-        self.loaded = {}    # array number -> restored object (shared objects stay shared)
+    def __init__(self, name, map_location):
+        self.name, self.map_location = name, map_location
+        self.loaded = {}      # array number -> restored object (shared objects stay shared)
+        self.placing = False  # inside place(): its errors are the device's, not the file's
 
     def corrupted(self, what):
-        return CheckpointError(f"checkpoint {self.name} is corrupted: {what}")
+        return archive.Refused(what)
 
-    def run(self):
-        members = set(self.zf.namelist())
-        if _INDEX not in members:
-            if any(m.endswith("data.pkl") for m in members):
-                raise CheckpointError(f"{self.name} is a PyTorch (pickle) checkpoint, not a distgrad one; "
-                                      "distgrad does not unpickle files (it could run code). Load it with "
-                                      "PyTorch and save its tensors as NumPy arrays to convert it")
+    def run(self, fp):
+        start = fp.read(2)
+        if len(start) == 2 and start[0] == 0x80 and 2 <= start[1] <= 5:  # a pickle's PROTO opcode
+            raise CheckpointError(_PYTORCH.format(name=self.name).replace(
+                "checkpoint, written by torch.save", "checkpoint (torch.save's legacy format) or another pickle"))
+        size = fp.seek(0, os.SEEK_END)
+        fp.seek(0)
+        with zipfile.ZipFile(fp) as zf:
+            self.zf = zf
+            self.members = archive.checked_members(zf, size)
+            return self.decode(self.read_index())
+
+    def read_index(self):
+        names = list(self.members)
+        if _INDEX not in self.members:
+            kind = archive.foreign_kind(names)
+            if kind is not None:
+                raise CheckpointError((_PYTORCH if kind == "pytorch" else _NPZ).format(name=self.name))
             raise CheckpointError(f"{self.name} is not a distgrad checkpoint (no {_INDEX} inside)")
-        data = self.zf.read(_INDEX)
-        if _INDEX_DIGEST not in members:
+        stranger = archive.unexpected_member(names)
+        if stranger is not None:
+            raise archive.Foreign(f"it holds a member {stranger!r}, which distgrad never writes")
+        if _INDEX_DIGEST not in self.members:
             raise self.corrupted(f"{_INDEX_DIGEST} is missing")
+        data = self.zf.read(_INDEX)
         expected = self.zf.read(_INDEX_DIGEST).decode("ascii", "replace").strip()
-        if hashlib.sha256(data).hexdigest() != expected:
-            raise self.corrupted(f"the sha256 of {_INDEX} is {hashlib.sha256(data).hexdigest()}, "
-                                 f"expected {expected}")
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected:
+            raise self.corrupted(f"the sha256 of {_INDEX} is {actual}, expected {expected}")
         index = json.loads(data.decode("utf-8"))
         if not isinstance(index, dict) or index.get("format") != FORMAT:
             raise CheckpointError(f"{self.name} is not a distgrad checkpoint (format "
                                   f"{index.get('format') if isinstance(index, dict) else None!r})")
-        if not isinstance(index.get("version"), int) or index["version"] > VERSION:
-            raise CheckpointError(f"checkpoint {self.name} has format version {index.get('version')!r}; "
+        version = index.get("version")
+        if type(version) is not int or version > VERSION:
+            raise CheckpointError(f"checkpoint {self.name} has format version {version!r}; "
                                   f"this distgrad reads versions up to {VERSION} (upgrade distgrad)")
-        self.entries = index["arrays"]
-        return self.decode(index["root"])
+        entries = index.get("arrays")
+        if not isinstance(entries, list):
+            raise self.corrupted(f"the index's array list is {type(entries).__name__}, not a list")
+        self.entries = [self.checked_entry(i, entry) for i, entry in enumerate(entries)]
+        if "root" not in index:
+            raise self.corrupted("the index holds no structure ('root')")
+        return index["root"]
+
+    def checked_entry(self, number, entry):
+        """(member info, dtype, shape, sha256) of array ``number``, every declared size
+        checked against the member before anything is read."""
+        where = f"array {number} of the index"
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            raise self.corrupted(f"{where} is not an entry with a name, dtype, shape and sha256")
+        info = self.members.get(entry.get("name")) if isinstance(entry.get("name"), str) else None
+        if info is None:
+            raise self.corrupted(f"{where} names the member {entry.get('name')!r}, which is not in the archive")
+        dtype = archive.checked_dtype(entry.get("dtype"), info.filename)
+        shape = archive.checked_shape(entry.get("shape"), info.filename)
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes > info.file_size:
+            raise self.corrupted(f"{info.filename} declares {dtype.str} {list(shape)} ({nbytes} bytes) in a "
+                                 f"member of {info.file_size} bytes")
+        return info, dtype, shape, entry["sha256"]
 
     def array(self, number):
-        if not isinstance(number, int) or not 0 <= number < len(self.entries):
+        if type(number) is not int or not 0 <= number < len(self.entries):
             raise self.corrupted(f"reference to array {number!r}, which is not in the index")
-        entry = self.entries[number]
-        data = self.zf.read(entry["name"])
+        info, dtype, shape, sha256 = self.entries[number]
+        data = self.zf.read(info)
         actual = hashlib.sha256(data).hexdigest()
-        if actual != entry["sha256"]:
-            raise self.corrupted(f"the sha256 of {entry['name']} is {actual}, expected {entry['sha256']}")
-        try:
-            array = npy_format.read_array(io.BytesIO(data), allow_pickle=False)
-        except ValueError as e:
-            raise self.corrupted(f"{entry['name']} is refused: {e} (nothing was executed)") from None
-        if array.dtype.str != entry["dtype"] or list(array.shape) != entry["shape"]:
-            raise self.corrupted(f"{entry['name']} holds {array.dtype.str} {list(array.shape)}, the index "
-                                 f"says {entry['dtype']} {entry['shape']}")
-        return array
+        if actual != sha256:
+            raise self.corrupted(f"the sha256 of {info.filename} is {actual}, expected {sha256}")
+        return archive.read_npy(data, dtype, shape, info.filename)
 
     def decode(self, node):
         if node is None or isinstance(node, (bool, int, float, str)):
@@ -255,35 +325,47 @@ class _Decoder:
         if not isinstance(node, dict):
             raise self.corrupted(f"unexpected JSON value of type {type(node).__name__} in the structure")
         kind = node.get("$")
-        if kind == "list":
-            return [self.decode(v) for v in node["items"]]
-        if kind == "tuple":
-            return tuple(self.decode(v) for v in node["items"])
+        if kind in ("list", "tuple"):
+            items = (self.decode(v) for v in self.field(node, "items", list))
+            return list(items) if kind == "list" else tuple(items)
         if kind == "dict":
-            keys = [self.decode(k) for k in node["keys"]]
-            pairs = zip(keys, (self.decode(v) for v in node["values"]))
+            keys, values = self.field(node, "keys", list), self.field(node, "values", list)
+            if len(keys) != len(values):
+                raise self.corrupted(f"a dict node with {len(keys)} keys and {len(values)} values")
+            pairs = zip([self.decode(k) for k in keys], (self.decode(v) for v in values))
             return OrderedDict(pairs) if node.get("ordered") else dict(pairs)
         if kind in ("tensor", "ndarray", "scalar"):
-            number = node["array"]
+            number = node.get("array")
             if number not in self.loaded:
                 self.loaded[number] = self.restore(kind, node, self.array(number))
             return self.loaded[number]
         if kind == "bytes":
-            return bytes.fromhex(node["hex"])
+            return bytes.fromhex(self.field(node, "hex", str))
         if kind == "device":
-            return Device(node["value"])
+            return Device(self.field(node, "value", str))
         if kind == "dtype":
-            return numpy.dtype(node["value"])
+            return numpy.dtype(self.field(node, "value", str))
         raise self.corrupted(f"unknown node type {kind!r} in the structure")
+
+    def field(self, node, key, kind):
+        value = node.get(key)
+        if not isinstance(value, kind):
+            raise self.corrupted(f"a {node.get('$')} node's {key!r} is {type(value).__name__}, not {kind.__name__}")
+        return value
 
     def restore(self, kind, node, array):
         if kind == "scalar":
+            if array.ndim != 0:
+                raise self.corrupted(f"a scalar node refers to an array of shape {list(array.shape)}")
             return array[()]
-        placed = self.place(array, node["device"])
+        saved = str(Device(self.field(node, "device", str)))
+        self.placing = True
+        placed = self.place(array, saved)
+        self.placing = False
         if kind == "ndarray":
             return placed
         if node.get("parameter"):
-            return Parameter(Tensor._wrap(placed), requires_grad=bool(node["requires_grad"]))
+            return Parameter(Tensor._wrap(placed), requires_grad=bool(node.get("requires_grad")))
         tensor = Tensor._wrap(placed)
         if node.get("requires_grad"):
             tensor.requires_grad_(True)

@@ -10,6 +10,7 @@ import os
 import re
 
 from .. import random as dg_random
+from ..nn.module import Module
 from ..serialization import CheckpointError, load, save
 from ..world.groups import get_rank, get_world_size
 from ..world.state import barrier
@@ -56,17 +57,16 @@ class Checkpointer:
         return path
 
     def latest(self):
-        """The newest checkpoint in the directory, or None."""
-        found = []
-        for name in glob.glob(os.path.join(self.directory, "checkpoint-*.dgc")):
-            match = _PATTERN.search(name)
-            if match:
-                found.append((int(match.group(1)), int(match.group(2)), name))
-        return max(found)[2] if found else None
+        """The newest checkpoint in the directory (by epoch, then step), or None."""
+        found = self._checkpoints()
+        return found[-1] if found else None
 
     def load(self, model, optimizer=None, scheduler=None, sampler=None, path=None, map_location=None):
         """Restore from ``path`` (default: the newest) on every rank; returns the saved state
-        (``epoch``, ``step``, ``extra``), or None when there is nothing to resume from."""
+        (``epoch``, ``step``, ``extra``), or None when there is nothing to resume from.
+
+        All or nothing: a checkpoint that is damaged or does not fit the model, optimizer,
+        scheduler or sampler raises a CheckpointError and leaves every one of them as it was."""
         path = path or self.latest()
         if path is None:
             return None
@@ -74,34 +74,52 @@ class Checkpointer:
             params = list(_unwrap(model).parameters())
             map_location = params[0].device if params else "cpu"
         state = self._read(path, map_location)
+        undo = []  # functions that put back what this load has changed so far
         try:
-            _unwrap(model).load_state_dict(state["model"])
-        except RuntimeError as e:  # another model: the keys and shapes that differ are in e
-            raise RuntimeError(f"checkpoint {path} does not fit this model: {e}") from None
-        if optimizer is not None and state.get("optimizer") is not None:
-            optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        if sampler is not None and state.get("sampler") is not None and hasattr(sampler, "load_state_dict"):
-            sampler.load_state_dict(state["sampler"])
-        if state.get("rng") is not None:
-            dg_random.set_rng_state(state["rng"])
+            # Each load_state_dict checks everything before it changes anything; the model's
+            # copy, the costly one to undo, goes last, so only the cheap ones ever roll back.
+            parts = (("optimizer", "optimizer", optimizer), ("scheduler", "scheduler", scheduler),
+                     ("sampler", "sampler", sampler), ("random generator", "rng", _RandomGenerator),
+                     ("model", "model", _unwrap(model)))
+            for name, key, target in parts:
+                saved = state.get(key)
+                if target is not None and saved is not None and hasattr(target, "load_state_dict"):
+                    undo.append(_snapshot(target))
+                    _load_into(path, name, target, saved)
+        except BaseException:
+            for restore in reversed(undo):
+                restore()
+            raise
         return state
 
     def _read(self, path, map_location):
         try:
             state = load(path, map_location=map_location)
+            if not isinstance(state, dict) or not isinstance(state.get("model"), dict):
+                raise CheckpointError(f"{path} holds no training state (no 'model' entry): it was not written "
+                                      "by Checkpointer.save")
+            for key in ("epoch", "step"):
+                if type(state.get(key)) is not int:
+                    raise CheckpointError(f"checkpoint {path} is corrupted: its {key} is {state.get(key)!r}, "
+                                          "not an integer")
         except CheckpointError as e:
-            older = [p for p in self._checkpoints() if os.path.abspath(p) != os.path.abspath(path)]
-            hint = f"; the older checkpoint {older[-1]} may be intact (load it with path=)" if older else ""
+            fallback = self._fallback(path)
+            hint = f"; the previous checkpoint {fallback} may be intact (load it with path=)" if fallback else ""
             raise CheckpointError(f"{e}{hint}") from None
-        if not isinstance(state, dict) or "model" not in state:
-            raise CheckpointError(f"{path} holds no training state (no 'model' entry): it was not written "
-                                  "by Checkpointer.save")
         return state
 
+    def _fallback(self, path):
+        """The checkpoint to resume from instead of ``path``: the newest one older than it."""
+        found = self._checkpoints()
+        key = _order(path)
+        older = [p for p in found if key is None or _order(p) < key]
+        return older[-1] if older else None
+
     def _checkpoints(self):
-        return sorted(p for p in glob.glob(os.path.join(self.directory, "checkpoint-*.dgc")) if _PATTERN.search(p))
+        """This directory's checkpoints, oldest first, ordered by the numbers in their names
+        (as text, checkpoint-10000-... would sort before checkpoint-9999-...)."""
+        found = [p for p in glob.glob(os.path.join(self.directory, "checkpoint-*.dgc")) if _PATTERN.search(p)]
+        return sorted(found, key=_order)
 
     def _prune(self):
         found = self._checkpoints()
@@ -110,3 +128,43 @@ class Checkpointer:
         # Temporary files of writes that a crash interrupted (save() removes its own on errors).
         for stale in glob.glob(os.path.join(self.directory, ".checkpoint-*.dgc.*.tmp")):
             os.remove(stale)
+
+
+def _order(path):
+    """(epoch, step) of a checkpoint's file name, or None for another name."""
+    match = _PATTERN.search(os.path.basename(os.fspath(path)))
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _load_into(path, name, target, saved):
+    try:
+        target.load_state_dict(saved)
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        detail = str(e) if isinstance(e, (RuntimeError, ValueError)) else f"{type(e).__name__}: {e}"
+        raise CheckpointError(f"checkpoint {path} does not fit this {name}: {detail} (nothing was loaded)") from None
+
+
+def _snapshot(target):
+    """A function that puts ``target``'s state back. An optimizer's load replaces ``state``
+    and ``param_groups`` wholesale, so its old attributes are enough (no copy of its
+    tensors); the rest go back through their own state_dict. The model is never undone: it
+    loads last, and its load_state_dict changes nothing unless everything fits."""
+    if isinstance(target, Module):
+        return lambda: None
+    if hasattr(target, "param_groups"):
+        attributes = dict(vars(target))
+        return lambda: (vars(target).clear(), vars(target).update(attributes))
+    saved = target.state_dict()
+    return lambda: target.load_state_dict(saved)
+
+
+class _RandomGenerator:
+    """The global generator as something with a state_dict, for loading and undoing."""
+
+    @staticmethod
+    def state_dict():
+        return dg_random.get_rng_state()
+
+    @staticmethod
+    def load_state_dict(state):
+        dg_random.set_rng_state(state)

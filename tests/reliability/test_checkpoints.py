@@ -17,6 +17,7 @@ import pytest
 
 import distgrad as dg
 import distgrad.nn as nn
+import distgrad.optim as optim
 from distgrad.serialization import CheckpointError
 from distgrad.utils.checkpoint import Checkpointer
 from jobs import helpers_of
@@ -103,7 +104,7 @@ def test_a_damaged_checkpoint_is_refused_and_the_older_one_is_named(tmp_path, da
     before = model.weight.detach().numpy().copy()
     with pytest.raises(CheckpointError, match=f"checkpoint {newest} {error}") as info:
         ckpt.load(model)
-    assert f"the older checkpoint {tmp_path / 'checkpoint-0001-00000010.dgc'} may be intact" in str(info.value)
+    assert f"the previous checkpoint {tmp_path / 'checkpoint-0001-00000010.dgc'} may be intact" in str(info.value)
     np.testing.assert_array_equal(model.weight.detach().numpy(), before)  # left alone
     assert ckpt.load(model, path=str(tmp_path / "checkpoint-0001-00000010.dgc"))["epoch"] == 1
 
@@ -129,7 +130,8 @@ def foreign_node(index, members):
 
 
 @pytest.mark.parametrize("craft, error", [
-    ("pytorch", r"is a PyTorch \(pickle\) checkpoint, not a distgrad one; distgrad does not unpickle"),
+    ("pytorch", r"is a PyTorch \(pickle\) checkpoint, written by torch.save, not a distgrad one; distgrad does "
+                r"not unpickle"),
     ("pickled array", r"is refused: .*\(nothing was executed\)"),
     ("foreign node", r"unknown node type 'object' in the structure"),
 ])
@@ -168,3 +170,47 @@ def test_a_file_without_training_state_is_refused(tmp_path):
     dg.save({"weights": dg.ones(3)}, tmp_path / "checkpoint-0001-00000001.dgc")
     with pytest.raises(CheckpointError, match=r"holds no training state \(no 'model' entry\)"):
         Checkpointer(tmp_path).load(linear())
+
+
+def trained(model, groups=1):
+    """An SGD with momentum over ``model`` after one step (so it has state to lose)."""
+    params = list(model.parameters())
+    opt = optim.SGD([{"params": params[i::groups]} for i in range(groups)], lr=0.1, momentum=0.9)
+    model(dg.randn(2, model[0].in_features)).sum().backward()
+    opt.step()
+    return opt
+
+
+@pytest.mark.parametrize("mismatch", ["optimizer groups", "model shapes"])
+def test_a_load_that_does_not_fit_changes_neither_model_nor_optimizer(tmp_path, mismatch):
+    ckpt = Checkpointer(tmp_path)
+    saved_model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2))
+    path = ckpt.save(1, 10, saved_model, trained(saved_model))
+    # Another grouping of the same model, or the same grouping of another model's shapes.
+    model = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2)) if mismatch == "optimizer groups" else \
+        nn.Sequential(nn.Linear(4, 6), nn.Linear(6, 2))
+    opt = trained(model, groups=2 if mismatch == "optimizer groups" else 1)
+    weights = [p.detach().numpy().copy() for p in model.parameters()]
+    state, groups = opt.state, opt.param_groups
+    momenta = [s["momentum_buffer"].numpy().copy() for s in opt.state.values()]
+    error = r"does not fit this optimizer: loaded state dict has 1 parameter groups, this optimizer has 2" \
+        if mismatch == "optimizer groups" else r"does not fit this model: [\s\S]*size mismatch for 0\.weight"
+    with pytest.raises(CheckpointError, match=f"checkpoint {path} {error}"):
+        ckpt.load(model, opt)
+    for p, old in zip(model.parameters(), weights):
+        np.testing.assert_array_equal(p.detach().numpy(), old)
+    assert opt.state is state and opt.param_groups is groups
+    for s, old in zip(opt.state.values(), momenta):
+        np.testing.assert_array_equal(s["momentum_buffer"].numpy(), old)
+
+
+def test_pruning_and_resuming_order_checkpoints_by_number_not_by_name(tmp_path):
+    ckpt = Checkpointer(tmp_path, keep=2)
+    model = linear()
+    for epoch, step in ((9998, 99_999_998), (9999, 99_999_999), (10_000, 100_000_000), (10_001, 100_000_001)):
+        newest = ckpt.save(epoch, step, model)
+        assert os.path.exists(newest), f"saving epoch {epoch} deleted the checkpoint it had just written"
+        assert ckpt.latest() == newest
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-10000-100000000.dgc",
+                                                         "checkpoint-10001-100000001.dgc"]
+    assert ckpt.load(model)["step"] == 100_000_001
