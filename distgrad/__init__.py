@@ -53,3 +53,6 @@ from . import distributed  # noqa: E402,F401  (torch.distributed's place; import
 from .nn import parallel as _parallel  # noqa: E402  (distgrad.nn.parallel: DistributedDataParallel)
 from .utils import data as _utils_data  # noqa: E402  (distgrad.utils.data)
 del _parallel, _utils_data
+# A rank of an MPI job that fails before it starts distributed work still ends the job:
+from .world import first_line as _first_line  # noqa: E402
+_first_line.install()

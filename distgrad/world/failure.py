@@ -8,11 +8,12 @@ import traceback
 from . import liveness
 
 
-def failure_report(prefix, kind, value, tb):
-    """The text written to stderr for an uncaught exception on this rank."""
+def failure_report(prefix, kind, value, tb, how="MPI_Abort"):
+    """The text written to stderr for an uncaught exception on this rank (``how``: the way the
+    job is ended)."""
     lines = traceback.format_exception(kind, value, tb)
     text = "".join(f"{prefix} {line}" for line in "".join(lines).splitlines(True))
-    return text + f"{prefix} {kind.__name__} on this rank: aborting all ranks (MPI_Abort)\n"
+    return text + f"{prefix} {kind.__name__} on this rank: aborting all ranks ({how})\n"
 
 
 def install(comm):

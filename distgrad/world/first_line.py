@@ -1,0 +1,125 @@
+"""Liveness from the first line: a rank of an MPI job that fails before distgrad's distributed
+layer starts (while it loads its config or data) ends the whole job, as one that fails later
+does through failure.py.
+
+Installed when distgrad is imported by a process an MPI launcher started as one of 2+ ranks.
+What MPICH's mpiexec (Hydra) does, measured (RELIABILITY.md): a rank that exits, with any
+code, before it started MPI is an ordinary exit, and the peers waiting for it inside MPI
+initialisation wait forever; a rank killed by a signal ends the job at once, started MPI or
+not. So a failing rank:
+
+- with MPI started (distgrad-run's ranks, or a script that imported mpi4py) calls MPI_Abort,
+  which ends every rank, keeping the exit code;
+- without MPI ends itself with SIGKILL, which mpiexec answers by ending the job. Starting MPI
+  first to call MPI_Abort cannot work: MPI_Init waits for every rank and holds the GIL, so a
+  rank whose peers never start MPI would hang in it.
+
+Failures covered: an uncaught exception (``sys.excepthook``: the rank's traceback, prefixed
+with ``[rank r/N host]``), ``sys.exit(n)`` with n non-zero (noted on its way, acted on at
+exit: a SystemExit that is caught does not end the job; ``raise SystemExit(n)`` is not seen),
+and signals (mpiexec sees those).
+"""
+import atexit
+import os
+import signal
+import socket
+import sys
+import traceback
+
+from ..utils.ranks import format_prefix, launched_rank_and_size
+from .failure import failure_report
+
+_installed = {"prefix": None, "exit": None, "code": 0, "where": ""}
+
+
+def install(environ=None):
+    """Cover this process from now on, if it is one of 2+ ranks of an MPI job (idempotent)."""
+    launched = launched_rank_and_size(environ)
+    if launched is None or launched[1] < 2 or _installed["prefix"] is not None:
+        return False
+    _installed["prefix"] = format_prefix(*launched, socket.gethostname())
+    _installed["excepthook"] = sys.excepthook
+    sys.excepthook = _excepthook
+    _installed["exit"] = sys.exit
+    sys.exit = _noting_exit
+    atexit.register(_at_exit)
+    return True
+
+
+def uninstall():
+    if _installed["prefix"] is None:
+        return
+    if sys.excepthook is _excepthook:
+        sys.excepthook = _installed["excepthook"]
+    if sys.exit is _noting_exit:
+        sys.exit = _installed["exit"]
+    atexit.unregister(_at_exit)
+    _installed.update(prefix=None, exit=None, code=0, where="")
+
+
+def _excepthook(kind, value, tb):
+    try:
+        sys.stderr.write(failure_report(_installed["prefix"], kind, value, tb, how=_how()))
+    finally:
+        end_job(1)
+
+
+class _NotedExit(SystemExit):
+    """The SystemExit of a noted sys.exit. A handler that catches it releases it while Python
+    code runs; the interpreter, ending on it, releases it with no Python frame left (just
+    before the atexit handlers): only a caught one withdraws the note."""
+
+    def __del__(self):
+        if sys._getframe().f_back is not None:
+            _installed.update(code=0, where="")
+
+
+def _noting_exit(status=None):
+    """sys.exit: note a failing status and where it came from, for ``_at_exit``."""
+    code = exit_code(status)
+    _installed["code"] = code
+    _installed["where"] = "".join(traceback.format_stack()[:-1]) if code else ""
+    raise _NotedExit(status)
+
+
+def exit_code(status):
+    """The process exit code a SystemExit status gives (as Python's own exit handling)."""
+    if status is None:
+        return 0
+    return status if isinstance(status, int) else 1
+
+
+def _at_exit():
+    code = _installed["code"]
+    if not code:
+        return
+    prefix = _installed["prefix"]
+    lines = [f"{prefix} sys.exit({code}) called (most recent call last):"]
+    lines += [f"{prefix} {line}" for line in _installed["where"].splitlines()]
+    lines.append(f"{prefix} sys.exit({code}) on this rank: aborting all ranks ({_how()})")
+    sys.stderr.write("\n".join(lines) + "\n")
+    end_job(code)
+
+
+def _running_mpi():
+    """mpi4py's MPI module when MPI has started in this process and not ended, else None."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    return mpi if mpi is not None and mpi.Is_initialized() and not mpi.Is_finalized() else None
+
+
+def _how():
+    return "MPI_Abort" if _running_mpi() else "MPI has not started on this rank: SIGKILL"
+
+
+def end_job(code):
+    """End every rank of the job: MPI_Abort when MPI runs here, else die by SIGKILL (mpiexec
+    then ends the other ranks; an exit code alone would not)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed or broken stream must not keep the job alive
+            pass
+    mpi = _running_mpi()
+    if mpi is not None:
+        mpi.COMM_WORLD.Abort(code)
+    os.kill(os.getpid(), signal.SIGKILL)
