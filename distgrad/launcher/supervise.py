@@ -5,12 +5,15 @@ which forwards it to mpiexec (Hydra and Open MPI both stop every rank on SIGINT 
 If the job has not ended ``grace`` seconds later, or on a second Ctrl-C, every process of
 the job is killed. Hydra starts each proxy and rank in a session of its own, so "every
 process" means the whole process tree below the launcher's child, not just its group.
+A SIGKILLed launcher cannot do any of this: the kernel then kills the job (parent_death.py).
 """
 import os
 import signal
 import subprocess
 import sys
 import time
+
+from .parent_death import die_with_parent
 
 TIMEOUT_EXIT = 124          # what timeout(1) returns, so scripts can tell the two apart
 
@@ -80,7 +83,7 @@ def run_supervised(cmd, env=None, timeout=None, grace=5.0, poll=0.1):
     handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, on_signal) for sig in handled}
     try:
-        proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=die_with_parent())
     except BaseException:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
