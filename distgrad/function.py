@@ -124,7 +124,7 @@ class Function:
         try:
             out = fn.forward(get_array_module(arrays[0]), *arrays, **params)
         except ValueError as e:  # costs nothing unless raised
-            named = named_error(cls.op_name or _CAMEL.sub("_", cls.__name__).lower(), arrays, e)
+            named = named_error(op_label(cls), arrays, e)
             if named is e:
                 raise
             raise named from None
@@ -201,6 +201,11 @@ def _check_same_device(cls, tensors, arrays):
 
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def op_label(cls):
+    """What messages and the profiler call an op: ``op_name``, else the class name in snake_case."""
+    return cls.op_name or _CAMEL.sub("_", cls.__name__).lower()
 
 
 def named_error(op, arrays, error):

@@ -23,6 +23,9 @@ class BackwardPass:
 
 
 _running = None  # the BackwardPass running now; None outside backward and in its end callbacks
+# Set by distgrad.profiler while it records: (fn, grad) -> fn's input gradients, timed. Read
+# once per pass, so without a profiler a node costs one branch on a local.
+backward_timer = None
 
 
 def current_backward():
@@ -111,6 +114,7 @@ def _propagate(roots, root_grads, retain_graph, finish_leaf, see_node_grad=None)
     never). ``see_node_grad(fn, grad)``, when given, sees the gradient of each Function's
     output, after that output's hooks."""
     seeds = _seed_gradients(roots, root_grads)
+    timed = backward_timer
     order, pending = _topological_order([fn for fn, _ in seeds if fn is not None])
 
     grads = {}
@@ -133,7 +137,7 @@ def _propagate(roots, root_grads, retain_graph, finish_leaf, see_node_grad=None)
             if see_node_grad is not None:
                 see_node_grad(fn, grad)
             fn.check_versions()
-            input_grads = fn.backward(get_array_module(grad), grad)
+            input_grads = fn.backward(get_array_module(grad), grad) if timed is None else timed(fn, grad)
         for tensor, needed, child, g in zip(inputs_of_fn, fn.needs_grad, fn.edges, input_grads):
             if not needed:
                 continue

@@ -1,0 +1,243 @@
+"""distgrad.profiler: op rows forward and backward, record_function ranges, self times, the
+table, the Chrome trace, schedules, and nothing left installed once a profile stops."""
+import json
+
+import numpy as np
+import pytest
+
+import distgrad as dg
+import distgrad.nn as nn
+from distgrad.autograd import engine
+from distgrad.function import Function
+from distgrad.profiler import (ProfilerAction, ProfilerActivity, profile, record_function, schedule,
+                               tensorboard_trace_handler)
+from distgrad.profiler.averages import key_averages
+from distgrad.profiler.cuda import DeviceTimer
+from distgrad.profiler.recorder import Recorder
+
+PLAIN_APPLY = Function.__dict__["apply"]
+
+
+def mlp_step():
+    dg.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))
+    x, y = dg.randn(4, 6), dg.tensor([0, 2, 1, 0])
+
+    def step():
+        model.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+    return step
+
+
+def rows_by_key(prof, **kw):
+    return {row.key: row for row in prof.key_averages(**kw)}
+
+
+def test_forward_and_backward_ops_are_counted():
+    step = mlp_step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(3):
+            step()
+    rows = rows_by_key(prof)
+    assert rows["distgrad::linear"].count == 6 and rows["LinearBackward"].count == 6
+    assert rows["distgrad::relu"].count == 3 and rows["ReluBackward"].count == 3
+    assert rows["distgrad::cross_entropy"].count == 3 and rows["CrossEntropyBackward"].count == 3
+    for row in rows.values():
+        assert 0 < row.self_cpu_time_total <= row.cpu_time_total
+        assert row.cpu_time == pytest.approx(row.cpu_time_total / row.count)
+
+
+def test_nothing_stays_installed_after_stop_or_an_error():
+    step = mlp_step()
+    with pytest.raises(ZeroDivisionError):
+        with profile():
+            assert Function.__dict__["apply"] is not PLAIN_APPLY and engine.backward_timer is not None
+            step()
+            1 / 0
+    assert Function.__dict__["apply"] is PLAIN_APPLY and engine.backward_timer is None
+
+
+def test_profiles_do_not_nest():
+    with profile():
+        with pytest.raises(RuntimeError, match="already recording"):
+            with profile():
+                pass
+    assert Function.__dict__["apply"] is PLAIN_APPLY
+
+
+def test_record_function_ranges_hold_their_ops_and_self_time_is_total_less_children():
+    step = mlp_step()
+
+    @record_function("decorated")
+    def decorated():
+        step()
+
+    decorated()  # no profile recording: a plain call
+    with profile() as prof:
+        with record_function("outer"):
+            decorated()
+    events = prof.events()
+    outer = next(e for e in events if e.name == "outer")
+    inner = next(e for e in events if e.name == "decorated")
+    assert outer.category == inner.category == "user_annotation"
+    ops = [e for e in events if e.category == "cpu_op"]
+    assert len(ops) == 8
+    assert all(inner.start_ns <= e.start_ns and e.start_ns + e.duration_ns <= inner.start_ns + inner.duration_ns
+               for e in ops)
+    assert inner.self_ns == inner.duration_ns - sum(e.duration_ns for e in ops)
+    assert outer.self_ns == outer.duration_ns - inner.duration_ns
+    rows = rows_by_key(prof)
+    total_self = sum(r.self_cpu_time_total for r in rows.values())
+    assert rows["outer"].cpu_time_total == pytest.approx(total_self)
+
+
+def test_table_sorts_limits_and_names_its_columns():
+    step = mlp_step()
+    with profile() as prof:
+        step()
+    averages = prof.key_averages()
+    table = averages.table(sort_by="self_cpu_time_total", row_limit=3)
+    lines = table.splitlines()
+    header = lines[1]
+    for title in ("Name", "Self CPU %", "Self CPU", "CPU total %", "CPU total", "CPU time avg", "# of Calls"):
+        assert title in header
+    body = lines[3:-2]
+    assert len(body) == 3
+    expected = sorted(averages, key=lambda r: r.self_cpu_time_total, reverse=True)[:3]
+    assert [line.split()[0] for line in body] == [r.key for r in expected]
+    assert lines[-1].startswith("Self CPU time total: ")
+    by_count = averages.table(sort_by="count").splitlines()[3]
+    assert by_count.split()[0] == "distgrad::linear" and by_count.split()[-1] == "2"
+    with pytest.raises(ValueError, match="sort_by='bogus'"):
+        averages.table(sort_by="bogus")
+
+
+def test_shapes_and_memory_when_asked():
+    step = mlp_step()
+    with profile(record_shapes=True, profile_memory=True) as prof:
+        step()
+    rows = prof.key_averages(group_by_input_shape=True)
+    linear_shapes = sorted(r.input_shapes for r in rows if r.key == "distgrad::linear")
+    assert linear_shapes == [[[4, 5], [3, 5], [3]], [[4, 6], [5, 6], [5]]]
+    relu = rows_by_key(prof)["distgrad::relu"]
+    assert relu.self_cpu_memory_usage == 4 * 5 * 4  # one float32 (4, 5) output
+    table = rows.table()
+    assert "Input Shapes" in table and "CPU Mem" in table and "[[4, 6], [5, 6], [5]]" in table
+    with pytest.raises(RuntimeError, match="record_shapes"):
+        with profile() as plain:
+            step()
+        plain.key_averages(group_by_input_shape=True)
+
+
+def _check_trace_event_format(trace):
+    """Chrome trace-event JSON: what Perfetto and chrome://tracing need of each event, and
+    complete events on one thread either nested or apart."""
+    assert set(trace) >= {"traceEvents"}
+    spans = {}
+    for event in trace["traceEvents"]:
+        assert isinstance(event["name"], str) and event["ph"] in ("X", "M")
+        assert isinstance(event["pid"], int) and isinstance(event["tid"], int)
+        if event["ph"] == "X":
+            assert isinstance(event["ts"], (int, float)) and event["ts"] >= 0
+            assert isinstance(event["dur"], (int, float)) and event["dur"] >= 0
+            assert isinstance(event["cat"], str) and isinstance(event["args"], dict)
+            spans.setdefault((event["pid"], event["tid"]), []).append((event["ts"], event["ts"] + event["dur"]))
+        else:
+            assert event["name"] in ("process_name", "thread_name") and "name" in event["args"]
+    for intervals in spans.values():
+        intervals.sort(key=lambda span: (span[0], -span[1]))
+        open_ends = []
+        for start, end in intervals:
+            while open_ends and open_ends[-1] <= start + 1e-3:
+                open_ends.pop()
+            assert not open_ends or end <= open_ends[-1] + 1e-3, "overlapping spans that do not nest"
+            open_ends.append(end)
+    return spans
+
+
+def test_chrome_trace_is_valid_trace_event_json(tmp_path):
+    step = mlp_step()
+    with profile(record_shapes=True) as prof:
+        with record_function("step"):
+            step()
+    path = prof.export_chrome_trace(str(tmp_path / "trace.json"))
+    trace = json.loads(open(path).read())
+    spans = _check_trace_event_format(trace)
+    names = [e["name"] for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert names[0] == "step" and names.count("distgrad::linear") == 2 and "LinearBackward" in names
+    assert sum(len(s) for s in spans.values()) == len(prof.events())
+    linear = next(e for e in trace["traceEvents"] if e["name"] == "distgrad::linear")
+    assert linear["cat"] == "cpu_op" and linear["args"]["Input Dims"] == [[4, 6], [5, 6], [5]]
+
+
+@pytest.mark.filterwarnings("ignore:Profiler won.t be using warmup")
+def test_schedule_matches_pytorch():
+    torch = pytest.importorskip("torch")
+    for kw in [dict(wait=1, warmup=1, active=2), dict(wait=0, warmup=0, active=1, repeat=3),
+               dict(wait=2, warmup=1, active=3, repeat=2, skip_first=3),
+               dict(wait=2, warmup=0, active=2, skip_first=1, skip_first_wait=1)]:
+        ours, theirs = schedule(**kw), torch.profiler.schedule(**kw)
+        assert [ours(s).name for s in range(30)] == [theirs(s).name for s in range(30)], kw
+    with pytest.raises(ValueError, match="active > 0"):
+        schedule(wait=0, warmup=0, active=0)
+
+
+def test_schedule_records_the_active_steps_and_hands_each_cycle_over(tmp_path):
+    step = mlp_step()
+    ready = []
+    handler = tensorboard_trace_handler(str(tmp_path), worker_name="rank0")
+
+    def on_ready(prof):
+        ready.append((prof.step_num, rows_by_key(prof)))
+        handler(prof)
+
+    with profile(schedule=schedule(wait=1, warmup=1, active=2, repeat=2), on_trace_ready=on_ready) as prof:
+        for _ in range(10):
+            step()
+            prof.step()
+    assert [n for n, _ in ready] == [4, 8]
+    first = ready[0][1]
+    assert set(k for k in first if k.startswith("ProfilerStep#")) == {"ProfilerStep#2", "ProfilerStep#3"}
+    assert first["distgrad::linear"].count == 4 and first["LinearBackward"].count == 4
+    assert "ProfilerStep#6" in ready[1][1]
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert len(files) == 2 and all(f.startswith("rank0.") and f.endswith(".pt.trace.json") for f in files)
+    _check_trace_event_format(json.loads((tmp_path / files[0]).read_text()))
+    assert Function.__dict__["apply"] is PLAIN_APPLY
+
+
+class FakeCudaEvent:
+    clock = 0.0
+
+    def record(self):
+        FakeCudaEvent.clock += 0.5  # milliseconds between records
+        self.at = FakeCudaEvent.clock
+
+    def synchronize(self):
+        pass
+
+
+class FakeCupy:
+    """The few CuPy names DeviceTimer uses; NumPy arrays stand for device arrays."""
+    ndarray = np.ndarray
+
+    class cuda:
+        Event = FakeCudaEvent
+
+        @staticmethod
+        def get_elapsed_time(start, end):
+            return end.at - start.at
+
+
+def test_device_times_come_from_cuda_event_pairs():
+    recorder = Recorder(device_timer=DeviceTimer(FakeCupy))
+    array = np.zeros(3)
+    start = recorder.begin()
+    pending = recorder.device_timer.start(array)
+    recorder.end("distgrad::relu", "cpu_op", start, device=recorder.device_timer.stop(pending))
+    assert recorder.device_timer.start([1.0]) is None  # not a device array: no event
+    recorder.resolve_device_times()
+    (row,) = key_averages(recorder.events)
+    assert row.device_time_total == pytest.approx(500.0) and row.cuda_time_total == row.device_time_total
+    table = key_averages(recorder.events).table()
+    assert "Self CUDA" in table and "500.000us" in table and "Self CUDA time total: 500.000us" in table
