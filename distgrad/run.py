@@ -14,13 +14,14 @@ Ranks run as ``python -m mpi4py -m distgrad.launcher.bootstrap train.py``, so an
 The exit code is the job's (124 after --timeout, 128+N after signal N).
 """
 import argparse
+import math
 import os
 import shlex
 import sys
 
 from .launcher.bootstrap import torchrun_variables
-from .launcher.command import Launch, LaunchError, build_command, check_nodes, plain_command, \
-    plan_placement, resolve_env, torchrun_env
+from .launcher.command import OVERSUBSCRIBE_FACTOR, Launch, LaunchError, build_command, check_nodes, \
+    plain_command, plan_placement, resolve_env, torchrun_env
 from .launcher.hostfile import HostSpecError, parse_host_list, parse_hostfile
 from .launcher.mpi import FLAVORS, MPIError, detect_flavor, find_mpiexec
 from .launcher.supervise import run_supervised
@@ -68,7 +69,8 @@ OPTIONS = [
     (("--master-port", "--master_port"), dict(dest="master_port", type=int, metavar="PORT",
                                               help="MASTER_PORT of every rank (default 29500)")),
     (("--oversubscribe",), dict(action="store_true",
-                                help="allow more ranks than host slots")),
+                                help="allow more ranks than host slots (without hosts: more "
+                                     f"than {OVERSUBSCRIBE_FACTOR} per core of this machine)")),
     (("-x", "--env"), dict(dest="env", action="append", default=[], metavar="NAME[=VALUE]",
                            help="pass an environment variable to every rank (repeatable); "
                                 "without =VALUE, its value here")),
@@ -92,8 +94,14 @@ OPTIONS = [
 ]
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line, as every other launcher error (argparse adds the whole usage text).
+        self.exit(2, f"{PROG}: error: {message} (see {PROG} --help)\n")
+
+
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, usage=f"{PROG} [options] (SCRIPT | -m MODULE) [ARGS ...]",
         description=__doc__.split("\n\n")[0],
         epilog="Options go before the script; everything after it is the script's.")
@@ -128,26 +136,47 @@ def split_argv(argv):
 
 
 def _hosts(opts):
-    if opts.hosts and opts.hostfile:
+    if opts.hosts is not None and opts.hostfile is not None:
         raise LaunchError("give the hosts either with -H or with --hostfile, not both")
-    if opts.hosts:
-        return parse_host_list(opts.hosts)
-    if opts.hostfile:
+    if opts.hosts is not None:
+        return parse_host_list(opts.hosts)  # -H "" is an empty list, refused there
+    if opts.hostfile is not None:
         return parse_hostfile(opts.hostfile)
     return []
+
+
+def _check_seconds(flag, value, zero_ok):
+    # NaN compares false with everything, so it would slip past a plain "<= 0" test.
+    if value is not None and not (math.isfinite(value) and (value >= 0 if zero_ok else value > 0)):
+        raise LaunchError(f"{flag} must {'not be negative' if zero_ok else 'be positive'} "
+                          f"(a finite number of seconds), got {value:g}")
+
+
+def _split_mpi_args(texts):
+    try:
+        return [word for text in texts for word in shlex.split(text)]
+    except ValueError as e:  # an unbalanced quote
+        raise LaunchError(f"--mpi-args: cannot split {' '.join(texts)!r} into words: {e}") from None
+
+
+def _cores():
+    """The cores this process may run on (its affinity), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def make_launch(opts, program, environ):
     if not program or program == ["-m"]:
         raise LaunchError("no program to run: give a script (or -m MODULE) after the options")
-    if opts.timeout is not None and opts.timeout <= 0:
-        raise LaunchError(f"--timeout must be positive, got {opts.timeout:g}")
-    if opts.grace < 0:
-        raise LaunchError(f"--grace must not be negative, got {opts.grace:g}")
+    _check_seconds("--timeout", opts.timeout, zero_ok=False)
+    _check_seconds("--grace", opts.grace, zero_ok=True)
     hosts = _hosts(opts)
     check_nodes(opts.nnodes, opts.node_rank, opts.standalone, hosts)
-    nprocs, hosts = plan_placement(opts.nprocs, hosts, opts.gpus_per_node, opts.oversubscribe)
-    mpi_args = [word for text in opts.mpi_args for word in shlex.split(text)]
+    nprocs, hosts = plan_placement(opts.nprocs, hosts, opts.gpus_per_node, opts.oversubscribe,
+                                   cores=_cores())
+    mpi_args = _split_mpi_args(opts.mpi_args)
     env = dict(torchrun_env(hosts, opts.master_addr, opts.master_port, opts.standalone))
     env.update(resolve_env(opts.env, environ, debug=opts.debug))  # -x NAME=VALUE wins
     return Launch(program=list(program), nprocs=nprocs, hosts=hosts, env=list(env.items()),

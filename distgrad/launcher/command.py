@@ -90,12 +90,19 @@ def check_nodes(nnodes, node_rank, standalone, hosts):
                           "this machine through mpiexec, so run it once, not on each node")
 
 
+# Without a host list, ranks beyond this many per core of this machine need --oversubscribe:
+# a typo such as -n 100000 would otherwise start processes until the machine stalls.
+OVERSUBSCRIBE_FACTOR = 4
+
+
 def plan_placement(nprocs: Optional[int], hosts, gpus_per_node: Optional[int],
-                   oversubscribe: bool):
+                   oversubscribe: bool, cores: Optional[int] = None):
     """The rank count and host slots; checks that the ranks fit unless oversubscribing.
 
     --gpus-per-node N gives every host N slots (one rank per GPU; the library binds each rank
-    to a device by its local rank). Without -n, a job fills every slot.
+    to a device by its local rank). Without -n, a job fills every slot. Without hosts or
+    --gpus-per-node, this machine (``cores`` cores; None: unchecked) has
+    OVERSUBSCRIBE_FACTOR slots per core.
     """
     if nprocs is not None and nprocs <= 0:
         raise LaunchError(f"-n must be a positive number of ranks, got {nprocs}")
@@ -107,6 +114,10 @@ def plan_placement(nprocs: Optional[int], hosts, gpus_per_node: Optional[int],
     slots = sum(h.slots for h in hosts) if hosts else gpus_per_node
     if nprocs is None:
         return (slots or 1), hosts
+    if slots is None and cores is not None and nprocs > OVERSUBSCRIBE_FACTOR * cores and not oversubscribe:
+        raise LaunchError(f"-n {nprocs} is more than {OVERSUBSCRIBE_FACTOR} ranks per core of this "
+                          f"machine ({cores} cores); list hosts with -H or --hostfile, or pass "
+                          "--oversubscribe if you mean it")
     if slots is not None and nprocs > slots and not oversubscribe:
         where = (f"{len(hosts)} host(s)" if hosts else "this machine") + (
             f" with --gpus-per-node {gpus_per_node}" if gpus_per_node else "")
