@@ -1,0 +1,150 @@
+"""One training step of a small GPT (minGPT's layout) in distgrad beside PyTorch eager.
+
+2 blocks of width 128 with 4 heads, vocabulary 96, batch 8 x 64 tokens, AdamW; causal
+attention through F.scaled_dot_product_attention with heads split by view + transpose, as
+minGPT writes it. Both frameworks start from the same weights (torch's, copied) and data, on
+one thread, in one process; rounds alternate between them and each keeps its best.
+
+    python -m benchmarks.gpt_step              # prints the times, writes results/gpt_step.json
+    python -m benchmarks.gpt_step --no-save
+    python -m benchmarks.gpt_step --profile    # cProfile of distgrad's step, top functions
+"""
+import argparse
+import importlib
+
+import numpy as np
+
+from .lib.common import best_ms, git_revision, single_thread, write_results
+
+CONFIG = dict(n_layer=2, n_embd=128, n_head=4, vocab_size=96, block_size=64, batch=8)
+
+
+def gpt_class(torch):
+    """minGPT's model written against ``torch`` (PyTorch or distgrad: the same code)."""
+    nn = importlib.import_module(torch.__name__ + ".nn")
+    F = nn.functional
+
+    class CausalSelfAttention(nn.Module):
+        def __init__(self, n_embd, n_head):
+            super().__init__()
+            self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+            self.c_proj = nn.Linear(n_embd, n_embd)
+            self.n_head, self.n_embd = n_head, n_embd
+
+        def forward(self, x):
+            B, T, C = x.size()
+            q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+            q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+
+    class Block(nn.Module):
+        def __init__(self, n_embd, n_head):
+            super().__init__()
+            self.ln_1, self.attn = nn.LayerNorm(n_embd), CausalSelfAttention(n_embd, n_head)
+            self.ln_2 = nn.LayerNorm(n_embd)
+            self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd))
+
+        def forward(self, x):
+            x = x + self.attn(self.ln_1(x))
+            return x + self.mlp(self.ln_2(x))
+
+    class GPT(nn.Module):
+        def __init__(self, vocab_size, block_size, n_layer, n_embd, n_head):
+            super().__init__()
+            self.wte, self.wpe = nn.Embedding(vocab_size, n_embd), nn.Embedding(block_size, n_embd)
+            self.blocks = nn.ModuleList([Block(n_embd, n_head) for _ in range(n_layer)])
+            self.ln_f, self.lm_head = nn.LayerNorm(n_embd), nn.Linear(n_embd, vocab_size, bias=False)
+
+        def forward(self, idx):
+            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            for block in self.blocks:
+                x = block(x)
+            return self.lm_head(self.ln_f(x))
+
+    return GPT
+
+
+def make_step(torch, state=None):
+    """The step function and the model; ``state`` (name -> array) sets the weights."""
+    F = importlib.import_module(torch.__name__ + ".nn.functional")
+    c = CONFIG
+    torch.manual_seed(0)
+    model = gpt_class(torch)(c["vocab_size"], c["block_size"], c["n_layer"], c["n_embd"], c["n_head"])
+    if state is not None:
+        model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, c["vocab_size"], (c["batch"], c["block_size"] + 1))
+    x, y = torch.from_numpy(tokens[:, :-1].copy()), torch.from_numpy(tokens[:, 1:].copy())
+
+    def step():
+        optimizer.zero_grad()
+        logits = model(x)
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1))
+        loss.backward()
+        optimizer.step()
+        return loss
+    return step, model
+
+
+def both_steps():
+    import torch
+    import distgrad
+    torch.set_num_threads(1)
+    torch_step, torch_model = make_step(torch)
+    state = {k: v.detach().numpy() for k, v in torch_model.state_dict().items()}
+    distgrad_step, _ = make_step(distgrad, state)
+    first = (float(torch_step().item()), float(distgrad_step().item()))  # same weights: same first loss
+    if abs(first[0] - first[1]) > 1e-4 * abs(first[0]):
+        raise RuntimeError(f"first losses differ: torch {first[0]}, distgrad {first[1]}")
+    return {"distgrad": distgrad_step, "torch": torch_step}, first
+
+
+def measure(rounds):
+    steps, first = both_steps()
+    best = {}
+    for r in range(rounds):
+        for name in (("distgrad", "torch") if r % 2 == 0 else ("torch", "distgrad")):
+            ms = best_ms(steps[name], repeat=3, min_time=0.5)
+            best[name] = min(best.get(name, ms), ms)
+    return best, first
+
+
+def profile(n=40):
+    import cProfile
+    import pstats
+    import distgrad
+    step, _ = make_step(distgrad)
+    step()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(n):
+        step()
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per framework")
+    parser.add_argument("--no-save", action="store_true")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    single_thread()
+    if args.profile:
+        return profile()
+    best, first = measure(args.rounds)
+    ratio = best["distgrad"] / best["torch"]
+    print(f"GPT step (2 blocks, width 128, 4 heads, vocab 96, batch 8 x 64, AdamW), one thread:\n"
+          f"  distgrad {best['distgrad']:.1f} ms, PyTorch {best['torch']:.1f} ms: {ratio:.2f}x "
+          f"(target <= 1.0x); first loss {first[1]:.4f} vs {first[0]:.4f}")
+    if not args.no_save:
+        path = write_results("gpt_step", {"config": CONFIG, "distgrad_ms": best["distgrad"],
+                                          "torch_ms": best["torch"], "ratio": ratio, "target_ratio": 1.0,
+                                          "rounds": args.rounds, "revision": git_revision()})
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
