@@ -1,19 +1,110 @@
-"""2-D convolution (cross-correlation, as PyTorch) by im2col and one matrix product per group.
+"""2-D convolution (cross-correlation, as PyTorch) and its transpose, by im2col and matrix products.
 
 Forward: the padded input is viewed as sliding windows (no copy), gathered once into columns
-``cols`` of shape (groups, C/groups*kh*kw, N*OH*OW), and multiplied by the weight reshaped to
-(groups, O/groups, C/groups*kh*kw): a single batched matmul covers every group (one large
-product is faster than one per sample). Backward reuses ``cols`` for the weight's gradient
-and scatters the columns' gradient back onto the input with col2im.
+``cols`` of shape (groups, C/groups*kh*kw, N, OH*OW), and multiplied, one product per sample
+and group, by the weight reshaped to (groups, O/groups, C/groups*kh*kw). Backward reuses
+``cols`` for the weight's gradient and scatters the columns' gradient back onto the input
+with col2im.
 
 With stride 1 the columns hold whole padded rows (``row_windows``): gathering and
 scattering them copies long contiguous runs, several times faster than rows of OW
 elements, for (Wp - OW) / OW extra columns in the products, dropped from the output.
+
+The transposed convolution is the same pair of maps the other way round: its forward is
+the convolution's input gradient (col2im) and its input gradient the convolution's forward,
+so both ops share ``_Geometry``.
 """
-from ..errors import OpRuntimeError, OpTypeError, OpValueError
+from ..errors import OpNotImplementedError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ._sliding import (add_row_windows, add_windows, crop_hw, output_size, pad_hw, padded_buffer, pair,
                        row_spare, row_windows, windows)
+
+
+class _Geometry:
+    """Where a convolution's windows lie on its (N, C, H, W) input: padding, sizes, layout."""
+
+    def __init__(self, x_shape, weight_shape, stride, pad_before, pad_after, dilation, groups):
+        self.x_shape, self.stride, self.dilation, self.groups = tuple(x_shape), stride, dilation, groups
+        self.pad_before, self.pad_after = pad_before, pad_after
+        o, cg, kh, kw = weight_shape
+        self.kernel, self.og, self.k = (kh, kw), o // groups, cg * kh * kw
+        n, c, h, w = x_shape
+        self.padded_shape = (n, c, h + pad_before[0] + pad_after[0], w + pad_before[1] + pad_after[1])
+        hp, wp = self.padded_shape[-2:]
+        self.out_hw = (output_size(hp, kh, stride[0], 0, dilation[0]), output_size(wp, kw, stride[1], 0, dilation[1]))
+        self.rows = stride == (1, 1)  # the whole-rows layout
+        self.width = wp if self.rows else self.out_hw[1]  # output columns per row, junk ones included
+
+    def columns(self, xp, x):
+        """im2col: (G, Cg*kh*kw, N, OH*width), the one copy of the input's windows."""
+        if self.rows:
+            flat, padded = padded_buffer(xp, x, self.pad_before, self.pad_after,
+                                         spare=row_spare(self.kernel, self.dilation))
+            view = row_windows(xp, flat, padded.shape, self.kernel, self.dilation, self.out_hw[0])
+        else:
+            padded = pad_hw(xp, x, self.pad_before, self.pad_after)
+            view = windows(xp, padded, self.kernel, self.stride, self.dilation,
+                           self.out_hw).transpose(1, 4, 5, 0, 2, 3)
+        return xp.ascontiguousarray(view).reshape(self.groups, self.k, x.shape[0], -1)
+
+    def product(self, xp, w2, cols):
+        """weight x columns, as (N, O, OH, OW). One product per sample and group, read from
+        cols' strided blocks: the result comes out in (N, O, ...) order, where one product over
+        the whole batch would need a transposing copy (and is slower for few input channels)."""
+        n, (oh, ow) = cols.shape[2], self.out_hw
+        out = xp.matmul(w2, cols.transpose(2, 0, 1, 3)).reshape(n, -1, oh, self.width)
+        return out if self.width == ow else out[..., :ow]
+
+    def output_grad(self, xp, g):
+        """The output's gradient as (O, N, OH, width), zero in the junk columns."""
+        n, o = g.shape[:2]
+        oh, ow = self.out_hw
+        g_t = (xp.zeros if self.width != ow else xp.empty)((o, n, oh, self.width), dtype=g.dtype)
+        g_t[..., :ow] = g.transpose(1, 0, 2, 3)
+        return g_t
+
+    def input_grad(self, xp, w2, g_t):
+        """col2im of weight^T x the output's gradient: the (N, C, H, W) input's gradient."""
+        o, n = g_t.shape[:2]
+        c = self.x_shape[1]
+        # One product per sample, as in ``product``: (N, G, Cg*kh*kw, OH*width).
+        per_sample = g_t.reshape(self.groups, self.og, n, -1).transpose(2, 0, 1, 3)
+        gcols = xp.matmul(w2.transpose(0, 2, 1), per_sample).reshape(n, c, *self.kernel, -1)
+        if self.rows:
+            padded = add_row_windows(xp, self.padded_shape, gcols.transpose(1, 2, 3, 0, 4), self.kernel,
+                                     self.dilation)
+        else:
+            per_tap = gcols.reshape(n, c, *self.kernel, *self.out_hw)
+            padded = xp.zeros(self.padded_shape, dtype=g_t.dtype)
+            add_windows(padded, lambda i, j: per_tap[:, :, i, j], self.kernel, self.stride, self.dilation,
+                        self.out_hw)
+        return crop_hw(padded, self.pad_before, self.x_shape[-2:])
+
+    def weight_grad(self, g_t, cols):
+        """(O, Cg, kh, kw) from the output's gradient (O, N, OH, width) and the columns."""
+        g2 = g_t.reshape(self.groups, self.og, -1)
+        return (g2 @ cols.reshape(self.groups, self.k, -1).transpose(0, 2, 1)).reshape(
+            self.groups * self.og, -1, *self.kernel)
+
+
+def _bias_grad(g_t):
+    """Sum over all but the channel axis of an (O, N, ...) gradient: contiguous rows."""
+    return g_t.reshape(g_t.shape[0], -1).sum(axis=1)
+
+
+def _with_bias(xp, out, bias):
+    if bias is None:
+        return out if out.flags.c_contiguous else xp.ascontiguousarray(out)
+    return xp.add(out, bias.reshape(-1, 1, 1))
+
+
+def _weight_matrix(weight, groups):
+    o = weight.shape[0]
+    return weight.reshape(groups, o // groups, -1)
+
+
+def _grads(needs, gx, gw, gb):
+    return (gx, gw) if len(needs) == 2 else (gx, gw, gb)
 
 
 class Conv2d(Function):
@@ -21,64 +112,42 @@ class Conv2d(Function):
 
     def forward(self, xp, x, weight, bias=None, stride=(1, 1), pad_before=(0, 0), pad_after=(0, 0),
                 dilation=(1, 1), groups=1):
-        n = x.shape[0]
-        o, cg, kh, kw = weight.shape
-        if stride == (1, 1):
-            flat, padded = padded_buffer(xp, x, pad_before, pad_after, spare=row_spare((kh, kw), dilation))
-        else:
-            flat, padded = None, pad_hw(xp, x, pad_before, pad_after)
-        hp, wp = padded.shape[-2:]
-        oh, ow = out_hw = (output_size(hp, kh, stride[0], 0, dilation[0]),
-                           output_size(wp, kw, stride[1], 0, dilation[1]))
-        if flat is not None:
-            width = wp  # output columns per row, the junk ones past ow included
-            view = row_windows(xp, flat, padded.shape, (kh, kw), dilation, oh)
-        else:
-            width = ow
-            view = windows(xp, padded, (kh, kw), stride, dilation, out_hw).transpose(1, 4, 5, 0, 2, 3)
-        # (C, kh, kw, N, OH*width) -> (G, Cg*kh*kw, N, OH*width): the one im2col copy.
-        cols = xp.ascontiguousarray(view).reshape(groups, cg * kh * kw, n, -1)
-        w2 = weight.reshape(groups, o // groups, cg * kh * kw)
-        # One product per sample and group, read from cols' strided (Cg*kh*kw, OH*width) blocks:
-        # the result comes out in (N, O, ...) order, where one product over the whole batch
-        # would need a transposing copy (and is slower for few input channels).
-        product = xp.matmul(w2, cols.transpose(2, 0, 1, 3)).reshape(n, o, oh, width)
-        if width != ow:
-            product = product[..., :ow]
-        if bias is None:
-            out = product if width == ow else xp.ascontiguousarray(product)
-        else:
-            out = xp.add(product, bias.reshape(o, 1, 1))
+        geometry = _Geometry(x.shape, weight.shape, stride, pad_before, pad_after, dilation, groups)
+        cols = geometry.columns(xp, x)
+        w2 = _weight_matrix(weight, groups)
         self.saved = (cols if self.needs_grad[1] else None, w2)
-        self.geometry = (x.shape, padded.shape, (kh, kw), stride, pad_before, dilation, out_hw, width)
-        return out
+        self.geometry = geometry
+        return _with_bias(xp, geometry.product(xp, w2, cols), bias)
 
     def backward(self, xp, g):
         cols, w2 = self.saved
-        x_shape, padded_shape, kernel, stride, pad_before, dilation, (oh, ow), width = self.geometry
-        groups, og, k = w2.shape
-        n, o = g.shape[:2]
-        # (O, N, OH, width), the junk columns with a zero gradient.
-        g_t = (xp.zeros if width != ow else xp.empty)((o, n, oh, width), dtype=g.dtype)
-        g_t[..., :ow] = g.transpose(1, 0, 2, 3)
-        g2 = g_t.reshape(groups, og, -1)
-        gx = gw = gb = None
-        if self.needs_grad[0]:
-            # One product per sample, as in forward: (N, G, Cg*kh*kw, OH*width).
-            per_sample = g_t.reshape(groups, og, n, -1).transpose(2, 0, 1, 3)
-            gcols = xp.matmul(w2.transpose(0, 2, 1), per_sample).reshape(n, x_shape[1], *kernel, -1)
-            if stride == (1, 1):
-                padded = add_row_windows(xp, padded_shape, gcols.transpose(1, 2, 3, 0, 4), kernel, dilation)
-            else:
-                per_tap = gcols.reshape(n, x_shape[1], *kernel, oh, ow)
-                padded = xp.zeros(padded_shape, dtype=g.dtype)
-                add_windows(padded, lambda i, j: per_tap[:, :, i, j], kernel, stride, dilation, (oh, ow))
-            gx = crop_hw(padded, pad_before, x_shape[-2:])
-        if self.needs_grad[1]:
-            gw = (g2 @ cols.reshape(groups, k, -1).transpose(0, 2, 1)).reshape(o, -1, *kernel)
-        if len(self.needs_grad) == 3 and self.needs_grad[2]:
-            gb = g2.reshape(o, -1).sum(axis=1)  # contiguous rows; the junk columns add zeros
-        return (gx, gw) if len(self.needs_grad) == 2 else (gx, gw, gb)
+        geometry, needs = self.geometry, self.needs_grad
+        g_t = geometry.output_grad(xp, g)
+        gx = geometry.input_grad(xp, w2, g_t) if needs[0] else None
+        gw = geometry.weight_grad(g_t, cols) if needs[1] else None
+        gb = _bias_grad(g_t) if len(needs) == 3 and needs[2] else None
+        return _grads(needs, gx, gw, gb)
+
+
+class ConvTranspose2d(Function):
+    """The adjoint of Conv2d in its input: ``geometry`` is that of the convolution taking this
+    op's output shape to its input shape."""
+    saves_inputs = True
+
+    def forward(self, xp, x, weight, bias=None, geometry=None):
+        w2 = _weight_matrix(weight, geometry.groups)
+        x_t = geometry.output_grad(xp, x)  # x plays the convolution's output gradient
+        self.saved, self.geometry = (x_t if self.needs_grad[1] else None, w2), geometry
+        return _with_bias(xp, geometry.input_grad(xp, w2, x_t), bias)
+
+    def backward(self, xp, g):
+        x_t, w2 = self.saved
+        geometry, needs = self.geometry, self.needs_grad
+        cols = geometry.columns(xp, g)
+        gx = geometry.product(xp, w2, cols) if needs[0] else None
+        gw = geometry.weight_grad(x_t, cols) if needs[1] else None
+        gb = g.sum(axis=(0, 2, 3)) if len(needs) == 3 and needs[2] else None
+        return _grads(needs, gx, gw, gb)
 
 
 def _padding(padding, kernel, dilation, stride, op):
@@ -98,43 +167,136 @@ def _padding(padding, kernel, dilation, stride, op):
     return p, p
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def _check_dtypes(op, *tensors):
+    dtypes = {t.dtype for t in tensors if t is not None}
+    if len(dtypes) > 1:
+        raise OpTypeError(op, f"input ({tensors[0].dtype}), weight ({tensors[1].dtype}) and bias must have one "
+                              f"dtype; convert the input with .to({tensors[1].dtype})")
+
+
+def _check_bias(op, bias, channels, weight):
+    if bias is not None and tuple(bias.shape) != (channels,):
+        raise OpRuntimeError(op, f"bias of shape {tuple(bias.shape)} does not match the {channels} output "
+                                 f"channels (weight {tuple(weight.shape)})")
+
+
+def _positive(op, stride, dilation):
+    if 0 in stride or 0 in dilation:
+        raise OpValueError(op, f"stride {stride} and dilation {dilation} must be positive")
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, op="conv2d"):
     """Cross-correlate (N, C, H, W) ``input`` with (O, C/groups, kh, kw) ``weight``."""
     unbatched = input.ndim == 3
     if unbatched:
         input = input.unsqueeze(0)
     if input.ndim != 4 or weight.ndim != 4:
-        raise OpRuntimeError("conv2d", "expected a 3-D or 4-D input (N, C, H, W) and a 4-D weight (O, "
-                                       f"C/groups, kh, kw), got input of shape {tuple(input.shape)} and "
-                                       f"weight of shape {tuple(weight.shape)}")
-    stride, dilation = pair(stride, "stride", "conv2d"), pair(dilation, "dilation", "conv2d")
-    if 0 in stride or 0 in dilation:
-        raise OpValueError("conv2d", f"stride {stride} and dilation {dilation} must be positive")
+        raise OpRuntimeError(op, "expected a 3-D or 4-D input (N, C, H, W) and a 4-D weight (O, "
+                                 f"C/groups, kh, kw), got input of shape {tuple(input.shape)} and "
+                                 f"weight of shape {tuple(weight.shape)}")
+    stride, dilation = pair(stride, "stride", op), pair(dilation, "dilation", op)
+    _positive(op, stride, dilation)
     n, c, h, w = input.shape
     o, cg, kh, kw = weight.shape
     if groups < 1 or c % groups or o % groups:
-        raise OpRuntimeError("conv2d", f"groups={groups} must divide both the input's {c} channels and the "
-                                       f"weight's {o} output channels (input {tuple(input.shape)}, weight "
-                                       f"{tuple(weight.shape)})")
+        raise OpRuntimeError(op, f"groups={groups} must divide both the input's {c} channels and the "
+                                 f"weight's {o} output channels (input {tuple(input.shape)}, weight "
+                                 f"{tuple(weight.shape)})")
     if c != cg * groups:
-        raise OpRuntimeError("conv2d", f"input of shape {tuple(input.shape)} has {c} channels but weight of "
-                                       f"shape {tuple(weight.shape)} expects {cg * groups} (groups={groups})")
-    if bias is not None and tuple(bias.shape) != (o,):
-        raise OpRuntimeError("conv2d", f"bias of shape {tuple(bias.shape)} does not match the weight's {o} "
-                                       f"output channels (weight {tuple(weight.shape)})")
-    dtypes = {t.dtype for t in (input, weight, bias) if t is not None}
-    if len(dtypes) > 1:
-        raise OpTypeError("conv2d", f"input ({input.dtype}), weight ({weight.dtype}) and bias must have one "
-                                    f"dtype; convert the input with .to({weight.dtype})")
-    before, after = _padding(padding, (kh, kw), dilation, stride, "conv2d")
+        raise OpRuntimeError(op, f"input of shape {tuple(input.shape)} has {c} channels but weight of "
+                                 f"shape {tuple(weight.shape)} expects {cg * groups} (groups={groups})")
+    _check_bias(op, bias, o, weight)
+    _check_dtypes(op, input, weight, bias)
+    before, after = _padding(padding, (kh, kw), dilation, stride, op)
     for axis, size, k, d in ((0, h, kh, dilation[0]), (1, w, kw, dilation[1])):
         padded = size + before[axis] + after[axis]
         if d * (k - 1) + 1 > padded:
-            raise OpRuntimeError("conv2d", f"kernel of size {(kh, kw)} (dilation {dilation}) is larger than "
-                                           f"the padded input ({h + before[0] + after[0]}, "
-                                           f"{w + before[1] + after[1]}); input {tuple(input.shape)}, "
-                                           f"padding {padding}")
+            raise OpRuntimeError(op, f"kernel of size {(kh, kw)} (dilation {dilation}) is larger than "
+                                     f"the padded input ({h + before[0] + after[0]}, "
+                                     f"{w + before[1] + after[1]}); input {tuple(input.shape)}, "
+                                     f"padding {padding}")
     tensors = (input, weight) if bias is None else (input, weight, bias)
     out = Conv2d.apply(*tensors, stride=stride, pad_before=before, pad_after=after, dilation=dilation,
                        groups=groups)
     return out.squeeze(0) if unbatched else out
+
+
+def _single(value, name, op):
+    """conv1d's int or 1-tuple argument as the (1, value) pair of the height-1 conv2d."""
+    if not isinstance(value, int):
+        value = tuple(value)
+        if len(value) != 1:
+            raise OpValueError(op, f"{name} must be an int or a 1-tuple, got {value}")
+        value = value[0]
+    return (1 if name in ("stride", "dilation") else 0, value)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """Cross-correlate (N, C, L) ``input`` with (O, C/groups, k) ``weight``: conv2d over a
+    height-1 view (the row layout then gathers each sample's whole length as one run)."""
+    if input.ndim not in (2, 3) or weight.ndim != 3:
+        raise OpRuntimeError("conv1d", "expected a 2-D or 3-D input (N, C, L) and a 3-D weight (O, C/groups, k), "
+                                       f"got input of shape {tuple(input.shape)} and weight of shape "
+                                       f"{tuple(weight.shape)}")
+    if not isinstance(padding, str):
+        padding = _single(padding, "padding", "conv1d")
+    out = conv2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, _single(stride, "stride", "conv1d"), padding,
+                 _single(dilation, "dilation", "conv1d"), groups, op="conv1d")
+    return out.squeeze(-2)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                     op="conv_transpose2d"):
+    """The transposed convolution of (N, C, H, W) ``input`` with (C, O/groups, kh, kw) ``weight``:
+    the gradient of conv2d with respect to its input."""
+    unbatched = input.ndim == 3
+    if unbatched:
+        input = input.unsqueeze(0)
+    if input.ndim != 4 or weight.ndim != 4:
+        raise OpRuntimeError(op, "expected a 3-D or 4-D input (N, C, H, W) and a 4-D weight (C, O/groups, "
+                                 f"kh, kw), got input of shape {tuple(input.shape)} and weight of shape "
+                                 f"{tuple(weight.shape)}")
+    stride, dilation = pair(stride, "stride", op), pair(dilation, "dilation", op)
+    pad, extra = pair(padding, "padding", op), pair(output_padding, "output_padding", op)
+    _positive(op, stride, dilation)
+    n, c, h, w = input.shape
+    cin, og, kh, kw = weight.shape
+    if groups < 1 or cin % groups:
+        raise OpRuntimeError(op, f"groups={groups} must divide the weight's {cin} input channels (weight "
+                                 f"{tuple(weight.shape)})")
+    if c != cin:
+        raise OpRuntimeError(op, f"input of shape {tuple(input.shape)} has {c} channels but weight of shape "
+                                 f"{tuple(weight.shape)} expects {cin}")
+    if any(e >= max(s, d) for e, s, d in zip(extra, stride, dilation)):
+        raise OpValueError(op, f"output_padding {extra} must be smaller than either stride {stride} or "
+                               f"dilation {dilation}")
+    _check_bias(op, bias, og * groups, weight)
+    _check_dtypes(op, input, weight, bias)
+    out_hw = tuple((size - 1) * s - 2 * p + d * (k - 1) + e + 1 for size, s, p, d, k, e in
+                   zip((h, w), stride, pad, dilation, (kh, kw), extra))
+    if min(out_hw) < 1:
+        raise OpRuntimeError(op, f"input of shape {tuple(input.shape)} with padding {pad} gives output size "
+                                 f"{out_hw}; use less padding")
+    # The convolution from the output back to the input: padded by ``pad`` before; after, by
+    # as much as makes its window count the input's (the output_padding rows take no window).
+    after = tuple(p if e < s else p - e + s - 1 for p, e, s in zip(pad, extra, stride))
+    if min(after) < 0:
+        raise OpNotImplementedError(op, f"output_padding {extra} at least the stride {stride} with padding "
+                                        f"{pad} is not supported; pass a smaller output_padding")
+    geometry = _Geometry((n, og * groups, *out_hw), weight.shape, stride, pad, after, dilation, groups)
+    tensors = (input, weight) if bias is None else (input, weight, bias)
+    out = ConvTranspose2d.apply(*tensors, geometry=geometry)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """The transposed convolution of (N, C, L) ``input`` with (C, O/groups, k) ``weight``."""
+    if input.ndim not in (2, 3) or weight.ndim != 3:
+        raise OpRuntimeError("conv_transpose1d", "expected a 2-D or 3-D input (N, C, L) and a 3-D weight "
+                                                 f"(C, O/groups, k), got input of shape {tuple(input.shape)} "
+                                                 f"and weight of shape {tuple(weight.shape)}")
+    args = [_single(v, name, "conv_transpose1d") for v, name in
+            ((stride, "stride"), (padding, "padding"), (output_padding, "output_padding"), (dilation, "dilation"))]
+    out = conv_transpose2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, args[0], args[1], args[2], groups,
+                           args[3], op="conv_transpose1d")
+    return out.squeeze(-2)
