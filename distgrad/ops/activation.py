@@ -108,9 +108,15 @@ def _normal_cdf(xp, x):
     # Phi(x) = erfc(|x| / sqrt 2) / 2 below 0 and 1 minus that above: no cancellation in the tail.
     # As 1-D: in-place ufuncs need arrays, and a 0-d array's products are NumPy scalars.
     flat = x.reshape(-1)
-    half_tail = erfc_fitted(xp, xp.abs(flat) * x.dtype.type(1 / math.sqrt(2)))
-    half_tail *= 0.5
-    return xp.where(flat >= 0, 1 - half_tail, half_tail).astype(x.dtype, copy=False).reshape(x.shape)
+    z = xp.abs(flat)
+    z *= 1 / math.sqrt(2)
+    cdf = erfc_fitted(xp, z)
+    cdf *= 0.5
+    if xp.__name__ == "numpy":  # in place where NumPy allows it (CuPy's ufuncs take no where=)
+        xp.subtract(1, cdf, out=cdf, where=flat >= 0)
+    else:
+        cdf = xp.where(flat >= 0, 1 - cdf, cdf)
+    return cdf.astype(x.dtype, copy=False).reshape(x.shape)
 
 
 class Gelu(Function):
