@@ -69,7 +69,7 @@ def decode(row):
     return json.loads(bytes(row).rstrip(b"\0").decode())
 
 
-def mismatch_message(seq, fingerprints):
+def mismatch_message(seq, fingerprints, source="DISTGRAD_DEBUG: "):
     """None when every rank's fingerprint is the same; else a message naming, per field that
     differs, which ranks have which value."""
     if all(fp == fingerprints[0] for fp in fingerprints):
@@ -84,7 +84,7 @@ def mismatch_message(seq, fingerprints):
             values = "; ".join(f"{_ranks(r)} {_show(field, json.loads(v))}" for v, r in groups.items())
             parts.append(f"{field} differs: {values}")
     calls = "; ".join(f"rank {r}: {describe(fp)}" for r, fp in enumerate(fingerprints))
-    return (f"DISTGRAD_DEBUG: collective #{seq} does not match across ranks: " + "; ".join(parts)
+    return (f"{source}collective #{seq} does not match across ranks: " + "; ".join(parts)
             + f" (calls: {calls}). Every rank must call the same collectives in the same order "
             "with the same shapes and dtypes")
 

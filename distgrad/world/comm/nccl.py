@@ -4,7 +4,8 @@ through the MPI communicator it is built on.
 Rank 0 makes NCCL's unique id and broadcasts it over MPI; each rank creates its NCCL
 communicator after its GPU has been chosen. Collectives run on a stream of their own, after
 the compute stream's work so far (an event orders them), and completion is an event too,
-polled by the MPI communicator's Waiter so stalls are reported the same way.
+polled by the MPI communicator's Waiter so stalls are reported the same way. Each call is
+checked across ranks over MPI (a small slot exchange, verify.py) before it is launched.
 """
 from ...backend import cupy, is_gpu_array
 from .base import Communicator, Work
@@ -33,6 +34,7 @@ class NCCLCommunicator(Communicator):
         if not is_gpu_array(array):
             return self.mpi.iallreduce(array, op, element)
         seq, what = self.mpi.begin("all_reduce", array, op=op, element=element)
+        self.mpi.confirm(seq, what)
         ptr = array.data.ptr
         return self._launch(lambda s: self.comm.allReduce(ptr, ptr, array.size, self._dtype(array, element),
                                                           self._ops[op], s), seq, what, keep=array)
@@ -41,6 +43,7 @@ class NCCLCommunicator(Communicator):
         if not is_gpu_array(array):
             return self.mpi.ibroadcast(array, root)
         seq, what = self.mpi.begin("broadcast", array, root=root)
+        self.mpi.confirm(seq, what)
         ptr = array.data.ptr
         return self._launch(lambda s: self.comm.bcast(ptr, array.size, self._dtype(array), root, s),
                             seq, what, keep=array)
@@ -49,6 +52,7 @@ class NCCLCommunicator(Communicator):
         if not is_gpu_array(array):
             return self.mpi.iallgather(array)
         seq, what = self.mpi.begin("all_gather", array)
+        self.mpi.confirm(seq, what)
         out = cupy.empty((self.size,) + array.shape, array.dtype)
         return self._launch(lambda s: self.comm.allGather(array.data.ptr, out.data.ptr, array.size,
                                                           self._dtype(array), s), seq, what, out, array)
@@ -57,6 +61,7 @@ class NCCLCommunicator(Communicator):
         if not is_gpu_array(array):
             return self.mpi.ireduce_scatter(array, op)
         seq, what = self.mpi.begin("reduce_scatter", array, op=op)
+        self.mpi.confirm(seq, what)
         out = cupy.empty((array.shape[0] // self.size,) + array.shape[1:], array.dtype)
         return self._launch(lambda s: self.comm.reduceScatter(array.data.ptr, out.data.ptr, out.size,
                                                               self._dtype(array), self._ops[op], s),
