@@ -38,7 +38,7 @@ import threading
 import time
 
 from ..utils.ranks import format_prefix
-from .heartbeat_links import LinkState, PeerLinks, peek, watched_peers
+from .heartbeat_links import FRAME, LinkState, PeerLinks, peek, watched_peers
 
 EXIT_CODE = 75               # EX_TEMPFAIL: the job may be resumed from its last checkpoint
 DEFAULT_TIMEOUT = 30.0
@@ -164,10 +164,12 @@ class Liveness(PeerLinks):
 
     def _leave(self):
         """Goodbye, then half-close and wait (briefly) for each peer to close its side, so no
-        connection is reset with the goodbye still unread."""
-        self.broadcast(GOODBYE, 0)
+        connection is reset with the goodbye still unread. A link whose hello this rank has
+        sent gets the goodbye too (behind the hello): the peer may already watch it."""
+        frame = FRAME.pack(GOODBYE, 0)
         for peer in self.peers.values():
-            if peer.state == LinkState.OPEN:
+            if peer.state in (LinkState.OPEN, LinkState.HELLO):
+                self.send(peer, frame)
                 try:
                     peer.sock.shutdown(socket.SHUT_WR)
                 except OSError:
@@ -196,6 +198,11 @@ class Liveness(PeerLinks):
     def _on_closed(self, peer):
         if peer.state == LinkState.LEAVING or peer.aborting_since is not None:  # expected
             self.drop(peer, LinkState.GONE if peer.state == LinkState.LEAVING else LinkState.CLOSED)
+            return
+        if peer.state == LinkState.HELLO:
+            # Closed before its hello came: a peer leaving before the link was up (it ends
+            # without ever watching this one), not a lost process; MPI sees a crash that early.
+            self.drop(peer, LinkState.CLOSED)
             return
         self._end(f"lost contact with {peer.name}: its process ended without saying goodbye "
                   "(connection closed; killed or crashed?)", peer.rank)
