@@ -12,7 +12,7 @@ NP     ?= 2
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,examples,bench]'
+	$(PY) -m pip install -q -e '.[test,examples,bench,observe]'
 	# PyTorch is optional: comparison tests and benchmarks use it when present.
 	-$(PY) -m pip install -q torch==2.13.0 || echo "torch not installed: PyTorch comparisons will be skipped"
 	touch $@
