@@ -5,6 +5,7 @@ that would otherwise be written three times.
 """
 import argparse
 import json
+import math
 import os
 import time
 
@@ -130,16 +131,25 @@ class Report:
         os.makedirs(self.args.output, exist_ok=True)
         path = os.path.join(self.args.output, f"{self.name}.json")
         summary = {"example": self.name, "world_size": dist.get_world_size(),
-                   "args": vars(self.args), "epochs": self.epochs,
-                   "final_test_accuracy": self.epochs[-1]["test_accuracy"],
+                   "args": vars(self.args), **self._facts(), "epochs": self.epochs, **self._final(),
                    "total_seconds": time.perf_counter() - self.start}
         with open(path, "w") as f:
             json.dump(summary, f, indent=2)
         png = self._plot()
-        log.info("final test accuracy %.2f%%; metrics in %s%s", 100 * self.epochs[-1]["test_accuracy"],
-                 path, f", plot in {png}" if png else "")
+        log.info("%s; metrics in %s%s", self._headline(), path, f", plot in {png}" if png else "")
 
-    def _plot(self):
+    def _facts(self):  # what a subclass adds about the run before the epochs
+        return {}
+
+    def _final(self):
+        return {"final_test_accuracy": self.epochs[-1]["test_accuracy"]}
+
+    def _headline(self):
+        return "final test accuracy %.2f%%" % (100 * self.epochs[-1]["test_accuracy"])
+
+    def _plot(self, panels=None):
+        """Loss on the left and the headline metric on the right (``panels``: the right one's
+        (row key, scale, y label, title); by default test accuracy in percent)."""
         try:
             import matplotlib
             matplotlib.use("Agg")
@@ -147,17 +157,49 @@ class Report:
         except ImportError:
             log.info("matplotlib is not installed: no plot (pip install 'distgrad[examples]')")
             return None
+        key, scale, ylabel, title = panels or ("test_accuracy", 100, "test accuracy (%)", "accuracy")
         epochs = [r["epoch"] for r in self.epochs]
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
         left.plot(epochs, [r["train_loss"] for r in self.epochs], "o-", label="train")
         left.plot(epochs, [r["test_loss"] for r in self.epochs], "o-", label="test")
         left.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
         left.legend()
-        right.plot(epochs, [100 * r["test_accuracy"] for r in self.epochs], "o-", color="C2")
-        right.set(xlabel="epoch", ylabel="test accuracy (%)", title="accuracy")
+        right.plot(epochs, [scale * r[key] for r in self.epochs], "o-", color="C2")
+        right.set(xlabel="epoch", ylabel=ylabel, title=title)
         fig.suptitle(f"{self.name}: {dist.get_world_size()} rank(s)")
         fig.tight_layout()
         path = os.path.join(self.args.output, f"{self.name}.png")
         fig.savefig(path, dpi=100)
         plt.close(fig)
         return path
+
+
+class LanguageModelReport(Report):
+    """Per-epoch metrics of a language model: train and validation loss per ``unit`` (word,
+    character), validation perplexity; the JSON and the plot as Report's."""
+
+    def __init__(self, name, args, unit, **facts):
+        super().__init__(name, args)
+        self.unit, self.facts = unit, facts
+
+    def add(self, epoch, train_loss, val_loss, seconds, **extra):
+        row = {"epoch": epoch, "train_loss": train_loss, "test_loss": val_loss, "val_loss": val_loss,
+               "val_perplexity": math.exp(min(val_loss, 700)), "seconds": seconds, **extra}
+        self.epochs.append(row)
+        log.info("epoch %d: train loss %.4f, validation loss %.4f per %s (perplexity %.2f) (%.1f s)",
+                 epoch, train_loss, val_loss, self.unit, row["val_perplexity"], seconds)
+
+    def _facts(self):
+        return {"unit": self.unit, **self.facts}
+
+    def _final(self):
+        last = self.epochs[-1]
+        return {"final_val_loss": last["val_loss"], "final_val_perplexity": last["val_perplexity"]}
+
+    def _headline(self):
+        last = self.epochs[-1]
+        return "final validation loss %.4f per %s (perplexity %.2f)" % (last["val_loss"], self.unit,
+                                                                        last["val_perplexity"])
+
+    def _plot(self, panels=None):
+        return super()._plot(panels or ("val_perplexity", 1, "validation perplexity", "perplexity"))
