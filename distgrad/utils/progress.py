@@ -1,4 +1,4 @@
-"""Progress of an epoch, shown by rank 0: a bar on a terminal, periodic lines in a log file.
+"""Progress of an epoch, shown by rank 0: a tqdm bar on a terminal, periodic lines in a log.
 
     bar = ProgressBar(total=len(sampler), desc=f"epoch {epoch}")
     for x, y in loader:
@@ -6,21 +6,21 @@
         bar.update(len(x), loss=loss.item())
     bar.close()
 
-On a terminal the bar redraws itself in place (carriage returns, at most 10 times a second):
+On a terminal, with tqdm installed (``pip install 'distgrad[observe]'``), tqdm draws the bar:
+percentage, count, rate, eta and the latest metrics. Off a terminal (a log file, a pipe, a
+batch job), or without tqdm, a plain line every ``every_seconds`` seconds (or every
+``every_steps`` updates) and one when closed:
 
-    epoch 1  45% [#########           ] 27008/60000  5.21k samples/s  eta 6s  loss=0.3213
+    epoch 1: 27008/60000 samples, 45%, 5.21k samples/s, eta 6s, loss=0.3213
 
-When stdout is not a terminal (a log file, a pipe, a batch job) it writes a plain line every
-``every_seconds`` seconds (or every ``every_steps`` updates) and one when closed. Other ranks
-write nothing. No dependency beyond the standard library.
+Other ranks write nothing.
 """
-import shutil
 import sys
 import time
 
 from .logging import rank_and_world_size
 
-_REDRAW_SECONDS = 0.1  # redrawing more often only costs time in the training loop
+_REDRAW_SECONDS = 0.1  # tqdm's redraws: more often only costs time in the training loop
 
 
 def _si(value):
@@ -45,6 +45,14 @@ def _metrics(metrics):
                      for k, v in metrics.items())
 
 
+def _tqdm_class():
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm
+
+
 class ProgressBar:
     """Counts ``unit`` (samples by default) towards ``total`` and reports the rate.
 
@@ -59,7 +67,6 @@ class ProgressBar:
         if tty is None:
             isatty = getattr(self.stream, "isatty", None)
             tty = bool(isatty and isatty())
-        self.tty = tty
         self.total, self.desc, self.unit = total, desc, unit
         self.every_seconds, self.every_steps = every_seconds, every_steps
         self.clock = clock
@@ -68,7 +75,11 @@ class ProgressBar:
         self.metrics = {}
         self.closed = False
         self._start = self._last_shown = clock()
-        self._drawn_width = 0
+        tqdm = _tqdm_class() if tty and self.enabled else None
+        self._bar = None if tqdm is None else tqdm(
+            total=total, desc=desc or None, unit=f" {unit}", unit_scale=True, file=self.stream,
+            mininterval=_REDRAW_SECONDS, leave=True)
+        self.tty = self._bar is not None  # drawing a bar in place (else: plain lines)
 
     def update(self, n=1, **metrics):
         """Add ``n`` units (e.g. the batch size) and set the latest metrics (e.g. loss)."""
@@ -77,11 +88,13 @@ class ProgressBar:
         self.metrics.update(metrics)
         if not self.enabled or self.closed:
             return
+        if self._bar is not None:
+            if metrics:
+                self._bar.set_postfix_str(_metrics(self.metrics), refresh=False)
+            self._bar.update(n)
+            return
         now = self.clock()
-        if self.tty:
-            if now - self._last_shown >= _REDRAW_SECONDS:
-                self._draw(now)
-        elif self._line_due(now):
+        if self._line_due(now):
             self._write_line(self._status(now) + "\n")
             self._last_shown = now
 
@@ -91,16 +104,15 @@ class ProgressBar:
         self.closed = True
         if not self.enabled:
             return
+        if self._bar is not None:
+            self._bar.close()
+            return
         now = self.clock()
-        if self.tty:
-            self._draw(now)
-            self._write_line("\n")
-        else:
-            elapsed = now - self._start
-            done = f"{self._label()}done, {self.count} {self.unit} in {elapsed:.1f} s " \
-                   f"({_si(self._rate(now))} {self.unit}/s)"
-            extra = _metrics(self.metrics)
-            self._write_line(done + (f"  {extra}" if extra else "") + "\n")
+        elapsed = now - self._start
+        done = f"{self._label()}done, {self.count} {self.unit} in {elapsed:.1f} s " \
+               f"({_si(self._rate(now))} {self.unit}/s)"
+        extra = _metrics(self.metrics)
+        self._write_line(done + (f"  {extra}" if extra else "") + "\n")
 
     def __enter__(self):
         return self
@@ -109,7 +121,7 @@ class ProgressBar:
         self.close()
         return False
 
-    # -- internals -------------------------------------------------------------------------
+    # -- plain lines -----------------------------------------------------------------------
 
     def _line_due(self, now):
         if self.every_steps is not None:
@@ -130,35 +142,11 @@ class ProgressBar:
         if self.total:
             parts.append(f"{100.0 * self.count / self.total:.0f}%")
         parts.append(f"{_si(rate)} {self.unit}/s")
+        if self.total and rate > 0 and self.count < self.total:
+            parts.append(f"eta {_duration((self.total - self.count) / rate)}")
         if self.metrics:
             parts.append(_metrics(self.metrics))
         return ", ".join(parts)
-
-    def _bar_line(self, now):
-        rate = self._rate(now)
-        head = f"{self.desc} " if self.desc else ""
-        tail = f"  {_si(rate)} {self.unit}/s"
-        if self.total:
-            fraction = min(1.0, self.count / self.total)
-            width = 20
-            filled = int(fraction * width)
-            head += f"{100 * fraction:3.0f}% [{'#' * filled}{' ' * (width - filled)}] " \
-                    f"{self.count}/{self.total}"
-            if rate > 0 and self.count < self.total:
-                tail += f"  eta {_duration((self.total - self.count) / rate)}"
-        else:
-            head += f"{self.count} {self.unit}"
-        if self.metrics:
-            tail += "  " + _metrics(self.metrics)
-        return head + tail
-
-    def _draw(self, now):
-        columns = shutil.get_terminal_size((100, 20)).columns
-        line = self._bar_line(now)[:max(columns - 1, 10)]
-        # Pad with spaces to wipe what a longer previous line left behind.
-        self._write_line("\r" + line + " " * max(0, self._drawn_width - len(line)))
-        self._drawn_width = len(line)
-        self._last_shown = now
 
     def _write_line(self, text):
         self.stream.write(text)

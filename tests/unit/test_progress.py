@@ -1,6 +1,9 @@
-"""The epoch progress bar: periodic lines off a terminal, a redrawn bar on one, rank 0 only."""
+"""The epoch progress bar: periodic lines off a terminal (or without tqdm), tqdm's bar on one,
+rank 0 only."""
 import io
 import sys
+
+import pytest
 
 from distgrad.utils.progress import ProgressBar
 
@@ -50,23 +53,44 @@ def test_lines_every_n_steps():
     assert len(lines) == 3
 
 
-def test_terminal_bar_redraws_in_place():
-    out, clock = FakeTerminal(), FakeClock()
-    bar = ProgressBar(total=400, desc="epoch 2", stream=out, enabled=True, clock=clock)
+def test_lines_say_the_eta_until_done():
+    out, clock = io.StringIO(), FakeClock()
+    with ProgressBar(total=1000, every_steps=1, stream=out, enabled=True, clock=clock) as bar:
+        clock.now += 1
+        bar.update(100, loss=2.0)
+        clock.now += 59
+        bar.update(50)
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == ["100/1000 samples, 10%, 100 samples/s, eta 9s, loss=2",
+                         "150/1000 samples, 15%, 2.5 samples/s, eta 5m40s, loss=2"]
+
+
+def test_terminal_bar_is_tqdms():
+    pytest.importorskip("tqdm")
+    out = FakeTerminal()
+    bar = ProgressBar(total=400, desc="epoch 2", stream=out, enabled=True)
     assert bar.tty
-    clock.now += 1
-    bar.update(100, loss=1.5)
-    clock.now += 0.01            # too soon to redraw
-    bar.update(100, loss=1.0)
-    clock.now += 1
-    bar.update(100, loss=0.75)
+    for loss in (1.5, 1.0, 0.75, 0.5):
+        bar.update(100, loss=loss)
     bar.close()
-    frames = out.getvalue().split("\r")[1:]
-    assert len(frames) == 3      # two redraws and the final one
-    assert frames[0].startswith("epoch 2  25% [#####               ] 100/400  100 samples/s")
-    assert "eta 3s" in frames[0] and "loss=1.5" in frames[0]
-    assert frames[1].startswith("epoch 2  75% [###############     ] 300/400")
-    assert frames[2].rstrip(" \n").endswith("loss=0.75") and frames[2].endswith("\n")
+    text = out.getvalue()
+    assert text.startswith("\r") and text.endswith("\n") and text.count("\n") == 1
+    final = text.rstrip("\n").split("\r")[-1]
+    assert final.startswith("epoch 2: 100%|") and "400/400 [" in final
+    assert "samples/s" in final and final.rstrip().endswith("loss=0.5]")
+    assert bar.count == 400
+
+
+def test_terminal_without_tqdm_gets_plain_lines(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now fails
+    out, clock = FakeTerminal(), FakeClock()
+    bar = ProgressBar(total=10, every_steps=1, stream=out, enabled=True, clock=clock)
+    assert not bar.tty
+    clock.now += 1
+    bar.update(5, loss=0.5)
+    bar.close()
+    assert "\r" not in out.getvalue()
+    assert out.getvalue().splitlines()[0] == "5/10 samples, 50%, 5 samples/s, eta 1s, loss=0.5"
 
 
 def test_other_ranks_write_nothing():
