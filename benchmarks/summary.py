@@ -185,6 +185,21 @@ def model_section(model):
     return "\n".join(lines)
 
 
+def lstm_lm_section(result):
+    """The 2-layer LSTM language model's step against PyTorch eager (benchmarks/lstm_lm.py)."""
+    if not result or not result.get("torch"):
+        return ""
+    rows = []
+    for name, vocab in result["configs"].items():
+        ours, theirs = result["distgrad"][name]["step_ms"], result["torch"][name]["step_ms"]
+        judged = name == "lm"
+        rows.append(["one step / PyTorch eager, 2-layer LSTM LM, width 256, batch 20 x 35, vocabulary %d" % vocab,
+                     "%.3f (%.1f ms vs %.1f ms)" % (ours / theirs, ours, theirs),
+                     "<= %g" % result["target_ratio"] if judged else "(reference: the LSTM dominates)",
+                     status(ours / theirs <= result["target_ratio"]) if judged else ""])
+    return "## LSTM language model (1 process, one thread)\n\n" + table(["what", "measured", "target", ""], rows)
+
+
 def build():
     ar2, ar3, ddp, step, model = (load_result(n) for n in ("allreduce_n2", "allreduce_n3", "ddp", "step_time", "model"))
     parts = ["# distgrad benchmark summary", machine_line([step, ar2, ddp, model]), load_line(load_result("run_all")),
@@ -195,6 +210,7 @@ def build():
         parts.append(allreduce_section(ar2, ar3))
     if model:
         parts.append(model_section(model))
+    parts.append(lstm_lm_section(load_result("lstm_lm")))
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
