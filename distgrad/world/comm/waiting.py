@@ -41,6 +41,7 @@ class Waiter:
     SPIN_SECONDS = 0.001   # poll flat out this long: most collectives finish within it
     YIELD_SECONDS = 0.05   # then give the core away between polls (ranks may share cores)
     NAP_SECONDS = 0.0005   # and after that sleep between polls: it is a long wait anyway
+    LAST_MESSAGE_SECONDS = 1.0  # what a rank sent before it ended may still be on its way
 
     def __init__(self, side, topology, stall_seconds=None):
         from mpi4py import MPI  # deferred: importing mpi4py starts MPI, which a world of one never does
@@ -79,9 +80,9 @@ class Waiter:
                 if spins & 31:
                     continue
                 self.serve()
-                if self.exited:
-                    self._check_exited(seq, what)
                 elapsed = time.monotonic() - start
+                if self.exited:
+                    self._check_exited(seq, what, elapsed)
                 if elapsed >= warn_after and asked_at is None:
                     self._ask_everyone()
                     asked_at = elapsed
@@ -121,6 +122,9 @@ class Waiter:
             if rank == self.topology.rank:
                 continue
             reply = self._replies.get(rank)
+            if rank in self.exited:
+                missing.append(f"rank {rank} (its process has ended, after {self.exited[rank]} collectives)")
+                continue
             if reply is None:
                 missing.append(f"rank {rank} (no answer: busy outside distgrad collectives, "
                                "e.g. computing, sleeping or blocked in another call)")
@@ -153,8 +157,11 @@ class Waiter:
         # Small messages leave at once (eager protocol); nothing is left to wait for.
         self._sends = [r for r in self._sends if not r.Test()]
 
-    def _check_exited(self, seq, what):
+    def _check_exited(self, seq, what, elapsed):
         gone = sorted(rank for rank, started in self.exited.items() if started < seq)
+        peer = _point_to_point_peer(what)
+        if not gone and peer in self.exited and elapsed > self.LAST_MESSAGE_SECONDS:
+            gone = [peer]  # a send or recv with a rank that has ended, and nothing came in time
         if gone:
             ranks = ", ".join(f"rank {r} (after {self.exited[r]} collectives)" for r in gone)
             raise RuntimeError(f"{self.topology.prefix} {what} (collective #{seq}) can never complete: "
@@ -171,6 +178,12 @@ class Waiter:
     def _grace(self):
         # Ranks waiting in a collective poll often, so they answer within milliseconds.
         return min(0.5, self.stall_seconds / 2)
+
+
+def _point_to_point_peer(what):
+    """The other rank of a send or recv (None for collectives and receives from any rank)."""
+    details = getattr(what, "details", None) or {}
+    return details.get("src", details.get("dst"))
 
 
 def _named(entry):
