@@ -24,8 +24,9 @@ train: venv
 
 test: venv test-unit test-process test-distributed test-reliability
 
+# tests/compat: PyTorch programs run under PyTorch and, imports rewritten, under distgrad.
 test-unit: venv
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/unit tests/gpu
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q tests/unit tests/gpu tests/compat
 
 # Tests that start processes (python -m distgrad.run, mpiexec): seconds each, not milliseconds.
 test-process: venv
