@@ -13,9 +13,8 @@ of 100 ("lstm_core") is timed too: there the LSTM, not the decoder's GEMMs, make
 import argparse
 import json
 import os
-import subprocess
-import sys
 
+from .lib import children
 from .lib.common import ROOT, best_ms, peak_rss_mb, single_thread, write_results
 
 VOCAB, WIDTH, LAYERS, BATCH, BPTT = 10000, 256, 2, 20, 35
@@ -79,24 +78,13 @@ def child(framework):
     print(json.dumps(results))
 
 
-def run_child(framework):
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.lstm_lm", "--child", framework],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        if framework == "torch" and "No module named 'torch'" in proc.stderr:
-            return None
-        raise RuntimeError(f"{framework} benchmark failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def measure_interleaved(rounds):
     """Each framework's best step over ``rounds`` runs in alternating order: a busy phase of a
     shared machine then slows both alike."""
     best = {}
     for r in range(rounds):
         for fw in (FRAMEWORKS if r % 2 == 0 else FRAMEWORKS[::-1]):
-            result = run_child(fw)
+            result = children.run_child("benchmarks.lstm_lm", fw)
             if result is None:
                 best[fw] = None
                 continue

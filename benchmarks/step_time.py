@@ -10,11 +10,9 @@ process so peak memory (RSS) is per framework.
 """
 import argparse
 import json
-import os
-import subprocess
-import sys
 
-from .lib.common import ROOT, best_ms, peak_rss_mb, single_thread, write_results
+from .lib import children
+from .lib.common import best_ms, peak_rss_mb, single_thread, write_results
 from .lib.networks import cnn_layers, mlp_data, mlp_layers
 
 BATCHES = (32, 128, 512)
@@ -108,14 +106,7 @@ def child(framework):
 
 
 def run_child(framework):
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.step_time", "--child", framework],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        if framework == "torch" and "No module named 'torch'" in proc.stderr:
-            return None
-        raise RuntimeError(f"{framework} benchmark failed:\n{proc.stderr}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return children.run_child("benchmarks.step_time", framework)
 
 
 def measure_interleaved(rounds):
