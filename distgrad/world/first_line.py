@@ -29,15 +29,22 @@ import traceback
 from ..utils.ranks import format_prefix, launched_rank_and_size
 from .failure import failure_report
 
-_installed = {"prefix": None, "exit": None, "code": 0, "where": ""}
+# The rank's own pid, for its children: they inherit the launcher's variables but are no rank
+# (a subprocess, a multiprocessing or DataLoader worker), and a failure of theirs is theirs.
+RANK_PROCESS = "DISTGRAD_RANK_PROCESS"
+_installed = {"prefix": None, "exit": None, "code": 0, "where": "", "pid": None}
 
 
 def install(environ=None):
     """Cover this process from now on, if it is one of 2+ ranks of an MPI job (idempotent)."""
+    environ = os.environ if environ is None else environ
     launched = launched_rank_and_size(environ)
     if launched is None or launched[1] < 2 or _installed["prefix"] is not None:
         return False
-    _installed["prefix"] = format_prefix(*launched, socket.gethostname())
+    if environ.get(RANK_PROCESS) == str(os.getppid()):  # started by a rank
+        return False
+    environ[RANK_PROCESS] = str(os.getpid())
+    _installed.update(prefix=format_prefix(*launched, socket.gethostname()), pid=os.getpid())
     _installed["excepthook"] = sys.excepthook
     sys.excepthook = _excepthook
     _installed["exit"] = sys.exit
@@ -54,10 +61,17 @@ def uninstall():
     if sys.exit is _noting_exit:
         sys.exit = _installed["exit"]
     atexit.unregister(_at_exit)
-    _installed.update(prefix=None, exit=None, code=0, where="")
+    _installed.update(prefix=None, exit=None, code=0, where="", pid=None)
+
+
+def _a_rank():
+    """False in a child forked from the rank (it keeps the rank's hooks)."""
+    return os.getpid() == _installed["pid"]
 
 
 def _excepthook(kind, value, tb):
+    if not _a_rank():
+        return _installed["excepthook"](kind, value, tb)
     try:
         sys.stderr.write(failure_report(_installed["prefix"], kind, value, tb, how=_how()))
     finally:
@@ -91,7 +105,7 @@ def exit_code(status):
 
 def _at_exit():
     code = _installed["code"]
-    if not code:
+    if not code or not _a_rank():
         return
     prefix = _installed["prefix"]
     lines = [f"{prefix} sys.exit({code}) called (most recent call last):"]

@@ -50,10 +50,24 @@ def test_a_rank_failing_before_distributed_starts_ends_the_job(mpiexec, launcher
     assert seconds < 10, job.output
 
 
-def test_a_caught_sys_exit_does_not_end_the_job(tmp_path, mpiexec):
-    script = tmp_path / "caught.py"
-    script.write_text("import sys\nimport distgrad\ntry:\n    sys.exit(4)\nexcept SystemExit:\n    pass\n"
-                      "import distgrad.distributed as dist\ndist.barrier()\nprint('done', dist.get_rank())\n")
+NOT_A_FAILURE = """
+import subprocess, sys
+import distgrad
+try:
+    sys.exit(4)
+except SystemExit:
+    pass
+child = subprocess.run([sys.executable, "-c", "import sys, distgrad; sys.exit(5)"])
+import distgrad.distributed as dist
+dist.barrier()
+print("done", dist.get_rank(), "child exit code", child.returncode)
+"""
+
+
+def test_a_caught_sys_exit_or_a_failing_child_process_does_not_end_the_job(tmp_path, mpiexec):
+    script = tmp_path / "not_a_failure.py"
+    script.write_text(NOT_A_FAILURE)
     job = run([mpiexec, "-n", "2", sys.executable, str(script)], timeout=30, env=clean_environment())
     assert job.returncode == 0, job.output
-    assert sorted(re.findall(r"done \d", job.output)) == ["done 0", "done 1"]
+    assert sorted(re.findall(r"done \d child exit code 5", job.output)) == \
+        ["done 0 child exit code 5", "done 1 child exit code 5"], job.output
