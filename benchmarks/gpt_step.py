@@ -20,44 +20,49 @@ CONFIG = dict(n_layer=2, n_embd=128, n_head=4, vocab_size=96, block_size=64, bat
 
 
 def gpt_class(torch):
-    """minGPT's model written against ``torch`` (PyTorch or distgrad: the same code)."""
+    """minGPT's model written against ``torch`` (PyTorch or distgrad: the same code); the
+    layout of examples/char_gpt.py's, for benchmarks/torch_char_gpt.py."""
     nn = importlib.import_module(torch.__name__ + ".nn")
     F = nn.functional
 
     class CausalSelfAttention(nn.Module):
-        def __init__(self, n_embd, n_head):
+        def __init__(self, n_embd, n_head, dropout):
             super().__init__()
             self.c_attn = nn.Linear(n_embd, 3 * n_embd)
             self.c_proj = nn.Linear(n_embd, n_embd)
-            self.n_head, self.n_embd = n_head, n_embd
+            self.resid_dropout = nn.Dropout(dropout)
+            self.n_head, self.n_embd, self.dropout = n_head, n_embd, dropout
 
         def forward(self, x):
             B, T, C = x.size()
             q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
             q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            return self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C))
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
+                                               is_causal=True)
+            return self.resid_dropout(self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)))
 
     class Block(nn.Module):
-        def __init__(self, n_embd, n_head):
+        def __init__(self, n_embd, n_head, dropout):
             super().__init__()
-            self.ln_1, self.attn = nn.LayerNorm(n_embd), CausalSelfAttention(n_embd, n_head)
+            self.ln_1, self.attn = nn.LayerNorm(n_embd), CausalSelfAttention(n_embd, n_head, dropout)
             self.ln_2 = nn.LayerNorm(n_embd)
-            self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd))
+            self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd),
+                                     nn.Dropout(dropout))
 
         def forward(self, x):
             x = x + self.attn(self.ln_1(x))
             return x + self.mlp(self.ln_2(x))
 
     class GPT(nn.Module):
-        def __init__(self, vocab_size, block_size, n_layer, n_embd, n_head):
+        def __init__(self, vocab_size, block_size, n_layer, n_embd, n_head, dropout=0.0):
             super().__init__()
             self.wte, self.wpe = nn.Embedding(vocab_size, n_embd), nn.Embedding(block_size, n_embd)
-            self.blocks = nn.ModuleList([Block(n_embd, n_head) for _ in range(n_layer)])
+            self.drop = nn.Dropout(dropout)
+            self.blocks = nn.ModuleList([Block(n_embd, n_head, dropout) for _ in range(n_layer)])
             self.ln_f, self.lm_head = nn.LayerNorm(n_embd), nn.Linear(n_embd, vocab_size, bias=False)
 
         def forward(self, idx):
-            x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
+            x = self.drop(self.wte(idx) + self.wpe(torch.arange(idx.shape[1])))
             for block in self.blocks:
                 x = block(x)
             return self.lm_head(self.ln_f(x))
