@@ -4,8 +4,8 @@
     python -m benchmarks.run_all --quick    # shorter DDP sweep
     python -m benchmarks.run_all --only allreduce_n2,model,plots,summary
 
-Steps, in order: step_time.py; lstm_lm.py; allreduce.py under mpiexec -n 2 and -n 3; ddp.py; model.py;
-plots.py; summary.py (prints the headline tables and writes results/SUMMARY.md). Timings on a
+Steps, in order: step_time.py; lstm_lm.py; gpt_step.py; allreduce.py under mpiexec -n 2 and -n 3;
+ddp.py; model.py; plots.py; summary.py (prints the headline tables and writes results/SUMMARY.md). Timings on a
 machine that is busy with something else are worth little, so before each step the suite waits
 (up to --wait seconds) until the cores are idle, and records how busy they were in
 results/run_all.json.
@@ -29,6 +29,7 @@ def steps(quick):
     return [
         ("step_time", module("step_time") + (["--rounds", "1"] if quick else [])),
         ("lstm_lm", module("lstm_lm") + (["--rounds", "1"] if quick else [])),
+        ("gpt_step", module("gpt_step") + (["--rounds", "2"] if quick else [])),
         ("allreduce_n2", [mpiexec, "-n", "2"] + module("allreduce")),
         ("allreduce_n3", [mpiexec, "-n", "3"] + module("allreduce")),
         ("ddp", module("ddp") + (["--quick"] if quick else [])),

@@ -200,6 +200,18 @@ def lstm_lm_section(result):
     return "## LSTM language model (1 process, one thread)\n\n" + table(["what", "measured", "target", ""], rows)
 
 
+def gpt_step_section(result):
+    """The small GPT's step against PyTorch eager (benchmarks/gpt_step.py)."""
+    if not result:
+        return ""
+    c, ratio = result["config"], result["ratio"]
+    what = (f"one step / PyTorch eager, GPT {c['n_layer']} blocks, width {c['n_embd']}, {c['n_head']} heads, "
+            f"vocabulary {c['vocab_size']}, batch {c['batch']} x {c['block_size']}, AdamW")
+    row = [what, "%.3f (%.1f ms vs %.1f ms)" % (ratio, result["distgrad_ms"], result["torch_ms"]),
+           "<= %g" % result["target_ratio"], status(ratio <= result["target_ratio"])]
+    return "## GPT (1 process, one thread)\n\n" + table(["what", "measured", "target", ""], [row])
+
+
 def build():
     ar2, ar3, ddp, step, model = (load_result(n) for n in ("allreduce_n2", "allreduce_n3", "ddp", "step_time", "model"))
     parts = ["# distgrad benchmark summary", machine_line([step, ar2, ddp, model]), load_line(load_result("run_all")),
@@ -211,6 +223,7 @@ def build():
     if model:
         parts.append(model_section(model))
     parts.append(lstm_lm_section(load_result("lstm_lm")))
+    parts.append(gpt_step_section(load_result("gpt_step")))
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
