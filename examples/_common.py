@@ -35,6 +35,11 @@ def parser(description, epochs, batch_size, lr):
     p.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
     p.add_argument("--max-steps", type=int, default=None, help="stop each epoch early (smoke tests)")
+    p.add_argument("--tensorboard", metavar="DIR", default=None,
+                   help="log loss, accuracy, learning rate and samples/s to TensorBoard event files in DIR")
+    p.add_argument("--profile", type=int, nargs="?", const=5, default=0, metavar="STEPS",
+                   help="profile STEPS training steps (default 5) after 2 warm-up steps: print the op table "
+                        "and write a Chrome trace next to the metrics")
     return p
 
 
@@ -128,6 +133,9 @@ class Report:
     def save(self):
         if dist.get_rank() != 0 or not self.epochs:
             return
+        if (getattr(self.args, "tensorboard", None) or getattr(self.args, "profile", 0)) and not Observer.used:
+            log.warning("--tensorboard and --profile are not wired into %s yet: nothing was logged or profiled "
+                        "(mnist_mlp and mnist_cnn show the few lines it takes)", self.name)
         os.makedirs(self.args.output, exist_ok=True)
         path = os.path.join(self.args.output, f"{self.name}.json")
         summary = {"example": self.name, "world_size": dist.get_world_size(),
@@ -203,3 +211,62 @@ class LanguageModelReport(Report):
 
     def _plot(self, panels=None):
         return super()._plot(panels or ("val_perplexity", 1, "validation perplexity", "perplexity"))
+
+
+class Observer:
+    """--tensorboard and --profile for a training loop: ``step(samples, loss)`` after each
+    optimizer step, ``epoch(epoch, **metrics)`` after each epoch, ``close()`` at the end.
+    TensorBoard gets the loss, learning rate and samples/s (all ranks) every ``every`` steps."""
+
+    used = False  # whether any example made one (Report.save warns when the flags went unused)
+
+    def __init__(self, name, args, optimizer, every=10):
+        Observer.used = True
+        self.name, self.args, self.optimizer, self.every = name, args, optimizer, every
+        self.writer = None
+        if args.tensorboard:
+            from distgrad.utils.tensorboard import SummaryWriter  # needs the optional tensorboard
+            self.writer = SummaryWriter(args.tensorboard)
+        self.profiler = None
+        if args.profile:
+            from distgrad.profiler import profile, schedule
+            self.profiler = profile(schedule=schedule(wait=2, warmup=0, active=args.profile, repeat=1),
+                                    on_trace_ready=self._print_profile)
+            self.profiler.start()
+        self.step_num, self.samples = 0, 0
+        self.last_time = time.perf_counter()
+
+    def step(self, samples, loss):
+        self.step_num += 1
+        self.samples += samples
+        if self.profiler is not None:
+            self.profiler.step()
+        if self.writer is None or self.step_num % self.every:
+            return
+        now = time.perf_counter()
+        rate = self.samples * dist.get_world_size() / (now - self.last_time)
+        self.samples, self.last_time = 0, now
+        self.writer.add_scalar("train/loss", float(loss), self.step_num)
+        self.writer.add_scalar("train/lr", self.optimizer.param_groups[0]["lr"], self.step_num)
+        self.writer.add_scalar("train/samples_per_s", rate, self.step_num)
+
+    def epoch(self, epoch, **metrics):
+        if self.writer is not None:
+            for key, value in metrics.items():
+                self.writer.add_scalar(f"epoch/{key}", value, epoch)
+            self.writer.flush()
+
+    def close(self):
+        if self.profiler is not None:
+            self.profiler.stop()
+        if self.writer is not None:
+            self.writer.close()
+
+    def _print_profile(self, prof):
+        os.makedirs(self.args.output, exist_ok=True)
+        trace = prof.export_chrome_trace(
+            os.path.join(self.args.output, f"{self.name}_profile_rank{dist.get_rank()}.json"))
+        if dist.get_rank() == 0:
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
+            log.info("profile of %d steps: Chrome trace in %s (open in https://ui.perfetto.dev)",
+                     self.args.profile, trace)

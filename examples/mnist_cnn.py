@@ -48,6 +48,7 @@ def main():
     ckpt = _common.checkpointer(args)
     first_epoch, step = _common.resume(args, ckpt, model, optimizer, scheduler, sampler)
     report = _common.Report("mnist_cnn", args)
+    observer = _common.Observer("mnist_cnn", args, optimizer)
 
     for epoch in range(first_epoch, args.epochs + 1):
         sampler.set_epoch(epoch)
@@ -65,12 +66,15 @@ def main():
                 step += 1
                 stats.update(len(labels), loss=loss.item())
                 bar.update(len(labels), loss=loss.item(), lr=scheduler.get_last_lr()[0])
+                observer.step(len(labels), loss.item())
                 if args.max_steps and i + 1 >= args.max_steps:
                     break
-        report.add(epoch, stats.compute(), _common.evaluate(model, testloader),
-                   _common.time.perf_counter() - started)
+        train, test = stats.compute(), _common.evaluate(model, testloader)
+        report.add(epoch, train, test, _common.time.perf_counter() - started)
+        observer.epoch(epoch, train_loss=train["loss"], test_loss=test["loss"], test_accuracy=test["accuracy"])
         if ckpt and ckpt.due(epoch):
             ckpt.save(epoch, step, model, optimizer, scheduler, sampler)
+    observer.close()
     report.save()
 
 

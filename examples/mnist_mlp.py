@@ -40,6 +40,7 @@ def main():
     ckpt = _common.checkpointer(args)
     first_epoch, step = _common.resume(args, ckpt, net, optimizer, sampler=sampler)
     report = _common.Report("mnist_mlp", args)
+    observer = _common.Observer("mnist_mlp", args, optimizer)
 
     for epoch in range(first_epoch, args.epochs + 1):
         sampler.set_epoch(epoch)
@@ -56,12 +57,15 @@ def main():
                 step += 1
                 stats.update(len(labels), loss=loss.item())
                 bar.update(len(labels), loss=loss.item())
+                observer.step(len(labels), loss.item())
                 if args.max_steps and i + 1 >= args.max_steps:
                     break
-        report.add(epoch, stats.compute(), _common.evaluate(net, testloader),
-                   _common.time.perf_counter() - started)
+        train, test = stats.compute(), _common.evaluate(net, testloader)
+        report.add(epoch, train, test, _common.time.perf_counter() - started)
+        observer.epoch(epoch, train_loss=train["loss"], test_loss=test["loss"], test_accuracy=test["accuracy"])
         if ckpt and ckpt.due(epoch):
             ckpt.save(epoch, step, net, optimizer, sampler=sampler)
+    observer.close()
     report.save()
 
 

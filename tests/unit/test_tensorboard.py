@@ -111,3 +111,26 @@ def test_histograms_match_pytorchs_writer(tmp_path):
         np.testing.assert_allclose(a.bucket_limit, b.bucket_limit, rtol=1e-12)
         assert (a.min, a.max, a.num) == (b.min, b.max, b.num)
         assert a.sum == pytest.approx(b.sum) and a.sum_squares == pytest.approx(b.sum_squares)
+
+
+def test_the_examples_observer_logs_to_tensorboard_and_prints_the_profile(tmp_path, capsys, monkeypatch):
+    from argparse import Namespace
+    monkeypatch.syspath_prepend(str(os.path.join(os.path.dirname(__file__), "..", "..", "examples")))
+    import _common
+    x = dg.ones(3, requires_grad=True)
+    optimizer = dg.optim.SGD([x], lr=0.25)
+    args = Namespace(tensorboard=str(tmp_path / "tb"), profile=2, output=str(tmp_path / "out"))
+    observer = _common.Observer("demo", args, optimizer, every=5)
+    for i in range(10):
+        (x * 2.0).sum().backward()
+        observer.step(32, 1.0 - 0.05 * i)
+    observer.epoch(1, test_accuracy=0.75)
+    observer.close()
+    events = read(tmp_path / "tb")
+    assert [s.step for s in events.Scalars("train/loss")] == [5, 10]
+    assert events.Scalars("train/loss")[1].value == pytest.approx(0.55)
+    assert events.Scalars("train/lr")[0].value == 0.25 and events.Scalars("train/samples_per_s")[0].value > 0
+    assert events.Scalars("epoch/test_accuracy")[0].value == 0.75
+    printed = capsys.readouterr().out
+    assert "ProfilerStep#2" in printed and "MulBackward" in printed and "# of Calls" in printed
+    assert os.path.exists(tmp_path / "out" / "demo_profile_rank0.json")
