@@ -5,9 +5,10 @@ At construction every rank checks that all ranks hold the same model, then takes
 parameters and buffers. During backward a Reducer (reducer.py) all-reduces gradients in
 buckets while the rest of backward runs; backward returns once every bucket is reduced.
 After the first step the buckets are rebuilt once in the order gradients actually arrived.
-Buffers (BatchNorm statistics) are broadcast from rank 0 before each forward. In a world of
-one nothing is installed: the wrapper calls the module straight. ``join()`` handles ranks
-with different numbers of batches (join.py).
+Buffers (BatchNorm statistics) are broadcast from rank 0 before each training forward and
+before the first forward without gradients after training (evaluation), as PyTorch does.
+In a world of one nothing is installed: the wrapper calls the module straight. ``join()``
+handles ranks with different numbers of batches (join.py).
 
 Names: ``state_dict()``, ``named_parameters()`` and ``named_buffers()`` use the wrapped
 module's names, without the ``module.`` prefix PyTorch adds, so checkpoints move freely
@@ -62,8 +63,10 @@ class DistributedDataParallel(Module):
         named_buffers = list(module.named_buffers())
         check_same_model(comm, model_fingerprint(named_params, named_buffers), "DistributedDataParallel")
         broadcast_arrays(comm, [p.array for _, p in named_params] + [b.array for _, b in named_buffers])
-        # Broadcast before each training forward (from rank 0, or from join()'s source rank).
+        # Broadcast before each training forward (from rank 0, or from join()'s source rank)
+        # and before the first evaluation forward after training.
         self.synced_buffers = [b for _, b in named_buffers] if broadcast_buffers else []
+        self._buffers_diverged = False  # a training forward ran since the last broadcast
         self._batch_logged = False
         self._join = None  # the Join context this model is in, if any
         trained = [(name, p) for name, p in named_params if p.requires_grad]
@@ -85,8 +88,12 @@ class DistributedDataParallel(Module):
             return self.module(*inputs, **kwargs)
         grad_enabled = is_grad_enabled()
         source = self._join.step_begins() if self._join is not None and grad_enabled else 0
-        if self.synced_buffers and grad_enabled:
+        # As PyTorch: every training forward, and the first forward without gradients after
+        # one (evaluation), since that training forward changed each rank's buffers its own
+        # way. Later ones need not: the ranks may evaluate different numbers of batches.
+        if self.synced_buffers and (grad_enabled or self._buffers_diverged):
             broadcast_arrays(self.comm, [b.array for b in self.synced_buffers], root=source)
+        self._buffers_diverged = grad_enabled
         if not self._batch_logged:
             self._log_global_batch(inputs)
         outputs = self.module(*inputs, **kwargs)
@@ -122,6 +129,7 @@ class DistributedDataParallel(Module):
 
     def detach_join(self):
         self._join = None
+        self._buffers_diverged = False  # join's end gave every rank the last trainer's buffers
 
     # -- names without the "module." prefix --------------------------------------------
     def named_parameters(self, prefix="", recurse=True, remove_duplicate=True):

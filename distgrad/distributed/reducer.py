@@ -8,7 +8,11 @@ is the slot itself). A bucket whose slots are all written starts its non-blockin
 all-reduce at once, strictly in bucket order, so every rank issues the same collectives in
 the same order. ``finish()`` fills the slots that got no gradient (zeros, or what ``.grad``
 already holds), starts the remaining buckets, waits for all of them and points each
-``.grad`` at its slot: the averaged gradients are never copied back.
+``.grad`` at its slot: the averaged gradients are never copied back. A parameter that no
+rank produced a gradient for (unused in forward, or frozen after wrapping) keeps ``.grad``
+None, as in PyTorch, so weight decay and momentum leave it alone; one that some ranks
+produced is averaged with the others' zeros. A small all-reduce of per-parameter flags,
+overlapping the buckets' reductions, tells the two apart.
 
 Aliasing, on purpose: after a step, ``.grad`` is a view of the bucket buffer.
 ``zero_grad(set_to_none=True)`` drops the view and the next gradient is copied in;
@@ -223,7 +227,7 @@ class Reducer:
                     self._arrivals.append(i)
         used = self._reduce_buckets()
         for i, p in enumerate(self.params):
-            if used is None or used[i]:
+            if used[i]:
                 p.grad = self.grads[i]
         if self._missing:
             self._report_unused()
@@ -265,16 +269,14 @@ class Reducer:
 
     def _reduce_buckets(self):
         """Start the buckets not started yet, wait for all of them; the used flags (a
-        0/1 per parameter) with find_unused_parameters, else None."""
+        0/1 per parameter: whether any rank produced its gradient)."""
         self._launch_ready()
-        used = self._start_used_flags() if self.find_unused_parameters else None
+        used = self._start_used_flags()
         for bucket in self.buckets:
             bucket.work.wait()
             if bucket.sent is not bucket.flat:
                 bucket.flat[...] = self.compression.decompress(bucket.sent, bucket.ctx)
             bucket.sent = bucket.work = bucket.ctx = None
-        if used is None:
-            return None
         used[1].wait()
         return used[0]
 
@@ -295,8 +297,8 @@ class Reducer:
                          "(Reported once.)")
         else:
             _log.warning(f"{self.owner}: these parameters got no gradient on this rank: {names}. "
-                         "Zeros were reduced for them so no rank waits; pass "
-                         "find_unused_parameters=True if this is expected. (Reported once.)")
+                         "Zeros were reduced for them so no rank waits; one that no rank used keeps "
+                         ".grad None. Pass find_unused_parameters=True if this is expected. (Reported once.)")
 
     def _reset(self):
         self._open = False

@@ -83,13 +83,13 @@ class BatchNorm(Function):
 
     def forward(self, xp, x, *affine, running_mean, running_var, training, momentum, eps, has_weight, sync=None):
         n, c = x.shape[:2]
-        x3 = _compute(xp, x).reshape(n, c, -1)
+        x3 = _compute(xp, x).reshape(n, c, math.prod(x.shape[2:]))  # -1 fails for n = 0
         count = x3.shape[0] * x3.shape[2]
         self.sync = sync if training else None
         if training:
-            mean = _channel_sums(xp, x3) / count
+            mean = _channel_sums(xp, x3) / max(count, 1)  # an empty batch (SyncBatchNorm) gives zeros
             centered = x3 - mean[:, None]
-            var = _channel_sums(xp, centered, centered) / count
+            var = _channel_sums(xp, centered, centered) / max(count, 1)
             if sync is not None:  # SyncBatchNorm: the statistics of every rank's batch together
                 local_mean = mean
                 mean, var, count = sync.combine(xp, mean, var, count)
@@ -112,8 +112,8 @@ class BatchNorm(Function):
     def backward(self, xp, g):
         x, mean, rstd, weight = self.saved
         n, c = x.shape[:2]
-        g3 = _compute(xp, g).reshape(n, c, -1)
-        centered = _compute(xp, x).reshape(n, c, -1) - mean[:, None]
+        g3 = _compute(xp, g).reshape(n, c, math.prod(x.shape[2:]))
+        centered = _compute(xp, x).reshape(n, c, math.prod(x.shape[2:])) - mean[:, None]
         g_sum = _channel_sums(xp, g3)  # the bias's gradient
         g_xhat = _channel_sums(xp, g3, centered) * rstd  # the weight's gradient: sum(g * xhat)
         scale = rstd if weight is None else rstd * weight
@@ -162,7 +162,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise OpRuntimeError("batch_norm", f"{name} of shape {tuple(t.shape)} does not match the {c} "
                                                f"channels of the input of shape {tuple(input.shape)}")
     affine = _affine(weight, bias, (c,), "batch_norm")
-    if training:
+    if training and sync is None:  # with sync, the count over all ranks is checked (sync.combine)
         if input.numel() // max(c, 1) <= 1:
             raise OpValueError("batch_norm", f"expected more than 1 value per channel when training, got "
                                              f"input of shape {tuple(input.shape)}")
