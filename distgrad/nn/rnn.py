@@ -5,7 +5,7 @@ import math
 import warnings
 
 from .. import creation
-from ..errors import OpNotImplementedError, OpRuntimeError, OpTypeError, OpValueError
+from ..errors import OpRuntimeError, OpTypeError, OpValueError
 from ..ops.rnn import GRULayer, LSTMLayer, RNNLayer
 from ..ops.shape import cat, stack
 from . import functional as F, init
@@ -27,11 +27,13 @@ def _uniform_init(module):
         init.uniform_(weight, -bound, bound)
 
 
-def _run_layer(mode, x, states, weights, batch_sizes, reverse):
+def _run_layer(mode, x, states, weights, batch_sizes, reverse, proj_size=0):
     """One layer, one direction: (outputs (T, B, H), final h, final c or None)."""
     T = x.shape[0]
     if mode == "LSTM":
-        y = LSTMLayer.apply(x, *states, *weights, batch_sizes=batch_sizes, reverse=reverse)
+        y = LSTMLayer.apply(x, *states, *weights, batch_sizes=batch_sizes, reverse=reverse, proj=bool(proj_size))
+        if proj_size:  # h is (B, proj_size), c is (B, hidden): h fills the first columns
+            return y[:T, :, :proj_size], y[T, :, :proj_size], y[T + 1]
         return y[:T], y[T], y[T + 1]
     if mode == "GRU":
         y = GRULayer.apply(x, *states, *weights, batch_sizes=batch_sizes, reverse=reverse)
@@ -63,8 +65,9 @@ class RNNBase(Module):
         if proj_size:
             if mode != "LSTM":
                 raise OpValueError(name, "proj_size argument is only supported for LSTM, not RNN or GRU")
-            raise OpNotImplementedError(name, f"proj_size={proj_size} (an LSTM with projections) is not "
-                                              "supported; use proj_size=0 and a Linear layer on the output")
+            if not isinstance(proj_size, int) or proj_size < 0 or proj_size >= hidden_size:
+                raise OpValueError(name, f"proj_size has to be a positive integer smaller than hidden_size "
+                                         f"({hidden_size}), got {proj_size!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(f"{name}: dropout option adds dropout after all but last recurrent layer, so non-zero "
                           f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
@@ -74,14 +77,17 @@ class RNNBase(Module):
         self.dropout, self.bidirectional, self.proj_size = float(dropout), bidirectional, proj_size
         gate_rows = _GATES[mode] * hidden_size
         directions = 2 if bidirectional else 1
+        real_hidden = proj_size or hidden_size  # the width of h and of the outputs
         self._flat_weights_names = []
         for layer in range(num_layers):
-            layer_input = input_size if layer == 0 else hidden_size * directions
+            layer_input = input_size if layer == 0 else real_hidden * directions
             for direction in range(directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                shapes = [("weight_ih", (gate_rows, layer_input)), ("weight_hh", (gate_rows, hidden_size))]
+                shapes = [("weight_ih", (gate_rows, layer_input)), ("weight_hh", (gate_rows, real_hidden))]
                 if bias:
                     shapes += [("bias_ih", (gate_rows,)), ("bias_hh", (gate_rows,))]
+                if proj_size:
+                    shapes.append(("weight_hr", (proj_size, hidden_size)))
                 for prefix, shape in shapes:
                     setattr(self, prefix + suffix, _parameter(shape, device, dtype))
                     self._flat_weights_names.append(prefix + suffix)
@@ -104,7 +110,8 @@ class RNNBase(Module):
 
     def _layer_weights(self, layer, direction):
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
-        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if self.bias else ("weight_ih", "weight_hh")
+        names = ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else ())
+        names += ("weight_hr",) if self.proj_size else ()
         return [getattr(self, n + suffix) for n in names]
 
     def forward(self, input, hx=None):
@@ -151,7 +158,7 @@ class RNNBase(Module):
             for direction in range(directions):
                 k = layer * directions + direction
                 out, h, c = _run_layer(self.mode, x, [s[k] for s in states], self._layer_weights(layer, direction),
-                                       batch_sizes, bool(direction))
+                                       batch_sizes, bool(direction), self.proj_size)
                 outs.append(out)
                 finals[0].append(h)
                 if c is not None:
@@ -164,9 +171,9 @@ class RNNBase(Module):
         count = self.num_layers * (2 if self.bidirectional else 1)
         B = x.shape[1]
         n_states = 2 if self.mode == "LSTM" else 1
+        widths = [self.proj_size or self.hidden_size, self.hidden_size][:n_states]  # h, then c
         if hx is None:
-            zeros = creation.zeros(B, self.hidden_size, dtype=x.dtype, device=x.device)
-            return [[zeros] * count for _ in range(n_states)]
+            return [[creation.zeros(B, w, dtype=x.dtype, device=x.device)] * count for w in widths]
         if self.mode == "LSTM":
             if not isinstance(hx, (tuple, list)) or len(hx) != 2:
                 raise OpTypeError(name, "hx must be a tuple (h_0, c_0) of two tensors")
@@ -180,7 +187,7 @@ class RNNBase(Module):
                                            f"should be {3 if batched else 2}-D but got {state.ndim}-D tensor")
             if not batched:
                 state = state.unsqueeze(1)
-            expected = (count, B, self.hidden_size)
+            expected = (count, B, widths[j])
             if tuple(state.shape) != expected:
                 raise OpRuntimeError(name, f"Expected {label} size {expected}, got {tuple(state.shape)}")
             _check_dtype(name, state, self.weight_ih_l0)
@@ -191,6 +198,8 @@ class RNNBase(Module):
 
     def extra_repr(self):
         text = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            text += f", proj_size={self.proj_size}"
         if self.num_layers != 1:
             text += f", num_layers={self.num_layers}"
         if not self.bias:

@@ -34,6 +34,7 @@ class _Recurrent(Function):
         if reverse:
             self.rows.reverse()
         self.weights = weights
+        self.has_bias = len(weights) - params.get("proj", False) == 4
         return self.run(xp, states, *weights, **params)
 
     def projected_input(self, xp, w_ih, bias=None):
@@ -50,15 +51,20 @@ class _Recurrent(Function):
         return xp.ascontiguousarray(a[::-1]) if self.reverse else a
 
     def outputs(self, xp, hs, extra=()):
-        """The returned array: outputs in time order (0 at inactive steps), then final states."""
+        """The returned array: outputs in time order (0 at inactive steps), then final states.
+        With an LSTM projection, h (width P) is narrower than c (H): h fills the first P columns."""
         T, B = self.shape
-        out = xp.empty((T + 1 + len(extra),) + hs.shape[1:], dtype=hs.dtype)
-        out[:T] = self.time_order(xp, hs[1:])
+        P = hs.shape[2]
+        width = max([P] + [state.shape[1] for state in extra])
+        out = xp.empty((T + 1 + len(extra), B, width), dtype=hs.dtype)
+        if width > P:
+            out[:T + 1, :, P:] = 0
+        out[:T, :, :P] = self.time_order(xp, hs[1:])
         if self.rows[0] < B or self.rows[-1] < B:
             for t, n in enumerate(self.rows):
                 if n < B:
                     out[T - 1 - t if self.reverse else t, n:] = 0
-        out[T] = hs[T]
+        out[T, :, :P] = hs[T]
         for j, state in enumerate(extra):
             out[T + 1 + j] = state
         return out
@@ -76,7 +82,7 @@ class _Recurrent(Function):
         dw_ih = xp.matmul(gx_time.T, self.x.reshape(T * B, -1)) if need[k + 1] else None
         dw_hh = xp.matmul(g_h_side.reshape(T * B, -1).T, hs[:T].reshape(T * B, H)) if need[k + 2] else None
         grads = [dx] + [g if need[1 + j] else None for j, g in enumerate(states_grad)] + [dw_ih, dw_hh]
-        if len(need) > k + 3:
+        if self.has_bias:
             grads += [b if need[k + 3 + j] else None for j, b in enumerate(bias_grads())]
         return tuple(grads)
 
@@ -84,15 +90,19 @@ class _Recurrent(Function):
 class LSTMLayer(_Recurrent):
     """One LSTM layer, one direction. Gates are kept internally in the order o, i, f, g
     (PyTorch's rows are i, f, g, o): the three sigmoid gates are then one block in the
-    forward, and the three gates the cell gradient multiplies one block in the backward."""
+    forward, and the three gates the cell gradient multiplies one block in the backward.
+    With ``proj=True`` the last input is PyTorch's weight_hr (P, H): h = (o * tanh(c)) @ w_hr^T."""
 
     n_states = 2
     op_name = "lstm"
 
-    def run(self, xp, states, w_ih, w_hh, b_ih=None, b_hh=None):
+    def run(self, xp, states, *weights, proj=False):
         h0, c0 = states
+        self.w_hr = weights[-1] if proj else None
+        w_ih, w_hh, b_ih, b_hh = (list(weights[:-1] if proj else weights) + [None, None])[:4]
         T, B = self.shape
-        H = w_hh.shape[1]
+        H = w_ih.shape[0] // 4
+        P = w_hh.shape[1]
         perm = _lstm_order(xp, H)
         self.perm = perm
         scale = xp.full(4 * H, _SIGMOID_HALF, dtype=w_hh.dtype)
@@ -104,9 +114,11 @@ class LSTMLayer(_Recurrent):
         whh_t = (self.w_hh_p * scale[:, None]).T
         pre = _project(self, xp, w_ih_p, bias)
         acts = xp.zeros((T, B, 4 * H), dtype=pre.dtype)
-        hs = xp.empty((T + 1, B, H), dtype=pre.dtype)
+        hs = xp.empty((T + 1, B, P), dtype=pre.dtype)
         cs = xp.empty((T + 1, B, H), dtype=pre.dtype)
         tcs = xp.zeros((T, B, H), dtype=pre.dtype)
+        raw = xp.zeros((T, B, H), dtype=pre.dtype) if proj else None  # o * tanh(c), before the projection
+        hr_t = None if raw is None else self.w_hr.T
         hs[0], cs[0] = h0, c0
         tmp = xp.empty((B, H), dtype=pre.dtype)
         H3 = 3 * H
@@ -128,16 +140,23 @@ class LSTMLayer(_Recurrent):
             c += tn
             tc = tcs[t, :n]
             xp.tanh(c, out=tc)
-            xp.multiply(a[:, :H], tc, out=hs[t + 1, :n])  # o * tanh(c)
-        self.saved = (acts, hs, cs, tcs)
+            if raw is None:
+                xp.multiply(a[:, :H], tc, out=hs[t + 1, :n])  # o * tanh(c)
+            else:
+                xp.multiply(a[:, :H], tc, out=raw[t, :n])
+                xp.matmul(raw[t, :n], hr_t, out=hs[t + 1, :n])
+        self.saved = (acts, hs, cs, tcs, raw)
         return self.outputs(xp, hs, (cs[T],))
 
     def backward(self, xp, grad):
-        acts, hs, cs, tcs = self.saved
+        acts, hs, cs, tcs, raw = self.saved
         T, B = self.shape
-        H = hs.shape[2]
-        g_out = grad[:T][::-1] if self.reverse else grad[:T]
-        dh, dc = grad[T].copy(), grad[T + 1].copy()
+        H, P = cs.shape[2], hs.shape[2]
+        g_out = grad[:T, :, :P][::-1] if self.reverse else grad[:T, :, :P]
+        dh, dc = grad[T, :, :P].copy(), grad[T + 1].copy()
+        w_hr = self.w_hr
+        d_proj = None if w_hr is None else xp.zeros((T, B, P), dtype=dh.dtype)  # dh of each step, for dw_hr
+        d_raw = None if w_hr is None else xp.empty((B, H), dtype=dh.dtype)
         o, i, f, g = acts[..., :H], acts[..., H:2 * H], acts[..., 2 * H:3 * H], acts[..., 3 * H:]
         # What the step's gate gradients are, times dh (for o) or dc (i, f, g): all steps at once.
         mult = xp.empty_like(acts)
@@ -157,6 +176,9 @@ class LSTMLayer(_Recurrent):
             n = self.rows[t]
             dht, dct = dh[:n], dc[:n]
             dht += g_out[t, :n]
+            if w_hr is not None:  # through the projection: the gate gradients see o * tanh(c)'s
+                d_proj[t, :n] = dht
+                dht = xp.matmul(dht, w_hr, out=d_raw[:n])
             tn = tmp[:n]
             xp.multiply(dht, dc_from_h[t, :n], out=tn)
             dct += tn
@@ -164,11 +186,15 @@ class LSTMLayer(_Recurrent):
             xp.multiply(dht, mult[t, :n, :H], out=gt[:, :H])
             xp.multiply(dct[:, None, :], mult[t, :n, H:].reshape(n, 3, H), out=gt[:, H:].reshape(n, 3, H))
             dct *= f[t, :n]
-            xp.matmul(gt, w_hh, out=dht)
+            xp.matmul(gt, w_hh, out=dh[:n])
         grads = self.input_grads(xp, gates, self.w_ih_p, gates, hs, (dh, dc), lambda: _bias_grads(gates))
         inverse = xp.argsort(self.perm)
         k = self.n_states
-        return tuple(g[inverse] if g is not None and 1 + k <= j <= 4 + k else g for j, g in enumerate(grads))
+        grads = [g[inverse] if g is not None and 1 + k <= j <= 4 + k else g for j, g in enumerate(grads)]
+        if w_hr is not None:
+            grads.append(xp.matmul(d_proj.reshape(T * B, P).T, raw.reshape(T * B, H))
+                         if self.needs_grad[-1] else None)
+        return tuple(grads)
 
 
 class GRULayer(_Recurrent):

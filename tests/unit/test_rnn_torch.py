@@ -85,6 +85,29 @@ def test_layer_matches_torch(kind, config):
     compare_parameters(t, d)
 
 
+@pytest.mark.parametrize("packed", [False, True])
+def test_lstm_with_projection(packed):
+    t, d = pair("LSTM", 4, 6, num_layers=2, bidirectional=True, proj_size=3)
+    assert [tuple(p.shape) for _, p in d.named_parameters()] == [tuple(p.shape) for _, p in t.named_parameters()]
+    tx, dx = both(RNG.standard_normal((5, 3, 4)))
+    (th, dh), (tc, dc) = both(RNG.standard_normal((4, 3, 3))), both(RNG.standard_normal((4, 3, 6)))
+    t_in, d_in = tx, dx
+    if packed:
+        t_in = torch.nn.utils.rnn.pack_padded_sequence(tx, [2, 5, 4], enforce_sorted=False)
+        d_in = rnn_utils.pack_padded_sequence(dx, [2, 5, 4], enforce_sorted=False)
+    t_out, (t_h, t_c) = t(t_in, (th, tc))
+    d_out, (d_h, d_c) = d(d_in, (dh, dc))
+    if packed:
+        t_out, d_out = t_out.data, d_out.data
+    for got, want, what in ((d_out, t_out, "output"), (d_h, t_h, "h_n"), (d_c, t_c, "c_n")):
+        assert tuple(got.shape) == tuple(want.shape)
+        close(got, want, what)
+    backward_both((t_out, t_h, t_c), (d_out, d_h, d_c))
+    for got, want, what in ((dx, tx, "input"), (dh, th, "h0"), (dc, tc, "c0")):
+        close(got.grad, want.grad, f"{what} grad")
+    compare_parameters(t, d)
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
 def test_state_dict_interchanges(kind):
     t = getattr(torch.nn, kind)(3, 5, num_layers=2, bidirectional=True)
@@ -221,6 +244,15 @@ def test_gradcheck_layer_ops_packed_and_reversed(op):
         assert gradcheck(lambda *args: op.apply(*args, batch_sizes=(3, 2, 1), reverse=reverse), inputs)
 
 
+def test_gradcheck_projected_lstm_op():
+    H, P = 3, 2
+    shapes = [(3, 3, 2), (3, P), (3, H), (4 * H, 2), (4 * H, P), (4 * H,), (4 * H,), (P, H)]
+    inputs = [dg.tensor(RNG.standard_normal(s), requires_grad=True) for s in shapes]
+    for reverse in (False, True):
+        assert gradcheck(lambda *args: LSTMLayer.apply(*args, batch_sizes=(3, 2, 1), reverse=reverse, proj=True),
+                         inputs)
+
+
 def test_init_distribution():
     layer = nn.GRU(50, 100, num_layers=2)
     bound = 1 / math.sqrt(100)
@@ -244,8 +276,10 @@ def test_errors_name_the_layer_and_shapes():
         nn.RNN(5, 4)(dg.zeros(2, 3, 5), dg.zeros(1, 4))
     with pytest.raises(TypeError, match="LSTM: input dtype float64 and parameter dtype float32"):
         layer(dg.zeros(2, 1, 5, dtype=dg.float64))
-    with pytest.raises(NotImplementedError, match="LSTM: proj_size=2"):
-        nn.LSTM(5, 4, proj_size=2)
+    with pytest.raises(ValueError, match="LSTM: proj_size has to be a positive integer smaller than hidden_size"):
+        nn.LSTM(5, 4, proj_size=4)
+    with pytest.raises(ValueError, match="GRU: proj_size argument is only supported for LSTM"):
+        nn.GRU(5, 4, proj_size=2)
     with pytest.raises(ValueError, match="dropout should be a number in range"):
         nn.GRU(5, 4, dropout=1.5)
 
