@@ -241,3 +241,14 @@ def test_device_times_come_from_cuda_event_pairs():
     assert row.device_time_total == pytest.approx(500.0) and row.cuda_time_total == row.device_time_total
     table = key_averages(recorder.events).table()
     assert "Self CUDA" in table and "500.000us" in table and "Self CUDA time total: 500.000us" in table
+
+
+def test_with_stack_keeps_the_callers_frames():
+    x = dg.ones(3, requires_grad=True)
+    with profile(with_stack=True) as prof:
+        y = dg.relu(x)  # the frame every op event should point at
+    (event,) = prof.events()
+    assert event.stack[0].startswith(__file__) and event.stack[0].endswith("test_with_stack_keeps_the_callers_frames")
+    (row,) = prof.key_averages(group_by_stack_n=1)
+    assert row.key == "distgrad::relu" and row.stack == event.stack[:1]
+    assert y.grad_fn is not None
