@@ -52,12 +52,14 @@ class ScaledDotProductAttention(Function):
         q = _contiguous(xp, q)
         k = _contiguous(xp, _repeat_heads(xp, k, groups))
         v = _contiguous(xp, _repeat_heads(xp, v, groups))
-        scores = q @ xp.swapaxes(k, -1, -2)
-        scores *= scores.dtype.type(scale)
-        keep = _keep(xp, bool_mask, causal, scores.shape[-2:])
+        scaled_q = q * q.dtype.type(scale)  # contiguous, and smaller than the scores when E < S
+        scores = scaled_q @ xp.swapaxes(k, -1, -2)
         if float_mask is not None:
             scores = scores + float_mask.astype(scores.dtype, copy=False)  # may broadcast to more axes
-        if keep is not None:
+        if causal and bool_mask is None:
+            scores += _causal_bias(xp, scores)
+        elif causal or bool_mask is not None:
+            keep = bool_mask if not causal else bool_mask & xp.tril(xp.ones(scores.shape[-2:], dtype=bool))
             scores = xp.where(keep, scores, scores.dtype.type(-math.inf))
         weights = _softmax_in_place(xp, scores)
         self.dropped = None
@@ -100,13 +102,20 @@ class ScaledDotProductAttention(Function):
         return grads + ((gmask,) if len(needs) > 3 else ())
 
 
-def _keep(xp, bool_mask, causal, size):
-    """Where a query may attend (True), from the bool mask and the causal triangle; or None."""
-    keep = bool_mask
-    if causal:
-        tri = xp.tril(xp.ones(size, dtype=bool))
-        keep = tri if keep is None else keep & tri
-    return keep
+_causal_biases = {}
+
+
+def _causal_bias(xp, scores):
+    """0 on and below the diagonal, -inf above, for the scores' last two axes: added to them in
+    place (cached: a training run asks for the same few sizes every step)."""
+    size, dtype = scores.shape[-2:], scores.dtype
+    key = (xp.__name__, str(getattr(scores, "device", "cpu")), size, dtype)
+    bias = _causal_biases.get(key)
+    if bias is None:
+        if len(_causal_biases) > 64:
+            _causal_biases.clear()
+        bias = _causal_biases[key] = xp.triu(xp.full(size, -math.inf, dtype=dtype), 1)
+    return bias
 
 
 def _softmax_in_place(xp, scores):
