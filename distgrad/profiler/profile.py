@@ -8,6 +8,7 @@
 """
 import contextlib
 from enum import Enum
+from time import perf_counter_ns as clock_ns  # the clock of every event, for record_span's times
 
 from . import cuda, hooks
 from .averages import EventList, key_averages
@@ -43,6 +44,16 @@ class record_function(contextlib.ContextDecorator):
         if recorder is not None:
             recorder.end(self.name, "user_annotation", start)
         return False
+
+
+def record_span(name, start_ns, end_ns, category="communication", **args):
+    """Record a finished span timed with ``clock_ns()`` (e.g. an all-reduce from its start to
+    its completion, with ``bytes=`` and ``bucket=``) on the ``category`` row of the trace; in
+    key_averages it counts towards CPU total, not self CPU. Does nothing unless a profile
+    records, so communication code may call it unconditionally."""
+    recorder = hooks.current()
+    if recorder is not None:
+        recorder.span(name, category, start_ns, end_ns, args or None)
 
 
 class profile:
@@ -159,4 +170,4 @@ class profile:
         return write_chrome_trace(self.events(), path)
 
 
-__all__ = ["EventList", "ProfilerActivity", "profile", "record_function", "supported_activities"]
+__all__ = ["EventList", "ProfilerActivity", "profile", "record_function", "record_span", "supported_activities"]

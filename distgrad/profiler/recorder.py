@@ -17,15 +17,16 @@ class Event:
     pending (start, end) CUDA event pair until resolved into ``device_ns``."""
 
     __slots__ = ("name", "category", "start_ns", "duration_ns", "self_ns", "thread", "input_shapes",
-                 "memory", "self_memory", "stack", "device", "device_ns")
+                 "memory", "self_memory", "stack", "device", "device_ns", "args")
 
     def __init__(self, name, category, start_ns, duration_ns, self_ns, thread, input_shapes=None,
-                 memory=0, self_memory=0, stack=None, device=None):
+                 memory=0, self_memory=0, stack=None, device=None, args=None):
         self.name, self.category = name, category
         self.start_ns, self.duration_ns, self.self_ns = start_ns, duration_ns, self_ns
         self.thread, self.input_shapes, self.stack = thread, input_shapes, stack
         self.memory, self.self_memory = memory, self_memory
         self.device, self.device_ns = device, 0
+        self.args = args
 
     def __repr__(self):
         return f"<Event {self.name} {self.duration_ns / 1e3:.3f}us>"
@@ -65,6 +66,11 @@ class Recorder:
         stack = _user_stack() if self.with_stack else None
         self.events.append(Event(name, category, start_ns, duration, duration - children_ns,
                                  threading.get_ident(), input_shapes, total_memory, memory, stack, device))
+
+    def span(self, name, category, start_ns, end_ns, args=None):
+        """A range that need not nest in this thread's (a collective started in one call and
+        finished in another): kept on a row of its own, ``category``; no self CPU time."""
+        self.events.append(Event(name, category, start_ns, end_ns - start_ns, 0, category, args=args))
 
     def resolve_device_times(self):
         """Wait for pending CUDA events and turn them into device times (once, at stop)."""

@@ -1,22 +1,34 @@
-"""Chrome trace-event JSON (opens in Perfetto and chrome://tracing) and PyTorch's
-``tensorboard_trace_handler``, which writes one such file per recorded cycle."""
+"""Chrome trace-event JSON (opens in Perfetto and chrome://tracing), PyTorch's
+``tensorboard_trace_handler``, and the merge of several processes' traces into one.
+
+Timestamps are the monotonic clock's microseconds, one clock for every process of a host, so
+the traces of a one-host job's ranks line up when merged (ranks on other hosts would need a
+clock offset, not estimated here).
+"""
 import gzip
 import json
 import os
 import socket
 import time
 
+from ..utils.ranks import launched_rank_and_size
 
-def chrome_trace(events, origin_ns=None):
-    """The trace as a dict: one complete ("X") event per range, microsecond timestamps from
-    ``origin_ns`` (default: the first event), one row per thread of this process."""
+
+def chrome_trace(events):
+    """The trace as a dict: one complete ("X") event per range, an async begin/end pair per
+    span; a row per thread and one per span category (communication, ...); the process named
+    by its rank under a launcher."""
     pid = os.getpid()
-    origin = min((e.start_ns for e in events), default=0) if origin_ns is None else origin_ns
-    threads = {}
-    trace = [{"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": f"distgrad {pid}"}}]
+    launched = launched_rank_and_size()
+    rank = launched[0] if launched else None
+    trace = [{"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
+              "args": {"name": f"rank {rank}" if rank is not None else f"distgrad {pid}"}},
+             {"ph": "M", "name": "process_sort_index", "pid": pid, "tid": 0,
+              "args": {"sort_index": rank if rank is not None else pid}}]
+    rows = {}
     for event in sorted(events, key=lambda e: (e.start_ns, -e.duration_ns)):
-        tid = threads.setdefault(event.thread, len(threads) + 1)
-        args = {}
+        tid = rows.setdefault(event.thread, len(rows) + 1)
+        args = dict(event.args or {})
         if event.input_shapes is not None:
             args["Input Dims"] = event.input_shapes
         if event.stack:
@@ -25,21 +37,41 @@ def chrome_trace(events, origin_ns=None):
             args["Memory bytes"] = event.memory
         if event.device_ns:
             args["CUDA time us"] = event.device_ns / 1e3
+        if isinstance(event.thread, str):  # a span: may overlap others of its row, so async begin/end
+            common = {"cat": event.category, "name": event.name, "pid": pid, "tid": tid, "id": len(trace)}
+            trace.append({"ph": "b", "ts": event.start_ns / 1e3, "args": args, **common})
+            trace.append({"ph": "e", "ts": (event.start_ns + event.duration_ns) / 1e3, **common})
+            continue
         trace.append({"ph": "X", "cat": event.category, "name": event.name, "pid": pid, "tid": tid,
-                      "ts": (event.start_ns - origin) / 1e3, "dur": event.duration_ns / 1e3, "args": args})
-    for ident, tid in threads.items():
-        trace.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
-                      "args": {"name": f"thread {tid} ({ident})"}})
+                      "ts": event.start_ns / 1e3, "dur": event.duration_ns / 1e3, "args": args})
+    for key, tid in rows.items():
+        name = key if isinstance(key, str) else f"thread {tid} ({key})"
+        trace.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": name}})
     return {"traceEvents": trace, "displayTimeUnit": "ms"}
+
+
+def _opener(path, use_gzip):
+    use_gzip = str(path).endswith(".gz") if use_gzip is None else use_gzip
+    return gzip.open if use_gzip else open
 
 
 def write_chrome_trace(events, path, use_gzip=None):
     """Write the trace; gzip when asked or when ``path`` ends in .gz."""
-    use_gzip = str(path).endswith(".gz") if use_gzip is None else use_gzip
-    data = json.dumps(chrome_trace(events)).encode()
-    with (gzip.open if use_gzip else open)(path, "wb") as f:
-        f.write(data)
+    with _opener(path, use_gzip)(path, "wb") as f:
+        f.write(json.dumps(chrome_trace(events)).encode())
     return path
+
+
+def merge_chrome_traces(paths, out_path):
+    """One trace of several (e.g. each rank's ``export_chrome_trace``): every process keeps its
+    rows, ordered by rank. Returns ``out_path``."""
+    merged = []
+    for path in paths:
+        with _opener(path, None)(path, "rb") as f:
+            merged += json.loads(f.read())["traceEvents"]
+    with _opener(out_path, None)(out_path, "wb") as f:
+        f.write(json.dumps({"traceEvents": merged, "displayTimeUnit": "ms"}).encode())
+    return out_path
 
 
 def tensorboard_trace_handler(dir_name, worker_name=None, use_gzip=False):

@@ -9,8 +9,8 @@ import distgrad as dg
 import distgrad.nn as nn
 from distgrad.autograd import engine
 from distgrad.function import Function
-from distgrad.profiler import (ProfilerAction, ProfilerActivity, profile, record_function, schedule,
-                               tensorboard_trace_handler)
+from distgrad.profiler import (ProfilerActivity, clock_ns, merge_chrome_traces, profile, record_function,
+                               record_span, schedule, tensorboard_trace_handler)
 from distgrad.profiler.averages import key_averages
 from distgrad.profiler.cuda import DeviceTimer
 from distgrad.profiler.recorder import Recorder
@@ -133,17 +133,25 @@ def _check_trace_event_format(trace):
     """Chrome trace-event JSON: what Perfetto and chrome://tracing need of each event, and
     complete events on one thread either nested or apart."""
     assert set(trace) >= {"traceEvents"}
-    spans = {}
+    spans, begun = {}, {}
     for event in trace["traceEvents"]:
-        assert isinstance(event["name"], str) and event["ph"] in ("X", "M")
+        assert isinstance(event["name"], str) and event["ph"] in ("X", "M", "b", "e")
         assert isinstance(event["pid"], int) and isinstance(event["tid"], int)
-        if event["ph"] == "X":
+        if event["ph"] in ("b", "e"):  # async pairs: same id, cat and name, end after begin
+            key = (event["pid"], event["id"], event["cat"], event["name"])
+            if event["ph"] == "b":
+                begun[key] = event["ts"]
+            else:
+                assert event["ts"] >= begun.pop(key)
+        elif event["ph"] == "X":
             assert isinstance(event["ts"], (int, float)) and event["ts"] >= 0
             assert isinstance(event["dur"], (int, float)) and event["dur"] >= 0
             assert isinstance(event["cat"], str) and isinstance(event["args"], dict)
             spans.setdefault((event["pid"], event["tid"]), []).append((event["ts"], event["ts"] + event["dur"]))
         else:
-            assert event["name"] in ("process_name", "thread_name") and "name" in event["args"]
+            assert event["name"] in ("process_name", "thread_name", "process_sort_index")
+            assert "name" in event["args"] or isinstance(event["args"]["sort_index"], int)
+    assert not begun, "async spans begun and never ended"
     for intervals in spans.values():
         intervals.sort(key=lambda span: (span[0], -span[1]))
         open_ends = []
@@ -252,3 +260,29 @@ def test_with_stack_keeps_the_callers_frames():
     (row,) = prof.key_averages(group_by_stack_n=1)
     assert row.key == "distgrad::relu" and row.stack == event.stack[:1]
     assert y.grad_fn is not None
+
+
+def test_spans_get_a_row_of_their_own_and_rank_traces_merge(tmp_path, monkeypatch):
+    """What communication code records with record_span (an all-reduce from start to
+    completion, overlapping backward ops) and two ranks' traces merged into one."""
+    step = mlp_step()
+    record_span("all_reduce", 0, 10)  # no profile recording: nothing happens
+    paths = []
+    for rank in (0, 1):
+        monkeypatch.setenv("PMI_RANK", str(rank))
+        monkeypatch.setenv("PMI_SIZE", "2")
+        with profile() as prof:
+            started = clock_ns()
+            step()
+            record_span("all_reduce", started, clock_ns(), bytes=4096, bucket=0)
+        paths.append(prof.export_chrome_trace(str(tmp_path / f"rank{rank}.json")))
+    (row,) = [r for r in prof.key_averages() if r.key == "all_reduce"]
+    assert row.count == 1 and row.self_cpu_time_total == 0 and row.cpu_time_total > 0
+    merged = json.loads(open(merge_chrome_traces(paths, str(tmp_path / "all.json"))).read())
+    _check_trace_event_format(merged)
+    names = {e["args"]["name"] for e in merged["traceEvents"] if e["name"] in ("process_name", "thread_name")}
+    assert {"rank 0", "rank 1", "communication"} <= names
+    begins = [e for e in merged["traceEvents"] if e["name"] == "all_reduce" and e["ph"] == "b"]
+    ends = [e for e in merged["traceEvents"] if e["name"] == "all_reduce" and e["ph"] == "e"]
+    assert len(begins) == len(ends) == 2 and begins[0]["args"] == {"bytes": 4096, "bucket": 0}
+    assert ends[0]["ts"] <= begins[1]["ts"]  # one clock: rank 1 ran after rank 0
