@@ -88,8 +88,8 @@ def refuse_dtype(dtype, where):
     """Only numeric and bool arrays load: strings, bytes, dates, objects and structured
     records have no Tensor meaning (and one copied into a weight is silent garbage)."""
     if dtype.kind not in _DTYPE_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-        raise Foreign(f"{where} is refused: its dtype {dtype.str} holds {_describe(dtype)}; only numeric and "
-                      "bool arrays load (nothing was executed)")
+        raise Foreign(f"{where} has dtype {dtype.str}, which holds {_describe(dtype)}; only numeric and bool "
+                      "arrays load (nothing was executed)")
 
 
 def checked_shape(shape, where):
