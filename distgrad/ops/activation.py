@@ -112,10 +112,12 @@ def _normal_cdf(xp, x):
     z *= 1 / math.sqrt(2)
     cdf = erfc_fitted(xp, z)
     cdf *= 0.5
-    if xp.__name__ == "numpy":  # in place where NumPy allows it (CuPy's ufuncs take no where=)
-        xp.subtract(1, cdf, out=cdf, where=flat >= 0)
-    else:
-        cdf = xp.where(flat >= 0, 1 - cdf, cdf)
+    # cdf + [x >= 0] (1 - 2 cdf): exact below 0, 1 - cdf above. Arithmetic, not where(): NumPy's
+    # where (and ufuncs' where=) ran ~10x slower than this on a mixed-sign activation here.
+    flip = cdf * -2
+    flip += 1
+    xp.multiply(flip, flat >= 0, out=flip)
+    cdf += flip
     return cdf.astype(x.dtype, copy=False).reshape(x.shape)
 
 
