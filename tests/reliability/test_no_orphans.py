@@ -15,7 +15,8 @@ from jobs import REPO, clean_environment, record
 
 pytestmark = [pytest.mark.timeout(60),
               pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc (Linux)")]
-SLEEPER = "import os, time\nprint('ready', os.getpid(), flush=True)\ntime.sleep(120)\n"
+# Each rank leaves its pid as a file name (printed lines of two ranks may interleave).
+SLEEPER = "import os, sys, time\nopen(os.path.join(sys.argv[1], str(os.getpid())), 'w').close()\ntime.sleep(120)\n"
 
 
 def identity(pid):
@@ -30,17 +31,20 @@ def identity(pid):
 
 
 def test_sigkill_to_the_launcher_leaves_no_process_of_the_job(tmp_path, mpiexec):
-    script = tmp_path / "sleeper.py"
+    script, pids = tmp_path / "sleeper.py", tmp_path / "pids"
     script.write_text(SLEEPER)
+    pids.mkdir()
     launcher = subprocess.Popen([sys.executable, "-m", "distgrad.run", "--mpiexec", mpiexec, "-n", "2",
-                                 str(script)], cwd=REPO, env=clean_environment(), stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+                                 str(script), str(pids)], cwd=REPO, env=clean_environment(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     job = []
     try:
-        ready = [launcher.stdout.readline() for _ in range(2)]
-        assert all(line.startswith("ready") for line in ready), ready
+        deadline = time.monotonic() + 30
+        while len(os.listdir(pids)) < 2 and launcher.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        ranks = {int(name) for name in os.listdir(pids)}
+        assert len(ranks) == 2, f"the ranks did not start (launcher exit code {launcher.poll()})"
         job = [i for i in map(identity, process_tree(launcher.pid)[1:]) if i]  # mpiexec, proxy, ranks
-        ranks = {int(line.split()[1]) for line in ready}
         assert ranks <= {pid for pid, _ in job}, (ranks, job)
         os.kill(launcher.pid, signal.SIGKILL)
         launcher.wait()
