@@ -4,8 +4,9 @@
 from .averages import EventList, FunctionEventAvg
 from .profile import ProfilerActivity, clock_ns, profile, record_function, record_span, supported_activities
 from .schedule import ProfilerAction, schedule
+from .timeline import timeline
 from .trace import merge_chrome_traces, tensorboard_trace_handler
 
 __all__ = ["EventList", "FunctionEventAvg", "ProfilerAction", "ProfilerActivity", "clock_ns",
            "merge_chrome_traces", "profile", "record_function", "record_span", "schedule",
-           "supported_activities", "tensorboard_trace_handler"]
+           "supported_activities", "tensorboard_trace_handler", "timeline"]

@@ -14,13 +14,17 @@ import time
 from ..utils.ranks import launched_rank_and_size
 
 
-def chrome_trace(events):
+def chrome_trace(events, rank=None, offset_ns=0):
     """The trace as a dict: one complete ("X") event per range, an async begin/end pair per
     span; a row per thread and one per span category (communication, ...); the process named
-    by its rank under a launcher."""
-    pid = os.getpid()
-    launched = launched_rank_and_size()
-    rank = launched[0] if launched else None
+    by its rank (given, or the launcher's). ``offset_ns`` is taken off every time (this
+    clock's lead on the clock the trace is to be read against)."""
+    if rank is None:
+        launched = launched_rank_and_size()
+        rank = launched[0] if launched else None
+        pid = os.getpid()
+    else:  # a job's merged timeline: one process row per rank, whatever the hosts' pids
+        pid = rank
     trace = [{"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
               "args": {"name": f"rank {rank}" if rank is not None else f"distgrad {pid}"}},
              {"ph": "M", "name": "process_sort_index", "pid": pid, "tid": 0,
@@ -39,11 +43,11 @@ def chrome_trace(events):
             args["CUDA time us"] = event.device_ns / 1e3
         if isinstance(event.thread, str):  # a span: may overlap others of its row, so async begin/end
             common = {"cat": event.category, "name": event.name, "pid": pid, "tid": tid, "id": len(trace)}
-            trace.append({"ph": "b", "ts": event.start_ns / 1e3, "args": args, **common})
-            trace.append({"ph": "e", "ts": (event.start_ns + event.duration_ns) / 1e3, **common})
+            trace.append({"ph": "b", "ts": (event.start_ns - offset_ns) / 1e3, "args": args, **common})
+            trace.append({"ph": "e", "ts": (event.start_ns + event.duration_ns - offset_ns) / 1e3, **common})
             continue
         trace.append({"ph": "X", "cat": event.category, "name": event.name, "pid": pid, "tid": tid,
-                      "ts": event.start_ns / 1e3, "dur": event.duration_ns / 1e3, "args": args})
+                      "ts": (event.start_ns - offset_ns) / 1e3, "dur": event.duration_ns / 1e3, "args": args})
     for key, tid in rows.items():
         name = key if isinstance(key, str) else f"thread {tid} ({key})"
         trace.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": name}})
@@ -65,10 +69,15 @@ def write_chrome_trace(events, path, use_gzip=None):
 def merge_chrome_traces(paths, out_path):
     """One trace of several (e.g. each rank's ``export_chrome_trace``): every process keeps its
     rows, ordered by rank. Returns ``out_path``."""
-    merged = []
+    traces = []
     for path in paths:
         with _opener(path, None)(path, "rb") as f:
-            merged += json.loads(f.read())["traceEvents"]
+            traces.append(json.loads(f.read()))
+    return write_merged(traces, out_path)
+
+
+def write_merged(traces, out_path):
+    merged = [event for trace in traces for event in trace["traceEvents"]]
     with _opener(out_path, None)(out_path, "wb") as f:
         f.write(json.dumps({"traceEvents": merged, "displayTimeUnit": "ms"}).encode())
     return out_path

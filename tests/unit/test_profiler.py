@@ -286,3 +286,77 @@ def test_spans_get_a_row_of_their_own_and_rank_traces_merge(tmp_path, monkeypatc
     ends = [e for e in merged["traceEvents"] if e["name"] == "all_reduce" and e["ph"] == "e"]
     assert len(begins) == len(ends) == 2 and begins[0]["args"] == {"bytes": 4096, "bucket": 0}
     assert ends[0]["ts"] <= begins[1]["ts"]  # one clock: rank 1 ran after rank 0
+
+
+TIMELINE_JOB = """
+import sys
+import distgrad as dg
+import distgrad.distributed as dist
+import distgrad.nn as nn
+from distgrad.profiler import record_function, timeline
+
+dist.init()
+dg.manual_seed(0)
+model = dist.DistributedDataParallel(nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 5)),
+                                     bucket_cap_mb=0.001)  # a bucket per parameter
+opt = dg.optim.SGD(model.parameters(), lr=0.1)
+x, y = dg.randn(8, 20), dg.randint(0, 5, (8,))
+with timeline(sys.argv[1]):
+    for step in range(3):
+        with record_function(f"step {step}"):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+"""
+
+
+@pytest.mark.timeout(150)
+def test_two_rank_timeline_has_every_ranks_ops_and_all_reduces_in_order(tmp_path, mpiexec):
+    import os
+    import subprocess
+    import sys
+    script, trace_path = tmp_path / "job.py", tmp_path / "trace.json"
+    script.write_text(TIMELINE_JOB)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMI_", "OMPI_", "PMIX_", "MPI_"))}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    job = subprocess.run([mpiexec, "-n", "2", sys.executable, str(script), str(trace_path)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert job.returncode == 0, job.stdout + job.stderr
+    trace = json.loads(trace_path.read_text())
+    _check_trace_event_format(trace)
+    events = trace["traceEvents"]
+    assert {e["args"]["name"] for e in events if e["name"] == "process_name"} == {"rank 0", "rank 1"}
+    for rank in (0, 1):
+        mine = [e for e in events if e["pid"] == rank]
+        steps = [e for e in mine if e["name"].startswith("step ")]
+        assert [e["name"] for e in steps] == ["step 0", "step 1", "step 2"]
+        assert all(a["ts"] + a["dur"] <= b["ts"] for a, b in zip(steps, steps[1:]))
+        assert sum(e["name"] == "LinearBackward" for e in mine) == 6
+        reduces = [e for e in mine if e["name"] == "all_reduce" and e["ph"] == "b" and e["args"]["op"] == "sum"]
+        assert len(reduces) == 3 * 4  # four parameters, a bucket each, every step
+        for step in steps:  # each step's buckets start inside it, in order, with their sizes
+            inside = [e for e in reduces if step["ts"] <= e["ts"] <= step["ts"] + step["dur"]]
+            assert [e["args"]["nth_in_backward"] for e in inside] == [0, 1, 2, 3]
+            assert sorted(e["args"]["bytes"] for e in inside) == [20, 256, 1280, 5120]
+
+
+def test_a_failing_timeline_leaves_this_ranks_trace_and_unwraps_the_communicator(tmp_path):
+    from distgrad.profiler import timeline
+    from distgrad.world.comm.base import Communicator, Work
+    from distgrad.world.comm.local import LocalCommunicator
+    plain = (Communicator.iallreduce, Work.wait)
+    comm, step = LocalCommunicator(), mlp_step()
+    with pytest.raises(KeyError):
+        with timeline(str(tmp_path / "t.json"), comm=comm):
+            step()
+            comm.allreduce(np.ones(3, np.float32))
+            raise KeyError("a failure mid-step")
+    assert (Communicator.iallreduce, Work.wait) == plain and Function.__dict__["apply"] is PLAIN_APPLY
+    assert not (tmp_path / "t.json").exists()
+    trace = json.loads((tmp_path / "t.json.rank0.json").read_text())
+    _check_trace_event_format(trace)
+    names = [e["name"] for e in trace["traceEvents"]]
+    assert "LinearBackward" in names and names.count("all_reduce") == 2  # begin and end
+    with timeline(str(tmp_path / "ok.json"), comm=comm):
+        step()
+    assert json.loads((tmp_path / "ok.json").read_text())["traceEvents"][0]["args"] == {"name": "rank 0"}
