@@ -3,6 +3,7 @@ and where PyTorch is installed the same names exist there."""
 import importlib
 import logging
 
+import numpy as np
 import pytest
 
 import distgrad as dg
@@ -47,7 +48,8 @@ LAYOUT = [
     ("optim", ["SGD", "Adam", "AdamW", "LBFGS", "Optimizer", "lr_scheduler"]),
     ("optim.lr_scheduler", ["LRScheduler", "LambdaLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
                             "ExponentialLR", "SequentialLR", "CosineAnnealingLR", "ReduceLROnPlateau", "CyclicLR",
-                            "OneCycleLR", "CosineAnnealingWarmRestarts"]),
+                            "OneCycleLR", "CosineAnnealingWarmRestarts", "MultiplicativeLR", "PolynomialLR",
+                            "ChainedScheduler", "_LRScheduler"]),
     ("utils.data", ["IterableDataset", "ConcatDataset", "SequentialSampler", "BatchSampler", "SubsetRandomSampler",
                     "default_collate", "default_convert"]),
     ("multiprocessing", ["spawn", "start_processes", "ProcessContext", "ProcessRaisedException",
@@ -179,3 +181,29 @@ def test_module_layout_names_are_distgrads_classes():
             diff = (input - target).abs()
             return diff.mean() if self.reduction == "mean" else diff.sum()
     assert Scaled(reduction="sum")(dg.ones(3), dg.zeros(3)).item() == 3.0
+
+
+@pytest.mark.parametrize("make", [
+    lambda lib, opt: lib.optim.lr_scheduler.MultiplicativeLR(opt, lambda epoch: 0.9 if epoch % 2 else 0.8),
+    lambda lib, opt: lib.optim.lr_scheduler.PolynomialLR(opt, total_iters=6, power=2.0),
+    lambda lib, opt: lib.optim.lr_scheduler.ChainedScheduler(
+        [lib.optim.lr_scheduler.ConstantLR(opt, factor=0.5, total_iters=3),
+         lib.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)]),
+], ids=["MultiplicativeLR", "PolynomialLR", "ChainedScheduler"])
+def test_the_smaller_schedules_follow_torch(make):
+    torch = pytest.importorskip("torch")
+    seen = []
+    for lib in (torch, dg):
+        opt = lib.optim.SGD([{"params": [lib.zeros(1, requires_grad=True)]},
+                             {"params": [lib.zeros(1, requires_grad=True)], "lr": 0.3}], lr=1.0)
+        scheduler = make(lib, opt)
+        lrs = []
+        for step in range(9):
+            lrs.append([g["lr"] for g in opt.param_groups] + scheduler.get_last_lr())
+            opt.step()
+            scheduler.step()
+            if step == 4:  # resume from a state_dict midway
+                state = scheduler.state_dict()
+                scheduler.load_state_dict(state)
+        seen.append(lrs)
+    np.testing.assert_allclose(seen[1], seen[0], rtol=1e-13)
