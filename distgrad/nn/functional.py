@@ -30,3 +30,17 @@ def leaky_relu(input, negative_slope=0.01, inplace=False):
 from ..ops.attention import scaled_dot_product_attention  # noqa: E402
 
 __all__ += ["scaled_dot_product_attention"]
+
+from ..ops import (adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d, celu,  # noqa: E402
+                   conv1d, conv_transpose1d, conv_transpose2d, cosine_similarity, dropout1d, dropout2d, dropout3d,
+                   elu, embedding_bag, glu, group_norm, hardsigmoid, hardswish, hardtanh, instance_norm,
+                   interpolate, logsigmoid, max_pool1d, mish, normalize, one_hot, pad, pairwise_distance,
+                   pixel_shuffle, pixel_unshuffle, prelu, relu6, selu, silu, softmin, softplus, softsign,
+                   tanhshrink, upsample)
+
+__all__ += ["adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d", "celu", "conv1d",
+            "conv_transpose1d", "conv_transpose2d", "cosine_similarity", "dropout1d", "dropout2d", "dropout3d", "elu",
+            "embedding_bag", "glu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "instance_norm",
+            "interpolate", "logsigmoid", "max_pool1d", "mish", "normalize", "one_hot", "pad", "pairwise_distance",
+            "pixel_shuffle", "pixel_unshuffle", "prelu", "relu6", "selu", "silu", "softmin", "softplus", "softsign",
+            "tanhshrink", "upsample"]

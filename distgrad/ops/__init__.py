@@ -34,6 +34,18 @@ from .sorting import argsort, sort, topk
 from .special import erf, erfinv
 from .triangular import diag, trace, tril, triu
 from .trig import arctan, arctan2, atan, atan2, cos, cosh, expm1, log10, log1p, log2, sin, sinh, tan
+from .activation_more import (celu, elu, glu, hardsigmoid, hardswish, hardtanh, logsigmoid, mish, prelu, relu6,
+                              selu, silu, softmin, softplus, softsign, tanhshrink)
+from .channel_dropout import dropout1d, dropout2d, dropout3d
+from .conv import conv1d, conv_transpose1d, conv_transpose2d
+from .embedding_bag import embedding_bag
+from .normalization import group_norm, instance_norm
+from .padding import pad
+from .pixel_shuffle import pixel_shuffle, pixel_unshuffle
+from .pooling import (adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d, avg_pool1d,
+                      max_pool1d)
+from .similarity import cosine_similarity, normalize, one_hot, pairwise_distance
+from .upsample import interpolate, upsample
 
 multiply, divide, subtract, true_divide, negative = mul, div, sub, div, neg
 greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne
@@ -51,5 +63,10 @@ for _n, _v in list(globals().items()):
 _FUNCTIONAL_ONLY = {"batch_norm", "embedding", "binary_cross_entropy", "binary_cross_entropy_with_logits",
                     "cosine_embedding_loss", "huber_loss", "kl_div", "l1_loss", "margin_ranking_loss",
                     "smooth_l1_loss"}
+# torch.nn.functional's only (no top-level torch namesake), or top-level with another signature.
+_FUNCTIONAL_ONLY |= {"adaptive_max_pool1d", "adaptive_max_pool2d", "dropout1d", "dropout2d", "dropout3d", "elu",
+                     "embedding_bag", "glu", "hardsigmoid", "hardswish", "hardtanh", "instance_norm", "interpolate",
+                     "logsigmoid", "mish", "normalize", "one_hot", "pad", "relu6", "silu", "softmin", "softplus",
+                     "softsign", "tanhshrink", "upsample"}
 __all__ = [_n for _n, _v in list(globals().items())
            if not _n.startswith("_") and not isinstance(_v, type(_util)) and _n not in _FUNCTIONAL_ONLY]

@@ -238,6 +238,10 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         raise OpRuntimeError("conv1d", "expected a 2-D or 3-D input (N, C, L) and a 3-D weight (O, C/groups, k), "
                                        f"got input of shape {tuple(input.shape)} and weight of shape "
                                        f"{tuple(weight.shape)}")
+    if input.shape[-2] != weight.shape[1] * groups:
+        raise OpRuntimeError("conv1d", f"input of shape {tuple(input.shape)} has {input.shape[-2]} channels but "
+                                       f"weight of shape {tuple(weight.shape)} expects {weight.shape[1] * groups} "
+                                       f"(groups={groups})")
     if not isinstance(padding, str):
         padding = _single(padding, "padding", "conv1d")
     out = conv2d(input.unsqueeze(-2), weight.unsqueeze(-2), bias, _single(stride, "stride", "conv1d"), padding,

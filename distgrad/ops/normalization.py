@@ -180,3 +180,48 @@ def _update_running(stat, batch_value, momentum):
     array *= 1 - momentum
     array += momentum * batch_value.reshape(array.shape).astype(array.dtype, copy=False)
     stat._bump_version()
+
+
+def _normalize_groups(input, groups, weight, bias, eps, op):
+    """Normalize each of ``groups`` channel groups of every sample of an (N, C, ...) input
+    (LayerNorm's node over an (N, G, C/G, rest) view), then scale and shift per channel."""
+    n, c = input.shape[:2]
+    x = input.reshape(n, groups, c // groups, -1)
+    axes = (2, 3)
+    mean = x.array.mean(axis=axes, keepdims=True)
+    var = x.array.var(axis=axes, keepdims=True)
+    out = LayerNorm.apply(x, *_affine(weight, bias, (c,), op), mean=mean, var=var, stat_axes=axes,
+                          param_shape=(groups, c // groups, 1), has_weight=weight is not None, eps=eps)
+    return out.reshape(input.shape), mean, var
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    require_floating("group_norm", input)
+    if input.ndim < 2:
+        raise OpRuntimeError("group_norm", f"expected an input of shape (N, C, ...), got {tuple(input.shape)}")
+    if num_groups < 1 or input.shape[1] % num_groups:
+        raise OpRuntimeError("group_norm", f"Expected number of channels in input to be divisible by num_groups, "
+                                           f"but got input of shape {tuple(input.shape)} and num_groups="
+                                           f"{num_groups}")
+    return _normalize_groups(input, num_groups, weight, bias, eps, "group_norm")[0]
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """Normalize each channel of each sample of an (N, C, ...) input over its own positions.
+    With ``use_input_stats`` the running statistics (when given) move towards the batch's
+    average instance mean and unbiased variance; otherwise they normalize, as batch_norm's."""
+    require_floating("instance_norm", input)
+    if input.ndim < 3:
+        raise OpRuntimeError("instance_norm", f"expected an input of shape (N, C, L, ...), got "
+                                              f"{tuple(input.shape)}")
+    if not use_input_stats:
+        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    out, mean, var = _normalize_groups(input, input.shape[1], weight, bias, eps, "instance_norm")
+    count = input.numel() // max(input.shape[0] * input.shape[1], 1)
+    if count <= 1:
+        raise OpValueError("instance_norm", f"expected more than 1 spatial element when training, got input of "
+                                            f"shape {tuple(input.shape)}")
+    _update_running(running_mean, mean.mean(axis=0), momentum)
+    _update_running(running_var, (var * (count / (count - 1))).mean(axis=0), momentum)
+    return out

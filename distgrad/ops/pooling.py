@@ -2,6 +2,7 @@
 from ..errors import OpRuntimeError, OpValueError
 from ..function import Function
 from ._sliding import add_windows, crop_hw, output_size, pad_hw, pair, tap_slices, windows
+from .indexing import gather
 
 
 class _Geometry:
@@ -180,3 +181,82 @@ def adaptive_avg_pool2d(input, output_size):
         raise OpValueError("adaptive_avg_pool2d", "output_size must be one or two non-negative ints (or None), "
                                                   f"got {output_size}")
     return AdaptiveAvgPool2d.apply(input, out_hw=out_hw)
+
+
+# ---------------------------------------------------------------- 1-D pooling and adaptive max
+
+def _single(value, name):
+    """A 1-D pooling argument (int or 1-tuple) as the (1, value) pair of the height-1 2-D op."""
+    if value is None:
+        return None
+    if not isinstance(value, int):
+        value = tuple(value)
+        if len(value) != 1:
+            raise OpValueError(name, f"expected an int or a 1-tuple, got {value}")
+        value = value[0]
+    return (1 if name != "padding" else 0, value)
+
+
+def _check_1d(op, input):
+    if input.ndim not in (2, 3):
+        raise OpRuntimeError(op, f"expected a 2-D (C, L) or 3-D (N, C, L) input, got shape {tuple(input.shape)}")
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """max_pool2d over a height-1 view (its flat indices are then the positions along L)."""
+    _check_1d("max_pool1d", input)
+    out = max_pool2d(input.unsqueeze(-2), _single(kernel_size, "kernel_size"),
+                     _single(stride if stride != [] else None, "stride"), _single(padding, "padding"),
+                     _single(dilation, "dilation"), ceil_mode, return_indices)
+    return tuple(o.squeeze(-2) for o in out) if return_indices else out.squeeze(-2)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    _check_1d("avg_pool1d", input)
+    return avg_pool2d(input.unsqueeze(-2), _single(kernel_size, "kernel_size"),
+                      _single(stride if stride != [] else None, "stride"), _single(padding, "padding"),
+                      ceil_mode, count_include_pad).squeeze(-2)
+
+
+def adaptive_avg_pool1d(input, output_size):
+    _check_1d("adaptive_avg_pool1d", input)
+    size = output_size if isinstance(output_size, int) else tuple(output_size)[0]
+    return adaptive_avg_pool2d(input.unsqueeze(-2), (1, size)).squeeze(-2)
+
+
+def _bins(size, out):
+    """PyTorch's adaptive bins along one axis: [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """The maximum over each of PyTorch's adaptive bins. The winners' flat positions are found
+    on the arrays (the first maximum, or a NaN); the values are gathered from the input at them,
+    so the gradient goes to exactly those elements."""
+    if input.ndim not in (3, 4):
+        raise OpRuntimeError("adaptive_max_pool2d", f"expected a 3-D or 4-D input, got shape {tuple(input.shape)}")
+    sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    if len(sizes) != 2:
+        raise OpValueError("adaptive_max_pool2d", f"output_size must be one or two ints (or None), got {output_size}")
+    h, w = input.shape[-2:]
+    oh, ow = (s if o is None else int(o) for s, o in ((h, sizes[0]), (w, sizes[1])))
+    if min(h, w) < 1 or min(oh, ow) < 1:
+        raise OpRuntimeError("adaptive_max_pool2d", f"input of shape {tuple(input.shape)} and output size "
+                                                    f"{(oh, ow)} must both be non-empty")
+    xp, x = input.xp, input.array
+    index = xp.empty(x.shape[:-2] + (oh, ow), dtype=xp.int64)
+    for i, (r0, r1) in enumerate(_bins(h, oh)):
+        for j, (c0, c1) in enumerate(_bins(w, ow)):
+            window = x[..., r0:r1, c0:c1].reshape(x.shape[:-2] + (-1,))
+            tap = xp.argmax(window, axis=-1)  # NaN counts as the maximum, as PyTorch's
+            index[..., i, j] = (r0 + tap // (c1 - c0)) * w + c0 + tap % (c1 - c0)
+    flat = input.reshape(*input.shape[:-2], h * w)
+    out = gather(flat, -1, input._wrap(index.reshape(index.shape[:-2] + (-1,)))).reshape(*index.shape)
+    return (out, input._wrap(index)) if return_indices else out
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    _check_1d("adaptive_max_pool1d", input)
+    size = output_size if isinstance(output_size, int) else tuple(output_size)[0]
+    out = adaptive_max_pool2d(input.unsqueeze(-2), (1, size), return_indices)
+    return tuple(o.squeeze(-2) for o in out) if return_indices else out.squeeze(-2)

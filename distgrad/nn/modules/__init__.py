@@ -25,3 +25,24 @@ from ..transformer import (Transformer, TransformerDecoder, TransformerDecoderLa
 __all__ += ["MultiheadAttention", "Transformer", "TransformerDecoder", "TransformerDecoderLayer",
             "TransformerEncoder", "TransformerEncoderLayer"]
 __all__ += ["GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase"]
+
+from ..activation import (CELU, ELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish,  # noqa: E402
+                          PReLU, ReLU6, SiLU, Softmin, Softplus, Softsign, Tanhshrink)
+from ..conv import Conv1d, ConvTranspose1d, ConvTranspose2d  # noqa: E402
+from ..dropout import Dropout1d, Dropout2d, Dropout3d  # noqa: E402
+from ..normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d  # noqa: E402
+from ..padding import (CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ReflectionPad1d,  # noqa: E402
+                       ReflectionPad2d, ReplicationPad1d, ReplicationPad2d, ZeroPad1d, ZeroPad2d)
+from ..pixelshuffle import PixelShuffle, PixelUnshuffle  # noqa: E402
+from ..pooling import AdaptiveAvgPool1d, AdaptiveMaxPool1d, AdaptiveMaxPool2d, AvgPool1d, MaxPool1d  # noqa: E402
+from ..sparse import EmbeddingBag  # noqa: E402
+from ..upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d  # noqa: E402
+
+__all__ += ["AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgPool1d", "CELU", "CircularPad1d",
+            "CircularPad2d", "ConstantPad1d", "ConstantPad2d", "Conv1d", "ConvTranspose1d",
+            "ConvTranspose2d", "Dropout1d", "Dropout2d", "Dropout3d", "ELU", "EmbeddingBag", "GLU",
+            "GroupNorm", "Hardsigmoid", "Hardswish", "Hardtanh", "InstanceNorm1d", "InstanceNorm2d",
+            "LogSigmoid", "MaxPool1d", "Mish", "PReLU", "PixelShuffle", "PixelUnshuffle", "ReLU6",
+            "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "SELU", "SiLU",
+            "Softmin", "Softplus", "Softsign", "Tanhshrink", "Upsample", "UpsamplingBilinear2d",
+            "UpsamplingNearest2d", "ZeroPad1d", "ZeroPad2d"]
