@@ -382,6 +382,9 @@ class Module:
             if tuple(source.shape) != tuple(target.array.shape):
                 errors.append(f"size mismatch for {key}: copying a param with shape {tuple(source.shape)} "
                               f"from checkpoint, the shape in current model is {tuple(target.array.shape)}.")
+            if source.dtype.kind not in "biufc" or source.dtype.fields is not None:  # strings, dates, records
+                errors.append(f"dtype mismatch for {key}: copying a param of dtype {source.dtype} from checkpoint "
+                              f"into {target.array.dtype}; only numeric and bool values load.")
             sources[key] = source
         if errors:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -214,3 +215,14 @@ def test_pruning_and_resuming_order_checkpoints_by_number_not_by_name(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-10000-100000000.dgc",
                                                          "checkpoint-10001-100000001.dgc"]
     assert ckpt.load(model)["step"] == 100_000_001
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 3), [("a", "<f4")]), np.zeros((2, 3), "M8[s]"), np.full((2, 3), "x")])
+def test_load_state_dict_refuses_values_that_are_not_numbers_before_copying_anything(bad):
+    model = nn.Linear(3, 2)
+    before = [p.detach().numpy().copy() for p in model.parameters()]
+    with pytest.raises(RuntimeError, match=rf"dtype mismatch for weight: copying a param of dtype {re.escape(str(bad.dtype))} "
+                                           r"from checkpoint into float32; only numeric and bool values load"):
+        model.load_state_dict({"bias": np.ones(2, np.float32), "weight": bad})  # bias first: fits
+    for p, old in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.detach().numpy(), old)
