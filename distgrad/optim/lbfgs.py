@@ -146,10 +146,7 @@ class LBFGS(Optimizer):
 
 
 def _as_tensor(value, xp):
-    if isinstance(value, Tensor):
-        return value
-    array = value.detach().cpu().numpy() if hasattr(value, "detach") else value
-    return Tensor._wrap(xp.asarray(array))
+    return value if isinstance(value, Tensor) else Tensor._wrap(xp.asarray(value))
 
 
 class _Memory:

@@ -79,10 +79,11 @@ def test_trajectory_matches_torch(problem, name, kwargs, dtype):
 
 
 @pytest.mark.parametrize("kwargs", SETTINGS[:2], ids=["plain", "wolfe"])
-def test_state_dict_resumes_the_same_path(kwargs):
+def test_state_dict_resumes_the_same_path(kwargs, tmp_path):
     straight, _, _ = _run(dg, "rosenbrock", dict(kwargs, max_iter=3), "float64", 4)
     first, opt, param = _run(dg, "rosenbrock", dict(kwargs, max_iter=3), "float64", 2)
-    saved = opt.state_dict()
+    dg.save(opt.state_dict(), tmp_path / "lbfgs.pt")  # through a checkpoint file
+    saved = dg.load(tmp_path / "lbfgs.pt")
     assert sorted(saved["state"][0]) == sorted(
         ["func_evals", "n_iter", "d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "prev_loss"])
     fresh = dg.tensor(param.detach().numpy(), requires_grad=True)
