@@ -40,6 +40,9 @@ def parser(description, epochs, batch_size, lr):
     p.add_argument("--profile", type=int, nargs="?", const=5, default=0, metavar="STEPS",
                    help="profile STEPS training steps (default 5) after 2 warm-up steps: print the op table "
                         "and write a Chrome trace next to the metrics")
+    p.add_argument("--timeline", metavar="PATH", default=None,
+                   help="record every rank's ops and all-reduces over the --profile steps (default 5) "
+                        "into one Chrome trace at PATH, drawn in a PNG beside it")
     return p
 
 
@@ -133,9 +136,10 @@ class Report:
     def save(self):
         if dist.get_rank() != 0 or not self.epochs:
             return
-        if (getattr(self.args, "tensorboard", None) or getattr(self.args, "profile", 0)) and not Observer.used:
-            log.warning("--tensorboard and --profile are not wired into %s yet: nothing was logged or profiled "
-                        "(mnist_mlp and mnist_cnn show the few lines it takes)", self.name)
+        flags = [getattr(self.args, name, None) for name in ("tensorboard", "profile", "timeline")]
+        if any(flags) and not Observer.used:
+            log.warning("--tensorboard, --profile and --timeline are not wired into %s yet: nothing was "
+                        "logged or profiled (mnist_mlp and mnist_cnn show the few lines it takes)", self.name)
         os.makedirs(self.args.output, exist_ok=True)
         path = os.path.join(self.args.output, f"{self.name}.json")
         summary = {"example": self.name, "world_size": dist.get_world_size(),
@@ -214,10 +218,13 @@ class LanguageModelReport(Report):
 
 
 class Observer:
-    """--tensorboard and --profile for a training loop: ``step(samples, loss)`` after each
-    optimizer step, ``epoch(epoch, **metrics)`` after each epoch, ``close()`` at the end.
-    TensorBoard gets the loss, learning rate and samples/s (all ranks) every ``every`` steps."""
+    """--tensorboard, --profile and --timeline for a training loop: ``step(samples, loss)``
+    after each optimizer step, ``epoch(epoch, **metrics)`` after each epoch, ``close()`` at the
+    end. TensorBoard gets the loss, learning rate and samples/s (all ranks) every ``every``
+    steps; the profile or timeline records a few steps after ``WARMUP`` (every rank records,
+    rank 0 prints and draws)."""
 
+    WARMUP = 2
     used = False  # whether any example made one (Report.save warns when the flags went unused)
 
     def __init__(self, name, args, optimizer, every=10):
@@ -227,20 +234,16 @@ class Observer:
         if args.tensorboard:
             from distgrad.utils.tensorboard import SummaryWriter  # needs the optional tensorboard
             self.writer = SummaryWriter(args.tensorboard)
-        self.profiler = None
-        if args.profile:
-            from distgrad.profiler import profile, schedule
-            self.profiler = profile(schedule=schedule(wait=2, warmup=0, active=args.profile, repeat=1),
-                                    on_trace_ready=self._print_profile)
-            self.profiler.start()
+        self.record_steps = args.profile or (5 if getattr(args, "timeline", None) else 0)
+        self.recording = self.prof = self.step_range = None
         self.step_num, self.samples = 0, 0
         self.last_time = time.perf_counter()
 
     def step(self, samples, loss):
         self.step_num += 1
         self.samples += samples
-        if self.profiler is not None:
-            self.profiler.step()
+        if self.record_steps:
+            self._record_window()
         if self.writer is None or self.step_num % self.every:
             return
         now = time.perf_counter()
@@ -257,16 +260,52 @@ class Observer:
             self.writer.flush()
 
     def close(self):
-        if self.profiler is not None:
-            self.profiler.stop()
+        if self.recording is not None:  # the run ended inside the window
+            self._stop_recording()
         if self.writer is not None:
             self.writer.close()
 
-    def _print_profile(self, prof):
-        os.makedirs(self.args.output, exist_ok=True)
-        trace = prof.export_chrome_trace(
-            os.path.join(self.args.output, f"{self.name}_profile_rank{dist.get_rank()}.json"))
-        if dist.get_rank() == 0:
-            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
-            log.info("profile of %d steps: Chrome trace in %s (open in https://ui.perfetto.dev)",
-                     self.args.profile, trace)
+    def _record_window(self):
+        from distgrad.profiler import record_function
+        if self.step_range is not None:
+            self.step_range.__exit__(None, None, None)
+            self.step_range = None
+        if self.step_num == self.WARMUP:
+            from distgrad.profiler import profile, timeline
+            timeline_path = getattr(self.args, "timeline", None)
+            self.recording = timeline(timeline_path) if timeline_path else profile()
+            self.prof = self.recording.__enter__()
+        elif self.step_num == self.WARMUP + self.record_steps and self.recording is not None:
+            self._stop_recording()
+        if self.recording is not None:  # one range per step, as PyTorch's ProfilerStep#N
+            self.step_range = record_function(f"ProfilerStep#{self.step_num}")
+            self.step_range.__enter__()
+
+    def _stop_recording(self):
+        if self.step_range is not None:
+            self.step_range.__exit__(None, None, None)
+            self.step_range = None
+        self.recording.__exit__(None, None, None)
+        self.recording = None
+        steps = min(self.record_steps, self.step_num - self.WARMUP)
+        timeline_path = getattr(self.args, "timeline", None)
+        if not timeline_path:
+            os.makedirs(self.args.output, exist_ok=True)
+            trace = self.prof.export_chrome_trace(
+                os.path.join(self.args.output, f"{self.name}_profile_rank{dist.get_rank()}.json"))
+        if dist.get_rank() != 0:
+            return
+        if self.args.profile:
+            print(self.prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
+        if timeline_path:
+            trace = timeline_path
+            try:
+                from distgrad.profiler import plot_timeline
+                png = plot_timeline(trace, os.path.splitext(trace)[0] + ".png",
+                                    f"{self.name}: {steps} steps on {dist.get_world_size()} rank(s)")
+                log.info("timeline of %d steps, every rank: %s, drawn in %s", steps, trace, png)
+            except ImportError:
+                log.info("timeline of %d steps, every rank: %s (no picture: matplotlib is not installed)",
+                         steps, trace)
+        else:
+            log.info("profile of %d steps: Chrome trace in %s (open in https://ui.perfetto.dev)", steps, trace)

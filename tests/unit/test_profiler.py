@@ -1,5 +1,7 @@
 """distgrad.profiler: op rows forward and backward, record_function ranges, self times, the
-table, the Chrome trace, schedules, and nothing left installed once a profile stops."""
+table, the Chrome trace, schedules, the multi-rank timeline, and nothing left installed once a
+profile stops."""
+import importlib.util
 import json
 
 import numpy as np
@@ -338,6 +340,14 @@ def test_two_rank_timeline_has_every_ranks_ops_and_all_reduces_in_order(tmp_path
             inside = [e for e in reduces if step["ts"] <= e["ts"] <= step["ts"] + step["dur"]]
             assert [e["args"]["nth_in_backward"] for e in inside] == [0, 1, 2, 3]
             assert sorted(e["args"]["bytes"] for e in inside) == [20, 256, 1280, 5120]
+    # the picture: per rank, op spans and all-reduce spans (the lanes plot_timeline draws)
+    from distgrad.profiler.plot import _spans
+    lanes = {rank: {lane for lane, *_ in spans} for rank, spans in _spans(trace).items()}
+    assert set(lanes) == {0, 1} and all({0, 1} <= found for found in lanes.values())  # waits may not block
+    if importlib.util.find_spec("matplotlib") is not None:
+        from distgrad.profiler import plot_timeline
+        png = plot_timeline(str(trace_path), str(tmp_path / "timeline.png"))
+        assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_a_failing_timeline_leaves_this_ranks_trace_and_unwraps_the_communicator(tmp_path):
