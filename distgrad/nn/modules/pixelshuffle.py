@@ -1,0 +1,2 @@
+"""torch.nn.modules.pixelshuffle's place: PixelShuffle and PixelUnshuffle."""
+from ..pixelshuffle import *  # noqa: F401,F403
