@@ -2,12 +2,13 @@
 a timed version and the backward engine is handed a timed call; when none records, the plain
 ``apply`` is back in place and the engine's only cost is one branch per node.
 """
-from ..autograd import engine
+from ..autograd import custom_function, engine
 from ..backend import get_array_module
 from ..function import Function, op_label
 
 _plain = Function.__dict__["apply"]  # the classmethod itself, put back as it was
 _plain_apply = _plain.__func__
+_plain_custom_apply = custom_function._apply  # forward(ctx, ...) Functions (torch.autograd.Function style)
 _recorder = None  # the Recorder of the profile recording now
 _forward_names = {}
 
@@ -23,6 +24,7 @@ def install(recorder):
         raise RuntimeError("a distgrad.profiler.profile is already recording; profiles cannot be nested")
     _recorder = recorder
     Function.apply = classmethod(_timed_apply)
+    custom_function._apply = _timed_custom_apply
     engine.backward_timer = _timed_backward
 
 
@@ -31,6 +33,7 @@ def uninstall(recorder):
     if _recorder is not recorder:
         return
     Function.apply = _plain
+    custom_function._apply = _plain_custom_apply
     engine.backward_timer = None
     _recorder = None
 
@@ -65,6 +68,18 @@ def _timed_apply(cls, *tensors, **params):
         memory = out.array.nbytes if recorder.profile_memory and out is not None else 0
         recorder.end(forward_name(cls), "cpu_op", start, shapes, memory,
                      timer.stop(device) if device is not None else None)
+
+
+def _timed_custom_apply(cls, *args):
+    """A custom Function's forward, named by its class as PyTorch names it."""
+    recorder = _recorder
+    if recorder is None:
+        return _plain_custom_apply(cls, *args)
+    start = recorder.begin()
+    try:
+        return _plain_custom_apply(cls, *args)
+    finally:
+        recorder.end(cls.__name__, "cpu_op", start)
 
 
 def _timed_backward(fn, grad):

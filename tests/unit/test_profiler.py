@@ -370,3 +370,26 @@ def test_a_failing_timeline_leaves_this_ranks_trace_and_unwraps_the_communicator
     with timeline(str(tmp_path / "ok.json"), comm=comm):
         step()
     assert json.loads((tmp_path / "ok.json").read_text())["traceEvents"][0]["args"] == {"name": "rank 0"}
+
+
+def test_custom_functions_are_timed_forward_and_backward():
+    class Cube(dg.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x ** 3
+
+        @staticmethod
+        def backward(ctx, grad):
+            (x,) = ctx.saved_tensors
+            return 3 * x ** 2 * grad
+
+    x = dg.tensor([1.0, 2.0], requires_grad=True)
+    with profile() as prof:
+        Cube.apply(x).sum().backward()
+    rows = rows_by_key(prof)
+    assert rows["Cube"].count == 1 and rows["CubeBackward"].count == 1
+    inner = [e for e in prof.events() if e.name.startswith("distgrad::pow")]
+    cube = next(e for e in prof.events() if e.name == "Cube")
+    assert inner and cube.self_ns == cube.duration_ns - sum(e.duration_ns for e in inner[:1])  # x ** 3 nests
+    assert x.grad.tolist() == [3.0, 12.0]
