@@ -6,6 +6,7 @@
     distgrad-run train.py                            # one plain process: pdb works
     distgrad-run -n 2 --dry-run train.py             # print the mpiexec command only
     distgrad-run --nproc-per-node 4 train.py         # torchrun's flags work too
+    distgrad-run -n 4 --max-restarts 3 --min-np 2 train.py   # restart on failure, on the ranks left
 
 Each rank sees torchrun's variables (RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE,
 GROUP_RANK, ROLE_RANK, MASTER_ADDR, MASTER_PORT, TORCHELASTIC_*) from its first line on.
@@ -20,6 +21,7 @@ import shlex
 import sys
 
 from .launcher.bootstrap import torchrun_variables
+from .launcher.elastic import run_elastic
 from .launcher.command import OVERSUBSCRIBE_FACTOR, Launch, LaunchError, build_command, check_nodes, \
     plain_command, plan_placement, resolve_env, torchrun_env
 from .launcher.hostfile import HostSpecError, parse_host_list, parse_hostfile
@@ -89,6 +91,14 @@ OPTIONS = [
                                 "--mpi-args='-launcher ssh'")),
     (("--python",), dict(default=sys.executable, metavar="PATH",
                          help="Python interpreter of the ranks (default: this one)")),
+    (("--max-restarts", "--max_restarts"), dict(dest="max_restarts", type=int, metavar="K",
+                                                help="elastic job: after a failure, start the job again on "
+                                                     "the ranks and hosts left, up to K times")),
+    (("--min-np",), dict(dest="min_np", type=int, default=1, metavar="M",
+                         help="elastic job: restart only while at least M ranks remain (default 1)")),
+    (("--host-discovery-script",), dict(dest="discovery", metavar="SCRIPT",
+                                        help="elastic job: a program printing 'host:slots' lines, run "
+                                             "before each attempt (hosts may leave, come back or join)")),
     (("--dry-run",), dict(action="store_true",
                           help="print the command that would run, and exit")),
 ]
@@ -216,6 +226,17 @@ def _run(cmd, env, opts, replace_process):
     return run_supervised(cmd, env=env, timeout=opts.timeout, grace=opts.grace)
 
 
+def _run_elastic(opts, launch, environ):
+    if (opts.max_restarts or 0) < 0 or opts.min_np < 1:
+        raise LaunchError(f"--max-restarts must not be negative and --min-np must be positive, got "
+                          f"{opts.max_restarts} and {opts.min_np}")
+    if opts.discovery and (opts.hosts or opts.hostfile):
+        raise LaunchError("give the hosts either with --host-discovery-script or with -H/--hostfile, not both")
+    return run_elastic(launch, lambda attempt: _mpi_command(opts, attempt, environ),
+                       _rank_environment(environ, launch), opts.max_restarts or 0, opts.min_np,
+                       discovery=opts.discovery, max_np=opts.nprocs, timeout=opts.timeout, grace=opts.grace)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
@@ -224,6 +245,8 @@ def main(argv=None):
     environ = dict(os.environ)
     try:
         launch = make_launch(opts, program, environ)
+        if (opts.max_restarts is not None or opts.discovery) and not opts.dry_run:
+            return _run_elastic(opts, launch, environ)
         if launch.uses_mpiexec:
             return _run(_mpi_command(opts, launch, environ), _rank_environment(environ, launch),
                         opts, replace_process=False)

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from .parent_death import die_with_parent
@@ -73,9 +74,27 @@ def _say(message):
     print(f"distgrad-run: {message}", file=sys.stderr, flush=True)
 
 
-def run_supervised(cmd, env=None, timeout=None, grace=5.0, poll=0.1):
-    """Run ``cmd`` and return its exit code (128 + N when a signal N ended it)."""
+def _forward(pipe, stream, on_line):
+    """Copy the job's output to ``stream`` line by line, showing each line to ``on_line``."""
+    raw = getattr(stream, "buffer", None)  # None: a text-only stream (a test's capture)
+    for line in iter(pipe.readline, b""):
+        text = line.decode(errors="replace")
+        if raw is not None:
+            raw.write(line)
+        else:
+            stream.write(text)
+        stream.flush()
+        on_line(text)
+    pipe.close()
+
+
+def run_supervised(cmd, env=None, timeout=None, grace=5.0, poll=0.1, on_line=None, outcome=None):
+    """Run ``cmd`` and return its exit code (128 + N when a signal N ended it). With
+    ``on_line``, the job's output passes through this process, each line also given to it
+    (the elastic launcher reads there which rank was lost); ``outcome["stopped"]`` says
+    whether the launcher ended the job (a signal, --timeout), not the job itself."""
     received = []
+    pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE) if on_line else {}
 
     def on_signal(signum, frame):
         received.append(signum)
@@ -83,11 +102,15 @@ def run_supervised(cmd, env=None, timeout=None, grace=5.0, poll=0.1):
     handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.signal(sig, on_signal) for sig in handled}
     try:
-        proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=die_with_parent())
+        proc = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=die_with_parent(), **pipes)
     except BaseException:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         raise
+    readers = [threading.Thread(target=_forward, args=(pipe, stream, on_line), daemon=True)
+               for pipe, stream in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr)) if pipe]
+    for reader in readers:
+        reader.start()
     started = time.monotonic()
     forced_code = None      # set when the launcher, not the job, decided how it ends
     kill_at = None
@@ -123,6 +146,10 @@ def run_supervised(cmd, env=None, timeout=None, grace=5.0, poll=0.1):
             proc.wait()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        for reader in readers:
+            reader.join(timeout=grace)  # the last lines, unless a leftover rank holds the pipe
+    if outcome is not None:
+        outcome["stopped"] = forced_code is not None
     if forced_code is not None:
         _kill_group(proc.pid)  # anything of the job's own session that outlived mpiexec
         return forced_code

@@ -1,0 +1,207 @@
+"""Elastic jobs: ``distgrad-run --max-restarts K --min-np M [--host-discovery-script S]``.
+
+When the job fails, the launcher reads in the job's output which ranks or hosts were lost and
+why (a survivor's heartbeat report, a rank's own abort line, mpiexec's termination banner),
+then starts the job again, with a fresh mpiexec, on what is left: a lost host is dropped from
+the host list, a rank lost on a single machine leaves one rank fewer; a rank that raised an
+exception was not lost (its host is fine), so the job restarts as it was, as torchrun does.
+A host lost in two attempts in a row is out for the rest of the job. It restarts while at
+least M ranks remain, up to K times, one line each. The discovery script (Horovod's
+convention: ``host:slots`` lines on stdout) is read before every attempt, so hosts can come
+back or join.
+
+The ranks see DISTGRAD_RESTART_COUNT (and torchrun's TORCHELASTIC_RESTART_COUNT), and
+DISTGRAD_ELASTIC_DIR, a folder in local shared memory kept across the attempts, where
+distgrad.distributed.elastic.State commits its snapshots; it is removed when the job ends.
+"""
+import dataclasses
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from typing import NamedTuple, Optional
+
+from .hostfile import Host, HostSpecError, parse_hostfile_text
+from .supervise import run_supervised
+
+HEARTBEAT_EXIT = 75  # a survivor that lost a peer exits with this (distgrad.world.liveness)
+
+
+class Loss(NamedTuple):
+    rank: Optional[int]
+    host: Optional[str]
+    reason: str
+    gone: bool  # the process or host is gone (signal, no heartbeat), not an exception it raised
+
+    def __str__(self):
+        who = f"rank {self.rank}" if self.rank is not None else "a rank"
+        return f"{who}{f' (host {self.host})' if self.host else ''}: {self.reason}"
+
+
+_HEARTBEAT = re.compile(r"lost contact with rank (\d+) \(host ([^)\s]+)\):?\s*(.*?)(?:; ending the job.*)?$")
+_ABORT = re.compile(r"\[rank (\d+)/\d+ (\S+)\] (\S+) on this rank: aborting all ranks")
+_OPENMPI = re.compile(r"process rank (\d+) with PID \d+ on node (\S+) exited on signal (\d+)")
+_MPICH_HOST = re.compile(r"PID \d+ RUNNING AT (\S+)")
+_MPICH_CODE = re.compile(r"EXIT CODE: (\d+)")
+
+
+def _signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+class FailureReader:
+    """Fed the job's output line by line; ``losses()`` says what the failure was."""
+
+    def __init__(self):
+        self._found, self._banner_host = [], None
+
+    def __call__(self, line):
+        if match := _HEARTBEAT.search(line):
+            self._found.append(Loss(int(match[1]), match[2], match[3] or "no heartbeat", True))
+        elif match := _ABORT.search(line):
+            self._found.append(Loss(int(match[1]), match[2], f"raised {match[3]}", False))
+        elif match := _OPENMPI.search(line):
+            self._found.append(Loss(int(match[1]), match[2], f"killed by {_signal_name(int(match[3]))}", True))
+        elif match := _MPICH_HOST.search(line):
+            self._banner_host = match[1]
+        elif (match := _MPICH_CODE.search(line)) and self._banner_host:
+            code, host, self._banner_host = int(match[1]), self._banner_host, None
+            if code not in (0, HEARTBEAT_EXIT):  # a survivor's own exit is no loss
+                self._found.append(Loss(None, host, f"killed by {_signal_name(code)}" if code < 64
+                                        else f"exit code {code}", code < 64))
+
+    def losses(self):
+        """One loss per rank (the first word about it); a host-only report from mpiexec counts
+        only when no rank of that host is named."""
+        by_rank, hosts_only = {}, []
+        for loss in self._found:
+            if loss.rank is not None:
+                by_rank.setdefault(loss.rank, loss)
+            elif loss.host not in [h.host for h in hosts_only]:
+                hosts_only.append(loss)
+        named_hosts = {loss.host for loss in by_rank.values()}
+        return list(by_rank.values()) + [h for h in hosts_only if h.host not in named_hosts]
+
+
+def discover_hosts(script, timeout=30.0):
+    """The hosts the discovery script prints now (``host:slots`` lines)."""
+    try:
+        done = subprocess.run([script], capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise HostSpecError(f"--host-discovery-script {script}: cannot run it: {e}") from None
+    if done.returncode != 0:
+        raise HostSpecError(f"--host-discovery-script {script} failed (exit code {done.returncode}): "
+                            f"{done.stderr.strip()[-300:]}")
+    return parse_hostfile_text(done.stdout, source=f"--host-discovery-script {script}")
+
+
+class World(NamedTuple):
+    nprocs: int
+    hosts: list
+
+
+def survivors(world, losses):
+    """The world of the next attempt: without the lost hosts (when the job spans several and
+    the host is known), else with one rank fewer per lost rank."""
+    gone = [loss for loss in losses if loss.gone]
+    if not gone:
+        return world
+    names = {h.name for h in world.hosts}
+    lost_hosts = {loss.host for loss in gone} & names
+    if len(names) > 1 and lost_hosts:
+        hosts = [h for h in world.hosts if h.name not in lost_hosts]
+        return World(min(world.nprocs, sum(h.slots for h in hosts)), hosts)
+    nprocs = world.nprocs - len(gone)
+    hosts = [Host(h.name, min(h.slots, nprocs)) for h in world.hosts] if nprocs > 0 else []
+    return World(nprocs, hosts)
+
+
+class Strikes:
+    """Hosts lost in two attempts in a row are out for the rest of the job."""
+
+    def __init__(self):
+        self.count, self.out = {}, set()
+
+    def update(self, ran_on, losses):
+        lost = {loss.host for loss in losses if loss.gone}
+        for host in ran_on:
+            self.count[host.name] = self.count.get(host.name, 0) + 1 if host.name in lost else 0
+            if self.count[host.name] >= 2:
+                self.out.add(host.name)
+
+    def usable(self, hosts):
+        return [h for h in hosts if h.name not in self.out]
+
+
+def _say(message):
+    print(f"distgrad-run: {message}", file=sys.stderr, flush=True)
+
+
+def _snapshot_folder(run_id):
+    """Local shared memory when the machine has it: commits then cost no disk writes."""
+    root = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    folder = os.path.join(root, f"distgrad-elastic-{run_id}")
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def _attempt_env(env, restarts, max_restarts, run_id, folder):
+    own = {"DISTGRAD_RESTART_COUNT": str(restarts), "TORCHELASTIC_RESTART_COUNT": str(restarts),
+           "TORCHELASTIC_MAX_RESTARTS": str(max_restarts), "TORCHELASTIC_RUN_ID": run_id,
+           "DISTGRAD_ELASTIC_DIR": folder}
+    return [(name, value) for name, value in env if name not in own] + list(own.items())
+
+
+def run_elastic(launch, command_of, environ, max_restarts, min_np, discovery=None, max_np=None,
+                timeout=None, grace=5.0):
+    """Run ``launch`` (its mpiexec argv: ``command_of(launch)``), restarting it on failure;
+    with ``discovery``, on the hosts it lists each time (at most ``max_np`` ranks, -n)."""
+    run_id = uuid.uuid4().hex[:12]
+    folder = _snapshot_folder(run_id)
+    world, strikes, restarts, started = World(launch.nprocs, launch.hosts), Strikes(), 0, time.monotonic()
+    try:
+        while True:
+            if discovery:
+                hosts = strikes.usable(discover_hosts(discovery))
+                slots = sum(h.slots for h in hosts)
+                world = World(min(max_np, slots) if max_np else slots, hosts)
+                if world.nprocs < min_np:
+                    _say(f"the discovery script lists {world.nprocs} usable slot(s), fewer than --min-np "
+                         f"{min_np}: not starting")
+                    return 1
+            attempt = dataclasses.replace(launch, nprocs=world.nprocs, hosts=world.hosts,
+                                          env=_attempt_env(launch.env, restarts, max_restarts, run_id, folder))
+            reader, outcome = FailureReader(), {}
+            left = None if timeout is None else max(timeout - (time.monotonic() - started), 0.001)
+            code = run_supervised(command_of(attempt), env=environ, timeout=left, grace=grace,
+                                  on_line=reader, outcome=outcome)
+            if code == 0 or outcome.get("stopped"):
+                return code
+            losses = reader.losses()
+            strikes.update(world.hosts, losses)
+            what = "; ".join(map(str, losses)) or f"the job ended with exit code {code}"
+            if restarts >= max_restarts:
+                _say(f"failed ({what}); no restarts left (--max-restarts {max_restarts})")
+                return code
+            world = World(*survivors(world, losses))
+            world = World(world.nprocs, strikes.usable(world.hosts))
+            if world.hosts and not discovery:
+                world = World(min(world.nprocs, sum(h.slots for h in world.hosts)), world.hosts)
+            if world.nprocs < min_np:
+                _say(f"failed ({what}); {world.nprocs} rank(s) left, fewer than --min-np {min_np}: "
+                     "not restarting")
+                return code
+            restarts += 1
+            hosts = f" on {','.join(f'{h.name}:{h.slots}' for h in world.hosts)}" if world.hosts else ""
+            _say(f"restart {restarts}/{max_restarts}: lost {what}; starting again with "
+                 f"{world.nprocs} rank(s){hosts}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
