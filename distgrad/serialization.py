@@ -184,7 +184,7 @@ def _fsync_folder(folder):
 
 
 # ---------------------------------------------------------------------------- loading
-_PYTORCH = ("{name} is a PyTorch (pickle) checkpoint, written by torch.save, not a distgrad one; distgrad "
+_PYTORCH = ("{name} is a PyTorch (pickle) checkpoint, {how}, not a distgrad one; distgrad "
             "does not unpickle files (unpickling can run any code). Convert it once where PyTorch is "
             "installed: state = torch.load(path, weights_only=True); distgrad.save({{k: v.cpu().numpy() for "
             "k, v in state.items()}}, 'model.dgc'); a state_dict of NumPy arrays loads with load_state_dict")
@@ -250,8 +250,8 @@ class _Decoder:
     def run(self, fp):
         start = fp.read(2)
         if len(start) == 2 and start[0] == 0x80 and 2 <= start[1] <= 5:  # a pickle's PROTO opcode
-            raise CheckpointError(_PYTORCH.format(name=self.name).replace(
-                "checkpoint, written by torch.save", "checkpoint (torch.save's legacy format) or another pickle"))
+            raise CheckpointError(_PYTORCH.format(name=self.name, how="in torch.save's legacy format (or "
+                                                  "another pickle)"))
         size = fp.seek(0, os.SEEK_END)
         fp.seek(0)
         with zipfile.ZipFile(fp) as zf:
@@ -264,7 +264,8 @@ class _Decoder:
         if _INDEX not in self.members:
             kind = archive.foreign_kind(names)
             if kind is not None:
-                raise CheckpointError((_PYTORCH if kind == "pytorch" else _NPZ).format(name=self.name))
+                raise CheckpointError((_PYTORCH if kind == "pytorch" else _NPZ).format(name=self.name,
+                                                                                    how="written by torch.save"))
             raise CheckpointError(f"{self.name} is not a distgrad checkpoint (no {_INDEX} inside)")
         stranger = archive.unexpected_member(names)
         if stranger is not None:

@@ -175,7 +175,7 @@ def crafted(case):
             r"a dict node with \d+ keys and \d+ values"
     if case == "legacy torch pickle":
         return pickle.dumps({"weight": [1.0]}, protocol=2), \
-            r"is a PyTorch \(pickle\) checkpoint \(torch.save's legacy format\) or another pickle"
+            r"is a PyTorch \(pickle\) checkpoint, in torch.save's legacy format \(or another pickle\)"
     if case == "numpy npz":
         out = io.BytesIO()
         np.savez(out, weight=np.ones(3))
