@@ -6,6 +6,7 @@ the same file onto its own device. Resuming from the end of epoch k gives exactl
 parameters of a run that was never interrupted.
 """
 import glob
+import numbers
 import os
 import re
 
@@ -99,7 +100,7 @@ class Checkpointer:
                 raise CheckpointError(f"{path} holds no training state (no 'model' entry): it was not written "
                                       "by Checkpointer.save")
             for key in ("epoch", "step"):
-                if type(state.get(key)) is not int:
+                if not isinstance(state.get(key), numbers.Integral) or isinstance(state.get(key), bool):
                     raise CheckpointError(f"checkpoint {path} is corrupted: its {key} is {state.get(key)!r}, "
                                           "not an integer")
         except CheckpointError as e:
