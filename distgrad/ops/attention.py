@@ -173,6 +173,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     """PyTorch's F.scaled_dot_product_attention: query (..., L, E), key (..., S, E), value
     (..., S, Ev) -> (..., L, Ev); batch axes broadcast."""
     groups = _check(query, key, value, attn_mask, enable_gqa)
+    if is_causal and attn_mask is not None and attn_mask.ndim > 2:  # PyTorch combines only a 2-D mask
+        raise OpRuntimeError(_OP, f"an attn_mask of shape {tuple(attn_mask.shape)} cannot be combined with "
+                                  "is_causal=True (only a 2-D mask can); fold the causal mask into it instead")
     if not 0 <= dropout_p <= 1:
         raise OpValueError(_OP, f"dropout_p must be between 0 and 1, got {dropout_p}")
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else float(scale)

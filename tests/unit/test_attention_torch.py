@@ -22,13 +22,13 @@ def close(dg_value, torch_value, what=""):
                                torch_value.detach().numpy(), rtol=1e-9, atol=1e-11, err_msg=what)
 
 
-def sdpa_both(shapes, mask=None, **kwargs):
+def sdpa_both(shapes, mask=None, mask_grad=True, **kwargs):
     """Run SDPA in both libraries on random q, k, v of ``shapes``; compare values and grads."""
     arrays = [RNG.standard_normal(s) for s in shapes]
     pairs = [both(a) for a in arrays]
     masks = (None, None)
     if mask is not None:
-        masks = both(mask, requires_grad=mask.dtype.kind == "f")
+        masks = both(mask, requires_grad=mask_grad and mask.dtype.kind == "f")
     t_out = torch.nn.functional.scaled_dot_product_attention(*[p[0] for p in pairs], attn_mask=masks[0], **kwargs)
     d_out = F.scaled_dot_product_attention(*[p[1] for p in pairs], attn_mask=masks[1], **kwargs)
     close(d_out, t_out, "output")
@@ -37,7 +37,7 @@ def sdpa_both(shapes, mask=None, **kwargs):
     d_out.backward(dg.tensor(upstream))
     for name, (t, d) in zip("qkv", pairs):
         close(d.grad, t.grad, f"grad of {name}")
-    if mask is not None and mask.dtype.kind == "f":
+    if mask is not None and mask_grad and mask.dtype.kind == "f":
         close(masks[1].grad, masks[0].grad, "grad of the float mask")
 
 
@@ -57,6 +57,7 @@ def test_sdpa_causal_and_masks():
     sdpa_both(shapes, mask=keep)                                  # bool, broadcast over heads
     sdpa_both(shapes, mask=RNG.standard_normal((5, 5)))           # float, added, gets a gradient
     sdpa_both(shapes, mask=keep[0, 0], is_causal=True)            # both: combined as in PyTorch
+    sdpa_both(shapes, mask=RNG.standard_normal((5, 5)), mask_grad=False, is_causal=True, scale=0.7)
     empty = keep.copy()
     empty[0, 0, 2] = False                                        # a query that sees no key: zeros
     sdpa_both(shapes, mask=empty)
@@ -89,6 +90,8 @@ def test_sdpa_dropout_statistics():
                                             attn_mask=dg.zeros((4, 5))), "broadcast"),
     (lambda: F.scaled_dot_product_attention(dg.zeros((3, 4)), dg.zeros((5, 4)), dg.zeros((5, 4)),
                                             attn_mask=dg.zeros((3, 5), dtype=dg.int64)), "bool or floating"),
+    (lambda: F.scaled_dot_product_attention(dg.zeros((3, 4)), dg.zeros((5, 4)), dg.zeros((5, 4)),
+                                            attn_mask=dg.zeros((1, 3, 5)), is_causal=True), "is_causal"),
     (lambda: F.scaled_dot_product_attention(dg.zeros((1, 6, 3, 4)), dg.zeros((1, 4, 5, 4)),
                                             dg.zeros((1, 4, 5, 4)), enable_gqa=True), "multiple"),
 ])
