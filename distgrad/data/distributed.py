@@ -48,26 +48,35 @@ class DistributedSampler:
         self.seed = int(seed)
         self.drop_last = drop_last
         self.epoch = 0
-        n = len(dataset)
-        if drop_last and n % num_replicas:
-            self.num_samples = n // num_replicas
-        else:
-            self.num_samples = math.ceil(n / num_replicas)
-        self.total_size = self.num_samples * num_replicas
+        self.num_samples, self.total_size = self._share_sizes(len(dataset))
         self._start = 0      # where the next pass begins, in this rank's samples
         self._position = 0   # this rank's samples of the current epoch handed out so far
 
-    def indices(self):
-        """This rank's full share for the current epoch (ignoring any start index)."""
+    def _share_sizes(self, n):
+        """(samples per rank, samples over all ranks) when ``n`` samples are shared out."""
+        if self.drop_last and n % self.num_replicas:
+            per_rank = n // self.num_replicas
+        else:
+            per_rank = math.ceil(n / self.num_replicas)
+        return per_rank, per_rank * self.num_replicas
+
+    def epoch_order(self):
+        """The whole dataset's order in the current epoch, the same on every rank."""
         n = len(self.dataset)
         if self.shuffle:
-            order = numpy.random.default_rng([self.seed, self.epoch]).permutation(n)
-        else:
-            order = numpy.arange(n)
-        if self.total_size > n:  # pad by repeating the start, as often as needed
-            order = numpy.concatenate([order, numpy.resize(order, self.total_size - n)])
-        order = order[:self.total_size]
-        return order[self.rank:self.total_size:self.num_replicas]
+            return numpy.random.default_rng([self.seed, self.epoch]).permutation(n)
+        return numpy.arange(n)
+
+    def _shard(self, order):
+        """This rank's every ``num_replicas``-th index of ``order``, padded or cut to an even share."""
+        total_size = self._share_sizes(len(order))[1]
+        if total_size > len(order):  # pad by repeating the start, as often as needed
+            order = numpy.concatenate([order, numpy.resize(order, total_size - len(order))])
+        return order[self.rank:total_size:self.num_replicas]
+
+    def indices(self):
+        """This rank's full share for the current epoch (ignoring any start index)."""
+        return self._shard(self.epoch_order())
 
     def __iter__(self):
         start = self._start
