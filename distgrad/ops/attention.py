@@ -68,11 +68,11 @@ class ScaledDotProductAttention(Function):
             used = weights * self.dropped
         else:
             used = weights
-        self.saved = (q, k, v, weights)
+        self.saved = (scaled_q, k, v, weights)
         return used @ v
 
     def backward(self, xp, g):
-        q, k, v, weights = self.saved
+        scaled_q, k, v, weights = self.saved
         q_shape, k_shape, v_shape, mask_shape = self.shapes
         needs = self.needs_grad
         g = _contiguous(xp, g)
@@ -91,12 +91,11 @@ class ScaledDotProductAttention(Function):
             gmask = unbroadcast(d_scores, mask_shape).astype(self.mask_dtype, copy=False)
         gq = gk = None
         if needs[0]:
-            gq = unbroadcast(d_scores @ k, q_shape) if self.scale == 1 else \
-                unbroadcast((d_scores @ k) * q.dtype.type(self.scale), q_shape)
-        if needs[1]:
-            gk = xp.swapaxes(d_scores, -1, -2) @ q
-            gk *= gk.dtype.type(self.scale)
-            gk = _sum_head_groups(gk, self.groups)
+            gq = d_scores @ k
+            gq *= gq.dtype.type(self.scale)
+            gq = unbroadcast(gq, q_shape)
+        if needs[1]:  # d(q k^T scale)/dk through the saved scaled query
+            gk = _sum_head_groups(xp.swapaxes(d_scores, -1, -2) @ scaled_q, self.groups)
         grads = (gq, None if gk is None else unbroadcast(gk, k_shape),
                  None if gv is None else unbroadcast(gv, v_shape))
         return grads + ((gmask,) if len(needs) > 3 else ())
@@ -122,12 +121,13 @@ def _softmax_in_place(xp, scores):
     """Softmax over the last axis, overwriting ``scores``; rows of only -inf give zeros."""
     top = scores.max(axis=-1, keepdims=True)
     empty = xp.isneginf(top)
-    if empty.any():
+    has_empty = bool(empty.any())  # one device sync, not two
+    if has_empty:
         top = xp.where(empty, 0, top)
     scores -= top
     xp.exp(scores, out=scores)
     total = scores.sum(axis=-1, keepdims=True)
-    if empty.any():
+    if has_empty:
         total = xp.where(empty, 1, total)
     scores /= total
     return scores
