@@ -17,7 +17,7 @@ from .bfloat16 import bfloat16_sum
 from .base import Communicator, Work
 from .device_buffers import DeviceBuffers
 from .topology import discover
-from .verify import INLINE_BYTES, Slots, reduce_rows
+from .verify import INLINE_BYTES, InlineAllReduce, Slots, reduce_rows
 from .waiting import Waiter
 
 
@@ -32,6 +32,7 @@ class MPICommunicator(Communicator):
         super().__init__(discover(self.comm, world))
         self.waiter = Waiter(self.comm.Dup(), self.topology, stall_seconds)
         self.slots = Slots(self.comm, self.rank, self.size, self.error)
+        self._plans = {}  # (shape, dtype, op, element) -> InlineAllReduce
         self.debug = debug.debug_enabled() if debug_checks is None else debug_checks
         self.seq = 0  # collectives started so far; the same count on every rank
         self._ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
@@ -47,20 +48,30 @@ class MPICommunicator(Communicator):
         if op == "mean" or type(array) is not numpy.ndarray:
             return super().allreduce(array, op, element)
         seq, what = self.begin("all_reduce", array, op=op, element=element)
-        mpi_op = self._mpi_op(op, element)
         if array.nbytes <= INLINE_BYTES:
-            rows = self._exchange(seq, what, array)
-            reduce_rows(self.slots.payloads(rows, array.dtype, array.size), op, element, array.reshape(-1))
-            return array
+            plan = self._plans.get((array.shape, array.dtype, op, element)) or self._plan(array, op, element, what)
+            if not plan.busy:
+                self.waiter.wait(plan.start(seq, array).Test, seq, what)
+                plan.finish(seq, what, array)
+                return array
+        mpi_op = self._mpi_op(op, element)
         self._exchange(seq, what)
         self.waiter.wait(self.comm.Iallreduce(self.MPI.IN_PLACE, array, mpi_op).Test, seq, what)
         return array
 
     def _start_allreduce(self, array, op, element):
         seq, what = self.begin("all_reduce", array, op=op, element=element)
-        mpi_op = self._mpi_op(op, element)
         if _small(array):
+            plan = self._plans.get((array.shape, array.dtype, op, element)) or self._plan(array, op, element, what)
+            if not plan.busy:  # else another of the same is in flight: slots of its own
+                plan.busy = True
+
+                def finish():
+                    plan.busy = False
+                    plan.finish(seq, what, array)
+                return Work(plan.start(seq, array).Test, finish, self.waiter, seq, what)
             return self._inline(seq, what, array, lambda values: reduce_rows(values, op, element, array.reshape(-1)))
+        mpi_op = self._mpi_op(op, element)
         buf, finish = self.device.in_place(array)
         return self._after_check(seq, what, lambda: self.comm.Iallreduce(self.MPI.IN_PLACE, buf, mpi_op), finish)
 
@@ -234,6 +245,13 @@ class MPICommunicator(Communicator):
         return rows
 
     confirm = _exchange  # for the NCCL communicator: check a call before launching it
+
+    def _plan(self, array, op, element, what):
+        self._mpi_op(op, element)  # refuses what MPI would not reduce, as the larger path does
+        if len(self._plans) >= 64:  # shapes that keep changing: do not keep them all
+            self._plans = {k: plan for k, plan in self._plans.items() if plan.busy}
+        plan = self._plans[(array.shape, array.dtype, op, element)] = InlineAllReduce(self.slots, what, op, element)
+        return plan
 
     def _inline(self, seq, what, payload, result, like=None, count=None):
         """A small collective as the slot exchange itself: ``result(values)`` makes this rank's
