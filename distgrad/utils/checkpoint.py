@@ -15,6 +15,7 @@ from ..nn.module import Module
 from ..serialization import CheckpointError, load, save
 from ..world.groups import get_rank, get_world_size
 from ..world.state import barrier
+from .activation_checkpoint import checkpoint, checkpoint_sequential  # torch.utils.checkpoint's names
 
 _NAME = "checkpoint-{epoch:04d}-{step:08d}.dgc"
 _PATTERN = re.compile(r"checkpoint-(\d+)-(\d+)\.dgc$")
