@@ -40,11 +40,12 @@ class Loss(NamedTuple):
 
     def __str__(self):
         who = f"rank {self.rank}" if self.rank is not None else "a rank"
-        return f"{who}{f' (host {self.host})' if self.host else ''}: {self.reason}"
+        return f"{who}{f' (host {self.host})' if self.host else ''} {'lost' if self.gone else 'failed'}: {self.reason}"
 
 
 _HEARTBEAT = re.compile(r"lost contact with rank (\d+) \(host ([^)\s]+)\):?\s*(.*?)(?:; ending the job.*)?$")
 _ABORT = re.compile(r"\[rank (\d+)/\d+ (\S+)\] (\S+) on this rank: aborting all ranks")
+_MPI_ABORT = re.compile(r"^Abort\(\d+\) on node \d+ \(rank (\d+) in comm 0\): application called MPI_Abort")
 _OPENMPI = re.compile(r"process rank (\d+) with PID \d+ on node (\S+) exited on signal (\d+)")
 _MPICH_HOST = re.compile(r"PID \d+ RUNNING AT (\S+)")
 _MPICH_CODE = re.compile(r"EXIT CODE: (\d+)")
@@ -68,6 +69,8 @@ class FailureReader:
             self._found.append(Loss(int(match[1]), match[2], match[3] or "no heartbeat", True))
         elif match := _ABORT.search(line):
             self._found.append(Loss(int(match[1]), match[2], f"raised {match[3]}", False))
+        elif match := _MPI_ABORT.search(line):  # MPICH's line, also for a world of one (no prefix)
+            self._found.append(Loss(int(match[1]), None, "called MPI_Abort (an exception?)", False))
         elif match := _OPENMPI.search(line):
             self._found.append(Loss(int(match[1]), match[2], f"killed by {_signal_name(int(match[3]))}", True))
         elif match := _MPICH_HOST.search(line):
@@ -201,7 +204,7 @@ def run_elastic(launch, command_of, environ, max_restarts, min_np, discovery=Non
                 return code
             restarts += 1
             hosts = f" on {','.join(f'{h.name}:{h.slots}' for h in world.hosts)}" if world.hosts else ""
-            _say(f"restart {restarts}/{max_restarts}: lost {what}; starting again with "
+            _say(f"restart {restarts}/{max_restarts}: {what}; starting again with "
                  f"{world.nprocs} rank(s){hosts}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -36,8 +36,12 @@ def test_mpiexec_banner_alone_names_the_host_and_signal_and_a_survivors_exit_is_
 
 
 def test_an_exception_is_a_failure_but_not_a_lost_rank():
-    losses = read("[rank 1/2 vm] ValueError on this rank: aborting all ranks (MPI_Abort)\n")
+    losses = read("[rank 1/2 vm] ValueError on this rank: aborting all ranks (MPI_Abort)\n"
+                  "Abort(1) on node 1 (rank 1 in comm 0): application called MPI_Abort(MPI_COMM_WORLD, 1) - process 1\n")
     assert losses == [Loss(1, "vm", "raised ValueError", False)]
+    assert str(losses[0]) == "rank 1 (host vm) failed: raised ValueError"
+    alone = read("Abort(1) on node 0 (rank 0 in comm 0): application called MPI_Abort(MPI_COMM_WORLD, 1) - process 0\n")
+    assert alone == [Loss(0, None, "called MPI_Abort (an exception?)", False)]
     world = World(2, [])
     assert survivors(world, losses) == world
 

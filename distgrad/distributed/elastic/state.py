@@ -30,6 +30,7 @@ import tempfile
 from ... import random as dg_random
 from ...serialization import CheckpointError, load, save
 from ...world.groups import get_rank, get_world_size
+from ...world.state import communicator
 from ..collectives import all_gather_object, barrier, broadcast_object
 
 _OWN = ("model", "optimizer", "scheduler", "sampler", "commits")
@@ -112,7 +113,7 @@ class State:
         try:
             state = load(source, map_location=_device_of(self.model))
         except CheckpointError as e:
-            print(f"[rank {get_rank()}] elastic: cannot read {name}, trying an older one: {e}", file=sys.stderr)
+            print(f"{communicator().prefix} elastic: cannot read {name}, trying an older one: {e}", file=sys.stderr)
             return False
         for key, part in self._parts().items():
             if part is not None and state.get(key) is not None:
@@ -126,7 +127,7 @@ class State:
     def _said(self, source):
         if get_rank() == 0:
             values = ", ".join(f"{k} {getattr(self, k)}" for k in self._values)
-            print(f"[rank 0/{get_world_size()}] elastic: restored {source}" + (f": {values}" if values else ""),
+            print(f"{communicator().prefix} elastic: restored {source}" + (f": {values}" if values else ""),
                   file=sys.stderr, flush=True)
         return source
 

@@ -1,0 +1,96 @@
+"""An elastic training job for the reliability tests, run under distgrad-run --max-restarts.
+
+    distgrad-run -n 2 --max-restarts 3 elastic_train.py --log-dir L [--kill ATTEMPT:RANK:STEP ...]
+
+A 16-32-4 MLP on synthetic data, SGD with momentum and a StepLR schedule, an ElasticSampler,
+an elastic.State committed every --commit-every steps and at the end of each epoch.
+``--kill A:R:S`` SIGKILLs rank R at global step S in attempt A (DISTGRAD_RESTART_COUNT);
+``--raise A:R:S`` makes it raise there instead (the rank fails, its host stays).
+Every rank appends ``epoch step index...`` per step to L/samples.a<attempt>.r<rank>, so a
+test can check that each sample of each epoch was trained on exactly once across restarts.
+"""
+import argparse
+import os
+import signal
+import time
+
+import numpy as np
+
+import distgrad as dg
+import distgrad.distributed as dist
+import distgrad.nn as nn
+import distgrad.optim as optim
+from distgrad.data import DataLoader, TensorDataset
+from distgrad.distributed.elastic import ElasticSampler, State
+
+ARGS = argparse.ArgumentParser()
+ARGS.add_argument("--epochs", type=int, default=3)
+ARGS.add_argument("--samples", type=int, default=384)
+ARGS.add_argument("--batch", type=int, default=8)
+ARGS.add_argument("--commit-every", type=int, default=4)
+ARGS.add_argument("--log-dir", required=True)
+ARGS.add_argument("--kill", action="append", default=[], metavar="ATTEMPT:RANK:STEP")
+ARGS.add_argument("--raise", dest="raise_", action="append", default=[], metavar="ATTEMPT:RANK:STEP")
+args = ARGS.parse_args()
+
+attempt = int(os.environ.get("DISTGRAD_RESTART_COUNT", "0"))
+dist.init()
+rank, size = dist.get_rank(), dist.get_world_size()
+
+
+def faults(specs):
+    """The steps at which this rank of this attempt fails."""
+    return {int(s) for a, r, s in (spec.split(":") for spec in specs) if int(a) == attempt and int(r) == rank}
+
+
+kill_at, raise_at = faults(args.kill), faults(args.raise_)
+
+
+def say(text):
+    os.write(1, f"[elastic rank {rank}] {text}\n".encode())
+
+
+rng = np.random.default_rng(0)
+x = rng.standard_normal((args.samples, 16)).astype(np.float32)
+y = rng.integers(0, 4, args.samples)
+data = TensorDataset(dg.from_numpy(x), dg.from_numpy(y), dg.from_numpy(np.arange(args.samples)))
+dg.manual_seed(0)
+model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+ddp = dist.DistributedDataParallel(model)
+optimizer = optim.SGD(ddp.parameters(), lr=0.05, momentum=0.9)
+scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.9)
+sampler = ElasticSampler(data, shuffle=True, seed=1)
+loader = DataLoader(data, batch_size=args.batch, sampler=sampler)
+state = State(ddp, optimizer, scheduler, sampler, epoch=1, step=0)
+state.restore()
+say(f"attempt {attempt}: {size} rank(s), from epoch {state.epoch} step {state.step} (t={time.time():.3f})")
+
+log = open(os.path.join(args.log_dir, f"samples.a{attempt}.r{rank}"), "a", buffering=1)
+first = True
+for epoch in range(state.epoch, args.epochs + 1):
+    state.epoch = epoch
+    sampler.set_epoch(epoch)
+    for i, (inputs, labels, index) in enumerate(loader):
+        step = state.step + 1
+        if step in kill_at:
+            say(f"fault kill at step {step} (t={time.time():.3f})")
+            os.kill(os.getpid(), signal.SIGKILL)
+        if step in raise_at:
+            say(f"fault raise at step {step} (t={time.time():.3f})")
+            raise RuntimeError(f"simulated failure at step {step}")
+        if first:
+            say(f"training at step {step} (t={time.time():.3f})")
+            first = False
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(ddp(inputs), labels).backward()
+        optimizer.step()
+        scheduler.step()
+        log.write(f"{epoch} {step} {' '.join(map(str, index.numpy().tolist()))}\n")
+        sampler.record_batch(i, len(labels))
+        state.step = step
+        if step % args.commit_every == 0:
+            state.commit()
+    state.epoch = epoch + 1
+    sampler.set_epoch(epoch + 1)
+    state.commit()
+say(f"done: epoch {args.epochs}, step {state.step}, lr {optimizer.param_groups[0]['lr']:.6g}")

@@ -1,0 +1,85 @@
+"""Elastic jobs: distgrad-run --max-restarts restarts a failed job on the ranks left, and the
+job's elastic.State and ElasticSampler continue it so that each sample of each epoch is trained
+on exactly once and at most one commit interval of work is lost per failure. Each job runs
+scripts/elastic_train.py (synthetic data, 384 samples, 8 per rank per step) under a deadline."""
+import re
+import sys
+from collections import Counter, defaultdict
+
+import pytest
+
+from jobs import REPO, SCRIPTS, clean_environment, record, run, time_of
+
+pytestmark = pytest.mark.timeout(120)
+COMMIT_EVERY, SAMPLES, EPOCHS = 4, 384, 3
+
+
+def elastic_job(tmp_path, launcher_flags, faults, ranks=2, timeout=90):
+    cmd = [sys.executable, "-m", "distgrad.run", "-n", str(ranks), *launcher_flags,
+           str(SCRIPTS / "elastic_train.py"), "--epochs", str(EPOCHS), "--samples", str(SAMPLES),
+           "--commit-every", str(COMMIT_EVERY), "--log-dir", str(tmp_path), *faults]
+    return run(cmd, timeout, clean_environment(PYTHONPATH=REPO))
+
+
+def attempts(output):
+    """[(attempt, world size, step it resumed from), ...] from the ranks' first lines."""
+    found = re.findall(r"\[elastic rank 0\] attempt (\d+): (\d+) rank\(s\), from epoch \d+ step (\d+)", output)
+    return [tuple(map(int, a)) for a in found]
+
+
+def trained_samples(tmp_path, resumed_from):
+    """{epoch: Counter of samples} over every attempt, leaving out the steps each failure lost
+    (those after the step the next attempt resumed from)."""
+    seen = defaultdict(Counter)
+    for log in tmp_path.glob("samples.a*.r*"):
+        attempt = int(re.search(r"\.a(\d+)\.", log.name)[1])
+        kept_until = resumed_from.get(attempt + 1, float("inf"))
+        for line in log.read_text().splitlines():
+            epoch, step, *indices = map(int, line.split())
+            if step <= kept_until:
+                seen[epoch].update(indices)
+    return seen
+
+
+def test_three_failures_the_job_finishes_by_itself_and_each_sample_is_used_once(tmp_path):
+    # Attempt 0 (2 ranks): rank 1 raises at step 13: its host is fine, the job restarts on 2 ranks.
+    # Attempt 1: rank 1 is SIGKILLed at step 41: lost, the job restarts on the 1 rank left,
+    # which re-shards the rest of epoch 2. Attempt 2: rank 0 raises at step 75 (epoch 3).
+    job = elastic_job(tmp_path, ["--max-restarts", "3", "--min-np", "1"],
+                      ["--raise", "0:1:13", "--kill", "1:1:41", "--raise", "2:0:75"])
+    assert job.returncode == 0, job.output
+    assert len(job.lines(r"^distgrad-run: restart \d/3: ")) == 3, job.output
+    assert job.lines(r"restart 1/3: rank 1 \(host \S+\) failed: raised RuntimeError; starting again with 2 rank"), \
+        job.output
+    # Named by the survivor's heartbeats (the rank) or by mpiexec (the host), whichever is first.
+    assert job.lines(r"restart 2/3: (rank 1|a rank) \(host \S+\) lost: .*; starting again with 1 rank\(s\)$"), \
+        job.output
+    runs = attempts(job.output)
+    assert [(a, w) for a, w, _ in runs] == [(0, 2), (1, 2), (2, 1), (3, 1)], job.output
+    resumed_from = {a: step for a, _, step in runs}
+    failed_at = {1: 13, 2: 41, 3: 75}  # the step each failure hit, by the attempt after it
+    for attempt, step in failed_at.items():
+        lost = step - 1 - resumed_from[attempt]
+        assert 0 <= lost < COMMIT_EVERY, (attempt, resumed_from)
+
+    seen = trained_samples(tmp_path, resumed_from)
+    assert sorted(seen) == list(range(1, EPOCHS + 1))
+    for epoch, counts in seen.items():
+        assert counts == Counter(range(SAMPLES)), f"epoch {epoch}: not every sample exactly once"
+    # The step counter and the learning-rate schedule continued: 24 steps an epoch on 2 ranks,
+    # 48 on one; StepLR(step_size=10, gamma=0.9) from lr 0.05.
+    last = int(re.search(r"done: epoch 3, step (\d+)", job.output)[1])
+    assert last == 24 + 16 + 16 + 48  # epoch 1, 16 steps of epoch 2 on 2 ranks, the rest on 1
+    assert f"lr {0.05 * 0.9 ** (last // 10):.6g}" in job.output
+
+    kill = time_of(job.output, r"fault kill at step 41")
+    again = time_of(job.output.split("fault kill at step 41", 1)[1], r"training at step")
+    record("SIGKILLed rank (2 ranks -> 1): from the kill to training again", again - kill)
+
+
+def test_fewer_ranks_than_min_np_left_ends_the_job_without_a_restart(tmp_path):
+    job = elastic_job(tmp_path, ["--max-restarts", "3", "--min-np", "2"], ["--kill", "0:1:5"], timeout=60)
+    assert job.returncode != 0
+    assert job.lines(r"^distgrad-run: failed \((rank 1|a rank) \(host \S+\) lost: .*\); 1 rank\(s\) left, fewer than "
+                     r"--min-np 2: not restarting$"), job.output
+    assert [a for a, _, _ in attempts(job.output)] == [0]
