@@ -18,6 +18,7 @@ from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, s
 from .serialization import load as _load, save as _save
 from . import autograd, data, nn, optim, utils  # noqa: E402
 from . import accelerator, backends, multiprocessing, onnx  # noqa: E402,F401
+from . import memory  # noqa: E402,F401  (host memory counts: distgrad.memory.max_allocated())
 from .autograd import inference_mode, is_inference_mode_enabled  # noqa: E402,F401
 from .utils.logging import get_logger as _get_logger  # noqa: E402
 

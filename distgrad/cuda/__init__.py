@@ -40,3 +40,7 @@ def manual_seed(seed):
     """Seed the current GPU's random generator; nothing without a GPU."""
     if is_available():
         _cupy.random.seed(int(seed))
+
+
+from .memory import (max_memory_allocated, memory_allocated, memory_reserved, memory_stats,  # noqa: E402
+                     reset_peak_memory_stats)
