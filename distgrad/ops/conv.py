@@ -14,7 +14,7 @@ The transposed convolution is the same pair of maps the other way round: its for
 the convolution's input gradient (col2im) and its input gradient the convolution's forward,
 so both ops share ``_Geometry``.
 """
-from ..errors import OpNotImplementedError, OpRuntimeError, OpTypeError, OpValueError
+from ..errors import OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ._sliding import (add_row_windows, add_windows, crop_hw, output_size, pad_hw, padded_buffer, pair,
                        row_spare, row_windows, windows)
@@ -23,7 +23,7 @@ from ._sliding import (add_row_windows, add_windows, crop_hw, output_size, pad_h
 class _Geometry:
     """Where a convolution's windows lie on its (N, C, H, W) input: padding, sizes, layout."""
 
-    def __init__(self, x_shape, weight_shape, stride, pad_before, pad_after, dilation, groups):
+    def __init__(self, x_shape, weight_shape, stride, pad_before, pad_after, dilation, groups, out_hw=None):
         self.x_shape, self.stride, self.dilation, self.groups = tuple(x_shape), stride, dilation, groups
         self.pad_before, self.pad_after = pad_before, pad_after
         o, cg, kh, kw = weight_shape
@@ -31,7 +31,10 @@ class _Geometry:
         n, c, h, w = x_shape
         self.padded_shape = (n, c, h + pad_before[0] + pad_after[0], w + pad_before[1] + pad_after[1])
         hp, wp = self.padded_shape[-2:]
-        self.out_hw = (output_size(hp, kh, stride[0], 0, dilation[0]), output_size(wp, kw, stride[1], 0, dilation[1]))
+        # ``out_hw``: the first windows only (a transposed convolution's output_padding may
+        # leave room for more than its input has).
+        self.out_hw = out_hw or (output_size(hp, kh, stride[0], 0, dilation[0]),
+                                 output_size(wp, kw, stride[1], 0, dilation[1]))
         self.rows = stride == (1, 1)  # the whole-rows layout
         self.width = wp if self.rows else self.out_hw[1]  # output columns per row, junk ones included
 
@@ -281,13 +284,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     if min(out_hw) < 1:
         raise OpRuntimeError(op, f"input of shape {tuple(input.shape)} with padding {pad} gives output size "
                                  f"{out_hw}; use less padding")
-    # The convolution from the output back to the input: padded by ``pad`` before; after, by
-    # as much as makes its window count the input's (the output_padding rows take no window).
-    after = tuple(p if e < s else p - e + s - 1 for p, e, s in zip(pad, extra, stride))
-    if min(after) < 0:
-        raise OpNotImplementedError(op, f"output_padding {extra} at least the stride {stride} with padding "
-                                        f"{pad} is not supported; pass a smaller output_padding")
-    geometry = _Geometry((n, og * groups, *out_hw), weight.shape, stride, pad, after, dilation, groups)
+    # The convolution from the output back to the input, padded by ``pad``: its first (H, W)
+    # windows are the input's positions.
+    geometry = _Geometry((n, og * groups, *out_hw), weight.shape, stride, pad, pad, dilation, groups, out_hw=(h, w))
     tensors = (input, weight) if bias is None else (input, weight, bias)
     out = ConvTranspose2d.apply(*tensors, geometry=geometry)
     return out.squeeze(0) if unbatched else out

@@ -77,6 +77,9 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
 
 def _bag_max(rows, bag, position, count):
     """Each bag's maximum over its rows: a (bags, longest, D) gather, missing slots -inf."""
+    xp = rows.xp
+    if bag.size == 0:  # every bag empty: zeros, still on the weight's graph
+        return matmul(rows._wrap(xp.zeros((count, rows.shape[0]), dtype=rows.array.dtype)), rows)
     lengths = numpy.bincount(bag, minlength=count)
     longest = max(int(lengths.max(initial=0)), 1)
     slot = numpy.arange(bag.size) - numpy.concatenate(([0], numpy.cumsum(lengths)[:-1]))[bag]
@@ -84,7 +87,6 @@ def _bag_max(rows, bag, position, count):
     table[bag, slot] = position
     missing = numpy.ones((count, longest), dtype=bool)
     missing[bag, slot] = False
-    xp = rows.xp
     gathered = rows[rows._wrap(xp.asarray(table))]  # (bags, longest, D)
     gathered = masked_fill(gathered, rows._wrap(xp.asarray(missing[..., None])), float("-inf"))
     best = _max(gathered, dim=1)[0]

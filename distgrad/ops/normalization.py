@@ -203,6 +203,9 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
         raise OpRuntimeError("group_norm", f"Expected number of channels in input to be divisible by num_groups, "
                                            f"but got input of shape {tuple(input.shape)} and num_groups="
                                            f"{num_groups}")
+    if input.numel() == num_groups:  # one value per group, as PyTorch's check
+        raise OpValueError("group_norm", f"Expected more than 1 value per channel when training, got input of "
+                                         f"shape {tuple(input.shape)} with num_groups={num_groups}")
     return _normalize_groups(input, num_groups, weight, bias, eps, "group_norm")[0]
 
 

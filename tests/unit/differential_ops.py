@@ -907,3 +907,185 @@ op("lerp", lambda m, a, b, w=None, weight=None: m.lerp(a, b, weight if w is None
 op("addmm", lambda m, *xs, **k: m.addmm(*xs, **k), addmm_draw, method=True)
 _u("erf", NUMERIC)
 op("erfinv", lambda m, x: m.erfinv(x), lambda d: ([np.tanh(tensor(d, NUMERIC))], {}), method=True)
+
+# ------------------------------------------------------------------ layers' ops: convolutions, pooling, norms,
+# resizing, padding and the further activations (issue 12)
+
+
+def no_nan(draw):
+    """``draw`` with NaNs made 0: PyTorch's own kernels disagree on them (its vectorized loop and
+    its scalar tail treat a NaN on a branch's edge differently), so no answer is the spec."""
+    def wrapped(d):
+        arrays, kw = draw(d)
+        return [np.where(np.isnan(a), 0, a) if a.dtype.kind == "f" else a for a in arrays], kw
+    return wrapped
+
+
+def finite(draw):
+    """``draw`` with every non-finite value made 0: for the ops built on matrix products
+    (convolutions, adaptive pooling, bags) or fused affine steps (group and instance norm),
+    where an inf or NaN meets a zero or an opposite inf in another order than in PyTorch's
+    kernels and gives NaN (0 * inf, inf - inf) in other places."""
+    def wrapped(d):
+        arrays, kw = draw(d)
+        return [np.where(np.isfinite(a), a, 0) if a.dtype.kind == "f" else a for a in arrays], kw
+    return wrapped
+
+
+def _f(name):
+    return lambda m, *xs, _n=name, **k: getattr(m.F, _n)(*xs, **k)
+
+
+for _name, _kw in [("silu", {}), ("mish", {}), ("logsigmoid", {}), ("softsign", {}), ("tanhshrink", {}),
+                   ("hardsigmoid", {}), ("hardswish", {}), ("relu6", {}), ("selu", {}),
+                   ("elu", {"alpha": st.sampled_from([1.0, 0.5, 2.0])}), ("celu", {"alpha": st.sampled_from([1.0, 0.5])}),
+                   ("softplus", {"beta": st.sampled_from([1.0, 2.0, 0.5]), "threshold": st.sampled_from([20.0, 1.0])}),
+                   ("hardtanh", {"min_val": st.sampled_from([-1.0, -0.5, 0.0]), "max_val": st.sampled_from([1.0, 2.0])})]:
+    op(f"F.{_name}", _f(_name), no_nan(unary(FLOATS, **_kw)))
+op("F.softmin", lambda m, x, **k: m.F.softmin(x, **k), lambda d: ([tensor(d, FLOATS, 1, 3)], {"dim": a_dim(d, 1)}))
+
+
+def glu_draw(d):
+    s = list(nonempty(d, 1, 3))
+    axis = d(st.integers(-len(s), len(s) - 1))
+    s[axis] *= 2 if d(st.integers(0, 9)) else 1  # now and then an odd size: both raise
+    return [values(d, tuple(s), dtype(d, FLOATS))], {"dim": axis}
+
+
+def prelu_draw(d):
+    s = nonempty(d, 1, 4)
+    channels = s[1] if len(s) >= 2 else 1
+    return [values(d, s, F64), values(d, (d(st.sampled_from([1, channels])),), F64)], {}
+
+
+op("F.glu", _f("glu"), glu_draw)
+op("F.prelu", _f("prelu"), prelu_draw)
+
+
+def conv_draw(d, dims, transposed=False):
+    """(N, C, *spatial) input and weight with drawn stride, padding, dilation and groups."""
+    groups = d(st.sampled_from([1, 1, 2]))
+    c, o = groups * d(st.integers(1, 2)), groups * d(st.integers(1, 2))
+    kernel = tuple(d(st.integers(1, 3)) for _ in range(dims))
+    spatial = tuple(d(st.integers(1, 6)) for _ in range(dims))
+    lead = (d(st.integers(1, 2)),) if d(st.integers(0, 4)) else ()  # now and then unbatched
+    stride, dilation = d(st.sampled_from([1, 1, 2])), d(st.sampled_from([1, 1, 2]))
+    kw = {"stride": stride, "dilation": dilation, "groups": groups}
+    weight = (c, o // groups) + kernel if transposed else (o, c // groups) + kernel
+    arrays = [values(d, lead + (c,) + spatial, F64), values(d, weight, F64)]
+    if d(st.booleans()):
+        arrays.append(values(d, (o,), F64))
+    if transposed:
+        kw["padding"] = d(st.integers(0, 1))
+        kw["output_padding"] = d(st.integers(0, max(stride, dilation) - 1))
+    else:
+        kw["padding"] = d(st.sampled_from([0, 1, 2, "same", "valid"] if stride == 1 else [0, 1]))
+    return arrays, kw
+
+
+op("F.conv2d", _f("conv2d"), finite(lambda d: conv_draw(d, 2)))
+op("F.conv1d", _f("conv1d"), finite(lambda d: conv_draw(d, 1)))
+op("F.conv_transpose2d", _f("conv_transpose2d"), finite(lambda d: conv_draw(d, 2, transposed=True)))
+op("F.conv_transpose1d", _f("conv_transpose1d"), finite(lambda d: conv_draw(d, 1, transposed=True)))
+
+
+def pool1d_draw(d, avg=False):
+    x = values(d, nonempty(d, 2, 3)[:-1] + (d(st.integers(2, 7)),), F64)
+    k = d(st.integers(1, 3))
+    kw = {"kernel_size": k, "stride": d(st.sampled_from([None, 1, 2])), "padding": d(st.integers(0, k // 2)),
+          "ceil_mode": d(st.booleans())}
+    if not avg:
+        kw["dilation"] = d(st.sampled_from([1, 2]))
+    return [x], kw
+
+
+op("F.max_pool1d", _f("max_pool1d"), no_nan(pool1d_draw))
+op("F.avg_pool1d", _f("avg_pool1d"), lambda d: pool1d_draw(d, avg=True))
+op("F.adaptive_avg_pool1d", _f("adaptive_avg_pool1d"),
+   finite(lambda d: ([values(d, nonempty(d, 2, 3)[:-1] + (d(st.integers(1, 7)),), F64)],
+                     {"output_size": d(st.integers(1, 4))})))
+op("F.adaptive_max_pool2d", _f("adaptive_max_pool2d"),
+   no_nan(lambda d: ([values(d, (2, 3, d(st.integers(1, 6)), d(st.integers(1, 6))), F64)],
+                     {"output_size": (d(st.integers(1, 4)), d(st.sampled_from([None, 1, 2, 5])))})))
+
+
+def norm_groups_draw(d):
+    groups = d(st.integers(1, 3))
+    s = (d(st.integers(1, 3)), groups * d(st.integers(1, 2))) + nonempty(d, 0, 2)
+    arrays = [values(d, s, F64)]
+    if d(st.booleans()):
+        arrays += [values(d, (s[1],), F64), values(d, (s[1],), F64)]
+    return arrays, {"num_groups": groups if d(st.integers(0, 9)) else groups + 1}
+
+
+def group_norm_call(m, x, weight=None, bias=None, num_groups=1):
+    return m.F.group_norm(x, num_groups, weight, bias)
+
+
+op("F.group_norm", group_norm_call, finite(norm_groups_draw))
+op("F.instance_norm", lambda m, x, *wb: m.F.instance_norm(x, None, None, *(wb or (None, None))),
+   finite(lambda d: ([values(d, (2, 3, d(st.integers(2, 4)), d(st.integers(1, 3))), F64)]
+                     + ([values(d, (3,), F64), values(d, (3,), F64)] if d(st.booleans()) else []), {})))
+
+
+def interpolate_draw(d):
+    mode = d(st.sampled_from(["nearest", "nearest-exact", "linear", "bilinear"]))
+    spatial = 1 if mode == "linear" else 2 if mode == "bilinear" else d(st.integers(1, 2))
+    x = values(d, (2, 2) + tuple(d(st.integers(1, 5)) for _ in range(spatial)), dtype(d, FLOATS))
+    kw = {"mode": mode}
+    if d(st.booleans()):
+        kw["size"] = d(st.integers(1, 7))
+    else:
+        kw["scale_factor"] = d(st.sampled_from([2, 0.5, 1.5, 2.25, 3]))
+    if mode in ("linear", "bilinear"):
+        kw["align_corners"] = d(st.sampled_from([False, True]))
+    return [x], kw
+
+
+op("F.interpolate", _f("interpolate"), no_nan(interpolate_draw))
+
+
+def pad_draw(d):
+    mode = d(st.sampled_from(["constant", "constant", "reflect", "replicate", "circular"]))
+    k = d(st.integers(1, 2))
+    x = values(d, nonempty(d, k + 1, k + 2) if mode != "constant" else nonempty(d, k, 3), dtype(d, FLOATS))
+    low = -1 if mode == "constant" else 0
+    kw = {"pad": tuple(d(st.integers(low, 2)) for _ in range(2 * k)), "mode": mode}
+    if mode == "constant" and d(st.booleans()):
+        kw["value"] = d(st.sampled_from([0.5, -2.0]))
+    return [x], kw
+
+
+op("F.pad", lambda m, x, pad, **k: m.F.pad(x, pad, **k), pad_draw)
+op("F.pixel_shuffle", _f("pixel_shuffle"),
+   lambda d: ([values(d, nonempty(d, 0, 1) + (4 * d(st.integers(1, 2)) + (0 if d(st.integers(0, 9)) else 1),
+                                             d(st.integers(1, 3)), d(st.integers(1, 3))), F64)], {"upscale_factor": 2}))
+op("F.pixel_unshuffle", _f("pixel_unshuffle"),
+   lambda d: ([values(d, nonempty(d, 0, 1) + (d(st.integers(1, 2)), 2 * d(st.integers(1, 2)), 2 * d(st.integers(1, 2))),
+                      F64)], {"downscale_factor": 2}))
+
+
+def two_vectors_draw(d):
+    a, b = broadcast_pair(d, 1, 3)
+    return [values(d, a, F64), values(d, b, F64)], {}
+
+
+op("F.normalize", _f("normalize"), lambda d: ([tensor(d, FLOATS, 1, 3)], {"dim": a_dim(d, 1, bad=False),
+                                                                          "p": d(st.sampled_from([2.0, 1.0, 3.0]))}))
+op("F.cosine_similarity", lambda m, a, b: m.F.cosine_similarity(a, b, dim=-1), two_vectors_draw)
+op("F.pairwise_distance", _f("pairwise_distance"), two_vectors_draw)
+
+
+def embedding_bag_draw(d):
+    rng = np.random.default_rng(d(st.integers(0, 2**32 - 1)))
+    mode = d(st.sampled_from(["sum", "mean", "max"]))
+    weight = values(d, (6, d(st.integers(1, 3))), F64)
+    if d(st.booleans()):
+        return [rng.integers(0, 6, (d(st.integers(1, 3)), d(st.integers(1, 4)))), weight], {"mode": mode}
+    n = d(st.integers(0, 6))
+    offsets = np.sort(rng.integers(0, n + 1, d(st.integers(1, 3))))
+    offsets[0] = 0
+    return [rng.integers(0, 6, n), weight, offsets], {"mode": mode}
+
+
+op("F.embedding_bag", lambda m, i, w, *o, **k: m.F.embedding_bag(i, w, *o, **k), finite(embedding_bag_draw))
