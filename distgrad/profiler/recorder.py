@@ -9,6 +9,7 @@ import sys
 import threading
 from time import perf_counter_ns
 
+_thread_id = threading.get_ident
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -39,23 +40,27 @@ class Recorder:
     def __init__(self, record_shapes=False, profile_memory=False, with_stack=False, device_timer=None):
         self.record_shapes, self.profile_memory, self.with_stack = record_shapes, profile_memory, with_stack
         self.device_timer = device_timer  # distgrad.profiler.cuda.DeviceTimer, or None: CPU only
-        self.events = []
+        self._raw = []     # one tuple of Event's fields per event: cheaper to make while recording
+        self._events = []  # the Event objects made of them so far
         self._local = threading.local()
 
-    def _open_ranges(self):
-        ranges = getattr(self._local, "ranges", None)
-        if ranges is None:
-            ranges = self._local.ranges = []
-        return ranges
+    @property
+    def events(self):
+        """Every event so far, as Event objects."""
+        if len(self._events) < len(self._raw):
+            self._events += [Event(*fields) for fields in self._raw[len(self._events):]]
+        return self._events
 
     def begin(self):
-        # [children's time, children's memory] so far
-        self._open_ranges().append([0, 0])
+        try:  # per open range: [children's time, children's memory] so far
+            self._local.ranges.append([0, 0])
+        except AttributeError:  # this thread's first range
+            self._local.ranges = [[0, 0]]
         return perf_counter_ns()
 
     def end(self, name, category, start_ns, input_shapes=None, memory=0, device=None):
         end_ns = perf_counter_ns()
-        ranges = self._open_ranges()
+        ranges = self._local.ranges
         children_ns, children_memory = ranges.pop()
         duration = end_ns - start_ns
         total_memory = memory + children_memory
@@ -64,13 +69,13 @@ class Recorder:
             parent[0] += duration
             parent[1] += total_memory
         stack = _user_stack() if self.with_stack else None
-        self.events.append(Event(name, category, start_ns, duration, duration - children_ns,
-                                 threading.get_ident(), input_shapes, total_memory, memory, stack, device))
+        self._raw.append((name, category, start_ns, duration, duration - children_ns, _thread_id(),
+                          input_shapes, total_memory, memory, stack, device))
 
     def span(self, name, category, start_ns, end_ns, args=None):
         """A range that need not nest in this thread's (a collective started in one call and
         finished in another): kept on a row of its own, ``category``; no self CPU time."""
-        self.events.append(Event(name, category, start_ns, end_ns - start_ns, 0, category, args=args))
+        self._raw.append((name, category, start_ns, end_ns - start_ns, 0, category, None, 0, 0, None, None, args))
 
     def resolve_device_times(self):
         """Wait for pending CUDA events and turn them into device times (once, at stop)."""

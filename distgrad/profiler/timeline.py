@@ -15,6 +15,7 @@ import contextlib
 from time import perf_counter_ns
 
 from . import hooks
+from ..autograd.engine import current_backward
 from .profile import profile
 from .trace import chrome_trace, write_chrome_trace, write_merged
 
@@ -26,7 +27,6 @@ def _timed_iallreduce(comm, array, op="sum", element=None):
     recorder = hooks.current()
     if recorder is None:
         return _plain["iallreduce"](comm, array, op, element)
-    from ..autograd.engine import current_backward
     running = current_backward()
     if running is not _backward_calls[0]:
         _backward_calls[:] = [running, 0]
