@@ -94,3 +94,28 @@ def test_a_mismatch_raises_on_every_rank_and_the_next_collective_still_pairs():
         else:
             c.broadcast(np.ones(2, np.float32), 0)
     assert c.allreduce(np.ones(1, np.float32))[0] == dist.get_world_size()
+
+
+def test_larger_transfers_start_in_call_order_whatever_order_they_are_waited_in(naive):
+    c, rank = comm(), dist.get_rank()
+    x, y = data(5000, salt=3), data(7000, salt=4)
+    expected_x, expected_y = naive.allreduce(x.copy(), "sum"), naive.allreduce(y.copy(), "sum")
+    first, second = c.iallreduce(x, "sum"), c.iallreduce(y, "sum")
+    if rank == 0:
+        first.is_completed()  # may start the first transfer here and not on the other ranks
+    second.wait()
+    first.wait()
+    np.testing.assert_array_equal(x, expected_x)
+    np.testing.assert_array_equal(y, expected_y)
+    # one rank waits in the larger collective, the others already in the next, small one:
+    # their wait must start the larger transfer, or rank 0 never reaches the small one
+    z, expected_z = data(5000, salt=5), naive.allreduce(data(5000, salt=5), "sum")
+    work = c.iallreduce(z, "sum")
+    if rank == 0:
+        work.wait()
+        small = c.allreduce(np.ones(1, np.float32))
+    else:
+        small = c.allreduce(np.ones(1, np.float32))
+        work.wait()
+    np.testing.assert_array_equal(z, expected_z)
+    assert small[0] == dist.get_world_size()

@@ -9,6 +9,7 @@ travels inside a fixed-size slot exchange whose header fingerprints the call, a 
 after that exchange agreed (verify.py). DISTGRAD_DEBUG=1 adds a fuller check before each.
 """
 import pickle
+from collections import deque
 
 import numpy
 
@@ -17,7 +18,7 @@ from .bfloat16 import bfloat16_sum
 from .base import Communicator, Work
 from .device_buffers import DeviceBuffers
 from .topology import discover
-from .verify import INLINE_BYTES, InlineAllReduce, Slots, reduce_rows
+from .verify import INLINE_BYTES, InlineAllReduce, PendingTransfer, Slots, reduce_rows
 from .waiting import Waiter
 
 
@@ -33,6 +34,8 @@ class MPICommunicator(Communicator):
         self.waiter = Waiter(self.comm.Dup(), self.topology, stall_seconds)
         self.slots = Slots(self.comm, self.rank, self.size, self.error)
         self._plans = {}  # (shape, dtype, op, element) -> InlineAllReduce
+        self._unstarted = deque()  # PendingTransfers whose transfer has not started, in call order
+        self.waiter.progress = self._start_due
         self.debug = debug.debug_enabled() if debug_checks is None else debug_checks
         self.seq = 0  # collectives started so far; the same count on every rank
         self._ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
@@ -55,8 +58,7 @@ class MPICommunicator(Communicator):
                 plan.finish(seq, what, array)
                 return array
         mpi_op = self._mpi_op(op, element)
-        self._exchange(seq, what)
-        self.waiter.wait(self.comm.Iallreduce(self.MPI.IN_PLACE, array, mpi_op).Test, seq, what)
+        self._after_check(seq, what, lambda: self.comm.Iallreduce(self.MPI.IN_PLACE, array, mpi_op)).wait()
         return array
 
     def _start_allreduce(self, array, op, element):
@@ -184,6 +186,7 @@ class MPICommunicator(Communicator):
     def broadcast_object(self, obj, root=0):
         seq, what = self.begin("broadcast_object", root=root)
         self._exchange(seq, what)
+        self._all_started(seq, what)
         data = bytearray(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)) if self.rank == root else None
         size = numpy.array([len(data) if data is not None else 0], numpy.int64)
         self._finish(self.comm.Ibcast(size, root=root), seq, what)
@@ -194,6 +197,7 @@ class MPICommunicator(Communicator):
     def allgather_object(self, obj):
         seq, what = self.begin("all_gather_object")
         self._exchange(seq, what)
+        self._all_started(seq, what)
         data = numpy.frombuffer(pickle.dumps(obj, pickle.HIGHEST_PROTOCOL), numpy.uint8)
         sizes = numpy.empty(self.size, numpy.int64)
         self._finish(self.comm.Iallgather(numpy.array([data.size], numpy.int64), sizes), seq, what)
@@ -270,21 +274,37 @@ class MPICommunicator(Communicator):
         """A larger collective: the slot exchange (headers only) first; ``start()`` starts the
         transfer, and returns its request, once every rank's header agreed."""
         rows, check = self.slots.start(seq, what)
-        transfer = None
+        transfer = PendingTransfer(rows, check, start, seq, what)
+        self._unstarted.append(transfer)
 
         def test():
-            nonlocal transfer
-            if transfer is None:
-                if not check.Test():
+            if transfer.request is None:
+                self._start_due()
+                if transfer.request is None:
                     return False
-                self.slots.check(rows, seq, what)
-                transfer = start()
-            return transfer.Test()
+            return transfer.request.Test()
         return Work(test, finish, self.waiter, seq, what)
+
+    def _start_due(self):
+        """Start the transfers whose headers agreed, strictly in the order they were called:
+        MPI pairs the collectives of a communicator by the order they start, and a rank
+        waiting in a later collective must not hold back an earlier one (the Waiter calls
+        this while it polls)."""
+        queue = self._unstarted
+        while queue and queue[0].check.Test():
+            transfer = queue.popleft()
+            self.slots.check(transfer.rows, transfer.seq, transfer.what)
+            transfer.request = transfer.start()
+
+    def _all_started(self, seq, what):
+        """Before a transfer started at once on the main communicator (object collectives)."""
+        if self._unstarted:
+            self.waiter.wait(lambda: self._start_due() or not self._unstarted, seq, what)
 
     def _check_fingerprints(self, what):
         rows = numpy.empty((self.size, debug.FINGERPRINT_BYTES), numpy.uint8)
-        request = self.comm.Iallgather(debug.encode(what.fingerprint()), rows)
+        # on a communicator of its own: the main one starts transfers only once they are due
+        request = self.slots.report.Iallgather(debug.encode(what.fingerprint()), rows)
         self._finish(request, self.seq, f"debug check of {what}")
         message = debug.mismatch_message(self.seq, [debug.decode(row) for row in rows])
         if message is not None:

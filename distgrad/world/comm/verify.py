@@ -108,6 +108,17 @@ class Slots:
             "do the ranks run different Python versions?")
 
 
+class PendingTransfer:
+    """A larger collective between its slot exchange (``check``, a request) and the start of
+    its transfer (``start()`` returns the transfer's request, kept in ``request``)."""
+
+    __slots__ = ("rows", "check", "start", "seq", "what", "request")
+
+    def __init__(self, rows, check, start, seq, what):
+        self.rows, self.check, self.start, self.seq, self.what = rows, check, start, seq, what
+        self.request = None
+
+
 class InlineAllReduce:
     """Scratch slots and views for all-reduces of one shape, dtype and op, made once: the
     hot path of dist.all_reduce on small tensors (metrics, flags) allocates nothing and adds

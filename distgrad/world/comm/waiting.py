@@ -63,6 +63,7 @@ class Waiter:
         self._query = 0
         self._replies = {}
         self.exited = {}  # rank -> number of collectives it started before its process ended
+        self.progress = None  # called while polling: the communicator starts transfers now due
 
     def started(self, seq, what):
         self.launched = (seq, what)
@@ -80,6 +81,8 @@ class Waiter:
                 if spins & 31:
                     continue
                 self.serve()
+                if self.progress is not None:
+                    self.progress()
                 elapsed = time.monotonic() - start
                 if self.exited:
                     self._check_exited(seq, what, elapsed)
