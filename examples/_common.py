@@ -14,6 +14,7 @@ import distgrad.distributed as dist
 from distgrad.data import DataLoader, DistributedSampler, Subset
 from distgrad.data.datasets import MNIST, Digits
 from distgrad.data.transforms import Normalize
+from distgrad.distributed.elastic import ElasticSampler, State
 from distgrad.utils.checkpoint import Checkpointer
 from distgrad.utils.logging import get_logger, rank_prefix
 from distgrad.utils.metrics import RunningAverage
@@ -77,7 +78,8 @@ def load_datasets(args):
 
 def mnist_loaders(args, device):
     train, test = load_datasets(args)
-    sampler = DistributedSampler(train, shuffle=True, seed=args.seed)
+    sampler = (ElasticSampler if getattr(args, "elastic", False) else DistributedSampler)(
+        train, shuffle=True, seed=args.seed)
     train_loader = DataLoader(train, batch_size=args.batch_size, sampler=sampler, device=device)
     return train_loader, test_loader(test, device), sampler
 
@@ -116,6 +118,40 @@ def resume(args, ckpt, model, optimizer, scheduler=None, sampler=None):
         return 1, 0
     log.info("resumed from epoch %d (step %d) in %s", state["epoch"], state["step"], args.checkpoint_dir)
     return state["epoch"] + 1, state["step"]
+
+
+def elastic_flags(p):
+    p.add_argument("--elastic", action="store_true",
+                   help="commit the training state every --commit-every steps, and continue from the newest "
+                        "commit when distgrad-run --max-restarts restarts the job (on however many ranks are left)")
+    p.add_argument("--commit-every", type=int, default=10, metavar="STEPS")
+
+
+class Elastic:
+    """--elastic for a training loop: ``step_done(batch_idx, batch_size, step)`` after each optimizer
+    step, ``epoch_done(epoch)`` after each epoch; ``epoch`` and ``step`` say where to start."""
+
+    def __init__(self, args, model, optimizer, sampler, epoch, step):
+        self.every, self.sampler = args.commit_every, sampler
+        self.state = State(model, optimizer, sampler=sampler, epoch=epoch, step=step)
+        self.state.restore()
+        self.epoch, self.step = self.state.epoch, self.state.step
+
+    def step_done(self, batch_idx, batch_size, step):
+        self.sampler.record_batch(batch_idx, batch_size)
+        self.state.step = step
+        if step % self.every == 0:
+            self.state.commit()
+
+    def epoch_done(self, epoch):
+        self.state.epoch = epoch + 1
+        self.sampler.set_epoch(epoch + 1)  # the next epoch starts from its first sample
+        self.state.commit()
+
+
+def elastic(args, model, optimizer, sampler, epoch, step):
+    """An Elastic with --elastic, else None."""
+    return Elastic(args, model, optimizer, sampler, epoch, step) if getattr(args, "elastic", False) else None
 
 
 class Report:

@@ -2,6 +2,7 @@
 
     python examples/mnist_mlp.py                       # one process
     distgrad-run -n 2 examples/mnist_mlp.py            # two ranks, batch 64 each
+    distgrad-run -n 2 --max-restarts 3 examples/mnist_mlp.py --elastic   # survives lost ranks
 """
 import distgrad as torch
 import distgrad.distributed as dist
@@ -30,6 +31,7 @@ class Net(nn.Module):
 def main():
     p = _common.parser(__doc__.splitlines()[0], epochs=10, batch_size=64, lr=0.01)
     p.add_argument("--momentum", type=float, default=0.9)
+    _common.elastic_flags(p)
     args = p.parse_args()
     device = _common.setup(args)
     trainloader, testloader, sampler = _common.mnist_loaders(args, device)
@@ -39,6 +41,9 @@ def main():
     optimizer = optim.SGD(net.parameters(), lr=args.lr, momentum=args.momentum)
     ckpt = _common.checkpointer(args)
     first_epoch, step = _common.resume(args, ckpt, net, optimizer, sampler=sampler)
+    elastic = _common.elastic(args, net, optimizer, sampler, first_epoch, step)
+    if elastic:
+        first_epoch, step = elastic.epoch, elastic.step
     report = _common.Report("mnist_mlp", args)
     observer = _common.Observer("mnist_mlp", args, optimizer)
 
@@ -58,6 +63,8 @@ def main():
                 stats.update(len(labels), loss=loss.item())
                 bar.update(len(labels), loss=loss.item())
                 observer.step(len(labels), loss.item())
+                if elastic:
+                    elastic.step_done(i, len(labels), step)
                 if args.max_steps and i + 1 >= args.max_steps:
                     break
         train, test = stats.compute(), _common.evaluate(net, testloader)
@@ -65,6 +72,8 @@ def main():
         observer.epoch(epoch, train_loss=train["loss"], test_loss=test["loss"], test_accuracy=test["accuracy"])
         if ckpt and ckpt.due(epoch):
             ckpt.save(epoch, step, net, optimizer, sampler=sampler)
+        if elastic:
+            elastic.epoch_done(epoch)
     observer.close()
     report.save()
 
