@@ -120,7 +120,10 @@ class Waiter:
             self._sends = [r for r in self._sends if not r.Test()]
 
     def stall_report(self, seq, what, elapsed):
-        missing, arrived = [], []
+        """Where every other rank is: not arrived (busy, ended, in an earlier collective),
+        waiting in this collective too, or already in a later one; "the transfer itself is
+        slow" only when every rank is waiting in this very collective."""
+        missing, here, later = [], [], []
         for rank in range(self.topology.size):
             if rank == self.topology.rank:
                 continue
@@ -133,21 +136,30 @@ class Waiter:
                                "e.g. computing, sleeping or blocked in another call)")
                 continue
             (their_seq, their_what), their_wait = reply
-            if their_seq >= seq:
-                arrived.append(str(rank))
-            elif their_wait is not None:
-                missing.append(f"rank {rank} (waiting in collective #{their_wait[0]}: {their_wait[1]})")
+            waiting_in = None if their_wait is None else their_wait[0]
+            if waiting_in == seq:
+                here.append(str(rank))
+            elif waiting_in is not None and waiting_in > seq:
+                later.append(f"rank {rank} (waiting in collective #{waiting_in}: {their_wait[1]})")
+            elif their_seq >= seq:
+                later.append(f"rank {rank} (started it, then went on: last started collective #{their_seq}: "
+                             f"{their_what}; busy outside collectives, so MPI moves its part only when it "
+                             "next calls one)")
+            elif waiting_in is not None:
+                missing.append(f"rank {rank} (waiting in an earlier collective #{waiting_in}: {their_wait[1]})")
             else:
                 missing.append(f"rank {rank} (last started collective #{their_seq}: "
                                f"{their_what or 'none'}; busy outside collectives)")
-        text = f"stall: {what} (collective #{seq}) has waited {elapsed:.1f} s for the other ranks; "
+        parts = []
         if missing:
-            text += "ranks that have not arrived: " + "; ".join(missing)
-        else:
-            text += "every rank has arrived: the transfer itself is slow"
-        if arrived:
-            text += "; arrived: rank " + ", ".join(arrived)
-        return text
+            parts.append("ranks that have not arrived: " + "; ".join(missing))
+        if later:
+            parts.append("ranks past it, in a later collective or computing: " + "; ".join(later))
+        if here:
+            parts.append(("every other rank is waiting in it too: the transfer itself is slow (rank "
+                          if not missing and not later else "waiting in it too: rank ") + ", ".join(here)
+                         + (")" if not missing and not later else ""))
+        return f"stall: {what} (collective #{seq}) has waited {elapsed:.1f} s for the other ranks; " + "; ".join(parts)
 
     def announce_exit(self):
         """Tell every other rank that this process is ending after the collectives it started."""
