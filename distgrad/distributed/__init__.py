@@ -30,6 +30,7 @@ from .agreement import check_epoch
 from .compression import Compression, Compressor
 from .ddp import DistributedDataParallel
 from .optimizer import DistributedOptimizer, broadcast_optimizer_state, broadcast_parameters
+from . import optim  # noqa: E402  (torch.distributed.optim: ZeroRedundancyOptimizer)
 
 DDP = DistributedDataParallel
 
