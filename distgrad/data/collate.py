@@ -14,7 +14,7 @@ def default_collate(batch):
     Tensors and NumPy arrays are stacked along a new first dimension (their dtype kept);
     Python floats become float32 (the default dtype), ints int64, bools bool; dicts are
     collated per key, tuples and lists per position (as lists, like PyTorch); strings
-    stay lists of strings.
+    stay as given.
     """
     if len(batch) == 0:
         raise ValueError("default_collate: got an empty batch")
@@ -35,18 +35,18 @@ def default_collate(batch):
     if isinstance(elem, float):
         return Tensor._wrap(numpy.array(batch, dtype=dtypes.get_default_dtype()))
     if isinstance(elem, (str, bytes)):
-        return list(batch)
+        return batch  # as given: a list from the loader, a tuple inside a collated sequence (as PyTorch)
     if isinstance(elem, collections.abc.Mapping):
         collated = {key: default_collate([d[key] for d in batch]) for key in elem}
         return collated if type(elem) is dict else type(elem)(collated)
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
-        return type(elem)(*(default_collate(list(s)) for s in zip(*batch)))
+        return type(elem)(*(default_collate(s) for s in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
         size = len(elem)
         if any(len(b) != size for b in batch):
             raise RuntimeError("default_collate: each element in the batch should be of equal size, got "
                                f"sizes {sorted({len(b) for b in batch})}")
-        return [default_collate(list(s)) for s in zip(*batch)]
+        return [default_collate(s) for s in zip(*batch)]
     raise TypeError("default_collate: a batch must contain Tensors, NumPy arrays, numbers, dicts or "
                     f"lists; found {type(elem).__name__}")
 

@@ -33,7 +33,8 @@ class IterableDataset(Dataset):
         raise NotImplementedError(f"{type(self).__name__} must define __iter__")
 
     def __add__(self, other):
-        raise TypeError("IterableDataset does not support '+'; chain the iterators instead")
+        from .combined import ChainDataset  # combined.py builds on this module
+        return ChainDataset([self, other])
 
 
 def fetch_batch(dataset, indices, collate_fn=None):

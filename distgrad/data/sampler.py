@@ -7,8 +7,8 @@ from ..random import generator_for
 class Sampler:
     """Base class: ``__iter__`` yields dataset indices; ``__len__`` says how many.
 
-    Samplers that know a whole pass up front also define ``order()``, the pass as a NumPy
-    array, which BatchSampler slices instead of collecting indices one by one.
+    Samplers that know a pass in advance also define ``chunks()``, the pass as a sequence of
+    NumPy arrays, which BatchSampler slices instead of collecting indices one by one.
     """
 
     def __init__(self, data_source=None):
@@ -27,14 +27,43 @@ class SequentialSampler(Sampler):
     def __iter__(self):
         return iter(range(len(self.data_source)))
 
-    def order(self):
-        return numpy.arange(len(self.data_source))
+    def chunks(self):
+        return [numpy.arange(len(self.data_source))]
 
     def __len__(self):
         return len(self.data_source)
 
 
-class RandomSampler(Sampler):
+# Draws with replacement come in chunks of this many indices, so a pass of 10**10 samples
+# costs memory for one chunk, not for the whole pass (torch.utils.data draws lazily too).
+_CHUNK = 1 << 16
+
+
+def _rng(generator):
+    return generator.rng if generator is not None else generator_for(numpy)
+
+
+def _check_num_samples(owner, num_samples):
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples <= 0:
+        raise ValueError(f"{owner}: num_samples should be a positive integer, got {num_samples!r}")
+
+
+def _chunked(num_samples, draw):
+    """``draw(k)`` called for chunks of at most _CHUNK indices, ``num_samples`` in all."""
+    for start in range(0, num_samples, _CHUNK):
+        yield draw(min(_CHUNK, num_samples - start))
+
+
+class _ChunkedSampler(Sampler):
+    """A sampler whose pass is a sequence of index arrays (``chunks()``): iterated lazily,
+    and sliced into batches by BatchSampler without building the whole pass."""
+
+    def __iter__(self):
+        for chunk in self.chunks():
+            yield from chunk.tolist()
+
+
+class RandomSampler(_ChunkedSampler):
     """A new random order every pass, drawn from ``generator`` (a distgrad.Generator) or,
     by default, from distgrad's global CPU generator, so ``distgrad.manual_seed`` makes the
     sequence of epochs reproducible."""
@@ -44,26 +73,61 @@ class RandomSampler(Sampler):
         self.replacement = replacement
         self._num_samples = num_samples
         self.generator = generator
-        if num_samples is not None and (not isinstance(num_samples, int) or num_samples <= 0):
-            raise ValueError(f"RandomSampler: num_samples should be a positive integer, got {num_samples!r}")
+        if not isinstance(replacement, bool):
+            raise ValueError(f"RandomSampler: replacement should be a boolean, got {replacement!r}")
+        if num_samples is not None:
+            _check_num_samples("RandomSampler", num_samples)
 
     @property
     def num_samples(self):
         return len(self.data_source) if self._num_samples is None else self._num_samples
 
-    def __iter__(self):
-        return iter(self.order().tolist())
-
-    def order(self):
+    def chunks(self):
         n = len(self.data_source)
-        rng = self.generator.rng if self.generator is not None else generator_for(numpy)
+        rng = _rng(self.generator)
         if self.replacement:
-            return rng.integers(0, n, size=self.num_samples)
+            yield from _chunked(self.num_samples, lambda k: rng.integers(0, n, size=k))
+            return
         # num_samples beyond n repeats whole permutations, as PyTorch does
-        rounds = -(-self.num_samples // n) if n else 0
-        if not rounds:
-            return numpy.empty(0, numpy.int64)
-        return numpy.concatenate([rng.permutation(n) for _ in range(rounds)])[:self.num_samples]
+        for start in range(0, self.num_samples if n else 0, n or 1):
+            yield rng.permutation(n)[:self.num_samples - start]
+
+    def __len__(self):
+        return self.num_samples
+
+
+class WeightedRandomSampler(_ChunkedSampler):
+    """``num_samples`` indices in [0, len(weights)), index i drawn with probability
+    proportional to ``weights[i]`` (with or without replacement), as torch.multinomial draws."""
+
+    def __init__(self, weights, num_samples, replacement=True, generator=None):
+        _check_num_samples("WeightedRandomSampler", num_samples)
+        if not isinstance(replacement, bool):
+            raise ValueError(f"WeightedRandomSampler: replacement should be a boolean, got {replacement!r}")
+        weights = numpy.asarray(weights.numpy() if hasattr(weights, "numpy") else weights, dtype=numpy.float64)
+        if weights.ndim != 1:
+            raise ValueError(f"WeightedRandomSampler: weights should be a 1-D sequence, got shape {weights.shape}")
+        if not numpy.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
+            raise RuntimeError("WeightedRandomSampler: weights must be finite, non-negative and not all zero")
+        if not replacement and num_samples > len(weights):
+            raise RuntimeError(f"WeightedRandomSampler: cannot draw {num_samples} samples without replacement "
+                               f"from {len(weights)} weights")
+        self.weights = weights
+        self.num_samples = num_samples
+        self.replacement = replacement
+        self.generator = generator
+
+    def chunks(self):
+        rng, n = _rng(self.generator), len(self.weights)
+        if self.replacement:
+            p = self.weights / self.weights.sum()
+            yield from _chunked(self.num_samples, lambda k: rng.choice(n, size=k, p=p))
+        else:
+            # An exponential race: index i finishes at Exp(1) / w_i, so the order of finishing is
+            # sequential weighted draws without replacement; zero weights come last, in random order.
+            with numpy.errstate(divide="ignore"):
+                finish = rng.exponential(size=n) / self.weights
+            yield numpy.lexsort((rng.random(n), finish))[:self.num_samples]
 
     def __len__(self):
         return self.num_samples
@@ -97,9 +161,8 @@ class BatchSampler(Sampler):
         self.drop_last = drop_last
 
     def __iter__(self):
-        order = getattr(self.sampler, "order", None)
-        if order is not None:
-            yield from self._slices(order())
+        if hasattr(self.sampler, "chunks"):
+            yield from self._from_chunks(self.sampler.chunks())
             return
         batch = []
         for index in self.sampler:
@@ -110,10 +173,17 @@ class BatchSampler(Sampler):
         if batch and not self.drop_last:
             yield batch
 
-    def _slices(self, order):
-        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
-        for start in range(0, stop, self.batch_size):
-            yield order[start:start + self.batch_size].tolist()
+    def _from_chunks(self, chunks):
+        """Batches sliced from index arrays; a batch may span the end of one and the start of the next."""
+        carry = numpy.empty(0, numpy.int64)
+        for chunk in chunks:
+            chunk = numpy.concatenate([carry, chunk]) if len(carry) else chunk
+            whole = len(chunk) - len(chunk) % self.batch_size
+            for start in range(0, whole, self.batch_size):
+                yield chunk[start:start + self.batch_size].tolist()
+            carry = chunk[whole:]
+        if len(carry) and not self.drop_last:
+            yield carry.tolist()
 
     def __len__(self):
         n = len(self.sampler)

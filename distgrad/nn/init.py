@@ -138,3 +138,35 @@ def orthogonal_(tensor, gain=1, generator=None):
     if rows < cols:
         q = q.T
     return _fill(tensor, (gain * q).reshape(tensor.array.shape))
+
+
+def dirac_(tensor, groups=1):
+    """The identity convolution: each of the first min(out, in) channels of every group passes
+    its input channel through at the kernel's centre (3-, 4- and 5-D weights)."""
+    if not 3 <= tensor.ndim <= 5:
+        raise ValueError(f"dirac_: only tensors with 3, 4, or 5 dimensions are supported, "
+                         f"got shape {tuple(tensor.shape)}")
+    out_channels, in_channels = tensor.shape[0], tensor.shape[1]
+    if out_channels % groups:
+        raise ValueError(f"dirac_: dim 0 ({out_channels}) must be divisible by groups ({groups})")
+    per_group = out_channels // groups
+    values = tensor.xp.zeros(tensor.array.shape, dtype=tensor.array.dtype)
+    centre = tuple(s // 2 for s in tensor.shape[2:])
+    for g in range(groups):
+        for d in range(min(per_group, in_channels)):
+            values[(g * per_group + d, d) + centre] = 1
+    return _fill(tensor, values)
+
+
+def sparse_(tensor, sparsity, std=0.01, generator=None):
+    """Normal(0, std) entries with a fraction ``sparsity`` of every column set to zero (rows
+    chosen at random per column), for 2-D tensors."""
+    if tensor.ndim != 2:
+        raise ValueError(f"sparse_: only tensors with 2 dimensions are supported, got shape {tuple(tensor.shape)}")
+    rows, cols = tensor.shape
+    rng, xp = _rng(tensor, generator), tensor.xp
+    values = rng.normal(0.0, std, size=(rows, cols))
+    zeros = int(math.ceil(sparsity * rows))
+    for col in range(cols):
+        values[rng.permutation(rows)[:zeros], col] = 0
+    return _fill(tensor, xp.asarray(values))

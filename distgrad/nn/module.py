@@ -10,7 +10,7 @@ import numpy
 
 from ..backend import device as Device, move
 from ..tensor import Tensor, _RemovableHandle
-from .parameter import Parameter
+from .parameter import Buffer, Parameter
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -113,6 +113,8 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
                             "(Tensor or None required)")
+        if isinstance(tensor, Buffer):
+            tensor = tensor.as_tensor()
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -140,6 +142,10 @@ class Module:
                 raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
                                 "(distgrad.nn.Parameter or None expected)")
             params[name] = None
+        elif isinstance(value, Buffer):
+            self._check_initialised("buffers")
+            self._forget(name)
+            self.register_buffer(name, value, value.persistent)
         elif isinstance(value, Module):
             self._check_initialised("child modules")
             self._forget(name)

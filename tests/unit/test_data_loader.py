@@ -85,7 +85,7 @@ def test_default_collate_types_and_structure():
                              (2.5, 3, False, np.array([3, 4], np.int16), "b")])
     floats, ints, bools, arrays, strings = batch
     assert floats.dtype == np.float32 and ints.dtype == np.int64 and bools.dtype == np.bool_
-    assert arrays.dtype == np.int16 and arrays.shape == (2, 2) and strings == ["a", "b"]
+    assert arrays.dtype == np.int16 and arrays.shape == (2, 2) and strings == ("a", "b")  # a tuple, as PyTorch
     d = default_collate([{"x": distgrad.ones(2), "y": 1}, {"x": distgrad.zeros(2), "y": 0}])
     assert d["x"].shape == (2, 2) and d["y"].tolist() == [1, 0]
     Pair = collections.namedtuple("Pair", "a b")

@@ -1,5 +1,6 @@
 """torch.utils.data.sampler's names."""
 from ...data.sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,  # noqa: F401
-                             SubsetRandomSampler)
+                             SubsetRandomSampler, WeightedRandomSampler)
 
-__all__ = ["BatchSampler", "RandomSampler", "Sampler", "SequentialSampler", "SubsetRandomSampler"]
+__all__ = ["BatchSampler", "RandomSampler", "Sampler", "SequentialSampler", "SubsetRandomSampler",
+           "WeightedRandomSampler"]

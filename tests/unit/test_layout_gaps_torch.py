@@ -1,0 +1,223 @@
+"""The last pieces of torch's layout that programs reach for, against PyTorch: data samplers
+and datasets, parameter containers, buffers, init functions, module hooks and tensor ops."""
+import collections
+
+import numpy as np
+import pytest
+
+import distgrad as dg
+import distgrad.nn as nn
+from distgrad.utils import data as dg_data
+
+torch = pytest.importorskip("torch")
+from torch.utils import data as torch_data  # noqa: E402
+
+RNG = np.random.default_rng(2024)
+
+
+# ------------------------------------------------------------------ samplers
+def test_weighted_sampler_draws_in_proportion_to_the_weights():
+    weights = [1.0, 0.0, 3.0, 6.0]
+    sampler = dg_data.WeightedRandomSampler(weights, 40000, generator=dg.Generator().manual_seed(3))
+    counts = np.bincount(list(sampler), minlength=4) / 40000
+    # binomial standard error at 40000 draws is at most 0.0025: 0.015 is six of them
+    np.testing.assert_allclose(counts, np.array(weights) / 10, atol=0.015)
+    assert len(sampler) == len(torch_data.WeightedRandomSampler(weights, 40000)) == 40000
+
+
+def test_weighted_sampler_without_replacement_draws_distinct_indices_favouring_heavy_ones():
+    weights = dg.tensor([1.0, 1.0, 1.0, 1.0, 100.0, 100.0])
+    firsts = collections.Counter()
+    for seed in range(300):
+        drawn = list(dg_data.WeightedRandomSampler(weights, 4, replacement=False,
+                                                   generator=dg.Generator().manual_seed(seed)))
+        assert len(set(drawn)) == 4 and all(0 <= i < 6 for i in drawn)
+        firsts[drawn[0]] += 1
+    assert firsts[4] + firsts[5] > 0.9 * 300  # 200/204 of first draws are a heavy index
+
+
+@pytest.mark.parametrize("kwargs", [dict(weights=[1.0, 2.0], num_samples=0), dict(weights=[1.0], num_samples=True),
+                                    dict(weights=[[1.0, 2.0]], num_samples=2),
+                                    dict(weights=[1.0, 2.0], num_samples=2, replacement=1)])
+def test_weighted_sampler_refuses_what_pytorch_refuses(kwargs):
+    with pytest.raises(ValueError):
+        torch_data.WeightedRandomSampler(**kwargs)
+    with pytest.raises(ValueError, match="WeightedRandomSampler"):
+        dg_data.WeightedRandomSampler(**kwargs)
+
+
+def test_weighted_sampler_without_replacement_takes_zero_weights_last():
+    for seed in range(20):
+        drawn = list(dg_data.WeightedRandomSampler([1.0, 0.0, 1.0, 0.0], 4, replacement=False,
+                                                   generator=dg.Generator().manual_seed(seed)))
+        assert sorted(drawn[:2]) == [0, 2] and sorted(drawn[2:]) == [1, 3]
+    assert sorted(torch_data.WeightedRandomSampler([1.0, 0.0, 1.0], 3, replacement=False)) == [0, 1, 2]
+    with pytest.raises(RuntimeError):
+        list(torch_data.WeightedRandomSampler([1.0, 0.0, 1.0], 4, replacement=False))
+    with pytest.raises(RuntimeError, match="without replacement"):
+        dg_data.WeightedRandomSampler([1.0, 0.0, 1.0], 4, replacement=False)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: dg_data.RandomSampler(range(10), replacement=True, num_samples=10**12),
+    lambda: dg_data.WeightedRandomSampler([1.0, 2.0, 3.0], 10**12)])
+def test_huge_passes_with_replacement_are_drawn_lazily(make):
+    sampler = make()
+    first = next(iter(sampler))  # 8 TB if drawn at once
+    batch = next(iter(dg_data.BatchSampler(sampler, 7, drop_last=False)))
+    assert 0 <= first < 10 and len(batch) == 7 and len(sampler) == 10**12
+
+
+def test_random_sampler_with_replacement_is_uniform():
+    drawn = list(dg_data.RandomSampler(range(5), replacement=True, num_samples=20000,
+                                       generator=dg.Generator().manual_seed(0)))
+    np.testing.assert_allclose(np.bincount(drawn, minlength=5) / 20000, 0.2, atol=0.015)
+
+
+def test_random_sampler_past_the_dataset_length_repeats_whole_permutations_and_batches_across_them():
+    batches = list(dg_data.BatchSampler(dg_data.RandomSampler(range(5), num_samples=12), 5, drop_last=False))
+    flat = [i for b in batches for i in b]
+    assert [len(b) for b in batches] == [5, 5, 2]
+    assert sorted(flat[:5]) == sorted(flat[5:10]) == list(range(5)) and len(set(flat[10:])) == 2
+
+
+# ------------------------------------------------------------------ datasets
+class Stream(dg_data.IterableDataset):
+    def __init__(self, start, stop):
+        self.start, self.stop = start, stop
+
+    def __iter__(self):
+        return iter(range(self.start, self.stop))
+
+    def __len__(self):
+        return self.stop - self.start
+
+
+class TorchStream(torch_data.IterableDataset):
+    def __init__(self, start, stop):
+        self.start, self.stop = start, stop
+
+    def __iter__(self):
+        return iter(range(self.start, self.stop))
+
+    def __len__(self):
+        return self.stop - self.start
+
+
+def test_chain_dataset_and_plus_on_streams_read_them_one_after_another():
+    ours = dg_data.ChainDataset([Stream(0, 3), Stream(10, 12)])
+    theirs = torch_data.ChainDataset([TorchStream(0, 3), TorchStream(10, 12)])
+    assert list(ours) == list(theirs) and len(ours) == len(theirs) == 5
+    assert list(Stream(0, 2) + Stream(5, 6)) == list(TorchStream(0, 2) + TorchStream(5, 6)) == [0, 1, 5]
+    batches = [b.tolist() for b in dg_data.DataLoader(ours, batch_size=2)]
+    assert batches == [b.tolist() for b in torch_data.DataLoader(theirs, batch_size=2)]
+    with pytest.raises(TypeError, match="IterableDataset"):
+        list(dg_data.ChainDataset([Stream(0, 1), [1, 2]]))
+
+
+def test_stack_dataset_gives_tuples_or_dicts_and_collates_like_pytorch():
+    x, y = RNG.standard_normal((6, 3)), np.arange(6)
+    ours_t = dg_data.StackDataset(dg_data.TensorDataset(dg.tensor(x)), list(y))
+    theirs_t = torch_data.StackDataset(torch_data.TensorDataset(torch.tensor(x)), list(y))
+    assert len(ours_t) == len(theirs_t) == 6
+    np.testing.assert_array_equal(ours_t[2][0][0].numpy(), theirs_t[2][0][0].numpy())
+    assert ours_t[2][1] == theirs_t[2][1]
+    ours = dg_data.StackDataset(image=dg.tensor(x), label=list(y))
+    theirs = torch_data.StackDataset(image=torch.tensor(x), label=list(y))
+    for a, b in zip(dg_data.DataLoader(ours, batch_size=4), torch_data.DataLoader(theirs, batch_size=4)):
+        assert list(a) == list(b)
+        np.testing.assert_array_equal(a["image"].numpy(), b["image"].numpy())
+        np.testing.assert_array_equal(a["label"].numpy(), b["label"].numpy())
+    assert ours.__getitems__([1, 3])[1]["label"] == theirs.__getitems__([1, 3])[1]["label"] == 3
+    for bad in (lambda m: m.StackDataset(list(y), list(y)[:3]), lambda m: m.StackDataset(),
+                lambda m: m.StackDataset(list(y), b=list(y))):
+        with pytest.raises(ValueError):
+            bad(torch_data)
+        with pytest.raises(ValueError, match="StackDataset"):
+            bad(dg_data)
+
+
+def test_default_collate_keeps_dicts_tuples_and_namedtuples_as_pytorch():
+    Point = collections.namedtuple("Point", "x y")
+    samples = [{"p": Point(1.0, 2), "t": (np.ones(2), "a")}, {"p": Point(3.0, 4), "t": (np.zeros(2), "b")}]
+    ours, theirs = dg_data.default_collate(samples), torch_data.default_collate(samples)
+    assert type(ours["p"]) is Point and type(theirs["p"]) is Point
+    assert ours["p"].x.dtype == dg.float32 and ours["p"].y.tolist() == theirs["p"].y.tolist() == [2, 4]
+    assert type(ours["t"]) is type(theirs["t"]) and ours["t"][1] == theirs["t"][1] == ("a", "b")
+
+
+# ------------------------------------------------------------------ parameter containers and buffers
+def test_parameter_list_registers_wraps_and_prints_as_pytorch():
+    def build(m, lib):
+        pl = m.ParameterList([m.Parameter(lib.ones(3, 4)), lib.zeros(2, dtype=lib.float64)])
+        pl.append(lib.ones(1))
+        pl.extend([m.Parameter(lib.ones(2))])
+        pl += [lib.ones(5)]
+        return pl
+    ours, theirs = build(nn, dg), build(torch.nn, torch)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["0", "1", "2", "3", "4"]
+    assert [type(p).__name__ for p in ours] == ["Parameter"] * 5 and all(p.requires_grad for p in ours)
+    assert [tuple(p.shape) for p in ours[1:4]] == [tuple(p.shape) for p in theirs[1:4]]
+    assert tuple(ours[-1].shape) == (5,) and len(ours) == 5
+    assert repr(ours) == repr(theirs).replace("torch.", "")
+    with pytest.raises(IndexError):
+        ours[5]
+
+
+def test_parameter_dict_registers_in_insertion_order_and_prints_as_pytorch():
+    def build(m, lib):
+        pd = m.ParameterDict({"a": m.Parameter(lib.ones(2)), "b": lib.zeros(3)})
+        pd["c"] = lib.ones(1)
+        pd.update([("d", lib.ones(4))])
+        return pd
+    ours, theirs = build(nn, dg), build(torch.nn, torch)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["a", "b", "c", "d"]
+    assert repr(ours) == repr(theirs).replace("torch.FloatTensor", "float32")
+    assert tuple(ours.pop("a").shape) == (2,) and "a" not in ours and list(ours) == list(theirs)[1:]
+    assert [k for k, _ in ours.items()] == ["b", "c", "d"] and ours.get("zz") is None
+
+
+def test_containers_and_buffers_inside_a_module_name_their_state_as_pytorch():
+    def build(m, lib):
+        class Model(m.Module):
+            def __init__(self):
+                super().__init__()
+                self.weights = m.ParameterList([m.Parameter(lib.ones(2, 2)) for _ in range(2)])
+                self.scales = m.ParameterDict({"w": m.Parameter(lib.ones(1))})
+                self.running = m.Buffer(lib.zeros(2))
+                self.scratch = m.Buffer(lib.zeros(3), persistent=False)
+        return Model()
+    ours, theirs = build(nn, dg), build(torch.nn, torch)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_buffers()] == [n for n, _ in theirs.named_buffers()] == ["running", "scratch"]
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
+    assert type(ours.running) is dg.Tensor and not ours.running.requires_grad
+    assert repr(ours) == repr(theirs).replace("torch.FloatTensor", "float32").replace("torch.", "")
+    ours.double()
+    assert ours.running.dtype == dg.float64 and ours.weights[0].dtype == dg.float64
+
+
+# ------------------------------------------------------------------ init
+@pytest.mark.parametrize("shape,groups", [((4, 4, 3), 1), ((6, 2, 3, 3), 2), ((3, 5, 1, 3, 3), 1), ((2, 3, 2, 2), 1)])
+def test_dirac_matches_pytorch(shape, groups):
+    ours, theirs = dg.empty(*shape), torch.empty(*shape)
+    nn.init.dirac_(ours, groups)
+    torch.nn.init.dirac_(theirs, groups)
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_dirac_refuses_what_pytorch_refuses():
+    with pytest.raises(ValueError):
+        torch.nn.init.dirac_(torch.empty(3, 3))
+    with pytest.raises(ValueError, match="dirac_"):
+        nn.init.dirac_(dg.empty(3, 3))
+
+
+def test_sparse_zeroes_the_same_share_of_every_column():
+    ours, theirs = dg.empty(10, 300), torch.empty(10, 300)
+    nn.init.sparse_(ours, 0.25, std=0.5)
+    torch.nn.init.sparse_(theirs, 0.25, std=0.5)
+    np.testing.assert_array_equal((ours.numpy() == 0).sum(0), (theirs.numpy() == 0).sum(0))
+    assert abs(ours.numpy()[ours.numpy() != 0].std() - 0.5) < 0.05
+    with pytest.raises(ValueError, match="sparse_"):
+        nn.init.sparse_(dg.empty(3), 0.1)
