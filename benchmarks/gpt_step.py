@@ -1,9 +1,10 @@
 """One training step of a small GPT (minGPT's layout) in distgrad beside PyTorch eager.
 
-2 blocks of width 128 with 4 heads, vocabulary 96, batch 8 x 64 tokens, AdamW; causal
-attention through F.scaled_dot_product_attention with heads split by view + transpose, as
-minGPT writes it. Both frameworks start from the same weights (torch's, copied) and data, on
-one thread, in one process; rounds alternate between them and each keeps its best.
+2 blocks of width 128 with 4 heads, vocabulary 96, batch 8 x 64 tokens, AdamW, no dropout:
+examples/char_gpt.py's model (causal attention through F.scaled_dot_product_attention with
+heads split by view + transpose, as minGPT writes it), run by PyTorch with its imports
+changed. Both frameworks start from the same weights (torch's, copied) and data, on one
+thread, in one process; rounds alternate between them and each keeps its best.
 
     python -m benchmarks.gpt_step              # prints the times, writes results/gpt_step.json
     python -m benchmarks.gpt_step --no-save
@@ -12,63 +13,35 @@ one thread, in one process; rounds alternate between them and each keeps its bes
 import argparse
 import importlib
 import importlib.util
+import os
+import sys
+import types
 
 import numpy as np
 
-from .lib.common import best_ms, git_revision, single_thread, write_results
+from .lib.common import ROOT, best_ms, git_revision, single_thread, write_results
 
 CONFIG = dict(n_layer=2, n_embd=128, n_head=4, vocab_size=96, block_size=64, batch=8)
+EXAMPLE = os.path.join(ROOT, "examples", "char_gpt.py")
+PORTED_IMPORTS = {"import distgrad as torch": "import torch", "import distgrad.nn as nn": "import torch.nn as nn",
+                  "import distgrad.nn.functional as F": "import torch.nn.functional as F"}
 
 
 def gpt_class(torch):
-    """minGPT's model written against ``torch`` (PyTorch or distgrad: the same code); the
-    layout of examples/char_gpt.py's, for benchmarks/torch_char_gpt.py."""
-    nn = importlib.import_module(torch.__name__ + ".nn")
-    F = nn.functional
-
-    class CausalSelfAttention(nn.Module):
-        def __init__(self, n_embd, n_head, dropout):
-            super().__init__()
-            self.c_attn = nn.Linear(n_embd, 3 * n_embd)
-            self.c_proj = nn.Linear(n_embd, n_embd)
-            self.resid_dropout = nn.Dropout(dropout)
-            self.n_head, self.n_embd, self.dropout = n_head, n_embd, dropout
-
-        def forward(self, x):
-            B, T, C = x.size()
-            q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
-            q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0,
-                                               is_causal=True)
-            return self.resid_dropout(self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)))
-
-    class Block(nn.Module):
-        def __init__(self, n_embd, n_head, dropout):
-            super().__init__()
-            self.ln_1, self.attn = nn.LayerNorm(n_embd), CausalSelfAttention(n_embd, n_head, dropout)
-            self.ln_2 = nn.LayerNorm(n_embd)
-            self.mlp = nn.Sequential(nn.Linear(n_embd, 4 * n_embd), nn.GELU(), nn.Linear(4 * n_embd, n_embd),
-                                     nn.Dropout(dropout))
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class GPT(nn.Module):
-        def __init__(self, vocab_size, block_size, n_layer, n_embd, n_head, dropout=0.0):
-            super().__init__()
-            self.wte, self.wpe = nn.Embedding(vocab_size, n_embd), nn.Embedding(block_size, n_embd)
-            self.drop = nn.Dropout(dropout)
-            self.blocks = nn.ModuleList([Block(n_embd, n_head, dropout) for _ in range(n_layer)])
-            self.ln_f, self.lm_head = nn.LayerNorm(n_embd), nn.Linear(n_embd, vocab_size, bias=False)
-
-        def forward(self, idx):
-            x = self.drop(self.wte(idx) + self.wpe(torch.arange(idx.shape[1])))
-            for block in self.blocks:
-                x = block(x)
-            return self.lm_head(self.ln_f(x))
-
-    return GPT
+    """examples/char_gpt.py's GPT (minGPT's layout), for ``torch`` PyTorch or distgrad: for
+    PyTorch, the example's framework imports are rewritten, which is all a port takes."""
+    with open(EXAMPLE) as f:
+        source = f.read()
+    if torch.__name__ == "torch":
+        for ours, theirs in PORTED_IMPORTS.items():
+            if ours not in source:
+                raise RuntimeError(f"{EXAMPLE} no longer says {ours!r}")
+            source = source.replace(ours, theirs)
+    if os.path.dirname(EXAMPLE) not in sys.path:
+        sys.path.insert(0, os.path.dirname(EXAMPLE))  # the example imports its _common
+    module = types.ModuleType(f"char_gpt_{torch.__name__}")
+    exec(compile(source, EXAMPLE, "exec"), module.__dict__)  # definitions only: main() is guarded
+    return module.GPT
 
 
 def make_step(torch, state=None):
@@ -76,7 +49,7 @@ def make_step(torch, state=None):
     F = importlib.import_module(torch.__name__ + ".nn.functional")
     c = CONFIG
     torch.manual_seed(0)
-    model = gpt_class(torch)(c["vocab_size"], c["block_size"], c["n_layer"], c["n_embd"], c["n_head"])
+    model = gpt_class(torch)(c["vocab_size"], c["block_size"], c["n_layer"], c["n_embd"], c["n_head"], dropout=0.0)
     if state is not None:
         model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in state.items()})
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
