@@ -301,11 +301,14 @@ class Observer:
         if self.writer is not None:
             self.writer.close()
 
-    def _record_window(self):
-        from distgrad.profiler import record_function
+    def _end_step_range(self):
         if self.step_range is not None:
             self.step_range.__exit__(None, None, None)
             self.step_range = None
+
+    def _record_window(self):
+        from distgrad.profiler import record_function
+        self._end_step_range()
         if self.step_num == self.WARMUP:
             from distgrad.profiler import profile, timeline
             timeline_path = getattr(self.args, "timeline", None)
@@ -318,9 +321,7 @@ class Observer:
             self.step_range.__enter__()
 
     def _stop_recording(self):
-        if self.step_range is not None:
-            self.step_range.__exit__(None, None, None)
-            self.step_range = None
+        self._end_step_range()
         self.recording.__exit__(None, None, None)
         self.recording = None
         steps = min(self.record_steps, self.step_num - self.WARMUP)

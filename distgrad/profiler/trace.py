@@ -59,11 +59,19 @@ def _opener(path, use_gzip):
     return gzip.open if use_gzip else open
 
 
-def write_chrome_trace(events, path, use_gzip=None):
-    """Write the trace; gzip when asked or when ``path`` ends in .gz."""
+def _write(trace, path, use_gzip=None):
+    """``trace`` as JSON at ``path`` (its folder made if missing); gzip when asked or when
+    ``path`` ends in .gz."""
+    folder = os.path.dirname(str(path))
+    if folder:
+        os.makedirs(folder, exist_ok=True)
     with _opener(path, use_gzip)(path, "wb") as f:
-        f.write(json.dumps(chrome_trace(events)).encode())
+        f.write(json.dumps(trace).encode())
     return path
+
+
+def write_chrome_trace(events, path, use_gzip=None):
+    return _write(chrome_trace(events), path, use_gzip)
 
 
 def merge_chrome_traces(paths, out_path):
@@ -78,9 +86,7 @@ def merge_chrome_traces(paths, out_path):
 
 def write_merged(traces, out_path):
     merged = [event for trace in traces for event in trace["traceEvents"]]
-    with _opener(out_path, None)(out_path, "wb") as f:
-        f.write(json.dumps({"traceEvents": merged, "displayTimeUnit": "ms"}).encode())
-    return out_path
+    return _write({"traceEvents": merged, "displayTimeUnit": "ms"}, out_path)
 
 
 def tensorboard_trace_handler(dir_name, worker_name=None, use_gzip=False):
