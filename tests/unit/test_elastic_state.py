@@ -8,8 +8,8 @@ import pytest
 import distgrad as dg
 import distgrad.nn as nn
 import distgrad.optim as optim
-from distgrad import serialization
 from distgrad.distributed.elastic import ElasticSampler, State
+from distgrad.distributed.elastic import state as state_module
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_restore_brings_back_everything_of_the_newest_commit(folder):
     state.best_acc = 0.5
     state.commit()
     expected, lr, rng = params(state), state.optimizer.param_groups[0]["lr"], dg.randn(3).numpy()
-    assert sorted(os.listdir(folder)) == ["rank0.000000002.dgc"]  # the older one is gone
+    assert sorted(os.listdir(folder)) == ["rank0.0.snapshot", "rank0.1.snapshot"]  # two slots, taken in turn
 
     restored = job(seed=1)
     assert "commit 2" in restored.restore()
@@ -65,25 +65,24 @@ def test_a_failure_during_a_commit_leaves_the_previous_snapshot_usable(folder, m
     state = job()
     train(state, 2)
     state.commit()
-    expected = params(state)
     train(state, 2)
-    write = serialization._HashingWriter.write
-    written = [0]
+    dump = state_module._dump
 
-    def disk_full(self, data):
-        written[0] += len(data)
-        if written[0] > 500:
-            raise OSError(28, "No space left on device (simulated)")
-        return write(self, data)
+    def dies_half_way(snapshot, out):  # the process fails with half the payload written
+        out.write(b"x" * 1000)
+        out.flush()
+        raise OSError(28, "No space left on device (simulated)")
+    state.commit()  # commit 2 fills the other slot: commit 3 overwrites commit 1's
     with monkeypatch.context() as patched, pytest.raises(OSError, match="No space left"):
-        patched.setattr(serialization._HashingWriter, "write", disk_full)
+        patched.setattr(state_module, "_dump", dies_half_way)
         state.commit()
-    assert state.commits == 1
-    assert sorted(os.listdir(folder)) == ["rank0.000000001.dgc"]  # no half-written file
+    assert state.commits == 2 and state_module._dump is dump
+    assert state_module._read_header(folder / "rank0.1.snapshot") == (0, 0)  # commit 1's slot: marked invalid
+    expected = params(state)
 
     restored = job(seed=1)
-    assert "commit 1" in restored.restore()
-    assert restored.step == 2
+    assert "commit 2" in restored.restore()
+    assert restored.step == 4
     for got, want in zip(params(restored), expected):
         np.testing.assert_array_equal(got, want)
 
@@ -92,11 +91,12 @@ def test_a_snapshot_that_cannot_be_read_is_skipped_for_the_next_newest(folder, c
     state = job()
     train(state, 1)
     state.commit()
-    (folder / "rank1.000000007.dgc").write_bytes(b"half a snapshot")  # another rank's, damaged
+    # Another rank's slot whose header is whole but whose payload is not a snapshot.
+    (folder / "rank1.0.snapshot").write_bytes(state_module._HEADER.pack(state_module._MAGIC, 7, 15) + b"half a snapshot")
     restored = job(seed=1)
     assert "commit 1" in restored.restore()
     assert restored.step == 1
-    assert "cannot read rank 0's snapshot 7, trying an older one" in capfd.readouterr().err
+    assert "cannot read rank 0's snapshot 7, trying an older one: UnpicklingError" in capfd.readouterr().err
 
 
 def test_without_snapshots_the_disk_checkpoint_is_the_fallback(folder, tmp_path, monkeypatch):

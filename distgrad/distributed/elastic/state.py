@@ -10,9 +10,14 @@
     state.save("ckpt.dgc")          # durable: rank 0 writes to disk
 
 A commit writes the snapshot of every rank to local fast storage (DISTGRAD_ELASTIC_DIR, a
-folder in /dev/shm that distgrad-run --max-restarts keeps across attempts) as a temporary
-file renamed into place, so a failure in the middle of a commit leaves the previous one
-whole. At start-up ``restore`` gathers which snapshots every rank can see, picks the newest
+folder in /dev/shm that distgrad-run --max-restarts keeps across attempts). Each rank has two
+slot files and overwrites the older one in place (a fresh file would cost the kernel new
+pages: 4 to 7 times slower), marking it invalid in its header until the whole payload is
+written, so a failure in the middle of a commit leaves the previous one whole in the other
+slot. A snapshot is a plain pickle of host arrays, neither checksummed nor synced: it is read
+back only by this job, from memory that a lost process does not take with it, and it must
+cost little next to the steps between commits (benchmarks/elastic_commit.py); the durable
+``save`` goes through distgrad.save. At start-up ``restore`` gathers which snapshots every rank can see, picks the newest
 (the most commits), and the lowest rank holding it broadcasts the file's bytes; a snapshot
 that cannot be read is skipped for the next newest. Replicas are equal, so any rank's
 snapshot serves all. A script run without distgrad-run keeps its snapshots in a folder of
@@ -20,27 +25,32 @@ its own, removed when it exits.
 """
 import atexit
 import glob
-import io
 import os
+import pickle
 import re
 import shutil
+import struct
 import sys
 import tempfile
 
 from ... import random as dg_random
+from ...creation import tensor
 from ...serialization import CheckpointError, load, save
+from ...tensor import Tensor
 from ...world.groups import get_rank, get_world_size
 from ...world.state import communicator
 from ..collectives import all_gather_object, barrier, broadcast_object
 
 _OWN = ("model", "optimizer", "scheduler", "sampler", "commits")
-_SNAPSHOT = re.compile(r"rank(\d+)\.(\d+)\.dgc$")
+_SLOT = re.compile(r"rank\d+\.[01]\.snapshot$")
+_HEADER = struct.Struct("<8sQQ")  # magic, commits (0 while being written), payload length
+_MAGIC = b"DGSNAP01"
 
 
 def _snapshot_folder():
     folder = os.environ.get("DISTGRAD_ELASTIC_DIR")
     if folder:
-        os.makedirs(folder, exist_ok=True)  # another host's shared memory: made here
+        os.makedirs(folder, mode=0o700, exist_ok=True)  # another host's shared memory: made here
         return folder
     root = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
     folder = tempfile.mkdtemp(prefix="distgrad-elastic-", dir=root)
@@ -76,16 +86,12 @@ class State:
     def commit(self):
         """Snapshot the state into local shared memory (every rank, at the same steps)."""
         self.commits += 1
-        rank = get_rank()
-        path = os.path.join(self.folder, f"rank{rank}.{self.commits:09d}.dgc")
+        path = os.path.join(self.folder, f"rank{get_rank()}.{self.commits % 2}.snapshot")
         try:
-            save(self.snapshot(), path)  # a temporary file renamed into place
+            _write_slot(path, self.commits, _to_host(self.snapshot()))
         except BaseException:
             self.commits -= 1  # this commit did not happen: the previous one stands
             raise
-        for old in glob.glob(os.path.join(self.folder, f"rank{rank}.*.dgc")):
-            if old != path:  # only once the new one is whole
-                os.remove(old)
 
     def save(self, path):
         """Write a durable checkpoint to ``path`` (rank 0 writes; collective)."""
@@ -102,18 +108,20 @@ class State:
             holder = min(rank for rank, seen in enumerate(everyone) if commits in seen)
             data = _read(mine[commits]) if get_rank() == holder else None
             data = broadcast_object(data, src=holder)
-            if data is not None and self._apply(io.BytesIO(data), f"rank {holder}'s snapshot {commits}"):
+            if data is not None and self._apply(lambda: _from_host(pickle.loads(data), _device_of(self.model)),
+                                                f"rank {holder}'s snapshot {commits}"):
                 return self._said(f"the snapshot of commit {commits} (held by rank {holder})")
         if path is not None and os.path.exists(path):
-            if self._apply(path, path):
+            if self._apply(lambda: load(path, map_location=_device_of(self.model)), path):
                 return self._said(f"checkpoint {path}")
         return None
 
-    def _apply(self, source, name):
+    def _apply(self, read, name):
         try:
-            state = load(source, map_location=_device_of(self.model))
-        except CheckpointError as e:
-            print(f"{communicator().prefix} elastic: cannot read {name}, trying an older one: {e}", file=sys.stderr)
+            state = read()
+        except (CheckpointError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+            print(f"{communicator().prefix} elastic: cannot read {name}, trying an older one: "
+                  f"{type(e).__name__}: {e}", file=sys.stderr)
             return False
         for key, part in self._parts().items():
             if part is not None and state.get(key) is not None:
@@ -132,22 +140,86 @@ class State:
         return source
 
 
+class _HostArray:
+    """A tensor's values in a snapshot, as a NumPy array (pickled with the array's buffer)."""
+    __slots__ = ("array",)
+
+    def __init__(self, array):
+        self.array = array
+
+    def __reduce__(self):
+        return _HostArray, (self.array,)
+
+
+def _to_host(tree):
+    if isinstance(tree, Tensor):
+        return _HostArray(tree.detach().cpu().numpy())
+    if isinstance(tree, dict):
+        return {key: _to_host(value) for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_to_host(value) for value in tree)
+    return tree
+
+
+def _from_host(tree, device):
+    if isinstance(tree, _HostArray):
+        return tensor(tree.array, device=device)
+    if isinstance(tree, dict):
+        return {key: _from_host(value, device) for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(_from_host(value, device) for value in tree)
+    return tree
+
+
+def _dump(snapshot, out):
+    pickle.dump(snapshot, out, protocol=5)
+
+
+def _write_slot(path, commits, snapshot):
+    """Overwrite the slot file at ``path``: invalid from the first byte written until the
+    header says ``commits`` again, after the whole payload."""
+    with open(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as out:
+        out.write(_HEADER.pack(_MAGIC, 0, 0))
+        out.flush()
+        _dump(snapshot, out)
+        length = out.tell() - _HEADER.size
+        out.flush()
+        out.seek(0)
+        out.write(_HEADER.pack(_MAGIC, commits, length))
+
+
+def _read_header(path):
+    """(commits, payload length) of a slot file, commits 0 when it holds no whole snapshot."""
+    try:
+        with open(path, "rb") as f:
+            magic, commits, length = _HEADER.unpack(f.read(_HEADER.size))
+    except (OSError, struct.error):
+        return 0, 0
+    return (commits, length) if magic == _MAGIC else (0, 0)
+
+
 def _local_snapshots(folder):
-    """{commits: path} of the snapshots in this host's folder (any rank's, any attempt's)."""
+    """{commits: path} of the whole snapshots in this host's folder (any rank's, any attempt's)."""
     found = {}
-    for path in glob.glob(os.path.join(folder, "rank*.dgc")):
-        match = _SNAPSHOT.search(os.path.basename(path))
-        if match:
-            found.setdefault(int(match[2]), path)
+    for path in glob.glob(os.path.join(folder, "rank*.snapshot")):
+        if _SLOT.search(os.path.basename(path)):
+            commits = _read_header(path)[0]
+            if commits:
+                found.setdefault(commits, path)
     return found
 
 
 def _read(path):
+    """The payload of a slot file, or None when it no longer holds a whole snapshot."""
     try:
         with open(path, "rb") as f:
-            return f.read()
-    except OSError:  # removed meanwhile by its rank's next commit
+            data = f.read()
+    except OSError:
         return None
+    magic, commits, length = _HEADER.unpack_from(data) if len(data) >= _HEADER.size else (None, 0, 0)
+    if magic != _MAGIC or not commits or len(data) < _HEADER.size + length:
+        return None
+    return data[_HEADER.size:_HEADER.size + length]
 
 
 def _device_of(model):
