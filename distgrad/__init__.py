@@ -14,11 +14,13 @@ from .ops import abs, all, any, max, min, pow, round, sum  # noqa: F401  (names 
 from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, full, full_like, linspace,
                        ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
                        zeros, zeros_like)
+from .creation import logspace  # noqa: E402
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from .serialization import load as _load, save as _save
 from . import autograd, data, nn, optim, utils  # noqa: E402
 from . import accelerator, backends, multiprocessing, onnx  # noqa: E402,F401
 from . import memory  # noqa: E402,F401  (host memory counts: distgrad.memory.max_allocated())
+from . import profiler  # noqa: E402,F401  (torch.profiler's place: distgrad.profiler.profile())
 from .autograd import inference_mode, is_inference_mode_enabled  # noqa: E402,F401
 from .utils.logging import get_logger as _get_logger  # noqa: E402
 
