@@ -32,6 +32,7 @@ def steps(quick):
         ("gpt_step", module("gpt_step") + (["--rounds", "2"] if quick else [])),
         ("allreduce_n2", [mpiexec, "-n", "2"] + module("allreduce")),
         ("allreduce_n3", [mpiexec, "-n", "3"] + module("allreduce")),
+        ("verification_n2", [mpiexec, "-n", "2"] + module("verification")),
         ("ddp", module("ddp") + (["--quick"] if quick else [])),
         ("model", module("model")),
         ("plots", module("plots")),

@@ -212,6 +212,22 @@ def gpt_step_section(result):
     return "## GPT (1 process, one thread)\n\n" + table(["what", "measured", "target", ""], [row])
 
 
+def verification_section(result):
+    """What checking every collective across ranks costs (benchmarks/verification.py)."""
+    if not result:
+        return ""
+    rows = [["4-byte all_reduce, verified minus unverified (2 ranks)", "%+.1f us" % result["small_added_us"],
+             "<= %g us" % result["targets"]["small_us"], status(result["met"]["small"])],
+            ["DDP step, seed MLP batch 128 (%.2f ms): the step's collectives %s bytes" % (
+                result["ddp_step_ms"], result["ddp_step_collective_bytes"]),
+             "%+.1f us = %.2f%%" % (result["ddp_step_added_us"], 100 * result["ddp_step_share"]),
+             "<= %g%%" % (100 * result["targets"]["step_share"]), status(result["met"]["step"])]]
+    rows += [["all_reduce of %s: verified %.1f us, unverified %.1f us, raw %.1f us" % (
+        fmt_size(r["bytes"]), r["us"]["verified"], r["us"]["unverified"], r["us"]["raw"]),
+        "%+.1f us (in flight %+.1f us)" % (r["added_us"], r["added_work_us"]), "", ""] for r in result["rows"]]
+    return "## Collective verification (always on)\n\n" + table(["what", "measured", "target", ""], rows)
+
+
 def build():
     ar2, ar3, ddp, step, model = (load_result(n) for n in ("allreduce_n2", "allreduce_n3", "ddp", "step_time", "model"))
     parts = ["# distgrad benchmark summary", machine_line([step, ar2, ddp, model]), load_line(load_result("run_all")),
@@ -224,6 +240,7 @@ def build():
         parts.append(model_section(model))
     parts.append(lstm_lm_section(load_result("lstm_lm")))
     parts.append(gpt_step_section(load_result("gpt_step")))
+    parts.append(verification_section(load_result("verification_n2")))
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
