@@ -8,9 +8,16 @@
    activations and backward temporaries count.
 2. The step time of a small MLP training step with distgrad.memory counting and without
    (tracemalloc slows every allocation while it runs).
-Prints a table; writes results/memory.json.
+3. Under mpiexec (``mpiexec -n 2 python -m benchmarks.memory --ranks``): per rank, a small GPT
+   (examples/char_gpt.py's, width 256, 4 blocks, 4 heads, 64 tokens x 8, vocabulary 96) with
+   Adam under plain DDP and under DDP + ZeroRedundancyOptimizer: optimizer state bytes, peak
+   host memory from the model's creation through 3 steps, and the best step time.
+Prints a table; writes results/memory.json (memory_n2.json ... for --ranks).
 """
+import argparse
 import time
+
+import numpy as np
 
 from benchmarks.lib.common import best_ms, single_thread, write_results
 
@@ -71,12 +78,69 @@ def counting_cost():
     return {"step_ms_off": off, "step_ms_on": on, "slowdown": on / off}
 
 
+def gpt_per_rank(zero, steps=3, timed=5):
+    """(optimizer state bytes, peak MB, best step ms) on this rank."""
+    import distgrad.distributed as dist
+    import distgrad.optim as optim
+    from distgrad.distributed.optim import ZeroRedundancyOptimizer
+
+    from benchmarks.gpt_step import gpt_class
+    memory.enable()
+    memory.reset_peak()
+    start = memory.memory_allocated()
+    distgrad.manual_seed(0)
+    model = dist.DistributedDataParallel(gpt_class(distgrad)(96, 64, 4, 256, 4, dropout=0.0))
+    opt = (ZeroRedundancyOptimizer(model.parameters(), optimizer_class=optim.Adam, lr=3e-4) if zero
+           else optim.Adam(model.parameters(), lr=3e-4))
+    tokens = np.random.default_rng(dist.get_rank()).integers(0, 96, (8, 65))
+    x, y = distgrad.from_numpy(tokens[:, :-1].copy()), distgrad.from_numpy(tokens[:, 1:].copy())
+
+    def step():
+        opt.zero_grad()
+        logits = model(x)
+        nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1)).backward()
+        opt.step()
+
+    for _ in range(steps):
+        step()
+    peak = (memory.max_allocated() - start) / 2**20
+    state = sum(v.array.nbytes for s in opt.state.values() for v in s.values() if isinstance(v, distgrad.Tensor))
+    memory.disable()
+    times = []
+    for _ in range(timed):
+        dist.barrier()
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return state, peak, 1e3 * min(times)
+
+
+def ranks_main():
+    import distgrad.distributed as dist
+    rows = {}
+    for name, zero in (("ddp", False), ("zero1", True)):
+        state, peak, ms = gpt_per_rank(zero)
+        rows[name] = dist.communicator().allgather_object({"state_mb": state / 2**20, "peak_mb": peak, "step_ms": ms})
+    if dist.get_rank() == 0:
+        n = dist.get_world_size()
+        print(f"GPT width 256, 4 blocks, Adam, {n} ranks: per rank optimizer state / peak host memory / step time")
+        for name, per_rank in rows.items():
+            cells = "  ".join(f"r{r}: {c['state_mb']:5.2f} / {c['peak_mb']:6.1f} MB / {c['step_ms']:6.1f} ms"
+                              for r, c in enumerate(per_rank))
+            print(f"  {name:6s} {cells}")
+        write_results(f"memory_n{n}", rows)
+
+
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ranks", action="store_true", help="DDP vs ZeRO-1 per rank (run under mpiexec)")
+    if parser.parse_args().ranks:
+        return ranks_main()
     peaks = checkpoint_peaks()
     plain = peaks["plain"]["peak_mb"]
     print("16-block residual MLP, width 256, batch 256: peak memory of forward + backward")
     for name, p in peaks.items():
-        print(f"  {name:26s} {p['peak_mb']:8.2f} MB  ({plain / p['peak_mb']:.1f}x less)  {p['seconds'] * 1e3:7.1f} ms")
+        print(f"  {name:26s} {p['peak_mb']:8.2f} MB  ({plain / p['peak_mb']:.1f}x smaller)  {p['seconds'] * 1e3:7.1f} ms")
     cost = counting_cost()
     print(f"small MLP step: {cost['step_ms_off']:.3f} ms without counting, {cost['step_ms_on']:.3f} ms with "
           f"({cost['slowdown']:.2f}x)")

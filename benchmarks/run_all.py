@@ -5,7 +5,8 @@
     python -m benchmarks.run_all --only allreduce_n2,model,plots,summary
 
 Steps, in order: step_time.py; lstm_lm.py; gpt_step.py; allreduce.py under mpiexec -n 2 and -n 3;
-ddp.py; model.py; plots.py; summary.py (prints the headline tables and writes results/SUMMARY.md). Timings on a
+ddp.py; memory.py (alone, then under mpiexec -n 2 and -n 3); model.py; plots.py;
+summary.py (prints the headline tables and writes results/SUMMARY.md). Timings on a
 machine that is busy with something else are worth little, so before each step the suite waits
 (up to --wait seconds) until the cores are idle, and records how busy they were in
 results/run_all.json.
@@ -34,6 +35,9 @@ def steps(quick):
         ("allreduce_n3", [mpiexec, "-n", "3"] + module("allreduce")),
         ("verification_n2", [mpiexec, "-n", "2"] + module("verification")),
         ("ddp", module("ddp") + (["--quick"] if quick else [])),
+        ("memory", module("memory")),
+        ("memory_n2", [mpiexec, "-n", "2"] + module("memory") + ["--ranks"]),
+        ("memory_n3", [mpiexec, "-n", "3"] + module("memory") + ["--ranks"]),
         ("model", module("model")),
         ("plots", module("plots")),
         ("summary", module("summary")),

@@ -8,7 +8,7 @@ Counting uses Python's tracemalloc, to which NumPy reports every array's data bu
 its own domain, ``numpy.lib.tracemalloc_domain``); the Python objects allocated meanwhile are
 counted too, which is why ``stats()`` also gives the arrays' share alone. Nothing is counted,
 and nothing costs anything, until the first call: tracemalloc slows every allocation down while
-it runs (about 3x on a small MLP training step: python -m benchmarks.memory), so ``disable()``
+it runs (2-3x slower on a small MLP training step: python -m benchmarks.memory), so ``disable()``
 stops it again.
 Byte counts are relative to the moment counting started: arrays allocated before are not seen.
 """
