@@ -152,7 +152,7 @@ def _snapshot_folder(run_id):
     """Local shared memory when the machine has it: commits then cost no disk writes."""
     root = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
     folder = os.path.join(root, f"distgrad-elastic-{run_id}")
-    os.makedirs(folder, exist_ok=True)
+    os.makedirs(folder, mode=0o700)  # a new name (a random run id): only this user may write there
     return folder
 
 

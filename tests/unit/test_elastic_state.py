@@ -116,3 +116,18 @@ def test_without_snapshots_the_disk_checkpoint_is_the_fallback(folder, tmp_path,
 def test_a_user_value_may_not_take_a_name_of_state():
     with pytest.raises(ValueError, match="commit cannot be a user value"):
         State(nn.Linear(2, 2), None, commit=1)
+
+
+def test_a_snapshot_naming_anything_but_arrays_and_containers_is_refused(folder, tmp_path, capfd):
+    import pickle
+    planted = tmp_path / "planted"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(planted), "w"))
+    data = pickle.dumps({"values": Payload()}, protocol=5)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "rank0.0.snapshot").write_bytes(state_module._HEADER.pack(state_module._MAGIC, 3, len(data)) + data)
+    assert job().restore() is None
+    assert not planted.exists()
+    assert "a snapshot names io.open, which snapshots never hold" in capfd.readouterr().err

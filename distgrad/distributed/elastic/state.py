@@ -14,10 +14,11 @@ folder in /dev/shm that distgrad-run --max-restarts keeps across attempts). Each
 slot files and overwrites the older one in place (a fresh file would cost the kernel new
 pages: 4 to 7 times slower), marking it invalid in its header until the whole payload is
 written, so a failure in the middle of a commit leaves the previous one whole in the other
-slot. A snapshot is a plain pickle of host arrays, neither checksummed nor synced: it is read
-back only by this job, from memory that a lost process does not take with it, and it must
-cost little next to the steps between commits (benchmarks/elastic_commit.py); the durable
-``save`` goes through distgrad.save. At start-up ``restore`` gathers which snapshots every rank can see, picks the newest
+slot. A snapshot is a pickle of host arrays, neither checksummed nor synced: it is read back
+only by this job, from a folder only its user may write (0700), out of memory that a lost
+process does not take with it, and it must cost little next to the steps between commits
+(benchmarks/elastic_commit.py). Even so it is read by an unpickler that builds nothing but
+containers, numbers, strings and NumPy arrays. The durable ``save`` goes through distgrad.save. At start-up ``restore`` gathers which snapshots every rank can see, picks the newest
 (the most commits), and the lowest rank holding it broadcasts the file's bytes; a snapshot
 that cannot be read is skipped for the next newest. Replicas are equal, so any rank's
 snapshot serves all. A script run without distgrad-run keeps its snapshots in a folder of
@@ -25,6 +26,7 @@ its own, removed when it exits.
 """
 import atexit
 import glob
+import io
 import os
 import pickle
 import re
@@ -108,7 +110,7 @@ class State:
             holder = min(rank for rank, seen in enumerate(everyone) if commits in seen)
             data = _read(mine[commits]) if get_rank() == holder else None
             data = broadcast_object(data, src=holder)
-            if data is not None and self._apply(lambda: _from_host(pickle.loads(data), _device_of(self.model)),
+            if data is not None and self._apply(lambda: _from_host(_loads(data), _device_of(self.model)),
                                                 f"rank {holder}'s snapshot {commits}"):
                 return self._said(f"the snapshot of commit {commits} (held by rank {holder})")
         if path is not None and os.path.exists(path):
@@ -173,6 +175,24 @@ def _from_host(tree, device):
 
 def _dump(snapshot, out):
     pickle.dump(snapshot, out, protocol=5)
+
+
+# What a snapshot's pickle may name: NumPy's array and scalar rebuilding, and _HostArray.
+_ALLOWED = {("numpy", "dtype"), ("numpy", "ndarray"), ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"), ("numpy.core.numeric", "_frombuffer"),
+            ("numpy._core.numeric", "_frombuffer"), (__name__, "_HostArray")}
+
+
+class _SnapshotUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if (module, name) not in _ALLOWED:
+            raise pickle.UnpicklingError(f"a snapshot names {module}.{name}, which snapshots never hold")
+        return super().find_class(module, name)
+
+
+def _loads(data):
+    return _SnapshotUnpickler(io.BytesIO(data)).load()
 
 
 def _write_slot(path, commits, snapshot):
