@@ -98,7 +98,8 @@ OPTIONS = [
                          help="elastic job: restart only while at least M ranks remain (default 1)")),
     (("--host-discovery-script",), dict(dest="discovery", metavar="SCRIPT",
                                         help="elastic job: a program printing 'host:slots' lines, run "
-                                             "before each attempt (hosts may leave, come back or join)")),
+                                             "before each restart (hosts may leave, come back or join) "
+                                             "and, without -H/--hostfile, before the first attempt")),
     (("--dry-run",), dict(action="store_true",
                           help="print the command that would run, and exit")),
 ]
@@ -230,8 +231,6 @@ def _run_elastic(opts, launch, environ):
     if (opts.max_restarts or 0) < 0 or opts.min_np < 1:
         raise LaunchError(f"--max-restarts must not be negative and --min-np must be positive, got "
                           f"{opts.max_restarts} and {opts.min_np}")
-    if opts.discovery and (opts.hosts or opts.hostfile):
-        raise LaunchError("give the hosts either with --host-discovery-script or with -H/--hostfile, not both")
     return run_elastic(launch, lambda attempt: _mpi_command(opts, attempt, environ),
                        _rank_environment(environ, launch), opts.max_restarts or 0, opts.min_np,
                        discovery=opts.discovery, max_np=opts.nprocs, timeout=opts.timeout, grace=opts.grace)

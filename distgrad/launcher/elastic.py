@@ -65,6 +65,7 @@ class FailureReader:
         self._found, self._banner_host = [], None
 
     def __call__(self, line):
+        """Reads one line; True once a rank is known lost (the job cannot go on: end it)."""
         if match := _HEARTBEAT.search(line):
             self._found.append(Loss(int(match[1]), match[2], match[3] or "no heartbeat", True))
         elif match := _ABORT.search(line):
@@ -80,6 +81,7 @@ class FailureReader:
             if code not in (0, HEARTBEAT_EXIT):  # a survivor's own exit is no loss
                 self._found.append(Loss(None, host, f"killed by {_signal_name(code)}" if code < 64
                                         else f"exit code {code}", code < 64))
+        return any(loss.gone for loss in self._found)
 
     def losses(self):
         """One loss per rank (the first word about it); a host-only report from mpiexec counts
@@ -128,20 +130,22 @@ def survivors(world, losses):
 
 
 class Strikes:
-    """Hosts lost in two attempts in a row are out for the rest of the job."""
+    """A host lost in an attempt sits out the next one; one lost in two attempts in a row (the
+    ones it ran in) is out for the rest of the job."""
 
     def __init__(self):
-        self.count, self.out = {}, set()
+        self.count, self.out, self.resting = {}, set(), set()
 
     def update(self, ran_on, losses):
         lost = {loss.host for loss in losses if loss.gone}
+        self.resting = lost
         for host in ran_on:
             self.count[host.name] = self.count.get(host.name, 0) + 1 if host.name in lost else 0
             if self.count[host.name] >= 2:
                 self.out.add(host.name)
 
     def usable(self, hosts):
-        return [h for h in hosts if h.name not in self.out]
+        return [h for h in hosts if h.name not in self.out | self.resting]
 
 
 def _say(message):
@@ -163,23 +167,36 @@ def _attempt_env(env, restarts, max_restarts, run_id, folder):
     return [(name, value) for name, value in env if name not in own] + list(own.items())
 
 
+def _discovered(script, strikes, max_np, min_np):
+    """The world the discovery script offers now, less the hosts sitting out; None (said why)
+    when it has fewer than ``min_np`` slots."""
+    hosts = strikes.usable(discover_hosts(script))
+    slots = sum(h.slots for h in hosts)
+    world = World(min(max_np, slots) if max_np else slots, hosts)
+    if world.nprocs < min_np:
+        _say(f"the discovery script lists {world.nprocs} usable slot(s), fewer than --min-np {min_np}")
+        return None
+    return world
+
+
+def _hosts_text(world):
+    return f" on {','.join(f'{h.name}:{h.slots}' for h in world.hosts)}" if world.hosts else ""
+
+
 def run_elastic(launch, command_of, environ, max_restarts, min_np, discovery=None, max_np=None,
                 timeout=None, grace=5.0):
-    """Run ``launch`` (its mpiexec argv: ``command_of(launch)``), restarting it on failure;
-    with ``discovery``, on the hosts it lists each time (at most ``max_np`` ranks, -n)."""
+    """Run ``launch`` (its mpiexec argv: ``command_of(launch)``), restarting it on failure. With
+    ``discovery``, every restart (and the first attempt, when ``launch`` lists no hosts) runs
+    on the hosts it lists then (at most ``max_np`` ranks, -n)."""
     run_id = uuid.uuid4().hex[:12]
     folder = _snapshot_folder(run_id)
     world, strikes, restarts, started = World(launch.nprocs, launch.hosts), Strikes(), 0, time.monotonic()
     try:
+        if discovery and not launch.hosts:
+            world = _discovered(discovery, strikes, max_np, min_np)
+            if world is None:
+                return 1
         while True:
-            if discovery:
-                hosts = strikes.usable(discover_hosts(discovery))
-                slots = sum(h.slots for h in hosts)
-                world = World(min(max_np, slots) if max_np else slots, hosts)
-                if world.nprocs < min_np:
-                    _say(f"the discovery script lists {world.nprocs} usable slot(s), fewer than --min-np "
-                         f"{min_np}: not starting")
-                    return 1
             attempt = dataclasses.replace(launch, nprocs=world.nprocs, hosts=world.hosts,
                                           env=_attempt_env(launch.env, restarts, max_restarts, run_id, folder))
             reader, outcome = FailureReader(), {}
@@ -194,17 +211,22 @@ def run_elastic(launch, command_of, environ, max_restarts, min_np, discovery=Non
             if restarts >= max_restarts:
                 _say(f"failed ({what}); no restarts left (--max-restarts {max_restarts})")
                 return code
-            world = World(*survivors(world, losses))
-            world = World(world.nprocs, strikes.usable(world.hosts))
-            if world.hosts and not discovery:
-                world = World(min(world.nprocs, sum(h.slots for h in world.hosts)), world.hosts)
+            if discovery:
+                world = _discovered(discovery, strikes, max_np, min_np)
+                if world is None:
+                    _say(f"failed ({what}); not restarting")
+                    return code
+            else:
+                world = survivors(world, losses)
+                world = World(world.nprocs, strikes.usable(world.hosts))
+                if world.hosts:
+                    world = World(min(world.nprocs, sum(h.slots for h in world.hosts)), world.hosts)
             if world.nprocs < min_np:
                 _say(f"failed ({what}); {world.nprocs} rank(s) left, fewer than --min-np {min_np}: "
                      "not restarting")
                 return code
             restarts += 1
-            hosts = f" on {','.join(f'{h.name}:{h.slots}' for h in world.hosts)}" if world.hosts else ""
-            _say(f"restart {restarts}/{max_restarts}: {what}; starting again with "
-                 f"{world.nprocs} rank(s){hosts}")
+            _say(f"restart {restarts}/{max_restarts}: {what}; starting again with {world.nprocs} rank(s)"
+                 f"{_hosts_text(world)}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)

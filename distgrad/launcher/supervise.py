@@ -74,8 +74,9 @@ def _say(message):
     print(f"distgrad-run: {message}", file=sys.stderr, flush=True)
 
 
-def _forward(pipe, stream, on_line):
-    """Copy the job's output to ``stream`` line by line, showing each line to ``on_line``."""
+def _forward(pipe, stream, on_line, failed):
+    """Copy the job's output to ``stream`` line by line, showing each line to ``on_line``;
+    once it answers True (the job has failed), say so in ``failed``."""
     raw = getattr(stream, "buffer", None)  # None: a text-only stream (a test's capture)
     for line in iter(pipe.readline, b""):
         text = line.decode(errors="replace")
@@ -84,16 +85,19 @@ def _forward(pipe, stream, on_line):
         else:
             stream.write(text)
         stream.flush()
-        on_line(text)
+        if on_line(text):
+            failed.append(True)
     pipe.close()
 
 
 def run_supervised(cmd, env=None, timeout=None, grace=5.0, poll=0.1, on_line=None, outcome=None):
     """Run ``cmd`` and return its exit code (128 + N when a signal N ended it). With
     ``on_line``, the job's output passes through this process, each line also given to it
-    (the elastic launcher reads there which rank was lost); ``outcome["stopped"]`` says
-    whether the launcher ended the job (a signal, --timeout), not the job itself."""
-    received = []
+    (the elastic launcher reads there which rank was lost); once it answers True, the job
+    has ``grace`` seconds to end by itself before it is killed (mpiexec may wait forever for
+    a host it cannot reach). ``outcome["stopped"]`` says whether the launcher ended the job
+    (a signal, --timeout), not the job itself."""
+    received, failed = [], []
     pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE) if on_line else {}
 
     def on_signal(signum, frame):
@@ -107,7 +111,7 @@ def run_supervised(cmd, env=None, timeout=None, grace=5.0, poll=0.1, on_line=Non
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         raise
-    readers = [threading.Thread(target=_forward, args=(pipe, stream, on_line), daemon=True)
+    readers = [threading.Thread(target=_forward, args=(pipe, stream, on_line, failed), daemon=True)
                for pipe, stream in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr)) if pipe]
     for reader in readers:
         reader.start()
@@ -136,8 +140,11 @@ def run_supervised(cmd, env=None, timeout=None, grace=5.0, poll=0.1, on_line=Non
                      "stopping all ranks")
                 forced_code, kill_at = TIMEOUT_EXIT, now + grace
                 proc.send_signal(signal.SIGTERM)
+            if failed and kill_at is None:
+                kill_at = now + grace
             if kill_at is not None and now >= kill_at:
-                _say(f"ranks still running {grace:g} s after being told to stop; killing them")
+                _say(f"ranks still running {grace:g} s after " + (
+                     "being told to stop" if forced_code is not None else "a rank was lost") + "; killing them")
                 kill_tree(proc.pid)
                 kill_at = float("inf")
     finally:

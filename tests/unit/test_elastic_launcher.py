@@ -28,6 +28,12 @@ def test_a_heartbeat_report_names_the_lost_rank_its_host_and_why():
                                     "crashed?)", True)]
 
 
+def test_the_reader_says_when_the_job_cannot_go_on():
+    reader = FailureReader()
+    assert not reader("[rank 1/2 vm] ValueError on this rank: aborting all ranks (MPI_Abort)\n")
+    assert reader("[rank 0/2 vm] lost contact with rank 1 (host vm): no heartbeat for 5 s; ending the job\n")
+
+
 def test_mpiexec_banner_alone_names_the_host_and_signal_and_a_survivors_exit_is_no_loss():
     assert read(MPICH_BANNER.format(host="node2", code=9)) == [Loss(None, "node2", "killed by SIGKILL", True)]
     assert read(MPICH_BANNER.format(host="node1", code=75)) == []
@@ -58,12 +64,16 @@ def test_several_hosts_drop_the_lost_host():
     assert survivors(world, [Loss(None, "b", "killed by SIGKILL", True)]) == World(4, [Host("a", 2), Host("c", 2)])
 
 
-def test_a_host_lost_twice_in_a_row_is_out_for_good():
+def test_a_lost_host_sits_out_one_attempt_and_one_lost_twice_in_a_row_is_out_for_good():
     strikes, hosts = Strikes(), [Host("a", 1), Host("b", 1)]
     strikes.update(hosts, [Loss(None, "b", "killed", True)])
-    assert strikes.usable(hosts) == hosts          # once: it may come back
+    assert strikes.usable(hosts) == [Host("a", 1)]  # it sits out the next attempt
+    strikes.update([Host("a", 1)], [Loss(0, "a", "raised ValueError", False)])
+    assert strikes.usable(hosts) == hosts           # then it may come back
     strikes.update(hosts, [])
     strikes.update(hosts, [Loss(None, "b", "killed", True)])
-    assert strikes.usable(hosts) == hosts          # not in a row
+    strikes.update([Host("a", 1)], [])
+    assert strikes.usable(hosts) == hosts           # lost, then fine: not in a row
     strikes.update(hosts, [Loss(None, "b", "killed", True)])
-    assert strikes.usable(hosts) == [Host("a", 1)]
+    strikes.update([Host("a", 1)], [])
+    assert strikes.usable(hosts) == [Host("a", 1)]  # lost in the two attempts it ran in

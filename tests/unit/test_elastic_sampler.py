@@ -19,21 +19,22 @@ def samplers(dataset, world, state=None, **kwargs):
 
 
 def train(group, batch, batches=None):
-    """Each rank takes ``batches`` batches (None: its whole share); returns the samples used."""
+    """Each rank takes ``batches`` batches (None: its whole share, the last batch maybe
+    smaller); returns the samples used."""
     used = []
-    shares = [s.indices().tolist() for s in group]
     iters = [iter(s) for s in group]
-    steps = len(shares[0]) // batch if batches is None else batches
+    steps = -(-len(group[0]) // batch) if batches is None else batches
     for i in range(steps):
         for s, it in zip(group, iters):
-            used += [next(it) for _ in range(batch)]
-            s.record_batch(i, batch)
+            taken = [index for _, index in zip(range(batch), it)]
+            used += taken
+            s.record_batch(i, len(taken))
     return used
 
 
-@pytest.mark.parametrize("worlds", [(2, 4), (4, 1), (3, 2, 1)])
-def test_each_sample_of_an_epoch_is_used_once_across_world_size_changes(worlds):
-    dataset, batch = list(range(96)), 4
+@pytest.mark.parametrize("size, worlds", [(96, (2, 4)), (96, (4, 1)), (96, (3, 2, 1)), (100, (2, 4)), (90, (1, 2))])
+def test_each_sample_of_an_epoch_is_used_once_across_world_size_changes(size, worlds):
+    dataset, batch = list(range(size)), 4
     used, state = [], None
     for n, world in enumerate(worlds):
         group = samplers(dataset, world, state)

@@ -20,23 +20,25 @@ class ElasticSampler(DistributedSampler):
         super().__init__(dataset, num_replicas, rank, shuffle=shuffle, seed=seed, drop_last=drop_last)
         self.processed = 0     # samples of this epoch's order trained on, by all ranks together
         self._pass_start = 0   # ``processed`` when the current pass began
+        self._rank_done = 0    # this rank's samples recorded in the current pass
 
     def indices(self):
         """This rank's share of the samples of the epoch not processed yet."""
         return self._shard(self.epoch_order()[self.processed:])
 
     def __iter__(self):
-        self._pass_start = self.processed
+        self._pass_start, self._rank_done = self.processed, 0
         yield from self.indices().tolist()
 
     def __len__(self):
         return self._share_sizes(len(self.dataset) - self.processed)[0]
 
     def record_batch(self, batch_idx, batch_size):
-        """After the step on batch ``batch_idx`` (0-based in this pass) of ``batch_size`` samples
-        per rank: every rank has trained on its first ``batch_idx + 1`` batches."""
-        done = (batch_idx + 1) * batch_size * self.num_replicas
-        self.set_processed(min(self._pass_start + done, len(self.dataset)))
+        """After the step on batch ``batch_idx`` of this pass, of ``batch_size`` samples on this
+        rank (every rank's batch of that index has as many: their shares are equal)."""
+        self._rank_done += batch_size
+        done = self._pass_start + self._rank_done * self.num_replicas
+        self.set_processed(min(done, len(self.dataset)))
 
     def set_processed(self, count):
         """Record that the first ``count`` samples of the epoch's order are done."""
@@ -47,7 +49,7 @@ class ElasticSampler(DistributedSampler):
     def set_epoch(self, epoch):
         """A new epoch starts from its first sample; the same epoch keeps its progress (a restart)."""
         if int(epoch) != self.epoch:
-            self.processed = self._pass_start = 0
+            self.processed = self._pass_start = self._rank_done = 0
         self.epoch = int(epoch)
 
     def state_dict(self):
@@ -64,4 +66,4 @@ class ElasticSampler(DistributedSampler):
                                  "and order")
         self.epoch = int(state["epoch"])
         self.set_processed(int(state["processed"]))
-        self._pass_start = self.processed
+        self._pass_start, self._rank_done = self.processed, 0
