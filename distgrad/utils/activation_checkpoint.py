@@ -12,6 +12,8 @@ The recomputed graph is differentiated inside the backward pass that reached it 
 backward of its own), so gradient hooks, DistributedDataParallel's bucket all-reduces and
 their end-of-backward wait see one pass, as without checkpointing.
 """
+import warnings
+
 from .. import random as dg_random
 from ..autograd.custom_function import Function
 from ..autograd.engine import _finish_leaf, _propagate
@@ -36,11 +38,20 @@ class _Recompute:
     """What the backward needs besides the inputs: the function, its keyword arguments and the
     random generator state it started from."""
 
-    __slots__ = ("fn", "kwargs", "rng_state")
+    __slots__ = ("fn", "kwargs", "rng_state", "as_list")
 
     def __init__(self, fn, kwargs, preserve_rng_state):
         self.fn, self.kwargs = fn, kwargs
         self.rng_state = dg_random.get_rng_state() if preserve_rng_state else None
+        self.as_list = False
+
+    def run(self, args):
+        """The function's outputs; a list comes back as a tuple (what a Function returns)."""
+        outputs = self.fn(*args, **self.kwargs)
+        if isinstance(outputs, list):
+            self.as_list = True
+            return tuple(outputs)
+        return outputs
 
 
 class CheckpointFunction(Function):
@@ -54,7 +65,7 @@ class CheckpointFunction(Function):
         ctx.set_materialize_grads(False)  # an output that got no gradient is left out of the recompute's backward
         ctx.args = [None if isinstance(a, TensorBase) else a for a in args]  # tensors: saved below
         ctx.save_for_backward(*[a for a in args if isinstance(a, TensorBase)])
-        return recompute.fn(*args, **recompute.kwargs)
+        return recompute.run(args)
 
     @staticmethod
     def backward(ctx, *grad_outputs):
@@ -68,7 +79,7 @@ class CheckpointFunction(Function):
                 arg.requires_grad = needs
             args.append(arg)
         with _rng_state(recompute.rng_state), enable_grad():
-            outputs = recompute.fn(*args, **recompute.kwargs)
+            outputs = recompute.run(args)
         _differentiate(outputs, grad_outputs, args, wanted)
         grads = [a.grad if needs else None for a, needs in zip(args, wanted)]
         return (None, None, *grads)
@@ -117,23 +128,37 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=_noop_context_fn,
                debug=False, preserve_rng_state=True, **kwargs):
     """``function(*args, **kwargs)`` without keeping its activations; recomputed in backward.
 
-    use_reentrant=True (PyTorch's older variant): the output requires grad only when some
-    tensor argument does, and keyword arguments are refused. use_reentrant=False (the default
-    here, PyTorch's recommended one): the parameters inside get their gradients even when no
-    argument requires grad. ``context_fn``, ``determinism_check`` and ``debug`` are accepted
-    with their default values only."""
+    use_reentrant=True (PyTorch's older variant, and its default, with a warning, when
+    use_reentrant is not given): the output requires grad only when some tensor argument does,
+    and keyword arguments are refused. use_reentrant=False (PyTorch's recommended one): the
+    parameters inside get their gradients even when no argument requires grad. The function
+    returns a Tensor, or a tuple or list of them (other values pass through, not differentiated).
+    ``context_fn``, ``determinism_check`` and ``debug`` are accepted with their default values only."""
     if context_fn is not _noop_context_fn:
         raise NotImplementedError("checkpoint: context_fn is not supported; leave it at its default")
     if determinism_check not in ("default", "none"):
         raise ValueError(f"checkpoint: determinism_check must be 'default' or 'none', got {determinism_check!r}")
-    reentrant = bool(use_reentrant)
+    reentrant = _reentrant(use_reentrant)
     if reentrant and kwargs:
         raise ValueError(f"checkpoint: unexpected keyword arguments {', '.join(sorted(kwargs))}; keyword "
                          "arguments reach the function only with use_reentrant=False")
     if not is_grad_enabled():
         return function(*args, **kwargs)  # nothing will be differentiated: nothing to save
-    anchor = None if reentrant else _anchor()
-    return CheckpointFunction.apply(_Recompute(function, kwargs, preserve_rng_state), anchor, *args)
+    if reentrant and not any(isinstance(a, TensorBase) and a.requires_grad for a in args):
+        warnings.warn("checkpoint: no tensor argument requires grad, so with use_reentrant=True nothing inside "
+                      "gets a gradient; pass use_reentrant=False for the parameters inside to get theirs",
+                      stacklevel=2)
+    recompute = _Recompute(function, kwargs, preserve_rng_state)
+    outputs = CheckpointFunction.apply(recompute, None if reentrant else _anchor(), *args)
+    return list(outputs) if recompute.as_list else outputs
+
+
+def _reentrant(use_reentrant):
+    if use_reentrant is None:
+        warnings.warn("checkpoint: pass use_reentrant explicitly; without it the reentrant variant runs, as in "
+                      "PyTorch, but use_reentrant=False is the recommended one", stacklevel=3)
+        return True
+    return bool(use_reentrant)
 
 
 def _anchor():
@@ -149,6 +174,7 @@ def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwar
     if not 1 <= int(segments) <= max(len(functions), 1):
         raise ValueError(f"checkpoint_sequential: segments must be between 1 and the number of functions "
                          f"({len(functions)}), got {segments}")
+    use_reentrant = _reentrant(use_reentrant)
     size = len(functions) // segments
     start = 0
     for _ in range(segments - 1):

@@ -8,6 +8,7 @@ import distgrad.distributed as dist
 import distgrad.nn as nn
 import distgrad.optim as optim
 from distgrad.distributed.optim import ZeroRedundancyOptimizer
+from distgrad.utils.checkpoint import checkpoint
 
 WIDTH, LAYERS, BATCH = 16, 6, 4
 
@@ -123,6 +124,33 @@ def test_consolidated_state_dict_is_the_plain_one_and_resumes_on_fewer_ranks():
         if dist.get_world_size() > 2:
             assert state_bytes(resumed) < state_bytes(reference)
     dist.barrier()
+
+
+class Checkpointed(nn.Module):
+    """model() with each Linear + Tanh pair run under activation checkpointing."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = model()
+
+    def forward(self, x):
+        for i in range(0, len(self.layers), 2):
+            x = checkpoint(self.layers[i:i + 2], x, use_reentrant=False)
+        return x
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(60, method="thread")
+def test_checkpointed_blocks_under_ddp_with_zero_follow_plain_ddp():
+    plain_net = dist.DistributedDataParallel(model())
+    plain = optim.Adam(plain_net.parameters(), lr=0.01)
+    ckpt_net = dist.DistributedDataParallel(Checkpointed(), bucket_cap_mb=0.001)  # several buckets
+    zero = ZeroRedundancyOptimizer(ckpt_net.parameters(), optimizer_class=optim.Adam, lr=0.01)
+    data = batches(4)
+    train(plain_net, plain, data)
+    train(ckpt_net, zero, data)
+    for p, q in zip(plain_net.parameters(), ckpt_net.parameters()):  # all-reduce order may differ: float32
+        assert np.allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def copy_of(net):

@@ -113,11 +113,30 @@ def test_non_reentrant_reaches_parameters_when_no_input_requires_grad_reentrant_
     x = distgrad.tensor(np.ones((2, 3)))
     checkpoint(lin, x, use_reentrant=False).sum().backward()
     assert np.array_equal(lin.weight.grad.numpy(), 2 * np.ones((2, 3)))
-    assert not checkpoint(lin, x, use_reentrant=True).requires_grad
+    with pytest.warns(UserWarning, match="no tensor argument requires grad"):
+        assert not checkpoint(lin, x, use_reentrant=True).requires_grad
     with pytest.raises(ValueError, match="keyword arguments"):
         checkpoint(lin, x, use_reentrant=True, scale=2)
     with pytest.raises(ValueError, match="segments"):
         checkpoint_sequential(nn.Sequential(lin), 2, x)
+
+
+def test_without_use_reentrant_it_warns_and_runs_the_reentrant_variant_as_pytorch():
+    lin = nn.Linear(3, 2).double()
+    x = distgrad.tensor(np.ones((2, 3)))
+    with pytest.warns(UserWarning, match="use_reentrant"):
+        y = checkpoint(lin, x)
+    assert not y.requires_grad
+
+
+def test_a_list_of_outputs_comes_back_as_a_list_and_differentiates():
+    lin = nn.Linear(3, 3).double()
+    x = distgrad.tensor(np.eye(3), requires_grad=True)
+    outs = checkpoint(lambda t: [lin(t), t * 2], x, use_reentrant=False)
+    assert isinstance(outs, list) and len(outs) == 2
+    (outs[0].sum() + outs[1].sum()).backward()
+    expected = np.ones((3, 3)) @ lin.weight.detach().numpy() + 2
+    assert np.allclose(x.grad.numpy(), expected)
 
 
 def test_an_input_changed_in_place_after_the_forward_is_caught():
