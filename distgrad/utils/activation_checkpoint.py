@@ -4,8 +4,8 @@
 
 runs ``block`` without recording a graph, so none of its intermediate activations stay
 alive; only its inputs are kept. When backward reaches ``y`` the block runs again, this time
-recording, from the same inputs and (``preserve_rng_state``) the same random generator state,
-so dropout draws the same mask; that graph is then differentiated at once into the inputs and
+recording, from the same inputs and (``preserve_rng_state``) the same CPU random generator
+state, so dropout draws the same mask (the GPU's generator state is not restored: a warning says so); that graph is then differentiated at once into the inputs and
 into the parameters the block used. The gradients equal those of the unchecked run bit for bit.
 
 The recomputed graph is differentiated inside the backward pass that reached it (not as a
@@ -17,6 +17,7 @@ import warnings
 from .. import random as dg_random
 from ..autograd.custom_function import Function
 from ..autograd.engine import _finish_leaf, _propagate
+from ..backend import is_gpu_array
 from ..function import enable_grad, is_grad_enabled
 from ..creation import tensor
 from ..tensor_base import TensorBase
@@ -147,6 +148,10 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=_noop_context_fn,
     if reentrant and not any(isinstance(a, TensorBase) and a.requires_grad for a in args):
         warnings.warn("checkpoint: no tensor argument requires grad, so with use_reentrant=True nothing inside "
                       "gets a gradient; pass use_reentrant=False for the parameters inside to get theirs",
+                      stacklevel=2)
+    if preserve_rng_state and any(isinstance(a, TensorBase) and is_gpu_array(a.array) for a in args):
+        warnings.warn("checkpoint: the GPU's random state is not restored (only the CPU generator's is), so "
+                      "dropout inside a checkpointed block on the GPU draws a new mask when it is recomputed",
                       stacklevel=2)
     recompute = _Recompute(function, kwargs, preserve_rng_state)
     outputs = CheckpointFunction.apply(recompute, None if reentrant else _anchor(), *args)

@@ -126,6 +126,16 @@ def test_consolidated_state_dict_is_the_plain_one_and_resumes_on_fewer_ranks():
     dist.barrier()
 
 
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(60, method="thread")
+def test_what_is_not_supported_is_refused_clearly():
+    params = list(model().parameters())
+    with pytest.raises(NotImplementedError, match="overlap_with_ddp"):
+        ZeroRedundancyOptimizer(params, optimizer_class=optim.SGD, overlap_with_ddp=True, lr=0.1)
+    with pytest.raises(TypeError, match="optimizer_class must be an optimizer class"):
+        ZeroRedundancyOptimizer(params, optimizer_class="Adam", lr=0.1)
+
+
 class Checkpointed(nn.Module):
     """model() with each Linear + Tanh pair run under activation checkpointing."""
 

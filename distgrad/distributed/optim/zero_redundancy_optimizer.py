@@ -31,6 +31,9 @@ class ZeroRedundancyOptimizer(Optimizer):
         if overlap_with_ddp:
             raise self.comm.error("ZeroRedundancyOptimizer: overlap_with_ddp=True (updates run from DDP's "
                                   "communication hook) is not supported; leave it False", NotImplementedError)
+        if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
+            raise self.comm.error(f"ZeroRedundancyOptimizer: optimizer_class must be an optimizer class such as "
+                                  f"optim.Adam, got {optimizer_class!r}", TypeError)
         self.process_group, self.rank, self.world_size = process_group, self.comm.rank, self.comm.size
         self.optimizer_class, self.parameters_as_bucket_view = optimizer_class, parameters_as_bucket_view
         self._consolidated = None
