@@ -228,6 +228,33 @@ def verification_section(result):
     return "## Collective verification (always on)\n\n" + table(["what", "measured", "target", ""], rows)
 
 
+def memory_section(single, per_ranks):
+    """Checkpointing's saving and ZeRO-1's optimizer state per rank (benchmarks/memory.py)."""
+    rows = []
+    if single:
+        peaks = single["checkpoint"]
+        plain, ckpt = peaks["plain"]["peak_mb"], peaks["checkpoint, 16 segments"]["peak_mb"]
+        rows.append(["peak memory, 16-block residual MLP, plain / each block checkpointed",
+                     "%.1f / %.1f MB = %.1fx" % (plain, ckpt, plain / ckpt), ">= 3x", status(plain / ckpt >= 3)])
+        cost = single["counting_cost"]
+        rows.append(["small MLP step while distgrad.memory counts", "%.2fx (%.2f vs %.2f ms)" % (
+            cost["slowdown"], cost["step_ms_on"], cost["step_ms_off"]), "", ""])
+    for n, result in per_ranks:
+        if not result:
+            continue
+        ddp, zero = result["ddp"], result["zero1"]
+        share = max(r["state_mb"] for r in zero) / ddp[0]["state_mb"]
+        rows.append(["%d ranks, GPT width 256 x 4 blocks, Adam: ZeRO-1 optimizer state per rank / DDP's" % n,
+                     "%.3f" % share, "1/%d +- 5%%" % n, status(abs(share * n - 1) <= 0.05)])
+        slower = max(r["step_ms"] for r in zero) / max(r["step_ms"] for r in ddp)
+        rows.append(["%d ranks: ZeRO-1 step / DDP step; peak host memory %.1f / %.1f MB" % (
+            n, max(r["peak_mb"] for r in zero), max(r["peak_mb"] for r in ddp)), "%.2f" % slower,
+            "<= 1.1" if n == 2 else "", status(slower <= 1.1) if n == 2 else ""])
+    if not rows:
+        return ""
+    return "## Memory\n\n" + table(["what", "measured", "target", ""], rows)
+
+
 def build():
     ar2, ar3, ddp, step, model = (load_result(n) for n in ("allreduce_n2", "allreduce_n3", "ddp", "step_time", "model"))
     parts = ["# distgrad benchmark summary", machine_line([step, ar2, ddp, model]), load_line(load_result("run_all")),
@@ -241,6 +268,7 @@ def build():
     parts.append(lstm_lm_section(load_result("lstm_lm")))
     parts.append(gpt_step_section(load_result("gpt_step")))
     parts.append(verification_section(load_result("verification_n2")))
+    parts.append(memory_section(load_result("memory"), [(n, load_result(f"memory_n{n}")) for n in (2, 3)]))
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
