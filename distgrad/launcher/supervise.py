@@ -17,6 +17,9 @@ import time
 from .parent_death import die_with_parent
 
 TIMEOUT_EXIT = 124          # what timeout(1) returns, so scripts can tell the two apart
+# After a rank is known lost, mpiexec ends by itself within a fraction of a second when it can
+# reach every host; when it cannot, it may wait forever: this long, then its tree is killed.
+LOST_RANK_WAIT = 1.0
 
 
 def _children_by_parent():
@@ -94,8 +97,7 @@ def run_supervised(cmd, env=None, timeout=None, grace=5.0, poll=0.1, on_line=Non
     """Run ``cmd`` and return its exit code (128 + N when a signal N ended it). With
     ``on_line``, the job's output passes through this process, each line also given to it
     (the elastic launcher reads there which rank was lost); once it answers True, the job
-    has ``grace`` seconds to end by itself before it is killed (mpiexec may wait forever for
-    a host it cannot reach). ``outcome["stopped"]`` says whether the launcher ended the job
+    has LOST_RANK_WAIT seconds (at most ``grace``) to end by itself before it is killed. ``outcome["stopped"]`` says whether the launcher ended the job
     (a signal, --timeout), not the job itself."""
     received, failed = [], []
     pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE) if on_line else {}
@@ -141,7 +143,7 @@ def run_supervised(cmd, env=None, timeout=None, grace=5.0, poll=0.1, on_line=Non
                 forced_code, kill_at = TIMEOUT_EXIT, now + grace
                 proc.send_signal(signal.SIGTERM)
             if failed and kill_at is None:
-                kill_at = now + grace
+                kill_at = now + min(grace, LOST_RANK_WAIT)
             if kill_at is not None and now >= kill_at:
                 _say(f"ranks still running {grace:g} s after " + (
                      "being told to stop" if forced_code is not None else "a rank was lost") + "; killing them")

@@ -1,14 +1,18 @@
 """Elastic jobs: distgrad-run --max-restarts restarts a failed job on the ranks left, and the
 job's elastic.State and ElasticSampler continue it so that each sample of each epoch is trained
 on exactly once and at most one commit interval of work is lost per failure. Each job runs
-scripts/elastic_train.py (synthetic data, 384 samples, 8 per rank per step) under a deadline."""
+scripts/elastic_train.py (synthetic data, 384 samples, 8 per rank per step) under a deadline.
+The multi-host case uses test_multihost.py's network-namespace hosts (skipped without root)."""
 import re
+import subprocess
 import sys
+import time
 from collections import Counter, defaultdict
 
 import pytest
 
 from jobs import REPO, SCRIPTS, clean_environment, record, run, time_of
+from test_multihost import NETNS_HOSTS, PREFIX, hosts  # noqa: F401 (hosts: the fixture)
 
 pytestmark = pytest.mark.timeout(120)
 COMMIT_EVERY, SAMPLES, EPOCHS = 4, 384, 3
@@ -25,6 +29,15 @@ def attempts(output):
     """[(attempt, world size, step it resumed from), ...] from the ranks' first lines."""
     found = re.findall(r"\[elastic rank 0\] attempt (\d+): (\d+) rank\(s\), from epoch \d+ step (\d+)", output)
     return [tuple(map(int, a)) for a in found]
+
+
+def check_each_sample_once(tmp_path, output, epochs):
+    """Each sample of each epoch trained on exactly once, leaving out what failures lost."""
+    resumed_from = {a: step for a, _, step in attempts(output)}
+    seen = trained_samples(tmp_path, resumed_from)
+    assert sorted(seen) == list(range(1, epochs + 1))
+    for epoch, counts in seen.items():
+        assert counts == Counter(range(SAMPLES)), f"epoch {epoch}: not every sample exactly once"
 
 
 def trained_samples(tmp_path, resumed_from):
@@ -62,10 +75,7 @@ def test_three_failures_the_job_finishes_by_itself_and_each_sample_is_used_once(
         lost = step - 1 - resumed_from[attempt]
         assert 0 <= lost < COMMIT_EVERY, (attempt, resumed_from)
 
-    seen = trained_samples(tmp_path, resumed_from)
-    assert sorted(seen) == list(range(1, EPOCHS + 1))
-    for epoch, counts in seen.items():
-        assert counts == Counter(range(SAMPLES)), f"epoch {epoch}: not every sample exactly once"
+    check_each_sample_once(tmp_path, job.output, EPOCHS)
     # The step counter and the learning-rate schedule continued: 24 steps an epoch on 2 ranks,
     # 48 on one; StepLR(step_size=10, gamma=0.9) from lr 0.05.
     last = int(re.search(r"done: epoch 3, step (\d+)", job.output)[1])
@@ -83,3 +93,44 @@ def test_fewer_ranks_than_min_np_left_ends_the_job_without_a_restart(tmp_path):
     assert job.lines(r"^distgrad-run: failed \((rank 1|a rank) \(host \S+\) lost: .*\); 1 rank\(s\) left, fewer than "
                      r"--min-np 2: not restarting$"), job.output
     assert [a for a, _, _ in attempts(job.output)] == [0]
+
+
+DISCOVERY = """#!/bin/sh
+# First restart: hosts 1 and 2 (host 2, just lost, sits it out); later: hosts 1 and 3.
+if [ -e "{calls}" ]; then printf '{prefix}host1:1\\n{prefix}host3:1\\n'
+else touch "{calls}"; printf '{prefix}host1:1\\n{prefix}host2:1\\n'; fi
+"""
+
+
+@pytest.mark.timeout(150)
+def test_a_host_cut_off_the_job_goes_on_with_fewer_ranks_and_a_discovered_host_joins_later(hosts, tmp_path):
+    h = hosts(3)  # namespaces host1..3; the job starts on hosts 1 and 2
+    discover = tmp_path / "discover.sh"
+    discover.write_text(DISCOVERY.format(calls=tmp_path / "called", prefix=PREFIX))
+    discover.chmod(0o755)
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    cmd = ["bash", str(NETNS_HOSTS), "run", "--prefix", PREFIX, "-n", "2", "--", "--python", sys.executable,
+           "--max-restarts", "2", "--min-np", "1", "--host-discovery-script", str(discover),
+           str(SCRIPTS / "elastic_train.py"), "--epochs", "2", "--samples", str(SAMPLES),
+           "--commit-every", str(COMMIT_EVERY), "--log-dir", str(samples), "--step-seconds", "0.05",
+           "--raise", "1:0:30"]  # attempt 1 (host 1 alone) fails at step 30: the next restart adds host 3
+    job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                           stdin=subprocess.DEVNULL, start_new_session=True,
+                           env=clean_environment(PYTHON=sys.executable, DISTGRAD_PEER_TIMEOUT=3))
+    h.job = job  # the fixture kills it, should the test fail
+    first = samples / "samples.a0.r0"
+    h.wait_for(lambda: first.exists() and len(first.read_text().splitlines()) >= 8, 60, "8 steps on 2 hosts")
+    h.cut(2)
+    cut_at = time.time()
+    output, _ = job.communicate(timeout=120)
+    assert job.returncode == 0, output
+    assert re.search(rf"restart 1/2: rank 1 \(host {PREFIX}host2\) lost: .*; starting again with 1 rank\(s\) "
+                     rf"on {PREFIX}host1:1$", output, re.M), output
+    # A world of one prints no rank prefix: MPICH's MPI_Abort line names the rank.
+    assert re.search(rf"restart 2/2: rank 0 .*failed: .*; starting again with 2 rank\(s\) on "
+                     rf"{PREFIX}host1:1,{PREFIX}host3:1$", output, re.M), output
+    assert [(a, w) for a, w, _ in attempts(output)] == [(0, 2), (1, 1), (2, 2)], output
+    check_each_sample_once(samples, output, 2)
+    record("host cut off (2 namespace hosts -> 1, peer timeout 3 s): from the cut to training again",
+           time_of(output.split("attempt 1:", 1)[1], r"training at step") - cut_at)

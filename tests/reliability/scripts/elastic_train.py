@@ -29,6 +29,7 @@ ARGS.add_argument("--samples", type=int, default=384)
 ARGS.add_argument("--batch", type=int, default=8)
 ARGS.add_argument("--commit-every", type=int, default=4)
 ARGS.add_argument("--log-dir", required=True)
+ARGS.add_argument("--step-seconds", type=float, default=0.0, help="sleep this long in every step (slower jobs)")
 ARGS.add_argument("--kill", action="append", default=[], metavar="ATTEMPT:RANK:STEP")
 ARGS.add_argument("--raise", dest="raise_", action="append", default=[], metavar="ATTEMPT:RANK:STEP")
 args = ARGS.parse_args()
@@ -81,6 +82,7 @@ for epoch in range(state.epoch, args.epochs + 1):
         if first:
             say(f"training at step {step} (t={time.time():.3f})")
             first = False
+        time.sleep(args.step_seconds)
         optimizer.zero_grad()
         nn.functional.cross_entropy(ddp(inputs), labels).backward()
         optimizer.step()
