@@ -23,8 +23,9 @@ FRAMEWORKS = ("distgrad", "torch")
 TARGET_RATIO = 1.5  # issue 12, item 8
 
 
-def build(fw_name, vocab=VOCAB):
-    """The model, a step function and the framework, from weights and tokens drawn by NumPy."""
+def build(fw_name, vocab=VOCAB, device="cpu"):
+    """The model, a step function and the framework, from weights and tokens drawn by NumPy;
+    model and tokens on ``device`` (gpu_step_time.py runs it on "cuda")."""
     import importlib
 
     import numpy as np
@@ -49,7 +50,8 @@ def build(fw_name, vocab=VOCAB):
     rng = np.random.default_rng(0)
     model.load_state_dict({name: fw.from_numpy(rng.uniform(-0.1, 0.1, tuple(p.shape)).astype(np.float32))
                            for name, p in model.state_dict().items()})
-    tokens = fw.from_numpy(rng.integers(0, vocab, (BPTT + 1, BATCH)))
+    model.to(device)
+    tokens = fw.from_numpy(rng.integers(0, vocab, (BPTT + 1, BATCH))).to(device)
     inputs, targets = tokens[:-1], tokens[1:].reshape(-1)
     opt = optim.SGD(model.parameters(), lr=20.0)
     criterion = nn.CrossEntropyLoss()

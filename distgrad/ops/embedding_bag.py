@@ -54,9 +54,9 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         if tuple(per_sample_weights.shape) != tuple(input.shape):
             raise OpValueError("embedding_bag", f"per_sample_weights of shape {tuple(per_sample_weights.shape)} "
                                                 f"must have the input's shape {tuple(input.shape)}")
-    host = numpy.asarray(input.numpy() if isinstance(input, TensorBase) else input)
+    host = numpy.asarray(input.cpu().numpy() if isinstance(input, TensorBase) else input)  # bags: host indexing
     offsets = None if offsets is None else numpy.asarray(
-        offsets.numpy() if isinstance(offsets, TensorBase) else offsets)
+        offsets.cpu().numpy() if isinstance(offsets, TensorBase) else offsets)
     bag, count = _bags(host, offsets, include_last_offset)
     flat = host.reshape(-1)
     if padding_idx is not None:

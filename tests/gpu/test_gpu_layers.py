@@ -44,6 +44,48 @@ LAYERS = [
         nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(4 * 4 * 4, 10), nn.LogSoftmax(dim=1)), (5, 1, 8, 8)),
 ]
+SIGNAL = (2, 4, 11)
+BAG_INDICES = lambda rng: rng.integers(0, 7, (3, 4))  # noqa: E731  (bags of 4 rows of a 7-row table)
+# the layers that came later: one-dimensional and transposed convolutions, group and instance
+# norms, resizing, padding, shuffles, bags and the further activations
+LAYERS += [
+    ("Conv1d", lambda: nn.Conv1d(4, 6, 3, padding=1), SIGNAL),
+    ("Conv1d_stride_dilation_groups", lambda: nn.Conv1d(4, 6, 3, stride=2, dilation=2, groups=2), SIGNAL),
+    ("Conv2d_reflect", lambda: nn.Conv2d(4, 3, 3, padding=1, padding_mode="reflect"), IMAGE),
+    ("Conv2d_circular", lambda: nn.Conv2d(4, 3, 3, padding=2, padding_mode="circular"), IMAGE),
+    ("ConvTranspose1d", lambda: nn.ConvTranspose1d(4, 3, 3, stride=2, padding=1, output_padding=1), SIGNAL),
+    ("ConvTranspose2d", lambda: nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1), IMAGE),
+    ("ConvTranspose2d_groups_dilation", lambda: nn.ConvTranspose2d(4, 6, 2, stride=3, groups=2, dilation=2,
+                                                                   output_padding=1), IMAGE),
+    ("MaxPool1d", lambda: nn.MaxPool1d(3, stride=2), SIGNAL),
+    ("AvgPool1d", lambda: nn.AvgPool1d(3, stride=2, padding=1), SIGNAL),
+    ("AdaptiveAvgPool1d", lambda: nn.AdaptiveAvgPool1d(4), SIGNAL),
+    ("AdaptiveMaxPool1d", lambda: nn.AdaptiveMaxPool1d(4), SIGNAL),
+    ("AdaptiveMaxPool2d", lambda: nn.AdaptiveMaxPool2d((4, 3)), IMAGE),
+    ("GroupNorm", lambda: nn.GroupNorm(2, 4), IMAGE),
+    ("GroupNorm_no_affine", lambda: nn.GroupNorm(4, 4, affine=False), SIGNAL),
+    ("InstanceNorm1d_affine_stats", lambda: nn.InstanceNorm1d(4, affine=True, track_running_stats=True), SIGNAL),
+    ("InstanceNorm2d", lambda: nn.InstanceNorm2d(4), IMAGE),
+    ("Upsample_nearest", lambda: nn.Upsample(scale_factor=2), IMAGE),
+    ("Upsample_bilinear", lambda: nn.Upsample(size=(13, 7), mode="bilinear"), IMAGE),
+    ("Upsample_bilinear_corners", lambda: nn.Upsample(scale_factor=1.5, mode="bilinear", align_corners=True),
+     IMAGE),
+    ("Upsample_linear", lambda: nn.Upsample(scale_factor=2, mode="linear"), SIGNAL),
+    ("PixelShuffle", lambda: nn.PixelShuffle(2), (2, 8, 3, 5)),
+    ("PixelUnshuffle", lambda: nn.PixelUnshuffle(3), IMAGE),
+    ("ReflectionPad2d", lambda: nn.ReflectionPad2d((1, 2, 0, 3)), IMAGE),
+    ("ReplicationPad1d", lambda: nn.ReplicationPad1d(2), SIGNAL),
+    ("CircularPad2d", lambda: nn.CircularPad2d(2), IMAGE),
+    ("ConstantPad1d", lambda: nn.ConstantPad1d((1, 3), 0.5), SIGNAL),
+    ("EmbeddingBag_mean", lambda: nn.EmbeddingBag(7, 3), BAG_INDICES),
+    ("EmbeddingBag_sum_padding", lambda: nn.EmbeddingBag(7, 3, mode="sum", padding_idx=1), BAG_INDICES),
+    ("EmbeddingBag_max", lambda: nn.EmbeddingBag(7, 3, mode="max"), BAG_INDICES),
+    ("Unflatten", lambda: nn.Unflatten(1, (2, 2)), (3, 4)),
+    ("PReLU", lambda: nn.PReLU(4), IMAGE),
+    ("GLU", lambda: nn.GLU(dim=1), IMAGE),
+] + [(name, getattr(nn, name), (3, 4)) for name in (
+    "SiLU", "Mish", "ELU", "SELU", "CELU", "Softplus", "Hardtanh", "ReLU6", "Hardswish", "Hardsigmoid",
+    "LogSigmoid", "Softsign", "Tanhshrink")] + [("Softmin", lambda: nn.Softmin(dim=0), (3, 4))]
 
 TARGET = np.array([0, 3, 1, 1, 2, 3])
 WEIGHT = np.array([1.0, 2.0, 0.5, 1.5], np.float32)
@@ -59,6 +101,12 @@ LOSSES = [
     ("NLLLoss_none", lambda: nn.NLLLoss(reduction="none"), TARGET),
     ("MSELoss", lambda: nn.MSELoss(), None),
     ("MSELoss_sum", lambda: nn.MSELoss(reduction="sum"), None),
+    ("L1Loss", lambda: nn.L1Loss(), None),
+    ("SmoothL1Loss", lambda: nn.SmoothL1Loss(beta=0.5), None),
+    ("HuberLoss_none", lambda: nn.HuberLoss(reduction="none", delta=0.7), None),
+    ("BCEWithLogitsLoss", lambda: nn.BCEWithLogitsLoss(pos_weight=dg.tensor(WEIGHT)), "probabilities"),
+    ("BCELoss", lambda: nn.BCELoss(), "probabilities"),
+    ("KLDivLoss_batchmean", lambda: nn.KLDivLoss(reduction="batchmean"), "probabilities"),
 ]
 
 
@@ -103,11 +151,14 @@ def test_loss_on_gpu_matches_cpu(name, factory, target):
     x = rng.standard_normal((6, 4)).astype(np.float32)
     if target is None:
         target = rng.standard_normal((6, 4)).astype(np.float32)
-    if name.startswith("NLLLoss"):
+    elif isinstance(target, str):  # "probabilities"
+        target = rng.uniform(0.05, 0.95, (6, 4)).astype(np.float32)
+    if name.startswith(("NLLLoss", "KLDivLoss")):
         x = x - np.log(np.exp(x).sum(1, keepdims=True))  # log-probabilities
     x_cpu, x_gpu = dg.tensor(x, requires_grad=True), dg.tensor(x, device="cuda", requires_grad=True)
-    out_cpu = cpu_loss(x_cpu, dg.tensor(target))
-    out_gpu = gpu_loss(x_gpu, dg.tensor(target, device="cuda"))
+    squash = dg.sigmoid if name == "BCELoss" else (lambda t: t)  # BCELoss takes probabilities
+    out_cpu = cpu_loss(squash(x_cpu), dg.tensor(target))
+    out_gpu = gpu_loss(squash(x_gpu), dg.tensor(target, device="cuda"))
     assert_matches_cpu(out_gpu, out_cpu, f"{name} value")
     (seed,) = upstream_like([out_cpu], 3)
     out_cpu.backward(dg.tensor(seed))

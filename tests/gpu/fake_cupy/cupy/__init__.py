@@ -5,6 +5,7 @@ No CUDA kernel runs (no_kernels.py routes around the fused ones). Not a complete
 import operator
 import sys
 import types
+import weakref
 
 import numpy as _np
 
@@ -70,11 +71,27 @@ def _call(fn, strict=True):
     return call
 
 
+# the first live wrapper of each NumPy array, so that ``view.base`` is one object, as in CuPy
+# (a view's base is its owner itself: distgrad tells a view from a copy by ``out.base is owner``)
+_owners = weakref.WeakValueDictionary()
+
+
 class ndarray:
     __array_ufunc__ = None  # numpy_array + cupy_array: NumPy steps aside, and we refuse
 
     def __init__(self, a):
         self._a = a
+        known = _owners.get(id(a))
+        if known is None or known._a is not a:
+            _owners[id(a)] = self
+
+    @property
+    def base(self):
+        owner = self._a.base
+        if owner is None:
+            return None
+        known = _owners.get(id(owner))
+        return known if known is not None and known._a is owner else ndarray(owner)
 
     def __array__(self, *a, **k):
         raise TypeError("Implicit conversion to a NumPy array is not allowed. Please use `.get()` to construct "
