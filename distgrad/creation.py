@@ -89,6 +89,14 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     return t.requires_grad_(True) if requires_grad else t
 
 
+def logspace(start, end, steps, base=10.0, dtype=None, device=None, requires_grad=False):
+    """``base ** linspace(start, end, steps)``: ``steps`` points evenly spaced on a log scale."""
+    xp = module_for(device)
+    t = Tensor._wrap(xp.logspace(start, end, steps, base=base).astype(
+        dtypes.to_dtype(dtype) or dtypes.get_default_dtype()))
+    return t.requires_grad_(True) if requires_grad else t
+
+
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
     xp = module_for(device)
     t = Tensor._wrap(xp.eye(n, m, dtype=dtypes.to_dtype(dtype) or dtypes.get_default_dtype()))

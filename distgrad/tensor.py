@@ -16,6 +16,7 @@ from .ops import (activation as _activation, elementwise as _elementwise, indexi
 from .ops import (blend as _blend, reorder as _reorder, scan as _scan, sorting as _sorting, special as _special,
                   triangular as _triangular, trig as _trig)
 from .ops._util import cast, shape_arg
+from .ops import scattering as _scatter
 from .ops.device import to_device
 from .tensor_base import TensorBase
 
@@ -404,6 +405,33 @@ class Tensor(TensorBase):
 
     def nonzero(self, as_tuple=False):
         return _elementwise.nonzero(self, as_tuple)
+
+    def masked_select(self, mask):
+        return _scatter.masked_select(self, mask)
+
+    def scatter(self, dim, index, src=None, value=None, reduce=None):
+        return _scatter.scatter(self, dim, index, src, value, reduce)
+
+    def scatter_(self, *args, **kwargs):
+        return _scatter.scatter_(self, *args, **kwargs)
+
+    def scatter_add(self, dim, index, src):
+        return _scatter.scatter_add(self, dim, index, src)
+
+    def scatter_add_(self, *args, **kwargs):
+        return _scatter.scatter_add_(self, *args, **kwargs)
+
+    def index_add(self, dim, index, source, alpha=1):
+        return _scatter.index_add(self, dim, index, source, alpha)
+
+    def index_add_(self, *args, **kwargs):
+        return _scatter.index_add_(self, *args, **kwargs)
+
+    def index_fill(self, dim, index, value):
+        return _scatter.index_fill(self, dim, index, value)
+
+    def index_fill_(self, *args, **kwargs):
+        return _scatter.index_fill_(self, *args, **kwargs)
 
     # ----------------------------------------------------------------- activation
     def relu(self):

@@ -46,6 +46,10 @@ from .pooling import (adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_poo
                       max_pool1d)
 from .similarity import cosine_similarity, normalize, one_hot, pairwise_distance
 from .upsample import interpolate, upsample
+from .grids import cdist, meshgrid
+from .scattering import (index_add, index_add_, index_fill, index_fill_, masked_select, scatter, scatter_, scatter_add,
+                         scatter_add_)
+from .searching import bucketize, searchsorted
 
 multiply, divide, subtract, true_divide, negative = mul, div, sub, div, neg
 greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne

@@ -1089,3 +1089,103 @@ def embedding_bag_draw(d):
 
 
 op("F.embedding_bag", lambda m, i, w, *o, **k: m.F.embedding_bag(i, w, *o, **k), finite(embedding_bag_draw))
+
+# ------------------------------------------------------------------ writing at indices, searching, grids (issue 12)
+
+
+def _index_along(d, rng, shape, axis, n, unique):
+    """An int64 index of ``shape`` with values in [0, n) along ``axis`` (distinct along it when
+    ``unique``: scatter's result for repeated places is unspecified), now and then out of range."""
+    if unique:
+        idx = np.argsort(rng.random(shape[:axis] + (max(n, 1),) + shape[axis + 1:]), axis=axis)
+        idx = np.take(idx, range(shape[axis]), axis=axis)
+    else:
+        idx = rng.integers(0, max(n, 1), shape)
+    if idx.size and d(st.integers(0, 9)) == 0:
+        idx.flat[0] = d(st.sampled_from([-1, n]))  # out of range: PyTorch raises
+    return idx.astype(I64)
+
+
+def scatter_draw(unique, with_value=False):
+    def draw(d):
+        kind = dtype(d, FLOATS)
+        x = values(d, nonempty(d, 1, 3), kind)
+        axis = a_dim(d, x.ndim, bad=False)
+        n = x.shape[axis]
+        ishape = tuple(d(st.integers(0, min(n, 3))) if k == axis % x.ndim else d(st.integers(0, s))
+                       for k, s in enumerate(x.shape))
+        rng = np.random.default_rng(d(st.integers(0, 99)))
+        idx = _index_along(d, rng, ishape, axis % x.ndim, n, unique)
+        if with_value:
+            return [x, idx], {"dim": axis, "value": d(st.sampled_from([0.0, -1.5, 2]))}
+        src = values(d, ishape, kind)  # a larger src: PyTorch's backward fails (tested in test_layout_gaps_torch)
+        return [x, idx, src], {"dim": axis}
+    return draw
+
+
+def index_add_draw(d):
+    kind = dtype(d, FLOATS)
+    x = values(d, nonempty(d, 1, 3), kind)
+    axis = a_dim(d, x.ndim, bad=False)
+    rng = np.random.default_rng(d(st.integers(0, 99)))
+    idx = _index_along(d, rng, (d(st.integers(0, 4)),), 0, x.shape[axis], unique=False)
+    source = values(d, x.shape[:axis % x.ndim] + (len(idx),) + x.shape[axis % x.ndim + 1:], kind)
+    return [x, idx, source], {"dim": axis, "alpha": d(st.sampled_from([1, 2.5, -1]))}
+
+
+def index_fill_draw(d):
+    x = tensor(d, NUMERIC, 1, 3, shp=nonempty(d, 1, 3))
+    axis = a_dim(d, x.ndim, bad=False)
+    rng = np.random.default_rng(d(st.integers(0, 99)))
+    idx = _index_along(d, rng, (d(st.integers(0, 4)),), 0, x.shape[axis], unique=False)
+    return [x, idx], {"dim": axis, "value": d(st.sampled_from([0, -1.5, 2.0]))}
+
+
+def masked_select_draw(d):
+    sa, sb = broadcast_pair(d)
+    return [values(d, sa, dtype(d, NUMERIC)), values(d, sb, BOOL)], {}
+
+
+def cdist_draw(d):
+    rng = np.random.default_rng(d(st.integers(0, 2**32 - 1)))
+    batch, m = shape(d, 0, 1), d(st.integers(0, 3))
+    x1 = rng.standard_normal(batch + (d(st.integers(0, 3)), m))
+    x2 = rng.standard_normal(batch + (d(st.integers(0, 3)), m if d(st.integers(0, 9)) else m + 1))
+    if x1.size and x2.size and d(st.booleans()):
+        x2[..., 0, :] = x1[..., 0, :]  # a zero distance: its gradient is 0, not NaN
+    return [x1, x2], {"p": d(st.sampled_from([2.0, 1.0, 3.0, 0.0, float("inf"), 0.5]))}
+
+
+def meshgrid_draw(d):
+    arrays = [values(d, shape(d, 0, 1), F64) for _ in range(d(st.integers(1, 3)))]
+    return arrays, {"indexing": d(st.sampled_from(["ij", "xy"]))}
+
+
+def searchsorted_draw(d):
+    kind = dtype(d, (F64, F64, I64))
+    lead = shape(d, 0, 1)
+    seq = np.sort(values(d, lead + (d(st.integers(1, 4)),), kind), axis=-1)
+    vals = values(d, (lead + (d(st.integers(0, 3)),)) if lead and d(st.integers(0, 5)) else shape(d, 0, 2), kind)
+    return [seq, vals], kwargs(right=d(st.booleans()), out_int32=d(st.booleans()))
+
+
+def bucketize_draw(d):
+    kind = dtype(d, (F64, F64, I64))
+    bounds = np.sort(values(d, (d(st.integers(0, 4)),), kind))
+    return [values(d, shape(d), kind), bounds], kwargs(right=d(st.booleans()), out_int32=d(st.booleans()))
+
+
+op("scatter", lambda m, x, idx, src, dim: m.scatter(x, dim, idx, src), scatter_draw(unique=True))
+op("Tensor.scatter(value)", lambda m, x, idx, dim, value: x.scatter(dim, idx, value=value),
+   scatter_draw(unique=True, with_value=True))
+op("scatter_add", lambda m, x, idx, src, dim: m.scatter_add(x, dim, idx, src), scatter_draw(unique=False))
+op("Tensor.scatter_add", lambda m, x, idx, src, dim: x.scatter_add(dim, idx, src), scatter_draw(unique=False))
+op("index_add", lambda m, x, idx, src, dim, alpha: m.index_add(x, dim, idx, src, alpha=alpha), index_add_draw)
+op("Tensor.index_fill", lambda m, x, idx, dim, value: x.index_fill(dim, idx, value), index_fill_draw)
+op("masked_select", lambda m, x, mask: m.masked_select(x, mask), masked_select_draw, method=True)
+op("cdist", lambda m, a, b, p: m.cdist(a, b, p=p), cdist_draw)
+op("meshgrid", lambda m, *xs, indexing: m.meshgrid(*xs, indexing=indexing), meshgrid_draw)
+op("searchsorted", lambda m, s, v, **k: m.searchsorted(s, v, **k), searchsorted_draw)
+op("bucketize", lambda m, x, b, **k: m.bucketize(x, b, **k), bucketize_draw)
+INPLACE["index_fill_"] = lambda v, o: v.index_fill_(0, v.new_zeros(1).long(), -2.0)
+INPLACE["scatter_add_"] = lambda v, o: v.scatter_add_(-1, v.new_zeros(v.shape).long(), v * 0 + 1.5)

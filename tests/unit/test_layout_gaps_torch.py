@@ -82,26 +82,21 @@ def test_random_sampler_past_the_dataset_length_repeats_whole_permutations_and_b
 
 
 # ------------------------------------------------------------------ datasets
-class Stream(dg_data.IterableDataset):
-    def __init__(self, start, stop):
-        self.start, self.stop = start, stop
+def stream_class(base):
+    """An IterableDataset of the numbers in [start, stop), on ``base`` (distgrad's or torch's)."""
+    class Stream(base):
+        def __init__(self, start, stop):
+            self.start, self.stop = start, stop
 
-    def __iter__(self):
-        return iter(range(self.start, self.stop))
+        def __iter__(self):
+            return iter(range(self.start, self.stop))
 
-    def __len__(self):
-        return self.stop - self.start
+        def __len__(self):
+            return self.stop - self.start
+    return Stream
 
 
-class TorchStream(torch_data.IterableDataset):
-    def __init__(self, start, stop):
-        self.start, self.stop = start, stop
-
-    def __iter__(self):
-        return iter(range(self.start, self.stop))
-
-    def __len__(self):
-        return self.stop - self.start
+Stream, TorchStream = stream_class(dg_data.IterableDataset), stream_class(torch_data.IterableDataset)
 
 
 def test_chain_dataset_and_plus_on_streams_read_them_one_after_another():
@@ -221,3 +216,110 @@ def test_sparse_zeroes_the_same_share_of_every_column():
     assert abs(ours.numpy()[ours.numpy() != 0].std() - 0.5) < 0.05
     with pytest.raises(ValueError, match="sparse_"):
         nn.init.sparse_(dg.empty(3), 0.1)
+
+
+# ------------------------------------------------------------------ writing at indices (in place and out of place)
+def both(array, requires_grad=False):
+    return (dg.tensor(array, requires_grad=requires_grad),
+            torch.tensor(array, requires_grad=requires_grad))
+
+
+def assert_same(ours, theirs):
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12, atol=0)
+    assert str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, i, s: x.scatter_(1, i, s[:, :2]),  # PyTorch's backward needs src of the index's shape
+    lambda x, i, s: x.scatter_(1, i, value=2.5),
+    lambda x, i, s: x.scatter_add_(1, i, s[:, :2]),
+    lambda x, i, s: x.index_add_(1, i[0], s[:, :2], alpha=-2),
+    lambda x, i, s: x.index_fill_(1, i[0], -1.0),
+])
+def test_in_place_index_writes_match_pytorch_with_and_without_gradients(call):
+    x0, src0 = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 3))
+    index = np.array([[0, 2], [1, 3], [3, 0]])
+    for grad in (False, True):
+        (dx, tx), (ds, ts) = both(x0, grad), both(src0, grad)
+        dy, ty = dx * 1.0, tx * 1.0  # in place on non-leaf tensors
+        assert call(dy, dg.tensor(index), ds) is dy and call(ty, torch.tensor(index), ts) is ty
+        assert_same(dy, ty)
+        if grad:
+            weights = RNG.standard_normal((3, 4))
+            (dy * dg.tensor(weights)).sum().backward()
+            (ty * torch.tensor(weights)).sum().backward()
+            assert_same(dx.grad, tx.grad)
+            if ts.grad is not None:
+                assert_same(ds.grad, ts.grad)
+
+
+def test_scatter_takes_the_leading_block_of_a_larger_src():
+    (dx, tx), (ds, ts) = both(np.zeros((3, 3))), both(np.arange(12.0).reshape(3, 4))
+    index = np.array([[2, 0], [0, 1]])
+    assert_same(dx.scatter(0, dg.tensor(index), ds), tx.scatter(0, torch.tensor(index), ts))
+    assert_same(dx.scatter_add(1, dg.tensor(index), ds), tx.scatter_add(1, torch.tensor(index), ts))
+
+
+@pytest.mark.parametrize("bad", [
+    lambda m, x: x.scatter(0, m.tensor([[3]]), x),            # index out of range
+    lambda m, x: x.scatter(0, m.tensor([0]), x),              # index of fewer dims
+    lambda m, x: x.scatter(0, m.tensor([[0.0]]), x),            # float index
+    lambda m, x: x.scatter_add(0, m.tensor([[0]]), x.double()),    # src of another dtype
+    lambda m, x: x.index_add(0, m.tensor([0, 1]), x),          # source of the wrong length
+    lambda m, x: x.index_fill(2, m.tensor([0]), 1.0),          # dim out of range
+    lambda m, x: x.masked_select(m.ones(3, dtype=m.bool)),     # mask that does not broadcast
+    lambda m, x: x.masked_select(m.ones(3)),                   # mask that is not bool
+])
+def test_bad_index_writes_raise_naming_the_op(bad):
+    x = np.ones((3, 2), dtype=np.float32)
+    with pytest.raises((RuntimeError, IndexError)):
+        bad(torch, torch.tensor(x))
+    with pytest.raises(Exception, match="scatter|index_add|index_fill|masked_select"):
+        bad(dg, dg.tensor(x))
+
+
+# ------------------------------------------------------------------ grids, searching, creation
+def test_meshgrid_outputs_are_views_of_the_inputs_as_pytorch():
+    (da, ta), (db, tb) = both(np.array([1.0, 2.0, 3.0])), both(np.array([4.0, 5.0]))
+    for indexing in ("ij", "xy"):
+        for ours, theirs in zip(dg.meshgrid(da, db, indexing=indexing), torch.meshgrid(ta, tb, indexing=indexing)):
+            assert_same(ours, theirs)
+    with pytest.warns(UserWarning, match="indexing"):
+        dg.meshgrid([da, db])
+    with pytest.raises(ValueError, match="meshgrid"):
+        dg.meshgrid(da, indexing="yx")
+
+
+def test_bucketize_and_searchsorted_as_pytorch():
+    (dv, tv), (db, tb) = both(np.array([[0.5, 1.0, 7.0], [3.0, -2.0, 1.0]])), both(np.array([1.0, 3.0, 5.0]))
+    for right in (False, True):
+        assert_same(dg.bucketize(dv, db, right=right), torch.bucketize(tv, tb, right=right))
+        assert_same(dg.searchsorted(db, dv, right=right), torch.searchsorted(tb, tv, right=right))
+    assert_same(dg.bucketize(dv, db, out_int32=True), torch.bucketize(tv, tb, out_int32=True))
+    assert dg.searchsorted(db, 3.0, side="right").item() == torch.searchsorted(tb, 3.0, side="right").item() == 2
+    sorter = np.array([2, 0, 1])
+    (ds, ts), (dsorter, tsorter) = both(np.array([5.0, 1.0, 3.0])), both(sorter)
+    assert_same(dg.searchsorted(ds, dv, sorter=dsorter), torch.searchsorted(ts, tv, sorter=tsorter))
+    with pytest.raises(RuntimeError, match="bucketize"):
+        dg.bucketize(dv, dv)
+    with pytest.raises(RuntimeError, match="searchsorted"):
+        dg.searchsorted(db, dv, right=True, side="left")
+
+
+def test_logspace_and_conveniences_programs_use():
+    assert_same(dg.logspace(0, 2, 5), torch.logspace(0, 2, 5))
+    assert_same(dg.logspace(-1, 1, 3, base=2.0, dtype=dg.float64), torch.logspace(-1, 1, 3, base=2.0,
+                                                                                 dtype=torch.float64))
+    (dx, tx) = both(np.array([1.0, 5.0, 3.0]))
+    (dlo, tlo), (dhi, thi) = both(np.array([2.0, 2.0, 4.0])), both(np.array([3.0, 3.0, 3.5]))
+    assert_same(dg.clamp(dx, min=dlo, max=dhi), torch.clamp(tx, min=tlo, max=thi))
+    mask = np.array([[True, False], [True, True]])
+    for ours, theirs in zip(dg.where(dg.tensor(mask)), torch.where(torch.tensor(mask))):
+        assert_same(ours, theirs)
+    array = np.ones(3)
+    shared = dg.from_numpy(array)
+    array[0] = 5.0
+    shared[1] = 7.0
+    assert shared.tolist() == [5.0, 7.0, 1.0] and array.tolist() == [5.0, 7.0, 1.0]
+    assert dg.ones(2, 3).element_size() == torch.ones(2, 3).element_size() == 4
+    assert dg.ones(2, 3).nelement() == dg.ones(2, 3).numel() == 6 and dg.ones(2, 3).dim() == 2
