@@ -119,3 +119,16 @@ def test_larger_transfers_start_in_call_order_whatever_order_they_are_waited_in(
         work.wait()
     np.testing.assert_array_equal(z, expected_z)
     assert small[0] == dist.get_world_size()
+
+
+def test_a_blocking_all_reduce_while_one_of_the_same_shape_is_in_flight_stays_inline_everywhere(naive):
+    c, rank = comm(), dist.get_rank()
+    x, y = data(3, salt=6), data(3, salt=7)
+    expected_x, expected_y = naive.allreduce(x.copy(), "sum"), naive.allreduce(y.copy(), "sum")
+    work = c.iallreduce(x, "sum")
+    if rank == 0:
+        work.wait()  # rank 0's slots are free again, the others' still taken
+    c.allreduce(y, "sum")
+    work.wait()
+    np.testing.assert_array_equal(x, expected_x)
+    np.testing.assert_array_equal(y, expected_y)
