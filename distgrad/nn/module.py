@@ -10,6 +10,7 @@ import numpy
 
 from ..backend import device as Device, move
 from ..tensor import Tensor, _RemovableHandle
+from .backward_hooks import BackwardHooks
 from .parameter import Buffer, Parameter
 
 
@@ -24,6 +25,10 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
 
 class Module:
     training = True  # overwritten per instance by __init__ and train()
+    # Backward hooks are rare: empty class defaults until a module registers one, which keeps
+    # modules made before these existed (pickled ones) working.
+    _backward_hooks = ()
+    _backward_pre_hooks = ()
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
@@ -43,7 +48,7 @@ class Module:
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
-        if self._forward_pre_hooks or self._forward_hooks:
+        if self._forward_pre_hooks or self._forward_hooks or self._backward_hooks or self._backward_pre_hooks:
             return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
 
@@ -57,12 +62,15 @@ class Module:
                 result = hook(self, args)
                 if result is not None:
                     args = result if isinstance(result, tuple) else (result,)
+        backward_hooks = BackwardHooks(self) if self._backward_hooks or self._backward_pre_hooks else None
+        if backward_hooks is not None:
+            args = backward_hooks.setup_inputs(args)
         output = self.forward(*args, **kwargs)
         for hook, with_kwargs in list(self._forward_hooks):
             result = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
             if result is not None:
                 output = result
-        return output
+        return output if backward_hooks is None else backward_hooks.setup_outputs(output)
 
     def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
         """``hook(module, args)`` runs before forward; a returned value replaces the args."""
@@ -71,6 +79,28 @@ class Module:
     def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False):
         """``hook(module, args, output)`` runs after forward; a returned value replaces the output."""
         return self._add_hook(self._forward_hooks, hook, prepend, with_kwargs)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """``hook(module, grad_input, grad_output)`` runs once the gradients with respect to the
+        module's tensor arguments are computed; a returned tuple replaces grad_input."""
+        return self._add_backward_hook("_backward_hooks", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """``hook(module, grad_output)`` runs once the gradients with respect to the module's
+        outputs are computed, before they flow into it; a returned tuple replaces grad_output."""
+        return self._add_backward_hook("_backward_pre_hooks", hook, prepend)
+
+    def register_backward_hook(self, hook):
+        raise NotImplementedError("register_backward_hook is deprecated in PyTorch and not built here; "
+                                  "use register_full_backward_hook")
+
+    def _add_backward_hook(self, registry, hook, prepend):
+        hooks = self.__dict__.get(registry)
+        if hooks is None:  # the first one: an own list in place of the class's empty default
+            hooks = []
+            object.__setattr__(self, registry, hooks)
+        hooks.insert(0, hook) if prepend else hooks.append(hook)
+        return _RemovableHandle(hooks, hook)
 
     @staticmethod
     def _add_hook(hooks, hook, prepend, with_kwargs):

@@ -323,3 +323,68 @@ def test_logspace_and_conveniences_programs_use():
     assert shared.tolist() == [5.0, 7.0, 1.0] and array.tolist() == [5.0, 7.0, 1.0]
     assert dg.ones(2, 3).element_size() == torch.ones(2, 3).element_size() == 4
     assert dg.ones(2, 3).nelement() == dg.ones(2, 3).numel() == 6 and dg.ones(2, 3).dim() == 2
+
+
+# ------------------------------------------------------------------ module backward hooks
+def linear_pair():
+    theirs, ours = torch.nn.Linear(3, 2).double(), nn.Linear(3, 2).double()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return ours, theirs
+
+
+def record_backward(m, lib, module, x_requires_grad, replace=False):
+    """Run module on a fixed input with hooks that record (and, with ``replace``, double) the
+    gradients crossing its border; the recorded arrays and the input's gradient."""
+    seen = []
+
+    def pre_hook(mod, grad_output):
+        seen.append(("pre", [g.detach().numpy().copy() for g in grad_output]))
+        return (grad_output[0] * 3,) if replace else None
+
+    def hook(mod, grad_input, grad_output):
+        seen.append(("full", [None if g is None else g.detach().numpy().copy() for g in grad_input],
+                     [g.detach().numpy().copy() for g in grad_output]))
+        return tuple(None if g is None else g * 2 for g in grad_input) if replace else None
+    handles = [module.register_full_backward_pre_hook(pre_hook), module.register_full_backward_hook(hook)]
+    x = lib.tensor(np.arange(6.0).reshape(2, 3), requires_grad=x_requires_grad)
+    (module(x) ** 2).sum().backward()
+    for h in handles:
+        h.remove()
+    (module(x) ** 2).sum().backward()  # removed: no more records
+    return seen, None if x.grad is None else x.grad.numpy()
+
+
+@pytest.mark.filterwarnings("ignore:Full backward hook is firing:UserWarning")  # PyTorch's, for a first layer
+@pytest.mark.parametrize("x_requires_grad", [True, False])
+@pytest.mark.parametrize("replace", [False, True])
+def test_full_backward_hooks_see_and_replace_the_gradients_pytorch_gives(x_requires_grad, replace):
+    ours, theirs = linear_pair()
+    seen_ours, grad_ours = record_backward(nn, dg, ours, x_requires_grad, replace)
+    seen_theirs, grad_theirs = record_backward(torch.nn, torch, theirs, x_requires_grad, replace)
+    assert [s[0] for s in seen_ours] == [s[0] for s in seen_theirs] == ["pre", "full"]
+    for a, b in zip(seen_ours, seen_theirs):
+        for xs, ys in zip(a[1:], b[1:]):
+            assert [x is None for x in xs] == [y is None for y in ys]
+            for x, y in zip(xs, ys):
+                if x is not None:
+                    np.testing.assert_allclose(x, y, rtol=1e-12)
+    if x_requires_grad:
+        np.testing.assert_allclose(grad_ours, grad_theirs, rtol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-12)
+
+
+def test_full_backward_hook_gets_one_gradient_per_argument_as_pytorch():
+    class Scale:
+        def forward(self, a, k, b, c):
+            return a * b * k
+    grads = {}
+    for name, m, lib in (("ours", nn, dg), ("theirs", torch.nn, torch)):
+        module = type("Scale", (m.Module,), {"forward": Scale.forward})()
+        module.register_full_backward_hook(lambda mod, gi, go, name=name: grads.__setitem__(name, gi))
+        a, b = lib.tensor([1.0, 2.0], requires_grad=True), lib.tensor([3.0, 4.0])
+        module(a, 2.0, b, lib.ones(3, dtype=lib.int64)).sum().backward()
+        assert a.grad.tolist() == [6.0, 8.0]
+    assert [g is None for g in grads["ours"]] == [g is None for g in grads["theirs"]] == [False, True, False, False]
+    for ours, theirs in zip(grads["ours"], grads["theirs"]):
+        if ours is not None:
+            assert ours.tolist() == theirs.tolist() and str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
