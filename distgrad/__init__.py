@@ -45,6 +45,14 @@ def numel(input):
     return input.numel()
 
 
+def is_floating_point(input):
+    return input.is_floating_point()
+
+
+# dtypes are NumPy's: their limits (finfo(float32).eps, iinfo(int64).max) and their type are NumPy's too
+from numpy import dtype, finfo, iinfo  # noqa: E402,F401
+
+
 def save(obj, path):
     return _save(obj, path)
 

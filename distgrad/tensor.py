@@ -222,7 +222,20 @@ class Tensor(TensorBase):
         return self.to("cuda" if device is None else Device(device if not isinstance(device, int) else f"cuda:{device}"))
 
     def type(self, dtype=None):
-        return str(self.dtype) if dtype is None else self.to(dtype)
+        """The dtype's name, or the tensor converted to ``dtype``; PyTorch's legacy type names
+        ('torch.FloatTensor', 'torch.cuda.LongTensor', ...) are understood too."""
+        if dtype is None:
+            return str(self.dtype)
+        legacy = _LEGACY_TYPES.get(dtype.rsplit(".", 1)[-1]) if isinstance(dtype, str) else None
+        if legacy is None:
+            return self.to(dtype)
+        return self.to(legacy).to("cuda" if ".cuda." in dtype else "cpu")
+
+    def type_as(self, other):
+        return self.to(other.dtype)
+
+    def ndimension(self):
+        return self.ndim
 
     def float(self):
         return self.to(dtypes.float32)
@@ -855,6 +868,12 @@ class Size(tuple):
 
     def __repr__(self):
         return f"Size({list(self)})"
+
+
+# PyTorch's legacy tensor type names (Tensor.type('torch.FloatTensor')) and their dtypes
+_LEGACY_TYPES = {"FloatTensor": dtypes.float32, "DoubleTensor": dtypes.float64, "HalfTensor": dtypes.float16,
+                 "LongTensor": dtypes.int64, "IntTensor": dtypes.int32, "ShortTensor": dtypes.int16,
+                 "CharTensor": dtypes.int8, "ByteTensor": dtypes.uint8, "BoolTensor": dtypes.bool}
 
 
 class _RemovableHandle:

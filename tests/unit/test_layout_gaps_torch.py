@@ -388,3 +388,16 @@ def test_full_backward_hook_gets_one_gradient_per_argument_as_pytorch():
     for ours, theirs in zip(grads["ours"], grads["theirs"]):
         if ours is not None:
             assert ours.tolist() == theirs.tolist() and str(ours.dtype) == str(theirs.dtype).replace("torch.", "")
+
+
+def test_legacy_type_names_type_as_and_dtype_limits_as_pytorch():
+    ours, theirs = dg.tensor([1.5, 2.5]), torch.tensor([1.5, 2.5])
+    for name in ("torch.DoubleTensor", "torch.LongTensor", "torch.BoolTensor", "torch.HalfTensor"):
+        assert_same(ours.type(name), theirs.type(name))
+    assert_same(ours.type(dg.int32), theirs.type(torch.int32))
+    assert_same(ours.type_as(dg.ones(1, dtype=dg.int64)), theirs.type_as(torch.ones(1, dtype=torch.int64)))
+    assert ours.ndimension() == theirs.ndimension() == 1
+    assert dg.is_floating_point(ours) and not dg.is_floating_point(ours.long())
+    assert dg.finfo(dg.float32).eps == torch.finfo(torch.float32).eps
+    assert dg.iinfo(dg.int64).max == torch.iinfo(torch.int64).max
+    assert isinstance(ours.dtype, dg.dtype)
