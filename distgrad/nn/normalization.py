@@ -166,11 +166,7 @@ class GroupNorm(Module):
             self.register_parameter(name, _empty_parameter((num_channels,), device, dtype) if wanted else None)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+    reset_parameters = LayerNorm.reset_parameters  # weight 1, bias 0
 
     def forward(self, input):
         return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)

@@ -5,17 +5,22 @@ from .module import Module
 from .parameter import Parameter
 
 
+def _checked_options(layer, num_embeddings, padding_idx, max_norm, scale_grad_by_freq, sparse):
+    """The options the lookup layers do not support raise; ``padding_idx`` comes back non-negative."""
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError(f"{layer}: max_norm, scale_grad_by_freq and sparse are not supported")
+    if padding_idx is None:
+        return None
+    if not -num_embeddings <= padding_idx < num_embeddings:
+        raise ValueError(f"{layer}: padding_idx={padding_idx} must be within num_embeddings={num_embeddings}")
+    return padding_idx % num_embeddings
+
+
 class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, norm_type=2.0,
                  scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, device=None, dtype=None):
         super().__init__()
-        if max_norm is not None or scale_grad_by_freq or sparse:
-            raise NotImplementedError("Embedding: max_norm, scale_grad_by_freq and sparse are not supported")
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"Embedding: padding_idx={padding_idx} must be within num_embeddings="
-                                 f"{num_embeddings}")
-            padding_idx %= num_embeddings
+        padding_idx = _checked_options("Embedding", num_embeddings, padding_idx, max_norm, scale_grad_by_freq, sparse)
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         if _weight is None:
             self.weight = Parameter(creation.empty(num_embeddings, embedding_dim, device=device, dtype=dtype),
@@ -55,15 +60,10 @@ class EmbeddingBag(Module):
                  mode="mean", sparse=False, _weight=None, include_last_offset=False, padding_idx=None,
                  device=None, dtype=None):
         super().__init__()
-        if max_norm is not None or scale_grad_by_freq or sparse:
-            raise NotImplementedError("EmbeddingBag: max_norm, scale_grad_by_freq and sparse are not supported")
         if mode not in ("sum", "mean", "max"):
             raise ValueError(f"EmbeddingBag: mode has to be one of sum, mean or max, got {mode!r}")
-        if padding_idx is not None:
-            if not -num_embeddings <= padding_idx < num_embeddings:
-                raise ValueError(f"EmbeddingBag: padding_idx={padding_idx} must be within num_embeddings="
-                                 f"{num_embeddings}")
-            padding_idx %= num_embeddings
+        padding_idx = _checked_options("EmbeddingBag", num_embeddings, padding_idx, max_norm, scale_grad_by_freq,
+                                       sparse)
         self.num_embeddings, self.embedding_dim, self.mode = num_embeddings, embedding_dim, mode
         self.include_last_offset, self.padding_idx = include_last_offset, padding_idx
         if _weight is None:
