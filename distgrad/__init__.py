@@ -20,6 +20,8 @@ from .serialization import load as _load, save as _save
 from . import autograd, data, nn, optim, utils  # noqa: E402
 from . import accelerator, backends, multiprocessing, onnx  # noqa: E402,F401
 from . import memory  # noqa: E402,F401  (host memory counts: distgrad.memory.max_allocated())
+from . import amp  # noqa: E402,F401  (torch.amp's place: autocast, GradScaler)
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402,F401
 from . import profiler  # noqa: E402,F401  (torch.profiler's place: distgrad.profiler.profile())
 from .autograd import inference_mode, is_inference_mode_enabled  # noqa: E402,F401
 from .utils.logging import get_logger as _get_logger  # noqa: E402

@@ -44,3 +44,4 @@ def manual_seed(seed):
 
 from .memory import (max_memory_allocated, memory_allocated, memory_reserved, memory_stats,  # noqa: E402
                      reset_peak_memory_stats)
+from . import amp  # noqa: E402,F401  (torch.cuda.amp's deprecated names)

@@ -2,6 +2,7 @@
 import math
 
 from .. import dtypes
+from ..amp import autocast_mode
 from ..errors import OpValueError
 from ..function import Function
 from ._util import normalize_dim, reject_bool, require_floating
@@ -227,6 +228,8 @@ def _softmax_dim(input, dim, op):
 
 
 def softmax(input, dim=None, dtype=None):
+    if dtype is None and autocast_mode.active:  # float32 under CUDA autocast
+        (input,) = autocast_mode.to_float32("softmax", input)
     if dtype is not None:
         input = input.to(dtype)
     require_floating("softmax", input, empty_ok=True)
@@ -234,6 +237,8 @@ def softmax(input, dim=None, dtype=None):
 
 
 def log_softmax(input, dim=None, dtype=None):
+    if dtype is None and autocast_mode.active:  # float32 under CUDA autocast
+        (input,) = autocast_mode.to_float32("log_softmax", input)
     if dtype is not None:
         input = input.to(dtype)
     require_floating("log_softmax", input, empty_ok=True)

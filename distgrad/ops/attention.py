@@ -14,6 +14,7 @@ key and value have fewer heads (dim -3), each shared by a group of query heads.
 """
 import math
 
+from ..amp import autocast_mode
 from ..errors import OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ..tensor_base import TensorBase
@@ -172,6 +173,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                                  enable_gqa=False):
     """PyTorch's F.scaled_dot_product_attention: query (..., L, E), key (..., S, E), value
     (..., S, Ev) -> (..., L, Ev); batch axes broadcast."""
+    if autocast_mode.active:  # matmul-class: in the low dtype under autocast
+        query, key, value, attn_mask = autocast_mode.to_low(query, key, value, attn_mask)
     groups = _check(query, key, value, attn_mask, enable_gqa)
     if is_causal and attn_mask is not None and attn_mask.ndim > 2:  # PyTorch combines only a 2-D mask
         raise OpRuntimeError(_OP, f"an attn_mask of shape {tuple(attn_mask.shape)} cannot be combined with "

@@ -14,6 +14,7 @@ The transposed convolution is the same pair of maps the other way round: its for
 the convolution's input gradient (col2im) and its input gradient the convolution's forward,
 so both ops share ``_Geometry``.
 """
+from ..amp import autocast_mode
 from ..errors import OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ._sliding import (add_row_windows, add_windows, crop_hw, output_size, pad_hw, padded_buffer, pair,
@@ -190,6 +191,8 @@ def _positive(op, stride, dilation):
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, op="conv2d"):
     """Cross-correlate (N, C, H, W) ``input`` with (O, C/groups, kh, kw) ``weight``."""
+    if autocast_mode.active:  # matmul-class: in the low dtype under autocast
+        input, weight, bias = autocast_mode.to_low(input, weight, bias)
     unbatched = input.ndim == 3
     if unbatched:
         input = input.unsqueeze(0)
@@ -256,6 +259,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                      op="conv_transpose2d"):
     """The transposed convolution of (N, C, H, W) ``input`` with (C, O/groups, kh, kw) ``weight``:
     the gradient of conv2d with respect to its input."""
+    if autocast_mode.active:  # matmul-class: in the low dtype under autocast
+        input, weight, bias = autocast_mode.to_low(input, weight, bias)
     unbatched = input.ndim == 3
     if unbatched:
         input = input.unsqueeze(0)

@@ -1,4 +1,5 @@
 """Matrix products with PyTorch's semantics (1-D, 2-D, batched) and the fused linear layer."""
+from ..amp import autocast_mode
 from ..errors import OpNotImplementedError, OpRuntimeError, OpTypeError
 from ..function import Function
 from ..tensor_base import TensorBase
@@ -88,14 +89,20 @@ def _product(input, other, op, ndim=None):
 
 
 def matmul(input, other):
+    if autocast_mode.active:  # matmul-class: in the low dtype under autocast
+        input, other = autocast_mode.to_low(input, other)
     return _product(input, other, "matmul")
 
 
 def mm(input, mat2):
+    if autocast_mode.active:  # matmul-class: in the low dtype under autocast
+        input, mat2 = autocast_mode.to_low(input, mat2)
     return _product(input, mat2, "mm", 2)
 
 
 def bmm(input, mat2):
+    if autocast_mode.active:  # matmul-class: in the low dtype under autocast
+        input, mat2 = autocast_mode.to_low(input, mat2)
     if input.ndim == 3 and mat2.ndim == 3 and input.shape[0] != mat2.shape[0]:
         raise OpRuntimeError("bmm", f"batch sizes differ: shapes {tuple(input.shape)} and {tuple(mat2.shape)}")
     if (isinstance(input, TensorBase) and isinstance(mat2, TensorBase)
@@ -117,6 +124,8 @@ def outer(input, vec2):
 
 
 def linear(input, weight, bias=None):
+    if autocast_mode.active:  # matmul-class: in the low dtype under autocast
+        input, weight, bias = autocast_mode.to_low(input, weight, bias)
     if input.ndim == 0:
         raise OpRuntimeError("linear", f"the input must have at least 1 dimension (the features), got a 0-d "
                                        f"tensor; weight has shape {tuple(weight.shape)}")

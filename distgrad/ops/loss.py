@@ -1,6 +1,7 @@
 """Losses: cross-entropy (fused log-softmax and NLL), NLL and mean squared error."""
 import warnings
 
+from ..amp import autocast_mode
 from ..errors import OpIndexError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ..tensor_base import TensorBase
@@ -248,6 +249,8 @@ def _cross_entropy_probabilities(input, target, weight, ignore_index, reduction,
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+    if autocast_mode.active:  # float32 under autocast
+        input, target, weight = autocast_mode.to_float32("cross_entropy", input, target, weight)
     _check_reduction(reduction, "cross_entropy")
     probabilities = isinstance(target, TensorBase) and target.shape == input.shape
     # with probabilities, log_softmax checks the dtype (an empty integer input passes, as in PyTorch)
@@ -271,6 +274,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+    if autocast_mode.active:  # float32 under autocast
+        input, weight = autocast_mode.to_float32("nll_loss", input, weight)
     _check_reduction(reduction, "nll_loss")
     weight = _check_weight(weight, _check_logits(input, "nll_loss"), input, "nll_loss")
     squeeze = input.ndim == 1
@@ -280,6 +285,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
 
 
 def mse_loss(input, target, reduction="mean"):
+    if autocast_mode.active:  # float32 under autocast
+        input, target = autocast_mode.to_float32("mse_loss", input, target)
     _check_reduction(reduction, "mse_loss")
     if input.shape != target.shape:
         warnings.warn(f"mse_loss: target shape {tuple(target.shape)} differs from input shape "

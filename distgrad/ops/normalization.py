@@ -11,6 +11,7 @@ temporary kept for the backward) and takes the per-channel sums as matrix produc
 """
 import math
 
+from ..amp import autocast_mode
 from ..errors import OpRuntimeError, OpValueError
 from ..function import Function
 from ._util import require_floating, unbroadcast
@@ -62,6 +63,8 @@ def _affine(weight, bias, shape, op):
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    if autocast_mode.active:  # float32 under CUDA autocast
+        input, weight, bias = autocast_mode.to_float32("layer_norm", input, weight, bias)
     require_floating("layer_norm", input)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
@@ -196,6 +199,8 @@ def _normalize_groups(input, groups, weight, bias, eps, op):
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    if autocast_mode.active:  # float32 under CUDA autocast
+        input, weight, bias = autocast_mode.to_float32("group_norm", input, weight, bias)
     require_floating("group_norm", input)
     if input.ndim < 2:
         raise OpRuntimeError("group_norm", f"expected an input of shape (N, C, ...), got {tuple(input.shape)}")
