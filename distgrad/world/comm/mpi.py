@@ -211,6 +211,7 @@ class MPICommunicator(Communicator):
 
     def split(self, ranks):
         member = self.rank in ranks
+        self._all_started(self.seq, debug.Call("new_group"))  # Split is a collective of the main communicator
         sub = self.comm.Split(0 if member else self.MPI.UNDEFINED, key=self.rank)
         if not member:
             return None
