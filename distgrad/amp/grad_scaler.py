@@ -229,12 +229,13 @@ def _new_scale_value(new_scale):
 
 
 def _agree_across_ranks(found):
-    """1.0 when any rank found an inf/NaN: a MAX all-reduce in a started job of several
-    ranks, the local verdict otherwise."""
+    """1.0 when any rank found an inf/NaN: a MAX all-reduce in a job of several ranks
+    (started, or launched as one: distgrad starts its world on first use), the local
+    verdict otherwise."""
     from ..world import state  # here, not at load: the world sits above this package's users
 
     value = numpy.array([1.0 if found else 0.0], dtype=numpy.float32)
-    if state.is_initialized():
+    if state.is_initialized() or state.launched_world_size() > 1:
         comm = state.communicator()
         if comm.size > 1:
             comm.allreduce(value, "max")
