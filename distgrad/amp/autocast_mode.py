@@ -10,8 +10,11 @@ so distgrad's low dtype is float16 (on the CPU as on the GPU); bfloat16 is refus
 message saying so.
 """
 import functools
+import warnings
 
 import numpy
+
+from ..backend import cuda as _cuda_queries
 
 active = False  # any device type under autocast: the one read the ops make when it is off
 
@@ -52,6 +55,9 @@ class autocast:
     def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
         self.device = _device_type(device_type)
         self._enabled = bool(enabled)
+        if self._enabled and self.device == "cuda" and not _cuda_queries.is_available():
+            warnings.warn("autocast: device_type 'cuda' was asked for, but CUDA is not available; disabling")
+            self._enabled = False
         # the cast cache of PyTorch is an optimisation; distgrad casts each time
         self._cache_enabled = cache_enabled
         requested = _DEFAULT_DTYPES[self.device] if dtype is None else dtype

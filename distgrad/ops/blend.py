@@ -1,4 +1,5 @@
 """lerp, and addmm composed of differentiable ops."""
+from ..amp import autocast_mode
 from ..errors import OpRuntimeError
 from ..function import Function
 from ..tensor_base import TensorBase
@@ -36,6 +37,8 @@ def lerp(input, end, weight):
 
 def addmm(input, mat1, mat2, beta=1, alpha=1):
     """beta * input + alpha * (mat1 @ mat2); with beta=0 the input is ignored (its NaNs too)."""
+    if autocast_mode.active:  # matmul-class: in the low dtype under autocast
+        input, mat1, mat2 = autocast_mode.to_low(input, mat1, mat2)
     product = mm(mat1, mat2)
     if alpha != 1:
         product = product * alpha
