@@ -1,5 +1,6 @@
 """Activations and the (log-)softmax, numerically stable."""
 import math
+import threading
 
 from .. import dtypes
 from ..amp import autocast_mode
@@ -66,11 +67,32 @@ class Tanh(Function):
 _ERFC_FIT = (-0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196, 1.00002368)
 
 
+_scratch = threading.local()  # per thread: two threads' forwards must not share buffers
+_SCRATCH_MAX_BYTES = 8 << 20
+
+
+def _scratch_like(xp, like, slot):
+    """A scratch array of ``like``'s shape and dtype, reused across calls on NumPy: a fresh
+    megabyte-sized temporary costs page faults every time (CuPy's memory pool has none). At
+    most 8 arrays of up to 8 MiB each are kept, so a large model holds no large memory here."""
+    if xp.__name__ != "numpy" or like.nbytes > _SCRATCH_MAX_BYTES:
+        return xp.empty_like(like)
+    arrays = _scratch.__dict__.setdefault("arrays", {})
+    key = (slot, like.shape, like.dtype)
+    array = arrays.get(key)
+    if array is None:
+        if len(arrays) >= 8:  # a few activation shapes per model; forget old ones
+            arrays.clear()
+        array = arrays[key] = xp.empty_like(like)
+    return array
+
+
 def erfc_fitted(xp, z):
     """erfc(z) for z >= 0 from its Chebyshev fit (relative error below 1.2e-7), so NumPy needs
-    no SciPy and CuPy shares the same line. Evaluated in place on two buffers: the GELU step
-    of a Transformer spends much of its time here, and each temporary costs a pass over memory."""
-    t = z * 0.5
+    no SciPy and CuPy shares the same line. ``z`` is overwritten: the evaluation runs in place,
+    on one new array and one scratch buffer, as the GELU step of a Transformer spends much of
+    its time here and each temporary costs a pass over memory."""
+    t = xp.multiply(z, 0.5, out=_scratch_like(xp, z, "erfc_t"))
     t += 1
     xp.reciprocal(t, out=t)                      # t = 1 / (1 + z / 2)
     poly = t * 0.17087277
@@ -78,8 +100,7 @@ def erfc_fitted(xp, z):
         poly += c
         poly *= t
     poly -= 1.26551223
-    square = z * z
-    poly -= square
+    poly -= xp.multiply(z, z, out=z)             # z is spent: its square in place
     xp.exp(poly, out=poly)
     poly *= t
     return poly
@@ -109,13 +130,13 @@ def _normal_cdf(xp, x):
     # Phi(x) = erfc(|x| / sqrt 2) / 2 below 0 and 1 minus that above: no cancellation in the tail.
     # As 1-D: in-place ufuncs need arrays, and a 0-d array's products are NumPy scalars.
     flat = x.reshape(-1)
-    z = xp.abs(flat)
+    z = xp.abs(flat, out=_scratch_like(xp, flat, "cdf_z"))
     z *= 1 / math.sqrt(2)
     cdf = erfc_fitted(xp, z)
     cdf *= 0.5
     # cdf + [x >= 0] (1 - 2 cdf): exact below 0, 1 - cdf above. Arithmetic, not where(): NumPy's
     # where (and ufuncs' where=) ran ~10x slower than this on a mixed-sign activation here.
-    flip = cdf * -2
+    flip = xp.multiply(cdf, -2, out=z)  # z is spent
     flip += 1
     xp.multiply(flip, flat >= 0, out=flip)
     cdf += flip
