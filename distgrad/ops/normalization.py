@@ -22,12 +22,17 @@ class LayerNorm(Function):
     saves_inputs = True
 
     def forward(self, xp, x, *affine, mean, var, stat_axes, param_shape, has_weight, eps):
+        xhat = x - mean
+        if var is None:  # from the centered input: no second pass for the mean, as x.var() makes
+            square = xhat * xhat
+            var = square.mean(axis=stat_axes, keepdims=True)
         rstd = 1 / xp.sqrt(var + eps)
-        xhat = (x - mean) * rstd
+        xhat *= rstd
         weight = affine[0].reshape(param_shape) if has_weight else None
         out = xhat if weight is None else xhat * weight
         if len(affine) > has_weight:
-            out = out + affine[-1].reshape(param_shape)
+            bias = affine[-1].reshape(param_shape)
+            out = out + bias if out is xhat else xp.add(out, bias, out=out)
         self.saved = (xhat, rstd, weight)
         self.stat_axes, self.param_shape = stat_axes, param_shape
         self.affine_shape = affine[0].shape if affine else None
@@ -40,9 +45,12 @@ class LayerNorm(Function):
         if needs[0]:
             gxhat = g if weight is None else g * weight
             axes = self.stat_axes  # mean and variance depend on x as well
-            gxhat = (gxhat - gxhat.mean(axis=axes, keepdims=True)
-                     - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
-            grads[0] = gxhat * rstd
+            spare = gxhat * xhat
+            projection = spare.mean(axis=axes, keepdims=True)
+            gx = gxhat - gxhat.mean(axis=axes, keepdims=True)  # a new array: g stays as it is
+            gx -= xp.multiply(xhat, projection, out=spare)
+            gx *= rstd
+            grads[0] = gx
         if weight is not None:
             grads.append(self._param_grad(g * xhat) if needs[1] else None)
         if len(needs) > len(grads):
@@ -74,8 +82,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     x = input.array
     axes = tuple(range(input.ndim - k, input.ndim))
     mean = x.mean(axis=axes, keepdims=True)
-    var = x.var(axis=axes, keepdims=True)
-    return LayerNorm.apply(input, *_affine(weight, bias, shape, "layer_norm"), mean=mean, var=var,
+    return LayerNorm.apply(input, *_affine(weight, bias, shape, "layer_norm"), mean=mean, var=None,
                            stat_axes=axes, param_shape=shape, has_weight=weight is not None, eps=eps)
 
 
