@@ -10,6 +10,7 @@ from contextlib import nullcontext
 
 import numpy
 
+from ..amp import autocast_mode
 from ..errors import OpRuntimeError, OpValueError
 from ..function import Function
 from ._util import binary_operands, cast, unbroadcast
@@ -117,6 +118,8 @@ class BinaryCrossEntropyWithLogits(Function):
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    if autocast_mode.active:  # float32 under autocast
+        input, target, weight = autocast_mode.to_float32("binary_cross_entropy", input, target, weight)
     op = "binary_cross_entropy"
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
@@ -135,6 +138,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
+    if autocast_mode.active:  # float32 under autocast
+        input, target, weight, pos_weight = autocast_mode.to_float32("binary_cross_entropy_with_logits", input,
+                                                                     target, weight, pos_weight)
     op = "binary_cross_entropy_with_logits"
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, op)
@@ -148,6 +154,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    if autocast_mode.active:  # float32 under autocast
+        input, target, weight = autocast_mode.to_float32("l1_loss", input, target, weight)
     reduction = legacy_reduction(size_average, reduce, reduction)
     _check_reduction(reduction, "l1_loss")
     input, target = _broadcast_operands(input, target, "l1_loss")
@@ -186,6 +194,8 @@ def _piecewise(input, target, bound, scaled, op, reduction):
 
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
+    if autocast_mode.active:  # float32 under autocast
+        input, target = autocast_mode.to_float32("smooth_l1_loss", input, target)
     reduction = legacy_reduction(size_average, reduce, reduction)
     if beta < 0:
         raise OpRuntimeError("smooth_l1_loss", f"beta must be non-negative, got {beta}")
@@ -196,6 +206,8 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    if autocast_mode.active:  # float32 under autocast
+        input, target, weight = autocast_mode.to_float32("huber_loss", input, target, weight)
     _check_reduction(reduction, "huber_loss")
     if delta <= 0:
         raise OpRuntimeError("huber_loss", f"delta must be positive, got {delta}")
@@ -226,6 +238,8 @@ def _quiet(xp):
 
 
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
+    if autocast_mode.active:  # float32 under autocast
+        input, target = autocast_mode.to_float32("kl_div", input, target)
     op = "kl_div"
     reduction = legacy_reduction(size_average, reduce, reduction)
     if reduction not in ("mean", "sum", "none", "batchmean"):

@@ -47,6 +47,14 @@ OPS = {
     "cross_entropy": lambda m, F, t: F.cross_entropy(t["h"], m.from_numpy(TARGET)),
     "nll_loss": lambda m, F, t: F.nll_loss(F.log_softmax(t["h"], dim=-1), m.from_numpy(TARGET)),
     "mse_loss": lambda m, F, t: F.mse_loss(F.linear(t["x"], t["w"]), t["x"][:, :6]),
+    "l1_loss": lambda m, F, t: F.l1_loss(t["h"], t["h"] * 0.5),
+    "smooth_l1_loss": lambda m, F, t: F.smooth_l1_loss(t["h"], t["h"] * 0.5),
+    "huber_loss": lambda m, F, t: F.huber_loss(t["h"], t["h"] * 0.5),
+    "kl_div": lambda m, F, t: F.kl_div(F.log_softmax(t["h"], dim=-1), F.softmax(t["h"], dim=-1),
+                                       reduction="batchmean"),
+    "binary_cross_entropy": lambda m, F, t: F.binary_cross_entropy(m.sigmoid(t["h"]), m.sigmoid(t["h"] * 2)),
+    "binary_cross_entropy_with_logits": lambda m, F, t: F.binary_cross_entropy_with_logits(
+        t["h"], m.sigmoid(t["h"])),
     "add_mixed": lambda m, F, t: t["h"] + t["x"],  # promotes to the widest
     "cat_mixed": lambda m, F, t: m.cat([t["h"], t["x"]]),
     "stack_mixed": lambda m, F, t: m.stack([t["h"], t["x"]]),
