@@ -16,7 +16,7 @@ from .ops import (activation as _activation, elementwise as _elementwise, indexi
 from .ops import (blend as _blend, reorder as _reorder, scan as _scan, sorting as _sorting, special as _special,
                   triangular as _triangular, trig as _trig)
 from .ops._util import cast, shape_arg
-from .ops import scattering as _scatter
+from .ops import scatter_reductions as _scatter_reduce, scattering as _scatter
 from .ops.device import to_device
 from .tensor_base import TensorBase
 
@@ -445,6 +445,18 @@ class Tensor(TensorBase):
 
     def index_fill_(self, *args, **kwargs):
         return _scatter.index_fill_(self, *args, **kwargs)
+
+    def scatter_reduce(self, dim, index, src, reduce, *, include_self=True):
+        return _scatter_reduce.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
+
+    def scatter_reduce_(self, *args, **kwargs):
+        return _scatter_reduce.scatter_reduce_(self, *args, **kwargs)
+
+    def index_copy(self, dim, index, source):
+        return _scatter_reduce.index_copy(self, dim, index, source)
+
+    def index_copy_(self, *args, **kwargs):
+        return _scatter_reduce.index_copy_(self, *args, **kwargs)
 
     # ----------------------------------------------------------------- activation
     def relu(self):

@@ -50,6 +50,7 @@ from .grids import cdist, meshgrid
 from .scattering import (index_add, index_add_, index_fill, index_fill_, masked_select, scatter, scatter_, scatter_add,
                          scatter_add_)
 from .searching import bucketize, searchsorted
+from .scatter_reductions import index_copy, index_copy_, scatter_reduce, scatter_reduce_
 
 multiply, divide, subtract, true_divide, negative = mul, div, sub, div, neg
 greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne

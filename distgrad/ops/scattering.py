@@ -9,7 +9,7 @@ from ..errors import OpIndexError, OpRuntimeError
 from ..function import Function
 from ..tensor_base import TensorBase
 from ._util import as_tensor_like, cast, normalize_dim, scalar_value
-from .indexing import _check_in_range, _index_array, getitem, scatter_add as _accumulate
+from .indexing import _check_in_range, _index_array, getitem, index_put, scatter_add as _accumulate
 from .inplace import _inplace
 from .shape import broadcast_to
 
@@ -124,14 +124,17 @@ def _scatter_add_array(a, dim, index, src):
 
 
 # ------------------------------------------------------------------ index_add and index_fill
-def _slices_args(op, x, dim, index):
-    """Checked (axis, index array) for ops on whole slices along ``dim`` at a vector of indices."""
+def _slices_args(op, x, dim, index, negative_ok=False):
+    """Checked (axis, index array) for ops on whole slices along ``dim`` at a vector of indices;
+    ``negative_ok``: indices in [-size, 0) count from the end (index_fill's rule)."""
     axis = normalize_dim(dim, x.ndim, op)[0]
     index = _index_array(index, op)
     if index.ndim > 1:
         raise OpIndexError(op, f"index must be a vector (0-d or 1-D), got shape {tuple(index.shape)}")
-    index = index.reshape(-1)
-    _check_in_range(index, x.shape[axis] if x.ndim else 1, op)
+    index, size = index.reshape(-1), x.shape[axis] if x.ndim else 1
+    if negative_ok and index.size and int(index.min()) >= -size:
+        index = get_array_module(index).where(index < 0, index + size, index)
+    _check_in_range(index, size, op)
     return axis, index
 
 
@@ -177,19 +180,6 @@ def _index_add_array(a, dim, index, source, alpha=1):
     _accumulate(get_array_module(a), a, (slice(None),) * axis + (index,), source if alpha == 1 else alpha * source)
 
 
-class IndexFill(Function):
-    def forward(self, xp, x, index, axis, value):
-        self.where = (slice(None),) * axis + (index,)
-        out = x.copy()
-        out[self.where] = value
-        return out
-
-    def backward(self, xp, g):
-        gx = g.copy()
-        gx[self.where] = 0
-        return (gx,)
-
-
 def _fill_value(op, value):
     value = scalar_value(op, value)
     return value.item() if hasattr(value, "item") else value
@@ -199,13 +189,13 @@ def index_fill(input, dim, index, value):
     """``input`` with its slices ``index`` along ``dim`` set to ``value`` (a number or 0-d tensor)."""
     if input.ndim == 0:
         return index_fill(input.reshape(1), dim, index, value).reshape(())
-    axis, array = _slices_args("index_fill", input.array, dim, index)
-    return IndexFill.apply(input, index=array, axis=axis, value=_fill_value("index_fill", value))
+    axis, array = _slices_args("index_fill", input.array, dim, index, negative_ok=True)
+    return index_put(input, (slice(None),) * axis + (array,), _fill_value("index_fill", value))
 
 
 def _index_fill_array(a, dim, index, value):
     target = a.reshape(1) if a.ndim == 0 else a
-    axis, index = _slices_args("index_fill_", target, dim, index)
+    axis, index = _slices_args("index_fill_", target, dim, index, negative_ok=True)
     target[(slice(None),) * axis + (index,)] = _fill_value("index_fill_", value)
 
 

@@ -1161,17 +1161,22 @@ def meshgrid_draw(d):
     return arrays, {"indexing": d(st.sampled_from(["ij", "xy"]))}
 
 
+def _nan_as_zero(a):
+    return np.where(np.isnan(a), 0, a).astype(a.dtype)
+
+
 def searchsorted_draw(d):
     kind = dtype(d, (F64, F64, I64))
     lead = shape(d, 0, 1)
-    seq = np.sort(values(d, lead + (d(st.integers(1, 4)),), kind), axis=-1)
+    # sorted boundaries without NaN: PyTorch's binary search reads a NaN boundary as below everything
+    seq = np.sort(_nan_as_zero(values(d, lead + (d(st.integers(1, 4)),), kind)), axis=-1)
     vals = values(d, (lead + (d(st.integers(0, 3)),)) if lead and d(st.integers(0, 5)) else shape(d, 0, 2), kind)
     return [seq, vals], kwargs(right=d(st.booleans()), out_int32=d(st.booleans()))
 
 
 def bucketize_draw(d):
     kind = dtype(d, (F64, F64, I64))
-    bounds = np.sort(values(d, (d(st.integers(0, 4)),), kind))
+    bounds = np.sort(_nan_as_zero(values(d, (d(st.integers(0, 4)),), kind)))
     return [values(d, shape(d), kind), bounds], kwargs(right=d(st.booleans()), out_int32=d(st.booleans()))
 
 
@@ -1189,3 +1194,31 @@ op("searchsorted", lambda m, s, v, **k: m.searchsorted(s, v, **k), searchsorted_
 op("bucketize", lambda m, x, b, **k: m.bucketize(x, b, **k), bucketize_draw)
 INPLACE["index_fill_"] = lambda v, o: v.index_fill_(0, v.new_zeros(1).long(), -2.0)
 INPLACE["scatter_add_"] = lambda v, o: v.scatter_add_(-1, v.new_zeros(v.shape).long(), v * 0 + 1.5)
+
+
+def scatter_reduce_draw(d):
+    arrays, kw = scatter_draw(unique=False)(d)
+    x, idx, src = arrays
+    if d(st.integers(0, 3)) == 0:  # integer tensors: 'mean' divides with floor, as PyTorch
+        x, src = x.round().astype(I64), src.round().astype(I64)
+    # no NaN or inf: which of several equal extremes PyTorch credits is not the spec
+    x, src = (np.where(np.isfinite(a), a, 0).astype(a.dtype) for a in (x, src))
+    return [x, idx, src], dict(kw, reduce=d(st.sampled_from(["sum", "mean", "amax", "amin"])),
+                               include_self=d(st.booleans()))
+
+
+def index_copy_draw(d):
+    arrays, kw = index_add_draw(d)
+    x, idx, source = arrays
+    n = x.shape[kw["dim"]]
+    if len(idx) <= n and (idx >= 0).all() and (idx < n).all():  # distinct: repeated slices are unspecified
+        idx = np.random.default_rng(len(idx)).permutation(n)[:len(idx)].astype(I64)
+        source = source[tuple(slice(None) if k != kw["dim"] % x.ndim else slice(0, len(idx))
+                              for k in range(x.ndim))]
+    return [x, idx, source], {"dim": kw["dim"]}
+
+
+op("scatter_reduce", lambda m, x, idx, src, dim, reduce, include_self:
+   x.scatter_reduce(dim, idx, src, reduce, include_self=include_self), scatter_reduce_draw)
+op("index_copy", lambda m, x, idx, src, dim: m.index_copy(x, dim, idx, src), index_copy_draw)
+op("Tensor.index_copy_", lambda m, x, idx, src, dim: (x * 1).index_copy_(dim, idx, src), index_copy_draw)

@@ -235,6 +235,9 @@ def assert_same(ours, theirs):
     lambda x, i, s: x.scatter_add_(1, i, s[:, :2]),
     lambda x, i, s: x.index_add_(1, i[0], s[:, :2], alpha=-2),
     lambda x, i, s: x.index_fill_(1, i[0], -1.0),
+    lambda x, i, s: x.index_copy_(1, i[0], s[:, :2]),
+    lambda x, i, s: x.scatter_reduce_(1, i, s[:, :2], "mean"),
+    lambda x, i, s: x.scatter_reduce_(1, i, s[:, :2], "amax", include_self=False),
 ])
 def test_in_place_index_writes_match_pytorch_with_and_without_gradients(call):
     x0, src0 = RNG.standard_normal((3, 4)), RNG.standard_normal((3, 3))
@@ -269,12 +272,14 @@ def test_scatter_takes_the_leading_block_of_a_larger_src():
     lambda m, x: x.index_fill(2, m.tensor([0]), 1.0),          # dim out of range
     lambda m, x: x.masked_select(m.ones(3, dtype=m.bool)),     # mask that does not broadcast
     lambda m, x: x.masked_select(m.ones(3)),                   # mask that is not bool
+    lambda m, x: x.scatter_reduce(0, m.tensor([[0]]), x, "median"),  # no such reduction
+    lambda m, x: x.index_copy(0, m.tensor([-1]), x[:1]),       # negative index (index_fill takes them)
 ])
 def test_bad_index_writes_raise_naming_the_op(bad):
     x = np.ones((3, 2), dtype=np.float32)
     with pytest.raises((RuntimeError, IndexError)):
         bad(torch, torch.tensor(x))
-    with pytest.raises(Exception, match="scatter|index_add|index_fill|masked_select"):
+    with pytest.raises(Exception, match="scatter|index_add|index_fill|index_copy|masked_select"):
         bad(dg, dg.tensor(x))
 
 
@@ -401,3 +406,8 @@ def test_legacy_type_names_type_as_and_dtype_limits_as_pytorch():
     assert dg.finfo(dg.float32).eps == torch.finfo(torch.float32).eps
     assert dg.iinfo(dg.int64).max == torch.iinfo(torch.int64).max
     assert isinstance(ours.dtype, dg.dtype)
+
+
+def test_scatter_reduce_prod_says_what_to_use_instead():
+    with pytest.raises(NotImplementedError, match="prod"):
+        dg.ones(3).scatter_reduce(0, dg.tensor([0, 0]), dg.ones(2), "prod")

@@ -1,7 +1,15 @@
-"""cupyx.scatter_add for the NumPy-backed CuPy beside it."""
+"""cupyx.scatter_add, scatter_max and scatter_min for the NumPy-backed CuPy beside it."""
 import numpy as _np
 from cupy import _unwrap
 
 
 def scatter_add(a, slices, value):
     _np.add.at(_unwrap(a), _unwrap(slices, strict=False), _unwrap(value))
+
+
+def scatter_max(a, slices, value):
+    _np.maximum.at(_unwrap(a), _unwrap(slices, strict=False), _unwrap(value))
+
+
+def scatter_min(a, slices, value):
+    _np.minimum.at(_unwrap(a), _unwrap(slices, strict=False), _unwrap(value))
