@@ -208,19 +208,26 @@ def _positive(op, stride, dilation):
         raise OpValueError(op, f"stride {stride} and dilation {dilation} must be positive")
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, op="conv2d"):
-    """Cross-correlate (N, C, H, W) ``input`` with (O, C/groups, kh, kw) ``weight``."""
+def _prepare(op, input, weight, bias, stride, dilation, layout):
+    """Autocast's dtype, a batch of one for a 3-D input, the 4-D check, stride and dilation as
+    positive pairs: (input, weight, bias, unbatched, stride, dilation)."""
     if autocast_mode.active:  # matmul-class: in the low dtype under autocast
         input, weight, bias = autocast_mode.to_low(input, weight, bias)
     unbatched = input.ndim == 3
     if unbatched:
         input = input.unsqueeze(0)
     if input.ndim != 4 or weight.ndim != 4:
-        raise OpRuntimeError(op, "expected a 3-D or 4-D input (N, C, H, W) and a 4-D weight (O, "
-                                 f"C/groups, kh, kw), got input of shape {tuple(input.shape)} and "
-                                 f"weight of shape {tuple(weight.shape)}")
+        raise OpRuntimeError(op, f"expected a 3-D or 4-D input (N, C, H, W) and a 4-D weight ({layout}), got "
+                                 f"input of shape {tuple(input.shape)} and weight of shape {tuple(weight.shape)}")
     stride, dilation = pair(stride, "stride", op), pair(dilation, "dilation", op)
     _positive(op, stride, dilation)
+    return input, weight, bias, unbatched, stride, dilation
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, op="conv2d"):
+    """Cross-correlate (N, C, H, W) ``input`` with (O, C/groups, kh, kw) ``weight``."""
+    input, weight, bias, unbatched, stride, dilation = _prepare(op, input, weight, bias, stride, dilation,
+                                                                "O, C/groups, kh, kw")
     n, c, h, w = input.shape
     o, cg, kh, kw = weight.shape
     if groups < 1 or c % groups or o % groups:
@@ -278,18 +285,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
                      op="conv_transpose2d"):
     """The transposed convolution of (N, C, H, W) ``input`` with (C, O/groups, kh, kw) ``weight``:
     the gradient of conv2d with respect to its input."""
-    if autocast_mode.active:  # matmul-class: in the low dtype under autocast
-        input, weight, bias = autocast_mode.to_low(input, weight, bias)
-    unbatched = input.ndim == 3
-    if unbatched:
-        input = input.unsqueeze(0)
-    if input.ndim != 4 or weight.ndim != 4:
-        raise OpRuntimeError(op, "expected a 3-D or 4-D input (N, C, H, W) and a 4-D weight (C, O/groups, "
-                                 f"kh, kw), got input of shape {tuple(input.shape)} and weight of shape "
-                                 f"{tuple(weight.shape)}")
-    stride, dilation = pair(stride, "stride", op), pair(dilation, "dilation", op)
+    input, weight, bias, unbatched, stride, dilation = _prepare(op, input, weight, bias, stride, dilation,
+                                                                "C, O/groups, kh, kw")
     pad, extra = pair(padding, "padding", op), pair(output_padding, "output_padding", op)
-    _positive(op, stride, dilation)
     n, c, h, w = input.shape
     cin, og, kh, kw = weight.shape
     if groups < 1 or cin % groups:
