@@ -1,6 +1,7 @@
 """Two ranks sharing one GPU (DISTGRAD_ALLOW_GPU_SHARING=1), started by test_gpu_mpi.py under
-mpiexec: collectives on GPU tensors, and DDP over MPI on the GPU must give the parameters of
-one process training on both ranks' batches together (the data-parallel identity).
+mpiexec: collectives on GPU tensors (a mismatch caught by the collective verification), and
+DDP over MPI on the GPU must give the parameters of one process training on both ranks'
+batches together (the data-parallel identity).
 DISTGRAD_TEST_DEVICE=cpu runs the same checks on the CPU (to check this script itself)."""
 import os
 import sys
@@ -34,6 +35,20 @@ def train(model, batches):
         nn.CrossEntropyLoss()(model(dg.tensor(x, device=DEVICE)), dg.tensor(y, device=DEVICE)).backward()
         opt.step()
     return [p.detach().cpu().numpy() for p in model.parameters()]
+
+
+def mismatch_is_caught(rank):
+    """Collective verification on device tensors: different shapes on the two ranks raise on
+    both, naming them, and the next collective still pairs."""
+    try:
+        dist.all_reduce(dg.ones(3 + rank, device=DEVICE))
+    except RuntimeError as e:
+        assert "does not match across ranks" in str(e) and "(3,)" in str(e) and "(4,)" in str(e), str(e)
+    else:
+        raise AssertionError("all_reduce of shapes (3,) and (4,) did not raise")
+    t = dg.ones(2, device=DEVICE)
+    dist.all_reduce(t)
+    assert np.all(t.cpu().numpy() == 2.0), "the collective after a mismatch"
 
 
 def rooted_and_messages(rank):
@@ -92,6 +107,7 @@ def main():
     assert [float(r.cpu().numpy()[0]) for r in rows] == [0.0, 1.0] and rows[1].device == t.device, "all_gather"
 
     rooted_and_messages(rank)
+    mismatch_is_caught(rank)
     sync_batchnorm(rank)
     uneven_inputs_with_join(rank)
 

@@ -4,6 +4,7 @@ conversion to NumPy and refuse NumPy arrays as operands, so a silent host/device
 No CUDA kernel runs (no_kernels.py routes around the fused ones). Not a complete CuPy."""
 import operator
 import sys
+import time as _time
 import types
 import weakref
 
@@ -232,10 +233,10 @@ class _Stream:
 
 class _Event:
     def __init__(self, *a, **k):
-        pass
+        self.at = None
 
     def record(self, stream=None):
-        pass
+        self.at = _time.perf_counter()  # work runs at once here: host time is the device's
 
     def synchronize(self):
         pass
@@ -261,7 +262,12 @@ class _Kernel:
         raise NotImplementedError("the fake CuPy runs no CUDA kernels")
 
 
+def _elapsed_ms(start, end):
+    return (end.at - start.at) * 1e3
+
+
 cuda = types.SimpleNamespace(Device=_Device, runtime=runtime, get_current_stream=lambda: _Stream(),
+                             get_elapsed_time=_elapsed_ms,
                              Stream=_Stream, Event=_Event, alloc_pinned_memory=_pinned,
                              get_device_id=lambda: 0)
 ElementwiseKernel = RawKernel = ReductionKernel = _Kernel
