@@ -22,6 +22,7 @@ from .activation import (CELU, ELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh,
                          SiLU, Softmin, Softplus, Softsign, Tanhshrink)
 from .conv import Conv1d, ConvTranspose1d, ConvTranspose2d
 from .dropout import Dropout1d, Dropout2d, Dropout3d
+from .fold import Fold, Unfold
 from .normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d
 from .padding import (CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ReflectionPad1d, ReflectionPad2d,
                       ReplicationPad1d, ReplicationPad2d, ZeroPad1d, ZeroPad2d)

@@ -37,10 +37,11 @@ from ..ops import (adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d
                    interpolate, logsigmoid, max_pool1d, mish, normalize, one_hot, pad, pairwise_distance,
                    pixel_shuffle, pixel_unshuffle, prelu, relu6, selu, silu, softmin, softplus, softsign,
                    tanhshrink, upsample)
+from ..ops import fold, unfold  # noqa: E402
 
 __all__ += ["adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d", "celu", "conv1d",
             "conv_transpose1d", "conv_transpose2d", "cosine_similarity", "dropout1d", "dropout2d", "dropout3d", "elu",
             "embedding_bag", "glu", "group_norm", "hardsigmoid", "hardswish", "hardtanh", "instance_norm",
             "interpolate", "logsigmoid", "max_pool1d", "mish", "normalize", "one_hot", "pad", "pairwise_distance",
             "pixel_shuffle", "pixel_unshuffle", "prelu", "relu6", "selu", "silu", "softmin", "softplus", "softsign",
-            "tanhshrink", "upsample"]
+            "tanhshrink", "upsample", "fold", "unfold"]

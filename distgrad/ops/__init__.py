@@ -39,6 +39,7 @@ from .activation_more import (celu, elu, glu, hardsigmoid, hardswish, hardtanh, 
 from .channel_dropout import dropout1d, dropout2d, dropout3d
 from .conv import conv1d, conv_transpose1d, conv_transpose2d
 from .embedding_bag import embedding_bag
+from .fold import fold, unfold
 from .normalization import group_norm, instance_norm
 from .padding import pad
 from .pixel_shuffle import pixel_shuffle, pixel_unshuffle
@@ -72,6 +73,6 @@ _FUNCTIONAL_ONLY = {"batch_norm", "embedding", "binary_cross_entropy", "binary_c
 _FUNCTIONAL_ONLY |= {"adaptive_max_pool1d", "adaptive_max_pool2d", "dropout1d", "dropout2d", "dropout3d", "elu",
                      "embedding_bag", "glu", "hardsigmoid", "hardswish", "hardtanh", "instance_norm", "interpolate",
                      "logsigmoid", "mish", "normalize", "one_hot", "pad", "relu6", "silu", "softmin", "softplus",
-                     "softsign", "tanhshrink", "upsample"}
+                     "softsign", "tanhshrink", "upsample", "fold", "unfold"}
 __all__ = [_n for _n, _v in list(globals().items())
            if not _n.startswith("_") and not isinstance(_v, type(_util)) and _n not in _FUNCTIONAL_ONLY]

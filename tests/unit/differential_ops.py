@@ -1222,3 +1222,21 @@ op("scatter_reduce", lambda m, x, idx, src, dim, reduce, include_self:
    x.scatter_reduce(dim, idx, src, reduce, include_self=include_self), scatter_reduce_draw)
 op("index_copy", lambda m, x, idx, src, dim: m.index_copy(x, dim, idx, src), index_copy_draw)
 op("Tensor.index_copy_", lambda m, x, idx, src, dim: (x * 1).index_copy_(dim, idx, src), index_copy_draw)
+
+
+def blocks_draw(d, fold=False):
+    kernel = (d(st.integers(1, 3)), d(st.integers(1, 3)))
+    kw = {"kernel_size": kernel, "dilation": d(st.sampled_from([1, 2])), "padding": d(st.integers(0, 1)),
+          "stride": d(st.sampled_from([1, 2]))}
+    image = (d(st.integers(3, 6)), d(st.integers(3, 6)))
+    c = d(st.integers(1, 2))
+    if not fold:
+        return [values(d, (d(st.integers(1, 2)), c) + image, F64)], kw
+    count = 1
+    for size, k in zip(image, kernel):
+        count *= max((size + 2 * kw["padding"] - kw["dilation"] * (k - 1) - 1) // kw["stride"] + 1, 1)
+    return [values(d, (d(st.integers(1, 2)), c * kernel[0] * kernel[1], count), F64)], dict(kw, output_size=image)
+
+
+op("F.unfold", _f("unfold"), blocks_draw)
+op("F.fold", _f("fold"), lambda d: blocks_draw(d, fold=True))

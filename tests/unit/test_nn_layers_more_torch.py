@@ -262,3 +262,15 @@ def test_functional_helpers():
                                    rtol=1e-9)
     with pytest.raises(RuntimeError, match="pad: reflect padding"):
         F.pad(dg.ones(1, 2, 3), (3, 0), mode="reflect")
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2), dict(kernel_size=(2, 3), stride=2, padding=1),
+                                    dict(kernel_size=3, dilation=2, padding=2, stride=(1, 2))])
+def test_unfold_and_fold(kwargs):
+    x = RNG.standard_normal((2, 3, 7, 8))
+    run_both(torch.nn.Unfold(**kwargs), nn.Unfold(**kwargs), x)
+    blocks = torch.nn.Unfold(**kwargs)(torch.tensor(x)).detach().numpy()
+    run_both(torch.nn.Fold((7, 8), **kwargs), nn.Fold((7, 8), **kwargs), blocks)
+    assert repr(nn.Fold((7, 8), **kwargs)) == repr(torch.nn.Fold((7, 8), **kwargs))
+    with pytest.raises(RuntimeError, match="fold: expected an input of shape"):
+        F.fold(dg.tensor(blocks[:, :, 1:]), (7, 8), **kwargs)

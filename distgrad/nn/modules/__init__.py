@@ -30,6 +30,7 @@ from ..activation import (CELU, ELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh
                           PReLU, ReLU6, SiLU, Softmin, Softplus, Softsign, Tanhshrink)
 from ..conv import Conv1d, ConvTranspose1d, ConvTranspose2d  # noqa: E402
 from ..dropout import Dropout1d, Dropout2d, Dropout3d  # noqa: E402
+from ..fold import Fold, Unfold  # noqa: E402
 from ..normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d  # noqa: E402
 from ..padding import (CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ReflectionPad1d,  # noqa: E402
                        ReflectionPad2d, ReplicationPad1d, ReplicationPad2d, ZeroPad1d, ZeroPad2d)
@@ -45,4 +46,4 @@ __all__ += ["AdaptiveAvgPool1d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AvgP
             "LogSigmoid", "MaxPool1d", "Mish", "PReLU", "PixelShuffle", "PixelUnshuffle", "ReLU6",
             "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d", "ReplicationPad2d", "SELU", "SiLU",
             "Softmin", "Softplus", "Softsign", "Tanhshrink", "Upsample", "UpsamplingBilinear2d",
-            "UpsamplingNearest2d", "ZeroPad1d", "ZeroPad2d"]
+            "UpsamplingNearest2d", "ZeroPad1d", "ZeroPad2d", "Fold", "Unfold"]
