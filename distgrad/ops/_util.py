@@ -6,6 +6,7 @@ import operator
 import numpy
 
 from .. import dtypes
+from ..backend import get_array_module
 from ..errors import OpIndexError, OpNotImplementedError, OpRuntimeError, OpTypeError
 from ..function import Function
 from ..tensor_base import TensorBase
@@ -174,3 +175,12 @@ def names_non_tensors(fn):
                 raise
             raise named from None
     return op
+
+
+def host_min_max(array):
+    """The (min, max) of a non-empty array as Python numbers, read back in one transfer: each
+    int() of a CuPy value is a device synchronization (index checks of embedding, losses)."""
+    xp = get_array_module(array)
+    if xp is numpy:
+        return array.min().item(), array.max().item()
+    return tuple(xp.stack((array.min(), array.max())).tolist())

@@ -4,6 +4,7 @@ import numpy
 from ..errors import OpIndexError, OpNotImplementedError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ..tensor_base import TensorBase
+from ._util import host_min_max
 from .indexing import scatter_add
 
 
@@ -47,9 +48,9 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         raise OpRuntimeError("embedding", f"weight must be 2-D (num_embeddings, embedding_dim), got shape "
                                           f"{tuple(weight.shape)}")
     rows = weight.shape[0]
-    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= rows):
-        bad = int(indices.min()) if int(indices.min()) < 0 else int(indices.max())
-        raise OpIndexError("embedding", f"index {bad} is out of range for a weight of shape "
+    low, high = host_min_max(indices) if indices.size else (0, -1)
+    if low < 0 or high >= rows:
+        raise OpIndexError("embedding", f"index {low if low < 0 else high} is out of range for a weight of shape "
                                         f"{tuple(weight.shape)} (input of shape {tuple(indices.shape)})")
     if padding_idx is not None:
         if not -rows <= padding_idx < rows:

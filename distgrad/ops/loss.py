@@ -6,7 +6,7 @@ from ..errors import OpIndexError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ..tensor_base import TensorBase
 from .activation import log_softmax
-from ._util import binary_operands, require_floating, unbroadcast
+from ._util import binary_operands, host_min_max, require_floating, unbroadcast
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -212,7 +212,7 @@ def _validated(input, target, ignore_index, op):
     t = target.array
     maybe_ignored = False
     if t.size:
-        low, high = int(t.min()), int(t.max())  # two reductions instead of per-element masks
+        low, high = host_min_max(t)  # two reductions instead of per-element masks, one sync
         maybe_ignored = low <= ignore_index <= high
         if low < 0 or high >= n_classes:
             bad = t[(t >= n_classes) | (t < 0)]
