@@ -21,6 +21,8 @@ EXAMPLES = 2
 # tensor(ndarray) and tensor(numpy scalar) read their input with .numpy(), which a GPU tensor refuses
 LEFT_OUT = ("dropout", "rrelu", "bernoulli", "multinomial", "rand", "tensor(")
 OPS = sorted(name for name in differential.OPS if not any(w in name for w in LEFT_OUT))
+# casting NaN or an infinity to an integer is undefined in C and CUDA alike (PyTorch's too)
+CASTS = ("Tensor.long", "Tensor.to(dtype)")
 
 
 class OnDevice(differential.Framework):
@@ -90,6 +92,8 @@ def test_op_on_gpu_matches_cpu(name, monkeypatch):
     @given(st.data())
     def check(data):
         case = differential.draw_case(data, op)
+        if name in CASTS and (case.has_nan() or case.has_inf()):
+            return
         cpu, gpu = run_on(CPU, case), run_on(GPU, case)
         found = differences(case, cpu, gpu)
         assert not found, f"{case}\n" + "\n".join(found)
