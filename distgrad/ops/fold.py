@@ -29,7 +29,8 @@ class _Blocks:
         """(N, C, H, W) -> (N, C*kh*kw, L)."""
         n, c = x.shape[:2]
         view = windows(xp, pad_hw(xp, x, self.pad, self.pad), self.kernel, self.stride, self.dilation, self.out_hw)
-        return xp.ascontiguousarray(view.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c * self.kernel[0] * self.kernel[1], -1)
+        blocks = xp.ascontiguousarray(view.transpose(0, 1, 4, 5, 2, 3))
+        return blocks.reshape(n, c * self.kernel[0] * self.kernel[1], -1)
 
     def scatter(self, xp, blocks):
         """(N, C*kh*kw, L) -> (N, C, H, W), overlapping blocks summed."""

@@ -274,3 +274,12 @@ def test_unfold_and_fold(kwargs):
     assert repr(nn.Fold((7, 8), **kwargs)) == repr(torch.nn.Fold((7, 8), **kwargs))
     with pytest.raises(RuntimeError, match="fold: expected an input of shape"):
         F.fold(dg.tensor(blocks[:, :, 1:]), (7, 8), **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [dict(padding=1), dict(stride=2, groups=2, bias=False),
+                                    dict(padding="same", dilation=2)])
+def test_conv2d_in_batch_chunks(monkeypatch, kwargs):
+    """A batch larger than one chunk of columns (here one sample each) runs chunk by chunk."""
+    from distgrad.ops.conv import Conv2d as Conv2dOp
+    monkeypatch.setattr(Conv2dOp, "CHUNK_BYTES", 1)
+    run_both(*both(lambda m: m.Conv2d(4, 6, 3, **kwargs)), RNG.standard_normal((5, 4, 7, 6)))
