@@ -99,16 +99,21 @@ class SharedRandom:
         def order(sampler):
             return rs.stream.permutation(len(sampler.data_source))
         for cls in self.samplers:
-            self.saved[(cls, "__iter__")] = cls.__dict__["__iter__"]
+            # Saved from the class's own namespace (None: inherited), so __exit__ restores
+            # exactly what was there.
+            self.saved[(cls, "__iter__")] = cls.__dict__.get("__iter__")
             cls.__iter__ = lambda sampler: iter(order(sampler).tolist())
-            if "order" in cls.__dict__:  # distgrad's BatchSampler takes the whole order at once
-                self.saved[(cls, "order")] = cls.__dict__["order"]
-                cls.order = order
+            if hasattr(cls, "chunks"):  # distgrad's BatchSampler slices the pass's index arrays
+                self.saved[(cls, "chunks")] = cls.__dict__.get("chunks")
+                cls.chunks = lambda sampler: iter([order(sampler)])
         return self
 
     def __exit__(self, *exc):
         for (owner, name), value in self.saved.items():
-            setattr(owner, name, value)
+            if value is None:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, value)
 
 
 def _library(name):
