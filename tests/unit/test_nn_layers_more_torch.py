@@ -183,6 +183,12 @@ def test_embedding_bag_per_sample_weights_and_init():
         F.embedding_bag(dg.tensor(np.array([[0, 1]])), d.weight, mode="mean", per_sample_weights=dg.ones(1, 2))
     mean, std, _, _ = _stats(nn.EmbeddingBag(500, 64).weight.detach().numpy())
     assert abs(mean) < 0.02 and abs(std - 1) < 0.02
+    table = RNG.standard_normal((4, 2))
+    bag = nn.EmbeddingBag.from_pretrained(dg.tensor(table), mode="max")
+    assert not bag.weight.requires_grad and bag.mode == "max"
+    np.testing.assert_allclose(bag(dg.tensor(np.array([[0, 3]]))).numpy(),
+                               torch.nn.EmbeddingBag.from_pretrained(torch.tensor(table), mode="max")(
+                                   torch.tensor([[0, 3]])).numpy())
 
 
 def test_pixel_shuffle_round_trip():
