@@ -17,6 +17,7 @@ from .ops import (blend as _blend, reorder as _reorder, scan as _scan, sorting a
                   triangular as _triangular, trig as _trig)
 from .ops._util import cast, shape_arg
 from .ops import scatter_reductions as _scatter_reduce, scattering as _scatter
+from .ops import addc as _addc, inplace_unary as _inplace_unary
 from .ops.device import to_device
 from .tensor_base import TensorBase
 
@@ -457,6 +458,52 @@ class Tensor(TensorBase):
 
     def index_copy_(self, *args, **kwargs):
         return _scatter_reduce.index_copy_(self, *args, **kwargs)
+
+    # ----------------------------------------------------------------- pointwise conveniences
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return _addc.addcmul(self, tensor1, tensor2, value=value)
+
+    def addcmul_(self, *args, **kwargs):
+        return _addc.addcmul_(self, *args, **kwargs)
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return _addc.addcdiv(self, tensor1, tensor2, value=value)
+
+    def addcdiv_(self, *args, **kwargs):
+        return _addc.addcdiv_(self, *args, **kwargs)
+
+    def reciprocal(self):
+        return _addc.reciprocal(self)
+
+    def remainder(self, other):
+        return _elementwise.remainder(self, other)
+
+    def floor_divide(self, other):
+        return _elementwise.floor_divide(self, other)
+
+    def exp_(self):
+        return _inplace_unary.exp_(self)
+
+    def log_(self):
+        return _inplace_unary.log_(self)
+
+    def sqrt_(self):
+        return _inplace_unary.sqrt_(self)
+
+    def abs_(self):
+        return _inplace_unary.abs_(self)
+
+    def neg_(self):
+        return _inplace_unary.neg_(self)
+
+    def tanh_(self):
+        return _inplace_unary.tanh_(self)
+
+    def sigmoid_(self):
+        return _inplace_unary.sigmoid_(self)
+
+    def reciprocal_(self):
+        return _inplace_unary.reciprocal_(self)
 
     # ----------------------------------------------------------------- activation
     def relu(self):

@@ -52,6 +52,9 @@ from .scattering import (index_add, index_add_, index_fill, index_fill_, masked_
                          scatter_add_)
 from .searching import bucketize, searchsorted
 from .scatter_reductions import index_copy, index_copy_, scatter_reduce, scatter_reduce_
+from .addc import addcdiv, addcdiv_, addcmul, addcmul_, reciprocal
+from .elementwise import floor_divide, remainder
+from .inplace_unary import abs_, exp_, log_, neg_, reciprocal_, sigmoid_, sqrt_, tanh_
 
 multiply, divide, subtract, true_divide, negative = mul, div, sub, div, neg
 greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne

@@ -1224,6 +1224,26 @@ op("index_copy", lambda m, x, idx, src, dim: m.index_copy(x, dim, idx, src), ind
 op("Tensor.index_copy_", lambda m, x, idx, src, dim: (x * 1).index_copy_(dim, idx, src), index_copy_draw)
 
 
+def addc_draw(d):
+    s1, s2 = broadcast_pair(d)
+    s3 = d(st.sampled_from([s1, s2, ()]))
+    # one floating dtype for the three, as optimizers use them: with mixed dtypes PyTorch promotes
+    # the three at once (0-d ones ranking lower) and its backward fails for an integer input
+    kinds = [dtype(d, FLOATS)] * 3
+    return [values(d, s, k) for s, k in zip((s1, s2, s3), kinds)], kwargs(value=d(st.sampled_from([None, 2, -0.5])))
+
+
+op("addcmul", lambda m, x, a, b, **k: m.addcmul(x, a, b, **k), addc_draw, method=True)
+op("addcdiv", lambda m, x, a, b, **k: m.addcdiv(x, a, b, **k), addc_draw, method=True)
+op("reciprocal", lambda m, x: m.reciprocal(x), unary(NUMERIC), method=True)
+op("remainder", lambda m, a, b=None, other=None: m.remainder(a, other if b is None else b), binary(NUMERIC),
+   method=True)
+for _name in ("exp_", "log_", "sqrt_", "abs_", "neg_", "tanh_", "sigmoid_", "reciprocal_"):
+    INPLACE[_name] = lambda v, o, _n=_name: getattr(v, _n)()
+INPLACE["addcmul_"] = lambda v, o: v.addcmul_(o, o, value=0.5)
+INPLACE["addcdiv_"] = lambda v, o: v.addcdiv_(o, o * o + 1, value=-2)
+
+
 def blocks_draw(d, fold=False):
     kernel = (d(st.integers(1, 3)), d(st.integers(1, 3)))
     kw = {"kernel_size": kernel, "dilation": d(st.sampled_from([1, 2])), "padding": d(st.integers(0, 1)),

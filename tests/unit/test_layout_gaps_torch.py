@@ -411,3 +411,21 @@ def test_legacy_type_names_type_as_and_dtype_limits_as_pytorch():
 def test_scatter_reduce_prod_says_what_to_use_instead():
     with pytest.raises(NotImplementedError, match="prod"):
         dg.ones(3).scatter_reduce(0, dg.tensor([0, 0]), dg.ones(2), "prod")
+
+
+def test_hand_written_adam_steps_with_addcmul_and_addcdiv_match_pytorch():
+    def run(lib):
+        p, grad = lib.tensor(np.linspace(-1, 1, 5)), lib.tensor(np.cos(np.arange(5.0)))
+        m, v = lib.zeros_like(p), lib.zeros_like(p)
+        for step in range(1, 4):
+            m.mul_(0.9).add_(grad, alpha=0.1)
+            v.mul_(0.999).addcmul_(grad, grad, value=0.001)
+            denom = v.sqrt().add_(1e-8)
+            p.addcdiv_(m, denom, value=-0.01 / (1 - 0.9 ** step))
+            grad = grad.reciprocal().sigmoid_().exp_()
+        return p
+    np.testing.assert_allclose(run(dg).numpy(), run(torch).numpy(), rtol=1e-12)
+    with pytest.raises(RuntimeError):
+        torch.addcdiv(torch.ones(2), torch.ones(2, dtype=torch.int64), torch.ones(2, dtype=torch.int64))
+    with pytest.raises(RuntimeError, match="addcdiv"):
+        dg.addcdiv(dg.ones(2), dg.ones(2, dtype=dg.int64), dg.ones(2, dtype=dg.int64))
