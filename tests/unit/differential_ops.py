@@ -1199,10 +1199,10 @@ INPLACE["scatter_add_"] = lambda v, o: v.scatter_add_(-1, v.new_zeros(v.shape).l
 def scatter_reduce_draw(d):
     arrays, kw = scatter_draw(unique=False)(d)
     x, idx, src = arrays
-    if d(st.integers(0, 3)) == 0:  # integer tensors: 'mean' divides with floor, as PyTorch
-        x, src = x.round().astype(I64), src.round().astype(I64)
     # no NaN or inf: which of several equal extremes PyTorch credits is not the spec
     x, src = (np.where(np.isfinite(a), a, 0).astype(a.dtype) for a in (x, src))
+    if d(st.integers(0, 3)) == 0:  # integer tensors: 'mean' divides with floor, as PyTorch
+        x, src = x.round().astype(I64), src.round().astype(I64)
     return [x, idx, src], dict(kw, reduce=d(st.sampled_from(["sum", "mean", "amax", "amin"])),
                                include_self=d(st.booleans()))
 
