@@ -3,8 +3,8 @@
 One Function holds the whole attention: the forward keeps the attention weights and the
 backward writes the softmax's gradient directly (P * (dP - rowsum(dP * P))), so a step
 records one node instead of a dozen and no (L, S) temporaries are kept twice. The matrix
-products run on contiguous arrays: heads split by ``view(...).transpose(1, 2)`` are strided
-views, and NumPy's batched matmul on those is several times slower than a copy plus BLAS.
+products take heads split by ``view(...).transpose(1, 2)`` as the strided views they are
+(BLAS reads rows of unit stride at any pitch); only layouts BLAS cannot read are copied.
 
 Masks: a bool mask says which keys take part (True), a float mask is added to the scores;
 both broadcast over the batch and head axes, and ``is_causal`` adds the lower-triangular
@@ -26,6 +26,19 @@ _OP = "scaled_dot_product_attention"
 
 def _contiguous(xp, a):
     return a if a.flags.c_contiguous else xp.ascontiguousarray(a)
+
+
+def _matmul_ready(xp, a):
+    """``a`` as it lies where NumPy's matmul hands its matrices to BLAS (one of the last two
+    axes of unit stride, as heads split by view + transpose are), else a contiguous copy: a
+    copy there is a pass over memory for nothing, elsewhere it saves NumPy's slow loop."""
+    if xp.__name__ == "numpy" and a.ndim >= 2 and a.size:
+        rows, cols = a.strides[-2:]
+        item = a.itemsize
+        if (cols == item and rows >= a.shape[-1] * item and rows % item == 0) or \
+                (rows == item and cols >= a.shape[-2] * item and cols % item == 0):
+            return a
+    return _contiguous(xp, a)
 
 
 def _repeat_heads(xp, a, groups):
@@ -50,9 +63,8 @@ class ScaledDotProductAttention(Function):
         self.shapes = (q.shape, k.shape, v.shape, None if float_mask is None else float_mask.shape)
         self.scale, self.groups = scale, groups
         self.mask_dtype = None if float_mask is None else float_mask.dtype
-        q = _contiguous(xp, q)
-        k = _contiguous(xp, _repeat_heads(xp, k, groups))
-        v = _contiguous(xp, _repeat_heads(xp, v, groups))
+        k = _matmul_ready(xp, _repeat_heads(xp, k, groups))
+        v = _matmul_ready(xp, _repeat_heads(xp, v, groups))
         scaled_q = q * q.dtype.type(scale)  # contiguous, and smaller than the scores when E < S
         scores = scaled_q @ xp.swapaxes(k, -1, -2)
         if float_mask is not None:
@@ -76,7 +88,7 @@ class ScaledDotProductAttention(Function):
         scaled_q, k, v, weights = self.saved
         q_shape, k_shape, v_shape, mask_shape = self.shapes
         needs = self.needs_grad
-        g = _contiguous(xp, g)
+        g = _matmul_ready(xp, g)
         used = weights if self.dropped is None else weights * self.dropped
         gv = _sum_head_groups(xp.swapaxes(used, -1, -2) @ g, self.groups) if needs[2] else None
         d_weights = g @ xp.swapaxes(v, -1, -2)
