@@ -17,7 +17,7 @@ from .ops import (blend as _blend, reorder as _reorder, scan as _scan, sorting a
                   triangular as _triangular, trig as _trig)
 from .ops._util import cast, shape_arg
 from .ops import scatter_reductions as _scatter_reduce, scattering as _scatter
-from .ops import addc as _addc, inplace_unary as _inplace_unary
+from .ops import addc as _addc, counting as _counting, inplace_unary as _inplace_unary
 from .ops.device import to_device
 from .tensor_base import TensorBase
 
@@ -480,6 +480,29 @@ class Tensor(TensorBase):
 
     def floor_divide(self, other):
         return _elementwise.floor_divide(self, other)
+
+    def count_nonzero(self, dim=None):
+        return _counting.count_nonzero(self, dim)
+
+    def argwhere(self):
+        return _counting.argwhere(self)
+
+    def bincount(self, weights=None, minlength=0):
+        return _counting.bincount(self, weights, minlength)
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):
+        return _counting.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+        return _counting.isclose(self, other, rtol, atol, equal_nan)
+
+    @property
+    def itemsize(self):
+        return self.array.dtype.itemsize
+
+    @property
+    def nbytes(self):
+        return self.array.nbytes
 
     def exp_(self):
         return _inplace_unary.exp_(self)

@@ -55,6 +55,7 @@ from .scatter_reductions import index_copy, index_copy_, scatter_reduce, scatter
 from .addc import addcdiv, addcdiv_, addcmul, addcmul_, reciprocal
 from .elementwise import floor_divide, remainder
 from .inplace_unary import abs_, exp_, log_, neg_, reciprocal_, sigmoid_, sqrt_, tanh_
+from .counting import argwhere, bincount, broadcast_tensors, count_nonzero, isclose, unique
 
 multiply, divide, subtract, true_divide, negative = mul, div, sub, div, neg
 greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne

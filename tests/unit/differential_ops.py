@@ -1260,3 +1260,63 @@ def blocks_draw(d, fold=False):
 
 op("F.unfold", _f("unfold"), blocks_draw)
 op("F.fold", _f("fold"), lambda d: blocks_draw(d, fold=True))
+
+
+def bincount_draw(d):
+    rng = np.random.default_rng(d(st.integers(0, 2**32 - 1)))
+    x = rng.integers(0, 5, d(st.integers(0, 6)))
+    if x.size and d(st.integers(0, 9)) == 0:
+        x[0] = -1  # negative: PyTorch raises
+    arrays = [x.astype(d(st.sampled_from([I64, I32])))]
+    if d(st.booleans()):
+        arrays.append(values(d, x.shape, dtype(d, FLOATS)))
+    return arrays, kwargs(minlength=d(st.sampled_from([None, 0, 3, 7])))
+
+
+def unique_draw(d):
+    x = values(d, shape(d, 0, 2), dtype(d, (I64, I32, BOOL)))  # no floats: PyTorch marks them as wanting grad
+    dim = a_dim(d, x.ndim, bad=False) if x.ndim and d(st.booleans()) else None
+    return [x], kwargs(return_inverse=d(st.booleans()), return_counts=d(st.booleans()), dim=dim)
+
+
+def isclose_draw(d):
+    sa, sb = broadcast_pair(d)
+    kind = dtype(d, NUMERIC)
+    a = values(d, sa, kind)
+    b = (a + 1e-9).astype(kind) if sa == sb and d(st.booleans()) else values(d, sb, kind)
+    return [a, b], kwargs(equal_nan=d(st.booleans()), atol=d(st.sampled_from([None, 0.1])))
+
+
+def broadcast_tensors_draw(d):
+    sa, sb = broadcast_pair(d)
+    return [values(d, sa, F64), values(d, sb, F64)], {}
+
+
+op("count_nonzero", lambda m, x, **k: m.count_nonzero(x, **k),
+   lambda d: ([tensor(d, ANY)], kwargs(dim=d(st.sampled_from([None, 0, -1, (0, -1)])))), method=True)
+op("argwhere", lambda m, x: m.argwhere(x), unary(ANY), method=True)
+op("bincount", lambda m, x, *w, **k: m.bincount(x, *w, **k), bincount_draw, nograd=(1,))  # no gradient in PyTorch
+op("unique", lambda m, x, **k: m.unique(x, **k), unique_draw)
+op("isclose", lambda m, a, b, **k: m.isclose(a, b, **k), isclose_draw, method=True)
+op("broadcast_tensors", lambda m, a, b: m.broadcast_tensors(a, b), broadcast_tensors_draw)
+
+
+def sdpa_draw(d):
+    """query (..., L, E), key (..., S, E), value (..., S, Ev) of normal values (no infinities:
+    PyTorch scales q and k by sqrt(scale) each, distgrad q by scale), a 2-D bool or float mask
+    (without gradient: PyTorch refuses one with is_causal) or none, causal or not."""
+    rng = np.random.default_rng(d(st.integers(0, 2**32 - 1)))
+    lead = shape(d, 0, 2, sides=(2, 1, 3))
+    L, S, E, Ev = (d(st.integers(1, 4)) for _ in range(4))
+    dt = dtype(d, FLOATS)
+    arrays = [rng.standard_normal(lead + s).astype(dt) for s in ((L, E), (S, E), (S, Ev))]
+    mask = d(st.sampled_from(["none", "bool", "float"]))
+    if mask == "bool":
+        arrays.append(rng.random((L, S)) < 0.7)
+    elif mask == "float":
+        arrays.append(rng.standard_normal((L, S)).astype(dt))
+    return arrays, kwargs(is_causal=d(st.sampled_from([None, True])), scale=d(st.sampled_from([None, 0.5])))
+
+
+op("F.scaled_dot_product_attention",
+   lambda m, q, k, v, *mask, **kw: m.F.scaled_dot_product_attention(q, k, v, *mask, **kw), sdpa_draw, nograd=(3,))
