@@ -141,8 +141,7 @@ class SubsetRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self):
-        rng = self.generator.rng if self.generator is not None else generator_for(numpy)
-        return (self.indices[i] for i in rng.permutation(len(self.indices)).tolist())
+        return (self.indices[i] for i in _rng(self.generator).permutation(len(self.indices)).tolist())
 
     def __len__(self):
         return len(self.indices)
