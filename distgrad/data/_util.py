@@ -2,7 +2,13 @@
 import numpy
 
 from ..backend import get_array_module, move
+from ..random import generator_for
 from ..tensor import Tensor
+
+
+def rng_of(generator):
+    """The NumPy generator behind a distgrad.Generator, or distgrad's global CPU one."""
+    return generator.rng if generator is not None else generator_for(numpy)
 
 
 def array_of(x):

@@ -10,9 +10,8 @@ import math
 
 import numpy
 
-from ..random import generator_for
 from ..tensor import Tensor
-from ._util import array_of, index_array, take
+from ._util import array_of, index_array, rng_of, take
 from .collate import default_collate
 
 
@@ -142,7 +141,7 @@ def random_split(dataset, lengths, generator=None):
     if sum(lengths) != n:
         raise ValueError(f"random_split: lengths {lengths} sum to {sum(lengths)}, "
                          f"but the dataset has {n} samples")
-    rng = generator.rng if generator is not None else generator_for(numpy)
+    rng = rng_of(generator)
     perm = rng.permutation(n).tolist()
     splits, offset = [], 0
     for length in lengths:

@@ -1,7 +1,7 @@
 """Samplers: which sample indices a DataLoader visits, in which order, in which batches."""
 import numpy
 
-from ..random import generator_for
+from ._util import rng_of
 
 
 class Sampler:
@@ -37,10 +37,6 @@ class SequentialSampler(Sampler):
 # Draws with replacement come in chunks of this many indices, so a pass of 10**10 samples
 # costs memory for one chunk, not for the whole pass (torch.utils.data draws lazily too).
 _CHUNK = 1 << 16
-
-
-def _rng(generator):
-    return generator.rng if generator is not None else generator_for(numpy)
 
 
 def _check_num_samples(owner, num_samples):
@@ -84,7 +80,7 @@ class RandomSampler(_ChunkedSampler):
 
     def chunks(self):
         n = len(self.data_source)
-        rng = _rng(self.generator)
+        rng = rng_of(self.generator)
         if self.replacement:
             yield from _chunked(self.num_samples, lambda k: rng.integers(0, n, size=k))
             return
@@ -118,7 +114,7 @@ class WeightedRandomSampler(_ChunkedSampler):
         self.generator = generator
 
     def chunks(self):
-        rng, n = _rng(self.generator), len(self.weights)
+        rng, n = rng_of(self.generator), len(self.weights)
         if self.replacement:
             p = self.weights / self.weights.sum()
             yield from _chunked(self.num_samples, lambda k: rng.choice(n, size=k, p=p))
@@ -141,7 +137,7 @@ class SubsetRandomSampler(Sampler):
         self.generator = generator
 
     def __iter__(self):
-        return (self.indices[i] for i in _rng(self.generator).permutation(len(self.indices)).tolist())
+        return (self.indices[i] for i in rng_of(self.generator).permutation(len(self.indices)).tolist())
 
     def __len__(self):
         return len(self.indices)
