@@ -184,3 +184,10 @@ def host_min_max(array):
     if xp is numpy:
         return array.min().item(), array.max().item()
     return tuple(xp.stack((array.min(), array.max())).tolist())
+
+
+def open_grid(xp, shape):
+    """Each axis's coordinates, shaped to broadcast against the others (NumPy's
+    ``indices(shape, sparse=True)``, which CuPy lacks)."""
+    ndim = len(shape)
+    return [xp.arange(n).reshape((1,) * d + (n,) + (1,) * (ndim - d - 1)) for d, n in enumerate(shape)]

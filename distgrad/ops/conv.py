@@ -124,7 +124,9 @@ class Conv2d(Function):
         geometry = _Geometry(x.shape, weight.shape, stride, pad_before, pad_after, dilation, groups)
         w2 = _weight_matrix(weight, groups)
         per_sample = geometry.k * groups * geometry.out_hw[0] * geometry.width * x.itemsize
-        self.step = step = max(1, self.CHUNK_BYTES // per_sample)
+        # Cache-sized chunks pay on a CPU only: on a GPU each chunk is a round of kernel
+        # launches, and the whole batch's columns are one.
+        self.step = step = max(1, self.CHUNK_BYTES // per_sample) if xp.__name__ == "numpy" else x.shape[0]
         self.saved, self.geometry = (x if self.needs_grad[1] else None, w2), geometry
         if step >= x.shape[0]:
             out = geometry.product(xp, w2, geometry.columns(xp, x))

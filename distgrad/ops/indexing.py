@@ -7,7 +7,7 @@ from ..backend import get_array_module
 from ..errors import OpIndexError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function, named_error
 from ..tensor_base import TensorBase
-from ._util import as_tensor_like, cast, normalize_dim, scalar_value, unbroadcast
+from ._util import as_tensor_like, cast, normalize_dim, open_grid, scalar_value, unbroadcast
 from .elementwise import where
 
 
@@ -168,7 +168,7 @@ class Gather(Function):
 
     def backward(self, xp, g):
         gx = xp.zeros(self.in_shape, dtype=g.dtype)
-        idx = list(xp.indices(self.index.shape, sparse=True))
+        idx = open_grid(xp, self.index.shape)
         idx[self.axis] = self.index
         scatter_add(xp, gx, tuple(idx), g)
         return (gx,)

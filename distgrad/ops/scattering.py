@@ -8,7 +8,7 @@ from ..backend import get_array_module
 from ..errors import OpIndexError, OpRuntimeError
 from ..function import Function
 from ..tensor_base import TensorBase
-from ._util import as_tensor_like, cast, normalize_dim, scalar_value
+from ._util import as_tensor_like, cast, normalize_dim, open_grid, scalar_value
 from .indexing import _check_in_range, _index_array, getitem, index_put, scatter_add as _accumulate
 from .inplace import _inplace
 from .shape import broadcast_to
@@ -18,7 +18,7 @@ from .shape import broadcast_to
 def _positions(xp, index, axis):
     """The places ``index`` (same ndim as the target) points at: its own coordinates, with
     the values of ``index`` along ``axis``."""
-    where = list(xp.indices(index.shape, sparse=True))
+    where = open_grid(xp, index.shape)
     where[axis] = index
     return tuple(where)
 

@@ -124,7 +124,10 @@ def test_cross_entropy_kernels_match_reference(n, c, dtype):
     per_row = rng.standard_normal(n).astype(dtype)
     for scale, factor in ((np.array([0.5], dtype), 0.5), (per_row, per_row[:, None])):
         got = kernels.cross_entropy_backward(x_gpu, got_lse, t_gpu, gpu(scale), -100)
-        np.testing.assert_allclose(back(got), grad * factor, **tol)
+        # float32: exp(x - lse) inherits lse's rounding, about 1e-6 absolute where |lse| ~ 10
+        # (first seen on an H200: 1.9e-7 off at a gradient of 1.8e-4); the loss's atol too.
+        atol = 1e-5 if dtype == np.float32 else tol["atol"]
+        np.testing.assert_allclose(back(got), grad * factor, rtol=tol["rtol"], atol=atol)
 
 
 # ----------------------------------------------------------------- bias + ReLU

@@ -196,6 +196,11 @@ def array(a, dtype=None, copy=True, order="K", ndmin=0):
     return ndarray(_np.array(_unwrap(a, strict=False), dtype=dtype, ndmin=ndmin))
 
 
+def indices(dimensions, dtype=int):
+    """CuPy's indices has no ``sparse`` (found on a real card): the stand-in refuses it too."""
+    return ndarray(_np.indices(dimensions, dtype=dtype))
+
+
 def asnumpy(a, stream=None, out=None):
     return a.get(out=out) if isinstance(a, ndarray) else _np.asarray(a)
 
