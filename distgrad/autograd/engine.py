@@ -75,6 +75,30 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
         _running = outer
 
 
+def backward_within_pass(roots, root_grads, keep=()):
+    """Differentiate the graph behind ``roots`` now, as part of the backward that is running
+    (for a node that rebuilds its graph during backward, as activation checkpointing does).
+
+    Every leaf reached is finished as in ``Tensor.backward``: its hooks run, its gradient is
+    accumulated into ``.grad`` and its post-accumulate hooks fire (DDP's reducer starts its
+    all-reduces there). The leaves in ``keep`` are the exception: their gradients are returned
+    instead, as arrays in ``keep``'s order (None for one no gradient reached), without hooks.
+    No new pass begins, so end-of-backward callbacks stay those of the running pass. The
+    graph is freed as it is walked."""
+    kept = {id(t): i for i, t in enumerate(keep)}
+    result = [None] * len(kept)
+
+    def finish_leaf(leaf, grad):
+        i = kept.get(id(leaf))
+        if i is None:
+            _finish_leaf(leaf, grad)
+        else:
+            result[i] = grad if result[i] is None else result[i] + grad
+
+    _propagate(roots, root_grads, False, finish_leaf)
+    return result
+
+
 def _gradients_of(inputs, roots, root_grads, retain_graph, accumulate, allow_unused):
     """Backward that keeps only the gradients of ``inputs`` (leaves or not): accumulated into
     their ``.grad`` (``backward(inputs=...)``) or returned as Tensors (``autograd.grad``)."""

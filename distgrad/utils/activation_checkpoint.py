@@ -16,7 +16,7 @@ import warnings
 
 from .. import random as dg_random
 from ..autograd.custom_function import Function
-from ..autograd.engine import _finish_leaf, _propagate
+from ..autograd.engine import backward_within_pass
 from ..backend import is_gpu_array
 from ..function import enable_grad, is_grad_enabled
 from ..creation import tensor
@@ -81,14 +81,14 @@ class CheckpointFunction(Function):
             args.append(arg)
         with _rng_state(recompute.rng_state), enable_grad():
             outputs = recompute.run(args)
-        _differentiate(outputs, grad_outputs, args, wanted)
-        grads = [a.grad if needs else None for a, needs in zip(args, wanted)]
+        grads = _differentiate(outputs, grad_outputs, args, wanted)
         return (None, None, *grads)
 
 
 def _differentiate(outputs, grad_outputs, args, wanted):
     """Backpropagate ``grad_outputs`` through the recomputed graph inside the running backward:
-    parameters accumulate their gradients (hooks firing), the detached inputs collect theirs."""
+    parameters accumulate their gradients (hooks firing); the detached inputs' gradients are
+    what this node hands back to the outer graph (None where not wanted or not reached)."""
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
     roots, grads = [], []
     for out, grad in zip(outputs, grad_outputs):
@@ -96,16 +96,14 @@ def _differentiate(outputs, grad_outputs, args, wanted):
             roots.append(out)
             grads.append(grad)
     if not roots:
-        return
-    inputs = {id(a) for a, needs in zip(args, wanted) if needs}
-
-    def finish_leaf(leaf, grad):
-        if id(leaf) in inputs:  # the gradient this node hands back to the outer graph
-            leaf.grad = leaf._wrap(grad) if leaf.grad is None else leaf._wrap(leaf.grad.array + grad)
-        else:
-            _finish_leaf(leaf, grad)
-
-    _propagate(roots, grads, False, finish_leaf)
+        return [None] * len(args)
+    keep = [a for a, needs in zip(args, wanted) if needs]
+    found = iter(backward_within_pass(roots, grads, keep))
+    result = []
+    for a, needs in zip(args, wanted):
+        g = next(found) if needs else None
+        result.append(None if g is None else a._wrap(g))
+    return result
 
 
 class _rng_state:

@@ -4,6 +4,7 @@ import pytest
 
 import distgrad as dg
 from distgrad import autograd
+from distgrad.autograd.engine import backward_within_pass
 
 
 def test_backward_through_100000_ops_needs_no_recursion():
@@ -250,3 +251,19 @@ def test_backward_at_the_edges_says_nothing(recwarn):
     (base ** exponent).sum().backward()
     np.testing.assert_allclose(exponent.grad.numpy(), [0.0, 8.0 * np.log(2.0)], rtol=1e-6)
     assert [str(w.message) for w in recwarn] == []
+
+
+def test_backward_within_pass_returns_kept_leaves_gradients_and_accumulates_the_others():
+    x = dg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    w = dg.tensor([4.0, 5.0, 6.0], requires_grad=True)
+    seen = []
+    w.register_hook(lambda g: seen.append(g.numpy().copy()))
+    y = (w * x * x).sum()
+    (gx,) = backward_within_pass([y], [np.ones(())], keep=[x])
+    np.testing.assert_allclose(gx, 2 * w.detach().numpy() * x.detach().numpy())
+    assert x.grad is None  # kept: handed back, not accumulated
+    np.testing.assert_allclose(w.grad.numpy(), [1.0, 4.0, 9.0])
+    np.testing.assert_allclose(seen[0], [1.0, 4.0, 9.0])  # the other leaves' hooks ran
+    unused = dg.tensor([1.0], requires_grad=True)
+    z = (w * 2).sum()
+    assert backward_within_pass([z], [np.ones(())], keep=[unused]) == [None]
