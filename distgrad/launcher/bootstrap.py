@@ -22,7 +22,7 @@ def torchrun_variables(rank, size, local_rank, local_size, node_rank, nodes):
 def mpi_placement(comm):
     """(rank, size, local rank, local size, node rank, nodes) of this process in ``comm``:
     ranks sharing memory are one node, numbered in the order of their lowest rank."""
-    from mpi4py import MPI
+    from mpi4py import MPI  # deferred: importing mpi4py starts MPI, and distgrad-run's launcher imports this module
     local = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.rank)
     try:
         lowest = local.allreduce(comm.rank, op=MPI.MIN)
@@ -46,7 +46,7 @@ def run_program(program):
 def main(program):
     if not program or program == ["-m"]:
         sys.exit("distgrad.launcher.bootstrap: no program: give SCRIPT [ARGS] or -m MODULE [ARGS]")
-    from mpi4py import MPI
+    from mpi4py import MPI  # deferred: importing mpi4py starts MPI, and distgrad-run's launcher imports this module
     os.environ.update(torchrun_variables(*mpi_placement(MPI.COMM_WORLD)))
     run_program(program)
 

@@ -15,6 +15,7 @@ import multiprocessing.spawn as _mp_spawn
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -89,7 +90,6 @@ class ProcessContext:
                                           rank, self.process.pid)
         signal_name = None
         if code < 0:
-            import signal
             signal_name = signal.Signals(-code).name
         return ProcessExitedException(f"process group of {self.nprocs} rank(s) terminated with exit code {code}",
                                       0, self.process.pid, code, signal_name)

@@ -47,7 +47,7 @@ def _metrics(metrics):
 
 def _tqdm_class():
     try:
-        from tqdm import tqdm
+        from tqdm import tqdm  # optional dependency: without it progress is printed as plain lines
     except ImportError:
         return None
     return tqdm
