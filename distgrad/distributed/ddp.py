@@ -27,6 +27,7 @@ from .compression import checked_compression
 from .join import Join
 from .model_check import check_same_model, model_fingerprint
 from .reducer import Reducer
+from .sharded_reducer import ShardedReducer
 
 _log = get_logger("distgrad.distributed")
 
@@ -41,11 +42,13 @@ class DistributedDataParallel(Module):
     ``output_device``, ``dim``, ``gradient_as_bucket_view`` and ``static_graph`` are accepted
     for PyTorch compatibility; each rank already uses its own device and gradients always
     live in the buckets. ``process_group`` (from ``new_group``): average over its ranks only.
+    ``gradient_as_shards=True`` (ZeRO-2, with a ZeroRedundancyOptimizer): each rank keeps only
+    the averaged gradients of the parameters its optimizer owns (sharded_reducer.py).
     """
 
     def __init__(self, module, device_ids=None, output_device=None, dim=0, broadcast_buffers=True,
                  process_group=None, bucket_cap_mb=25, find_unused_parameters=False, compression=None,
-                 overlap=True, gradient_as_bucket_view=True, static_graph=False):
+                 overlap=True, gradient_as_bucket_view=True, static_graph=False, gradient_as_shards=False):
         super().__init__()
         comm = group_communicator(process_group, "DistributedDataParallel")
         if not isinstance(module, Module):
@@ -72,7 +75,7 @@ class DistributedDataParallel(Module):
         trained = [(name, p) for name, p in named_params if p.requires_grad]
         self.reducer = None
         if comm.size > 1 and trained:
-            self.reducer = Reducer(
+            self.reducer = (ShardedReducer if gradient_as_shards else Reducer)(
                 [p for _, p in trained], [name for name, _ in trained], comm,
                 bucket_cap_bytes=int(bucket_cap_mb * MB), compression=compression,
                 find_unused_parameters=find_unused_parameters, overlap=overlap,

@@ -12,6 +12,10 @@ so far, so the assignment is the same on every rank and adding a group keeps the
 The state dict is PyTorch's: ``consolidate_state_dict(to)`` gathers every shard on rank
 ``to``, whose ``state_dict()`` then has the layout of the plain optimizer over all parameters
 (a plain Adam loads it, and so does a ZeroRedundancyOptimizer on any number of ranks).
+
+Under ``DistributedDataParallel(..., gradient_as_shards=True)`` (ZeRO-2) the optimizer hands
+this assignment to DDP's reducer when it is built (and again when a group is added): each
+rank then receives only its own parameters' averaged gradients (see sharded_reducer.py).
 """
 from ...optim import Adam
 from ...optim.optimizer import Optimizer
@@ -19,6 +23,7 @@ from ...tensor import Tensor
 from ...world.coalesced import broadcast_arrays
 from ...world.groups import group_communicator
 from ..rooted import gather_object
+from ..sharded_reducer import sharded_reducer_of
 
 
 class ZeroRedundancyOptimizer(Optimizer):
@@ -41,6 +46,8 @@ class ZeroRedundancyOptimizer(Optimizer):
         super().__init__(params, defaults)
         self.optim = optimizer_class(self._local_groups(), **defaults)
         self.state = self.optim.state
+        self._sharded_reducer = sharded_reducer_of(p for group in self.param_groups for p in group["params"])
+        self._hand_over_owners()
 
     # ----------------------------------------------------------------- who owns what
     def _partition(self):
@@ -73,6 +80,13 @@ class ZeroRedundancyOptimizer(Optimizer):
         super().add_param_group(param_group)
         if self.optim is not None:  # later groups never move earlier parameters (see _partition)
             self.optim.add_param_group(self._local_group(len(self.param_groups) - 1))
+            self._hand_over_owners()
+
+    def _hand_over_owners(self):
+        """ZeRO-2: DDP's sharded reducer sends each parameter's gradient to its owner only."""
+        if self._sharded_reducer is not None:
+            self._sharded_reducer.set_owners({id(p): rank for group, ranks in zip(self.param_groups, self._partition())
+                                              for p, rank in zip(group["params"], ranks)})
 
     # ----------------------------------------------------------------- the update
     def _sync_hyperparameters(self, source, target):
