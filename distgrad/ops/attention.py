@@ -20,6 +20,7 @@ from ..function import Function
 from ..tensor_base import TensorBase
 from ._util import unbroadcast
 from .dropout import keep_mask
+from .linalg import matmul_array
 
 _OP = "scaled_dot_product_attention"
 
@@ -66,7 +67,7 @@ class ScaledDotProductAttention(Function):
         k = _matmul_ready(xp, _repeat_heads(xp, k, groups))
         v = _matmul_ready(xp, _repeat_heads(xp, v, groups))
         scaled_q = q * q.dtype.type(scale)  # contiguous, and smaller than the scores when E < S
-        scores = scaled_q @ xp.swapaxes(k, -1, -2)
+        scores = matmul_array(xp, scaled_q, xp.swapaxes(k, -1, -2))
         if float_mask is not None:
             scores = scores + float_mask.astype(scores.dtype, copy=False)  # may broadcast to more axes
         if causal and bool_mask is None:
@@ -82,7 +83,7 @@ class ScaledDotProductAttention(Function):
         else:
             used = weights
         self.saved = (scaled_q, k, v, weights)
-        return used @ v
+        return matmul_array(xp, used, v)
 
     def backward(self, xp, g):
         scaled_q, k, v, weights = self.saved
@@ -90,8 +91,8 @@ class ScaledDotProductAttention(Function):
         needs = self.needs_grad
         g = _matmul_ready(xp, g)
         used = weights if self.dropped is None else weights * self.dropped
-        gv = _sum_head_groups(xp.swapaxes(used, -1, -2) @ g, self.groups) if needs[2] else None
-        d_weights = g @ xp.swapaxes(v, -1, -2)
+        gv = _sum_head_groups(matmul_array(xp, xp.swapaxes(used, -1, -2), g), self.groups) if needs[2] else None
+        d_weights = matmul_array(xp, g, xp.swapaxes(v, -1, -2))
         if self.dropped is not None:
             d_weights *= self.dropped
         # Softmax backward in place: dS = P * (dP - sum(dP * P)).
@@ -104,11 +105,11 @@ class ScaledDotProductAttention(Function):
             gmask = unbroadcast(d_scores, mask_shape).astype(self.mask_dtype, copy=False)
         gq = gk = None
         if needs[0]:
-            gq = d_scores @ k
+            gq = matmul_array(xp, d_scores, k)
             gq *= gq.dtype.type(self.scale)
             gq = unbroadcast(gq, q_shape)
         if needs[1]:  # d(q k^T scale)/dk through the saved scaled query
-            gk = _sum_head_groups(xp.swapaxes(d_scores, -1, -2) @ scaled_q, self.groups)
+            gk = _sum_head_groups(matmul_array(xp, xp.swapaxes(d_scores, -1, -2), scaled_q), self.groups)
         grads = (gq, None if gk is None else unbroadcast(gk, k_shape),
                  None if gv is None else unbroadcast(gv, v_shape))
         return grads + ((gmask,) if len(needs) > 3 else ())

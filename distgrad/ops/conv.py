@@ -19,6 +19,7 @@ from ..errors import OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ._sliding import (add_row_windows, add_windows, crop_hw, output_size, pad_hw, padded_buffer, pair,
                        row_spare, row_windows, windows)
+from .linalg import matmul_array
 
 
 class _Geometry:
@@ -56,7 +57,7 @@ class _Geometry:
         cols' strided blocks: the result comes out in (N, O, ...) order, where one product over
         the whole batch would need a transposing copy (and is slower for few input channels)."""
         n, (oh, ow) = cols.shape[2], self.out_hw
-        out = xp.matmul(w2, cols.transpose(2, 0, 1, 3)).reshape(n, -1, oh, self.width)
+        out = matmul_array(xp, w2, cols.transpose(2, 0, 1, 3)).reshape(n, -1, oh, self.width)
         return out if self.width == ow else out[..., :ow]
 
     def output_grad(self, xp, g):
@@ -73,7 +74,7 @@ class _Geometry:
         c = self.x_shape[1]
         # One product per sample, as in ``product``: (N, G, Cg*kh*kw, OH*width).
         per_sample = g_t.reshape(self.groups, self.og, n, -1).transpose(2, 0, 1, 3)
-        gcols = xp.matmul(w2.transpose(0, 2, 1), per_sample).reshape(n, c, *self.kernel, -1)
+        gcols = matmul_array(xp, w2.transpose(0, 2, 1), per_sample).reshape(n, c, *self.kernel, -1)
         padded_shape = (n,) + self.padded_shape[1:]  # n: this chunk's samples
         if self.rows:
             padded = add_row_windows(xp, padded_shape, gcols.transpose(1, 2, 3, 0, 4), self.kernel, self.dilation)
@@ -84,10 +85,10 @@ class _Geometry:
                         self.out_hw)
         return crop_hw(padded, self.pad_before, self.x_shape[-2:])
 
-    def weight_grad(self, g_t, cols):
+    def weight_grad(self, xp, g_t, cols):
         """(O, Cg, kh, kw) from the output's gradient (O, N, OH, width) and the columns."""
         g2 = g_t.reshape(self.groups, self.og, -1)
-        return (g2 @ cols.reshape(self.groups, self.k, -1).transpose(0, 2, 1)).reshape(
+        return matmul_array(xp, g2, cols.reshape(self.groups, self.k, -1).transpose(0, 2, 1)).reshape(
             self.groups * self.og, -1, *self.kernel)
 
 
@@ -146,7 +147,7 @@ class Conv2d(Function):
             if needs[0]:
                 gx[start:start + step] = geometry.input_grad(xp, w2, g_t)
             if needs[1]:
-                part = geometry.weight_grad(g_t, geometry.columns(xp, x[start:start + step]))
+                part = geometry.weight_grad(xp, g_t, geometry.columns(xp, x[start:start + step]))
                 gw = part if gw is None else xp.add(gw, part, out=gw)
             if len(needs) == 3 and needs[2]:
                 part = _bias_grad(g_t)
@@ -170,7 +171,7 @@ class ConvTranspose2d(Function):
         geometry, needs = self.geometry, self.needs_grad
         cols = geometry.columns(xp, g)
         gx = geometry.product(xp, w2, cols) if needs[0] else None
-        gw = geometry.weight_grad(x_t, cols) if needs[1] else None
+        gw = geometry.weight_grad(xp, x_t, cols) if needs[1] else None
         gb = g.sum(axis=(0, 2, 3)) if len(needs) == 3 and needs[2] else None
         return _grads(needs, gx, gw, gb)
 

@@ -6,6 +6,19 @@ from ..tensor_base import TensorBase
 from ._util import binary_operands, unbroadcast
 
 
+def _half_on_numpy(xp, *arrays):
+    return xp.__name__ == "numpy" and any(a.dtype == xp.float16 for a in arrays)
+
+
+def matmul_array(xp, a, b):
+    """``a @ b``; float16 on NumPy as a float32 (BLAS) product rounded once to float16: NumPy's
+    own float16 product is a loop without BLAS, ~100x slower, and PyTorch's CPU kernels
+    accumulate half products in float32 too."""
+    if _half_on_numpy(xp, a, b):
+        return xp.matmul(a.astype(xp.float32), b.astype(xp.float32)).astype(xp.result_type(a, b))
+    return xp.matmul(a, b)
+
+
 class MatMul(Function):
     saves_inputs = ((1,), (0,))  # each gradient reads the other input
     op_name = "matmul"
@@ -20,7 +33,7 @@ class MatMul(Function):
             raise OpRuntimeError("matmul", f"shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
                                            f"multiplied ({k_a} != {k_b} in the contracted dimension)")
         self.saved = (a, b)
-        return a @ b
+        return matmul_array(xp, a, b)
 
     def backward(self, xp, g):
         a, b = self.saved
@@ -33,9 +46,9 @@ class MatMul(Function):
             g = xp.expand_dims(g, -2)
         ga = gb = None
         if self.needs_grad[0]:
-            ga = unbroadcast(g @ xp.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+            ga = unbroadcast(matmul_array(xp, g, xp.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
         if self.needs_grad[1]:
-            gb = unbroadcast(xp.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+            gb = unbroadcast(matmul_array(xp, xp.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape)
         return ga, gb
 
 
@@ -49,13 +62,17 @@ class Linear(Function):
                                            f"{tuple(weight.shape)} (expected last dimension "
                                            f"{weight.shape[1]})")
         self.saved = (x, weight)
+        half = _half_on_numpy(xp, x)
+        if half:  # in float32 (BLAS), bias included, rounded once: see matmul_array
+            x, weight = x.astype(xp.float32), weight.astype(xp.float32)
+            bias = None if bias is None else bias.astype(xp.float32)
         if x.ndim > 2:  # as one 2-D product: NumPy's stacked matmul is ~3x slower (a GEMM per matrix)
             out = (x.reshape(-1, x.shape[-1]) @ weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
         else:
             out = x @ weight.T
         if bias is not None:
             out += bias
-        return out
+        return out.astype(xp.float16) if half else out
 
     def backward(self, xp, g):
         x, weight = self.saved
@@ -63,8 +80,8 @@ class Linear(Function):
         shape = x.shape
         if g.ndim != 2:  # (..., out) inputs: every leading axis is a batch axis
             g, x = g.reshape(-1, g.shape[-1]), x.reshape(-1, x.shape[-1])
-        gx = (g @ weight).reshape(shape) if needs[0] else None
-        gw = g.T @ x if needs[1] else None
+        gx = matmul_array(xp, g, weight).reshape(shape) if needs[0] else None
+        gw = matmul_array(xp, g.T, x) if needs[1] else None
         if len(needs) == 2:
             return gx, gw
         return gx, gw, (g.sum(axis=0) if needs[2] else None)
