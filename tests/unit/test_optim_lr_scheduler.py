@@ -77,6 +77,23 @@ def test_state_dict_round_trip():
     assert [sched2.step() or sched2.get_last_lr()[0] for _ in range(5)] == later
 
 
+def test_chained_scheduler_state_dict_round_trip():
+    def chained():
+        opt = optim.SGD([nn.Parameter(dg.zeros(1))], lr=1.0)
+        return opt, lr_scheduler.ChainedScheduler([lr_scheduler.ConstantLR(opt, 0.1, total_iters=2),
+                                                   lr_scheduler.ExponentialLR(opt, 0.9)])
+    opt, sched = chained()
+    for _ in range(3):
+        sched.step()
+    saved = sched.state_dict()
+    assert "optimizer" not in saved and len(saved["_schedulers"]) == 2
+    later = [sched.step() or sched.get_last_lr()[0] for _ in range(3)]
+    opt2, sched2 = chained()
+    sched2.load_state_dict(saved)
+    opt2.param_groups[0]["lr"] = opt.param_groups[0]["lr"] / 0.9 ** 3  # the lr when it was saved
+    assert [sched2.step() or sched2.get_last_lr()[0] for _ in range(3)] == pytest.approx(later)
+
+
 def test_lambda_state_dict_skips_plain_functions():
     opt = optim.SGD([nn.Parameter(dg.zeros(1))], lr=1.0)
     sched = lr_scheduler.LambdaLR(opt, lambda e: 0.5)
