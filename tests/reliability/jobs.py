@@ -38,6 +38,15 @@ def helpers_of(test_file):
     return module
 
 
+def tiny_shakespeare():
+    """The tiny Shakespeare text ($DISTGRAD_TEXT, else the shared datasets folder); skips the
+    test where it is missing."""
+    path = os.environ.get("DISTGRAD_TEXT") or str(REPO.parent / "shared" / "datasets" / "tinyshakespeare" / "input.txt")
+    if not os.path.exists(path):
+        pytest.skip(f"tiny Shakespeare not found at {path} (set DISTGRAD_TEXT)")
+    return path
+
+
 def record(name, value, unit="s"):
     """Keep a measured figure for the end-of-run summary."""
     FIGURES.setdefault(name, []).append((value, unit))

@@ -4,23 +4,18 @@ JSON, the plot and the checkpoints; a resumed run continues from the last epoch.
 import importlib.util
 import json
 import math
-import os
 import sys
 
 import pytest
 
-from jobs import REPO, clean_environment, run
-
-TEXT = os.environ.get("DISTGRAD_TEXT") or str(REPO.parent / "shared" / "datasets" / "tinyshakespeare" / "input.txt")
-
+from jobs import REPO, clean_environment, run, tiny_shakespeare
 
 @pytest.mark.timeout(90)
 def test_char_gpt_trains_on_two_ranks_reports_and_resumes(tmp_path, mpiexec):
-    if not os.path.exists(TEXT):
-        pytest.skip(f"tiny Shakespeare not found at {TEXT} (set DISTGRAD_TEXT)")
+    text = tiny_shakespeare()
     cmd = [mpiexec, "-n", "2", sys.executable, str(REPO / "examples" / "char_gpt.py"), "--steps-per-epoch", "6",
            "--eval-batches", "2", "--batch-size", "16", "--n-embd", "64", "--sample-chars", "40",
-           "--data-dir", TEXT, "--output", tmp_path, "--checkpoint-dir", tmp_path / "ckpt"]
+           "--data-dir", text, "--output", tmp_path, "--checkpoint-dir", tmp_path / "ckpt"]
     job = run(cmd + ["--epochs", "2"], 60, clean_environment())
     assert job.returncode == 0, job.output
     with open(tmp_path / "char_gpt.json") as f:

@@ -4,22 +4,17 @@ the checkpoints it promises."""
 import importlib.util
 import json
 import math
-import os
 import sys
 
 import pytest
 
-from jobs import REPO, clean_environment, run
-
-TEXT = os.environ.get("DISTGRAD_TEXT") or str(REPO.parent / "shared" / "datasets" / "tinyshakespeare" / "input.txt")
-
+from jobs import REPO, clean_environment, run, tiny_shakespeare
 
 @pytest.mark.timeout(90)
 def test_word_lm_trains_on_two_ranks_and_reports(tmp_path, mpiexec):
-    if not os.path.exists(TEXT):
-        pytest.skip(f"tiny Shakespeare not found at {TEXT} (set DISTGRAD_TEXT)")
+    text = tiny_shakespeare()
     cmd = [mpiexec, "-n", "2", sys.executable, str(REPO / "examples" / "word_lm.py"), "--epochs", "2",
-           "--max-steps", "6", "--nhid", "64", "--emsize", "64", "--data-dir", TEXT, "--output", tmp_path,
+           "--max-steps", "6", "--nhid", "64", "--emsize", "64", "--data-dir", text, "--output", tmp_path,
            "--checkpoint-dir", tmp_path / "ckpt"]
     job = run(cmd, 60, clean_environment())
     assert job.returncode == 0, job.output
