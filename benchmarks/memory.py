@@ -10,9 +10,10 @@
    (tracemalloc slows every allocation while it runs).
 3. Under mpiexec (``mpiexec -n 2 python -m benchmarks.memory --ranks``): per rank, a small GPT
    (examples/char_gpt.py's, width 256, 4 blocks, 4 heads, 64 tokens x 8, vocabulary 96) with
-   Adam under plain DDP and under DDP + ZeroRedundancyOptimizer: optimizer state bytes, peak
-   host memory from the model's creation through 3 steps, and the best step time of 5 rounds
-   taken in turn.
+   Adam under plain DDP, DDP + ZeroRedundancyOptimizer (ZeRO-1) and
+   DDP(gradient_as_shards=True) + ZeroRedundancyOptimizer (ZeRO-2): optimizer state bytes,
+   gradient bytes held between steps, peak host memory from the model's creation through 3
+   steps, and the best step time of 5 rounds taken in turn.
 Prints a table; writes results/memory.json (memory_n2.json ... for --ranks).
 """
 import argparse
@@ -79,9 +80,10 @@ def counting_cost():
     return {"step_ms_off": off, "step_ms_on": on, "slowdown": on / off}
 
 
-def gpt_setup(zero, steps=3):
-    """This rank's step function, its optimizer state bytes and its peak MB over creating the
-    model and taking ``steps`` steps."""
+def gpt_setup(kind, steps=3):
+    """``kind``: "ddp", "zero1" or "zero2". This rank's step function, its optimizer state
+    bytes, its gradient bytes after a step and its peak MB over creating the model and taking
+    ``steps`` steps."""
     import distgrad.distributed as dist
     import distgrad.optim as optim
     from distgrad.distributed.optim import ZeroRedundancyOptimizer
@@ -91,9 +93,10 @@ def gpt_setup(zero, steps=3):
     memory.reset_peak()
     start = memory.memory_allocated()
     distgrad.manual_seed(0)
-    model = dist.DistributedDataParallel(gpt_class(distgrad)(96, 64, 4, 256, 4, dropout=0.0))
-    opt = (ZeroRedundancyOptimizer(model.parameters(), optimizer_class=optim.Adam, lr=3e-4) if zero
-           else optim.Adam(model.parameters(), lr=3e-4))
+    model = dist.DistributedDataParallel(gpt_class(distgrad)(96, 64, 4, 256, 4, dropout=0.0),
+                                         gradient_as_shards=kind == "zero2")
+    opt = (optim.Adam(model.parameters(), lr=3e-4) if kind == "ddp"
+           else ZeroRedundancyOptimizer(model.parameters(), optimizer_class=optim.Adam, lr=3e-4))
     tokens = np.random.default_rng(dist.get_rank()).integers(0, 96, (8, 65))
     x, y = distgrad.from_numpy(tokens[:, :-1].copy()), distgrad.from_numpy(tokens[:, 1:].copy())
 
@@ -107,28 +110,31 @@ def gpt_setup(zero, steps=3):
         step()
     peak = (memory.max_allocated() - start) / 2**20
     state = sum(v.array.nbytes for s in opt.state.values() for v in s.values() if isinstance(v, distgrad.Tensor))
+    grads = sum(p.grad.array.nbytes for p in model.parameters() if p.grad is not None)
     memory.disable()
-    return step, state, peak
+    return step, state, grads, peak
 
 
 def ranks_main(rounds=5):
     import distgrad.distributed as dist
-    setups = {name: gpt_setup(zero) for name, zero in (("ddp", False), ("zero1", True))}
+    setups = {kind: gpt_setup(kind) for kind in ("ddp", "zero1", "zero2")}
     best = {name: float("inf") for name in setups}
     for _ in range(rounds):  # interleaved, best kept: the machine's drift hits both alike
-        for name, (step, _, _) in setups.items():
+        for name, (step, _, _, _) in setups.items():
             dist.barrier()
             t0 = time.perf_counter()
             step()
             best[name] = min(best[name], 1e3 * (time.perf_counter() - t0))
-    rows = {name: dist.communicator().allgather_object({"state_mb": state / 2**20, "peak_mb": peak,
-                                                         "step_ms": best[name]})
-            for name, (_, state, peak) in setups.items()}
+    rows = {name: dist.communicator().allgather_object({"state_mb": state / 2**20, "grad_mb": grads / 2**20,
+                                                         "peak_mb": peak, "step_ms": best[name]})
+            for name, (_, state, grads, peak) in setups.items()}
     if dist.get_rank() == 0:
         n = dist.get_world_size()
-        print(f"GPT width 256, 4 blocks, Adam, {n} ranks: per rank optimizer state / peak host memory / step time")
+        print(f"GPT width 256, 4 blocks, Adam, {n} ranks: per rank optimizer state / gradients / peak host memory / "
+              "step time")
         for name, per_rank in rows.items():
-            cells = "  ".join(f"r{r}: {c['state_mb']:5.2f} / {c['peak_mb']:6.1f} MB / {c['step_ms']:6.1f} ms"
+            cells = "  ".join(f"r{r}: {c['state_mb']:5.2f} / {c['grad_mb']:5.2f} / {c['peak_mb']:6.1f} MB / "
+                              f"{c['step_ms']:6.1f} ms"
                               for r, c in enumerate(per_rank))
             print(f"  {name:6s} {cells}")
         write_results(f"memory_n{n}", rows)
@@ -136,7 +142,7 @@ def ranks_main(rounds=5):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ranks", action="store_true", help="DDP vs ZeRO-1 per rank (run under mpiexec)")
+    parser.add_argument("--ranks", action="store_true", help="DDP vs ZeRO-1 and ZeRO-2 per rank (run under mpiexec)")
     if parser.parse_args().ranks:
         return ranks_main()
     peaks = checkpoint_peaks()

@@ -233,8 +233,21 @@ def verification_section(result):
     return "## Collective verification (always on)\n\n%s\n\n%s" % (note, table(["what", "measured", "target", ""], rows))
 
 
+def zero2_rows(n, ddp, zero2):
+    """ZeRO-2 (DDP gradient_as_shards + ZeRO-1): gradients kept per rank, and the step time."""
+    if not zero2 or "grad_mb" not in zero2[0]:
+        return []
+    share = max(r["grad_mb"] for r in zero2) / ddp[0]["grad_mb"]
+    slower = max(r["step_ms"] for r in zero2) / max(r["step_ms"] for r in ddp)
+    return [["%d ranks: ZeRO-2 gradients kept per rank / DDP's" % n, "%.3f" % share, "~1/%d" % n,
+             status(abs(share * n - 1) <= 0.05)],
+            ["%d ranks: ZeRO-2 step / DDP step; peak host memory %.1f / %.1f MB" % (
+                n, max(r["peak_mb"] for r in zero2), max(r["peak_mb"] for r in ddp)), "%.2f" % slower,
+             "<= 1.1" if n == 2 else "", status(slower <= 1.1) if n == 2 else ""]]
+
+
 def memory_section(single, per_ranks):
-    """Checkpointing's saving and ZeRO-1's optimizer state per rank (benchmarks/memory.py)."""
+    """Checkpointing's saving, ZeRO-1's optimizer state and ZeRO-2's gradients per rank (benchmarks/memory.py)."""
     rows = []
     if single:
         peaks = single["checkpoint"]
@@ -255,6 +268,7 @@ def memory_section(single, per_ranks):
         rows.append(["%d ranks: ZeRO-1 step / DDP step; peak host memory %.1f / %.1f MB" % (
             n, max(r["peak_mb"] for r in zero), max(r["peak_mb"] for r in ddp)), "%.2f" % slower,
             "<= 1.1" if n == 2 else "", status(slower <= 1.1) if n == 2 else ""])
+        rows.extend(zero2_rows(n, ddp, result.get("zero2")))
     if not rows:
         return ""
     return "## Memory\n\n" + table(["what", "measured", "target", ""], rows)

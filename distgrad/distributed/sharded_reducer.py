@@ -132,6 +132,11 @@ class ShardedReducer(Reducer):
                     self._allocate(bucket, rank)
         super()._begin()
 
+    def _absorb(self, i):
+        super()._absorb(i)
+        if self.owner_of[i] != self.comm.rank:
+            self.params[i].grad = None  # copied to its owner's slot: the engine's array can go now
+
     def _launch_ready(self):
         """Start every full bucket, in order: one reduce per owner's segment, to that owner."""
         buckets = self.buckets
