@@ -7,6 +7,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 
 import distgrad as dg
@@ -154,6 +155,23 @@ def elastic(args, model, optimizer, sampler, epoch, step):
     return Elastic(args, model, optimizer, sampler, epoch, step) if getattr(args, "elastic", False) else None
 
 
+def peak_memory():
+    """This rank's peak memory in MB. The host's is the process's peak resident set from
+    getrusage: free to read, so nothing counts allocations during training (distgrad.memory's
+    tracemalloc would slow every step 2-3x), but it includes the interpreter, libraries and MPI.
+    On a GPU, what CuPy's pool holds at the end: the pool keeps every block it was ever given,
+    so that is its peak."""
+    try:
+        import resource
+    except ImportError:  # no getrusage (Windows)
+        return {}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    memory = {"host_peak_rss_mb": peak / (2**20 if sys.platform == "darwin" else 2**10)}  # bytes there, KiB here
+    if dg.cuda.is_available():
+        memory["gpu_pool_mb"] = dg.cuda.memory_reserved() / 2**20
+    return memory
+
+
 class Report:
     """Per-epoch metrics: printed on rank 0, saved as JSON and drawn as a PNG."""
 
@@ -170,6 +188,7 @@ class Report:
                  epoch, train["loss"], test["loss"], 100 * test["accuracy"], seconds)
 
     def save(self):
+        memory = dist.all_gather_object(peak_memory())  # every rank calls save(): the JSON has each rank's
         if dist.get_rank() != 0 or not self.epochs:
             return
         flags = [getattr(self.args, name, None) for name in ("tensorboard", "profile", "timeline")]
@@ -180,7 +199,7 @@ class Report:
         path = os.path.join(self.args.output, f"{self.name}.json")
         summary = {"example": self.name, "world_size": dist.get_world_size(),
                    "args": vars(self.args), **self._facts(), "epochs": self.epochs, **self._final(),
-                   "total_seconds": time.perf_counter() - self.start}
+                   "total_seconds": time.perf_counter() - self.start, "peak_memory_per_rank": memory}
         with open(path, "w") as f:
             json.dump(summary, f, indent=2)
         png = self._plot()

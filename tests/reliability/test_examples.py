@@ -33,6 +33,7 @@ def test_example_trains_on_two_ranks_and_reports(tmp_path, name, mpiexec):
     assert report["example"] == name and report["world_size"] == 2
     assert len(report["epochs"]) == 2
     assert report["final_test_accuracy"] > 0.5, report  # 60 steps from chance (0.1)
+    assert [m["host_peak_rss_mb"] > 10 for m in report["peak_memory_per_rank"]] == [True, True]
     if EXAMPLES[name][1]:
         assert sorted(p.suffix for p in (tmp_path / "ckpt").iterdir()) == [".dgc", ".dgc"]
     if importlib.util.find_spec("matplotlib") is not None:
