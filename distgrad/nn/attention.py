@@ -17,6 +17,7 @@ import math
 from .. import creation, dtypes
 from ..ops import cat, matmul, softmax
 from . import functional as F, init
+from .input_checks import check_input_dtype
 from .linear import Linear, _empty_parameter
 from .module import Module
 
@@ -111,6 +112,13 @@ class MultiheadAttention(Module):
         if key.shape[:-1] != value.shape[:-1]:
             raise RuntimeError(f"MultiheadAttention: key and value must have the same length and batch, got "
                                f"shapes {tuple(key.shape)} and {tuple(value.shape)}")
+        batch = 0 if self.batch_first else 1
+        if batched and key.shape[batch] != query.shape[batch]:
+            raise RuntimeError(f"MultiheadAttention: query and key must have the same batch size (dimension "
+                               f"{batch}), got shapes {tuple(query.shape)} and {tuple(key.shape)}")
+        weight = self.in_proj_weight if self._qkv_same_embed_dim else self.q_proj_weight
+        for x in (query, key, value):
+            check_input_dtype("MultiheadAttention", x, weight)
 
     def _projections(self, query, key, value):
         E = self.embed_dim

@@ -9,6 +9,7 @@ from ..errors import OpRuntimeError, OpTypeError, OpValueError
 from ..ops.rnn import GRULayer, LSTMLayer, RNNLayer
 from ..ops.shape import cat, stack
 from . import functional as F, init
+from .input_checks import check_input_dtype
 from .module import Module
 from .parameter import Parameter
 from .utils.rnn import PackedSequence, packed_to_padded, padded_to_packed
@@ -41,12 +42,6 @@ def _run_layer(mode, x, states, weights, batch_sizes, reverse, proj_size=0):
         y = RNNLayer.apply(x, *states, *weights, batch_sizes=batch_sizes, reverse=reverse,
                            nonlinearity="tanh" if mode == "RNN_TANH" else "relu")
     return y[:T], y[T], None
-
-
-def _check_dtype(name, x, weight):
-    if x.dtype != weight.dtype:
-        raise OpTypeError(name, f"input dtype {x.dtype} and parameter dtype {weight.dtype} differ; convert "
-                                f"the input with .to({weight.dtype}) or the module with .to(dtype)")
 
 
 class RNNBase(Module):
@@ -133,7 +128,7 @@ class RNNBase(Module):
         if x.shape[-1] != self.input_size:
             raise OpRuntimeError(name, f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
                                        f"got {x.shape[-1]} (input shape {tuple(input.data.shape if packed else input.shape)})")
-        _check_dtype(name, x, self.weight_ih_l0)
+        check_input_dtype(name, x, self.weight_ih_l0)
         states = self._initial_states(name, hx, x, batched, sorted_indices)
         output, finals = self._layers(x, states, batch_sizes)
         finals = [stack(f) for f in finals]
@@ -190,7 +185,7 @@ class RNNBase(Module):
             expected = (count, B, widths[j])
             if tuple(state.shape) != expected:
                 raise OpRuntimeError(name, f"Expected {label} size {expected}, got {tuple(state.shape)}")
-            _check_dtype(name, state, self.weight_ih_l0)
+            check_input_dtype(name, state, self.weight_ih_l0)
             if sorted_indices is not None:
                 state = state.index_select(1, sorted_indices.to(state.device))
             states.append([state[k] for k in range(count)])
@@ -266,7 +261,7 @@ class RNNCellBase(Module):
         if input.shape[-1] != self.input_size:
             raise OpRuntimeError(name, f"input has inconsistent input_size: got {input.shape[-1]} expected "
                                        f"{self.input_size} (input shape {tuple(input.shape)})")
-        _check_dtype(name, input, self.weight_ih)
+        check_input_dtype(name, input, self.weight_ih)
         batched = input.ndim == 2
         x = (input if batched else input.unsqueeze(0)).unsqueeze(0)
         states = self._states(name, hx, x.shape[1], batched, x)

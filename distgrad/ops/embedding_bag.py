@@ -47,10 +47,8 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         raise OpValueError("embedding_bag", f"mode has to be one of sum, mean or max, got {mode!r}")
     if per_sample_weights is not None:
         if mode != "sum":
-            raise OpNotImplementedError("embedding_bag", f"embedding_bag: per_sample_weights was not None. "
-                                                         f"per_sample_weights is only supported for mode='sum' "
-                                                         f"(got mode='{mode}'). Please open a feature request "
-                                                         "on GitHub.")
+            raise OpNotImplementedError("embedding_bag", f"per_sample_weights is only supported for mode='sum', "
+                                                         f"got mode={mode!r}")
         if tuple(per_sample_weights.shape) != tuple(input.shape):
             raise OpValueError("embedding_bag", f"per_sample_weights of shape {tuple(per_sample_weights.shape)} "
                                                 f"must have the input's shape {tuple(input.shape)}")

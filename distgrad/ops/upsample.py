@@ -9,7 +9,7 @@ import math
 
 import numpy
 
-from ..errors import OpNotImplementedError, OpValueError
+from ..errors import OpNotImplementedError, OpRuntimeError, OpValueError
 from ._util import require_floating
 from .indexing import getitem
 from .pooling import adaptive_avg_pool2d
@@ -18,6 +18,14 @@ LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}
 
 
 def _output_sizes(input, size, scale_factor, spatial):
+    sizes, scales = _requested_sizes(input, size, scale_factor, spatial)
+    if any(s <= 0 for s in sizes):
+        raise OpRuntimeError("interpolate", f"output sizes must be greater than 0, got {sizes} for an input of "
+                                            f"shape {tuple(input.shape)} (size={size}, scale_factor={scale_factor})")
+    return sizes, scales
+
+
+def _requested_sizes(input, size, scale_factor, spatial):
     if (size is None) == (scale_factor is None):
         raise OpValueError("interpolate", "either size or scale_factor should be defined, not both and not neither")
     if size is not None:

@@ -4,6 +4,8 @@ a strong-Wolfe line search; ``step(closure)`` runs up to ``max_iter`` iterations
 
 All parameters are treated as one flat vector. The line search is in _wolfe.py.
 """
+import math
+
 from ..backend import get_array_module
 from ..function import enable_grad
 from ..tensor import Tensor
@@ -58,7 +60,7 @@ class LBFGS(Optimizer):
 
     def _evaluate(self, closure):
         with enable_grad():
-            loss = float(closure())
+            loss = _loss_value(closure())
         return loss, self._flat_grad()
 
     def _trial(self, closure, start, step, direction):
@@ -81,7 +83,7 @@ class LBFGS(Optimizer):
 
         with enable_grad():
             first_loss = closure()
-        loss = float(first_loss)
+        loss = _loss_value(first_loss)
         evals = 1
         state["func_evals"] += 1
         grad = self._flat_grad()
@@ -207,3 +209,15 @@ class _Memory:
                      old_dirs=[Tensor._wrap(y) for y in self.ys], old_stps=[Tensor._wrap(s) for s in self.ss],
                      ro=list(self.rho), H_diag=self.h_diag, prev_flat_grad=Tensor._wrap(self.prev_grad),
                      prev_loss=self.prev_loss)
+
+
+def _loss_value(loss):
+    """The closure's loss as a float; what else it may return is said here, not by float()."""
+    if loss is None or not hasattr(loss, "__float__"):
+        raise TypeError(f"LBFGS.step: the closure must return the loss (a one-element tensor or a number), "
+                        f"got {type(loss).__name__}")
+    shape = getattr(loss, "shape", ())
+    if math.prod(shape) != 1:
+        raise ValueError(f"LBFGS.step: the closure must return the loss as a one-element tensor, got shape "
+                         f"{tuple(shape)}")
+    return float(loss)

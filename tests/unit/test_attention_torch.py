@@ -226,3 +226,11 @@ def test_transformer_whole_with_final_norms_and_causal_mask():
         d(dg.zeros((2, 5, 8)).double(), dg.zeros((3, 4, 8)).double())
     with pytest.raises(RuntimeError, match="activation should be relu/gelu"):
         nn.TransformerEncoderLayer(8, 2, activation="tanh")
+
+
+def test_multihead_attention_takes_autocast_half_inputs():
+    mha = dg.nn.MultiheadAttention(8, 2)
+    x = dg.ones(5, 3, 8, dtype=dg.float16)  # what a layer before it gives under autocast
+    with dg.autocast("cpu", dtype=dg.float16):
+        out, _ = mha(x, x, x)
+    assert out.dtype == dg.float16 and tuple(out.shape) == (5, 3, 8)

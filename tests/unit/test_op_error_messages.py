@@ -124,3 +124,38 @@ def test_gather_with_a_0d_index_into_a_1d_tensor_as_torch():
         (y * 3.0).backward()
         (ty * 3.0).backward()
         np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
+
+
+def _lbfgs_with_vector_loss(m):
+    p = m.nn.Parameter(m.ones(3))
+    m.optim.LBFGS([p]).step(lambda: p * 2)
+
+
+# Layers and ops of the second round: where PyTorch refuses the input, distgrad's message
+# names the layer or op and the shapes or dtypes involved.
+LAYER_CASES = {
+    "MultiheadAttention, key batch != query batch": (
+        lambda m: m.nn.MultiheadAttention(8, 2)(m.ones(4, 3, 8), m.ones(5, 2, 8), m.ones(5, 2, 8)),
+        r"^MultiheadAttention: query and key must have the same batch size .*\(4, 3, 8\) and \(5, 2, 8\)"),
+    "MultiheadAttention, float64 input": (
+        lambda m: m.nn.MultiheadAttention(8, 2)(*[m.ones(5, 3, 8, dtype=m.float64)] * 3),
+        r"^MultiheadAttention: input dtype float64 and parameter dtype float32 differ"),
+    "interpolate to a negative size": (
+        lambda m: m.nn.functional.interpolate(m.ones(1, 2, 4, 4), scale_factor=-2),
+        r"^interpolate: output sizes must be greater than 0, got \[-8, -8\] .*\(1, 2, 4, 4\)"),
+    "embedding_bag, per_sample_weights with mode mean": (
+        lambda m: m.nn.functional.embedding_bag(m.tensor([1, 2]), m.ones(5, 3), m.tensor([0]), mode="mean",
+                                                 per_sample_weights=m.ones(2)),
+        r"^embedding_bag: per_sample_weights is only supported for mode='sum', got mode='mean'$"),
+    "LBFGS, a closure returning a vector": (
+        _lbfgs_with_vector_loss, r"^LBFGS.step: the closure must return the loss .*got shape \(3,\)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYER_CASES))
+def test_layer_error_names_the_layer_and_the_shapes(name):
+    call, message = LAYER_CASES[name]
+    with pytest.raises(Exception):  # noqa: PT011 - only that PyTorch refuses it too
+        call(torch)
+    with pytest.raises(Exception, match=message):  # noqa: PT011
+        call(dg)
