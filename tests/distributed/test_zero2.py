@@ -4,24 +4,11 @@ follows plain DDP with the plain optimizer."""
 import numpy as np
 import pytest
 
-import distgrad as dg
 import distgrad.distributed as dist
-import distgrad.nn as nn
 import distgrad.optim as optim
 from distgrad.distributed.optim import ZeroRedundancyOptimizer
 
-WIDTH, LAYERS, BATCH = 16, 6, 4
-
-
-def model():
-    """Equal layers, so that whole parameters share out evenly at 2 and 3 ranks."""
-    dg.manual_seed(5)
-    return nn.Sequential(*[m for _ in range(LAYERS) for m in (nn.Linear(WIDTH, WIDTH), nn.Tanh())])
-
-
-def batches(steps):
-    rng = np.random.default_rng(21 + dist.get_rank())  # each rank its own data
-    return [dg.from_numpy(rng.standard_normal((BATCH, WIDTH)).astype(np.float32)) for _ in range(steps)]
+from test_zero_optimizer import batches, model  # equal layers: whole parameters share out evenly
 
 
 def backward(net, x):
