@@ -23,10 +23,11 @@ import sys
 from .launcher.bootstrap import torchrun_variables
 from .launcher.elastic import run_elastic
 from .launcher.command import OVERSUBSCRIBE_FACTOR, Launch, LaunchError, build_command, check_nodes, \
-    plain_command, plan_placement, resolve_env, torchrun_env
+    plain_command, plan_placement, resolve_env, timeline_env, torchrun_env
 from .launcher.hostfile import HostSpecError, parse_host_list, parse_hostfile
 from .launcher.mpi import FLAVORS, MPIError, detect_flavor, find_mpiexec
 from .launcher.supervise import run_supervised
+from .profiler.run_timeline import discard as discard_timeline
 
 PROG = "distgrad-run"
 
@@ -100,6 +101,9 @@ OPTIONS = [
                                         help="elastic job: a program printing 'host:slots' lines, run "
                                              "before each restart (hosts may leave, come back or join) "
                                              "and, without -H/--hostfile, before the first attempt")),
+    (("--timeline",), dict(metavar="TRACE.json",
+                           help="record every rank's ops, collectives, optimizer steps and data loading; "
+                                "rank 0 writes one Chrome trace (Perfetto) at exit (sets DISTGRAD_TIMELINE)")),
     (("--dry-run",), dict(action="store_true",
                           help="print the command that would run, and exit")),
 ]
@@ -189,6 +193,7 @@ def make_launch(opts, program, environ):
                                    cores=_cores())
     mpi_args = _split_mpi_args(opts.mpi_args)
     env = dict(torchrun_env(hosts, opts.master_addr, opts.master_port, opts.standalone))
+    env.update(timeline_env(opts.timeline))
     env.update(resolve_env(opts.env, environ, debug=opts.debug))  # -x NAME=VALUE wins
     return Launch(program=list(program), nprocs=nprocs, hosts=hosts, env=list(env.items()),
                   oversubscribe=opts.oversubscribe, mpi_args=mpi_args, python=opts.python)
@@ -238,6 +243,7 @@ def _run_elastic(opts, launch, environ):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    discard_timeline()  # DISTGRAD_TIMELINE is the ranks' to record, not this launcher's
     parser = _parser()
     own, program = split_argv(argv)
     opts = parser.parse_args(own)

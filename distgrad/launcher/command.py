@@ -4,6 +4,7 @@
 ``build_command`` turns a ``Launch`` into the mpiexec argv for one MPI flavor, and
 ``plain_command`` into the single-process argv used for debugging.
 """
+import os
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -52,6 +53,16 @@ def resolve_env(items, environ, debug=False):
     if debug:
         pairs["DISTGRAD_DEBUG"] = "1"
     return list(pairs.items())
+
+
+def timeline_env(path):
+    """--timeline PATH: every rank records (distgrad.profiler's run timeline), rank 0 writes
+    PATH, made absolute so a rank in another directory writes the same file."""
+    if path is None:
+        return {}
+    if not path or path.endswith(os.sep):
+        raise LaunchError(f"--timeline needs a file path for the trace, got {path!r}")
+    return {"DISTGRAD_TIMELINE": os.path.abspath(path)}
 
 
 # torchrun's defaults for the rendezvous address (distgrad's ranks meet through MPI, but

@@ -11,3 +11,6 @@ from .trace import merge_chrome_traces, tensorboard_trace_handler
 __all__ = ["EventList", "FunctionEventAvg", "ProfilerAction", "ProfilerActivity", "clock_ns",
            "merge_chrome_traces", "plot_timeline", "profile", "record_function", "record_span", "schedule",
            "supported_activities", "tensorboard_trace_handler", "timeline"]
+
+from .run_timeline import start_if_asked as _start_if_asked  # noqa: E402
+_start_if_asked()  # DISTGRAD_TIMELINE=trace.json (distgrad-run --timeline): the whole run records

@@ -2,6 +2,8 @@
 a timed version and the backward engine is handed a timed call; when none records, the plain
 ``apply`` is back in place and the engine's only cost is one branch per node.
 """
+from time import perf_counter_ns
+
 from ..autograd import custom_function, engine
 from ..backend import get_array_module
 from ..function import Function, op_label
@@ -56,6 +58,12 @@ def _timed_apply(cls, *tensors, **params):
     recorder = _recorder
     if recorder is None:  # stopped by another thread since this call looked the method up
         return _plain_apply(cls, *tensors, **params)
+    if recorder.times_only:  # the common case (and a timeline's): no shapes, memory or CUDA times
+        start = perf_counter_ns()
+        try:
+            return _plain_apply(cls, *tensors, **params)
+        finally:
+            recorder.end(_forward_names.get(cls) or forward_name(cls), "cpu_op", start)
     timer = recorder.device_timer
     device = timer.start(tensors[0].array) if timer is not None and tensors else None
     shapes = [list(t.shape) for t in tensors] if recorder.record_shapes else None
@@ -88,6 +96,12 @@ def _timed_backward(fn, grad):
     xp = get_array_module(grad)
     if recorder is None:
         return fn.backward(xp, grad)
+    if recorder.times_only:
+        start = perf_counter_ns()
+        try:
+            return fn.backward(xp, grad)
+        finally:
+            recorder.end(backward_name(fn), "cpu_op", start)
     timer = recorder.device_timer
     device = timer.start(grad) if timer is not None else None
     shapes = [list(grad.shape)] if recorder.record_shapes else None

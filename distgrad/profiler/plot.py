@@ -2,33 +2,41 @@
 so whether all-reduces overlap backward shows at a glance. Needs matplotlib."""
 import json
 
-# trace row (thread name) -> (lane within a rank, colour, legend)
-_LANES = {"communication": (1, "tab:orange", "all-reduce in flight"),
-          "communication wait": (2, "tab:red", "blocked in wait")}
-_COMPUTE = (0, "tab:blue", "ops (forward, backward)")
+# lanes of a rank, top to bottom: (which events, colour, legend) per kind of span
+_OPS = "cpu_op"
+_KINDS = {  # trace category -> (lane, colour, legend)
+    _OPS: (0, "tab:blue", "ops (forward, backward)"),
+    "data": (1, "tab:green", "data loading"),
+    "optimizer": (1, "tab:purple", "optimizer step"),
+    "checkpoint": (1, "tab:brown", "checkpoint write"),
+    "communication": (2, "tab:orange", "collective in flight"),
+    "gradients ready": (2, "black", "bucket's gradients ready"),
+    "communication wait": (3, "tab:red", "blocked in wait"),
+}
+_LANES = 4
 
 
 def _spans(trace):
-    """{rank pid: [(lane, start_us, end_us, name)]} from a trace dict."""
-    rows, spans, begun = {}, {}, {}
+    """{rank pid: [(category, start_us, end_us, name)]} from a trace dict: the kinds drawn."""
+    spans, begun = {}, {}
     for event in trace["traceEvents"]:
-        if event["ph"] == "M" and event["name"] == "thread_name":
-            rows[event["pid"], event["tid"]] = event["args"]["name"]
-    for event in trace["traceEvents"]:
-        lane = _LANES.get(rows.get((event["pid"], event.get("tid"))), _COMPUTE)[0]
-        if event["ph"] == "X" and event.get("cat") == "cpu_op":
-            spans.setdefault(event["pid"], []).append((lane, event["ts"], event["ts"] + event["dur"], event["name"]))
+        category = event.get("cat")
+        if category not in _KINDS:
+            continue
+        if event["ph"] == "X":
+            spans.setdefault(event["pid"], []).append((category, event["ts"], event["ts"] + event["dur"], event["name"]))
         elif event["ph"] == "b":
             begun[event["pid"], event["id"]] = event["ts"]
         elif event["ph"] == "e":
             start = begun.pop((event["pid"], event["id"]))
-            spans.setdefault(event["pid"], []).append((lane, start, event["ts"], event["name"]))
+            spans.setdefault(event["pid"], []).append((category, start, event["ts"], event["name"]))
     return spans
 
 
 def plot_timeline(trace, png_path, title="timeline"):
     """Draw ``trace`` (a path to a timeline's JSON, or the dict) into ``png_path``: per rank a
-    band of three lanes (ops; all-reduces from start to completion; waits), time in ms."""
+    band of lanes (ops; data loading, optimizer steps and checkpoints; collectives from start
+    to completion, with a tick where each bucket's gradients were ready; waits), time in ms."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -42,19 +50,26 @@ def plot_timeline(trace, png_path, title="timeline"):
     if not spans:
         raise ValueError("plot_timeline: the trace has no op or communication spans")
     origin = min(start for rank in spans.values() for _, start, _, _ in rank)
+    end = max(stop for rank in spans.values() for _, _, stop, _ in rank)
+    tick = (end - origin) / 1e3 / 600  # a mark's width: visible at any zoom of the whole picture
     ranks = sorted(spans)
-    fig, ax = plt.subplots(figsize=(12, 1.2 + 1.1 * len(ranks)))
-    lanes = [_COMPUTE] + list(_LANES.values())
+    band = _LANES + 1
+    fig, ax = plt.subplots(figsize=(12, 1.2 + 1.3 * len(ranks)))
+    drawn = []
     for row, rank in enumerate(ranks):
-        for lane, colour, _ in lanes:
-            bars = [((s - origin) / 1e3, (e - s) / 1e3) for l, s, e, _ in spans[rank] if l == lane]
-            y = (len(ranks) - 1 - row) * 4 + (2 - lane)  # rank 0 on top, ops above communication
+        for category, (lane, colour, label) in _KINDS.items():
+            bars = [((s - origin) / 1e3, max((e - s) / 1e3, tick)) for c, s, e, _ in spans[rank] if c == category]
+            if not bars:
+                continue
+            y = (len(ranks) - 1 - row) * band + (_LANES - 1 - lane)  # rank 0 on top, ops above communication
             ax.broken_barh(bars, (y, 0.8), facecolors=colour)
-    ax.set_yticks([(len(ranks) - 1 - row) * 4 + 1.4 for row in range(len(ranks))], [f"rank {r}" for r in ranks])
+            if label not in drawn:
+                drawn.append(label)
+    ax.set_yticks([(len(ranks) - 1 - row) * band + _LANES / 2 for row in range(len(ranks))], [f"rank {r}" for r in ranks])
     ax.set_xlabel("time (ms)")
-    ax.set_title(title, pad=24)
-    ax.legend(handles=[matplotlib.patches.Patch(color=c, label=label) for _, c, label in lanes],
-              loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize="small", frameon=False)
+    ax.set_title(title, pad=34)
+    legend = [matplotlib.patches.Patch(color=c, label=label) for _, c, label in _KINDS.values() if label in drawn]
+    ax.legend(handles=legend, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, fontsize="small", frameon=False)
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
     plt.close(fig)

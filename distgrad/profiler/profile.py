@@ -56,6 +56,15 @@ def record_span(name, start_ns, end_ns, category="communication", **args):
         recorder.span(name, category, start_ns, end_ns, args or None)
 
 
+def gradient_ready(bucket, nbytes):
+    """A mark where DDP's bucket ``bucket`` got its last gradient (its all-reduce starts then,
+    or once the buckets before it have started). One lookup when no profile records."""
+    recorder = hooks._recorder
+    if recorder is not None:
+        now = clock_ns()
+        recorder.span("gradient ready", "gradients ready", now, now, {"bucket": bucket, "bytes": nbytes})
+
+
 class profile:
     """Records op times (forward as ``distgrad::op``, backward as ``OpBackward``) and
     ``record_function`` ranges between ``start()`` and ``stop()`` (or the ``with`` block).

@@ -1,8 +1,10 @@
 """What a running profiler collects: timed ranges (ops forward and backward, record_function
 ranges) as flat events, each with its self time (its duration less its direct children's).
 
-Ranges nest per thread; each open range holds what its children used so far, so self times
-come out at the end of a range without a second pass over the events.
+Recording keeps one flat tuple per range and nothing else: a range's self time and memory
+are worked out when the events are read. Ranges end children first, so walking them in the
+order they ended, each range takes as its children the ranges of its thread that ended since
+it began and have no parent yet.
 """
 import os
 import sys
@@ -34,48 +36,49 @@ class Event:
 
 
 class Recorder:
-    """Collects events while a profile records. ``begin`` opens a range on this thread and
-    returns its start; ``end`` closes the innermost one."""
+    """Collects events while a profile records. ``begin()`` is a range's start time; ``end``
+    records the range (ranges of a thread nest, as calls do)."""
+
+    begin = staticmethod(perf_counter_ns)
 
     def __init__(self, record_shapes=False, profile_memory=False, with_stack=False, device_timer=None):
         self.record_shapes, self.profile_memory, self.with_stack = record_shapes, profile_memory, with_stack
         self.device_timer = device_timer  # distgrad.profiler.cuda.DeviceTimer, or None: CPU only
-        self._raw = []     # one tuple of Event's fields per event: cheaper to make while recording
-        self._events = []  # the Event objects made of them so far
-        self._local = threading.local()
+        self.times_only = device_timer is None and not record_shapes and not profile_memory
+        # per range: (name, category, start, end, thread, input shapes, memory, stack, device, args)
+        self._raw = []
+        self._events = []     # the Event objects made of them so far
+        self._unclaimed = {}  # thread -> its events made so far that no range holds (yet)
 
     @property
     def events(self):
         """Every event so far, as Event objects."""
-        if len(self._events) < len(self._raw):
-            self._events += [Event(*fields) for fields in self._raw[len(self._events):]]
+        for fields in self._raw[len(self._events):]:
+            self._events.append(self._event(*fields))
         return self._events
 
-    def begin(self):
-        try:  # per open range: [children's time, children's memory] so far
-            self._local.ranges.append([0, 0])
-        except AttributeError:  # this thread's first range
-            self._local.ranges = [[0, 0]]
-        return perf_counter_ns()
+    def _event(self, name, category, start, end, thread, shapes, memory, stack, device, args):
+        event = Event(name, category, start, end - start, 0, thread, shapes, memory, memory, stack, device, args)
+        if isinstance(thread, str):  # a span: on a row of its own, holding nothing
+            return event
+        unclaimed = self._unclaimed.setdefault(thread, [])
+        children_ns = 0
+        while unclaimed and unclaimed[-1].start_ns >= start:
+            child = unclaimed.pop()
+            children_ns += child.duration_ns
+            event.memory += child.memory
+        event.self_ns = event.duration_ns - children_ns
+        unclaimed.append(event)
+        return event
 
     def end(self, name, category, start_ns, input_shapes=None, memory=0, device=None):
-        end_ns = perf_counter_ns()
-        ranges = self._local.ranges
-        children_ns, children_memory = ranges.pop()
-        duration = end_ns - start_ns
-        total_memory = memory + children_memory
-        if ranges:
-            parent = ranges[-1]
-            parent[0] += duration
-            parent[1] += total_memory
-        stack = _user_stack() if self.with_stack else None
-        self._raw.append((name, category, start_ns, duration, duration - children_ns, _thread_id(),
-                          input_shapes, total_memory, memory, stack, device))
+        self._raw.append((name, category, start_ns, perf_counter_ns(), _thread_id(), input_shapes, memory,
+                          _user_stack() if self.with_stack else None, device, None))
 
     def span(self, name, category, start_ns, end_ns, args=None):
         """A range that need not nest in this thread's (a collective started in one call and
         finished in another): kept on a row of its own, ``category``; no self CPU time."""
-        self._raw.append((name, category, start_ns, end_ns - start_ns, 0, category, None, 0, 0, None, None, args))
+        self._raw.append((name, category, start_ns, end_ns, category, None, 0, None, None, args))
 
     def resolve_device_times(self):
         """Wait for pending CUDA events and turn them into device times (once, at stop)."""

@@ -70,8 +70,8 @@ def _write(trace, path, use_gzip=None):
     return path
 
 
-def write_chrome_trace(events, path, use_gzip=None):
-    return _write(chrome_trace(events), path, use_gzip)
+def write_chrome_trace(events, path, use_gzip=None, rank=None):
+    return _write(chrome_trace(events, rank=rank), path, use_gzip)
 
 
 def merge_chrome_traces(paths, out_path):

@@ -7,6 +7,11 @@ import traceback
 
 from . import liveness
 
+# Told of the world's life: ``world_started(comm)`` once it runs on several ranks,
+# ``world_ending()`` when it ends normally (the communicator still works), ``failed()`` on an
+# uncaught exception before the abort. distgrad.profiler's run timeline listens here.
+world_hooks = []
+
 
 def failure_report(prefix, kind, value, tb, how="MPI_Abort"):
     """The text written to stderr for an uncaught exception on this rank (``how``: the way the
@@ -18,6 +23,8 @@ def failure_report(prefix, kind, value, tb, how="MPI_Abort"):
 
 def install(comm):
     """Make uncaught exceptions abort the job through ``comm`` (idempotent)."""
+    for hook in list(world_hooks):
+        hook.world_started(comm)
     current = sys.excepthook
     if getattr(current, "distgrad_comm", None) is not None:
         current.distgrad_comm = comm
@@ -29,6 +36,8 @@ def install(comm):
             sys.stderr.flush()
             sys.stdout.flush()
             liveness.announce_abort()  # peers: this rank's end is an abort, not a lost process
+            for hook in list(world_hooks):
+                hook.failed()
         finally:
             excepthook.distgrad_comm.abort(1)
 
@@ -38,6 +47,8 @@ def install(comm):
 
 
 def uninstall():
+    for hook in list(world_hooks):
+        hook.world_ending()
     current = sys.excepthook
     if getattr(current, "distgrad_comm", None) is not None:
         sys.excepthook = current.distgrad_previous

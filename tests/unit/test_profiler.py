@@ -338,12 +338,14 @@ def test_two_rank_timeline_has_every_ranks_ops_and_all_reduces_in_order(tmp_path
         assert len(reduces) == 3 * 4  # four parameters, a bucket each, every step
         for step in steps:  # each step's buckets start inside it, in order, with their sizes
             inside = [e for e in reduces if step["ts"] <= e["ts"] <= step["ts"] + step["dur"]]
-            assert [e["args"]["nth_in_backward"] for e in inside] == [0, 1, 2, 3]
-            assert sorted(e["args"]["bytes"] for e in inside) == [20, 256, 1280, 5120]
+            assert [e["args"]["bucket"] for e in inside] == [0, 1, 2, 3]
+            sizes = sorted(e["args"]["bytes"] for e in inside)  # a bucket may carry one more element
+            assert all(0 <= got - want <= 8 for got, want in zip(sizes, [20, 256, 1280, 5120])), sizes
     # the picture: per rank, op spans and all-reduce spans (the lanes plot_timeline draws)
     from distgrad.profiler.plot import _spans
-    lanes = {rank: {lane for lane, *_ in spans} for rank, spans in _spans(trace).items()}
-    assert set(lanes) == {0, 1} and all({0, 1} <= found for found in lanes.values())  # waits may not block
+    kinds = {rank: {kind for kind, *_ in spans} for rank, spans in _spans(trace).items()}
+    assert set(kinds) == {0, 1}  # waits may not block
+    assert all({"cpu_op", "communication", "gradients ready", "optimizer"} <= found for found in kinds.values())
     if importlib.util.find_spec("matplotlib") is not None:
         from distgrad.profiler import plot_timeline
         png = plot_timeline(str(trace_path), str(tmp_path / "timeline.png"))

@@ -1,0 +1,107 @@
+"""The timeline of a whole run: ``DISTGRAD_TIMELINE=trace.json`` (what ``distgrad-run
+--timeline trace.json`` sets for every rank) records each rank from ``import distgrad`` on:
+ops, collectives, optimizer steps, data loading, checkpoint writes, stalls (see timeline.py).
+
+Rank 0 writes the merged trace when the distributed world ends (at exit, through the world's
+failure module, while the other ranks can still send their events). A rank that fails writes
+its own ``<path>.rank<r>.json`` up to the failure before the job is aborted: no collective is
+attempted then, as a peer may be gone. A run that never started a world of several ranks
+writes at exit (``<path>`` on rank 0 alone, ``<path>.rank<r>.json`` otherwise).
+"""
+import atexit
+import os
+
+from . import patches
+from .profile import profile
+from .trace import chrome_trace, write_chrome_trace, write_merged
+
+ENV = "DISTGRAD_TIMELINE"
+_current = [None]  # the RunTimeline recording now
+
+
+def recording():
+    """The run's timeline while it records, else None."""
+    return _current[0]
+
+
+class RunTimeline:
+    """Records until the world ends, the rank fails or the process exits, then writes once."""
+
+    def __init__(self, path):
+        self.path = path
+        self.prof = profile()
+        self.comm, self.offset = None, 0
+        self.finished = False
+
+    def start(self):
+        patches.install()
+        self.prof.start()
+        _current[0] = self
+        from ..world import failure  # the world tells its start, end and failure through it
+        failure.world_hooks.append(self)
+        atexit.register(self.at_exit)
+        return self
+
+    def stop(self):
+        """Stop recording (the events stay in ``self.prof``); nothing is written."""
+        if _current[0] is self:
+            _current[0] = None
+            self.prof.stop()
+            patches.uninstall()
+            from ..world import failure
+            if self in failure.world_hooks:
+                failure.world_hooks.remove(self)
+
+    # -- what the world tells --------------------------------------------------------------
+    def world_started(self, comm):
+        from .timeline import clock_offset
+        self.comm, self.offset = comm, clock_offset(comm)
+
+    def world_ending(self):
+        """Every rank, the world ending normally: gather every rank's trace, rank 0 writes."""
+        if self.finished or self.comm is None:
+            return
+        self.finished = True
+        self.stop()
+        traces = self.comm.allgather_object(chrome_trace(self.prof.events(), rank=self.comm.rank,
+                                                         offset_ns=self.offset))
+        if self.comm.rank == 0:
+            write_merged(traces, self.path)
+
+    def failed(self):
+        """This rank fails: its own trace up to now, before the job is aborted."""
+        if not self.finished:
+            self._write_alone()
+
+    def at_exit(self):
+        if not self.finished:
+            self._write_alone()
+
+    def _write_alone(self):
+        self.finished = True
+        self.stop()
+        rank, size = (self.comm.rank, self.comm.size) if self.comm is not None else _launched()
+        path = self.path if size == 1 else f"{self.path}.rank{rank}.json"
+        write_chrome_trace(self.prof.events(), path, rank=rank)
+
+
+def _launched():
+    from ..utils.ranks import launched_rank_and_size
+    launched = launched_rank_and_size()
+    return launched if launched else (0, 1)
+
+
+def start_if_asked(environ=None):
+    """Start the run's timeline when ``DISTGRAD_TIMELINE`` names a path (once per process)."""
+    path = (os.environ if environ is None else environ).get(ENV)
+    if path and _current[0] is None:
+        return RunTimeline(path).start()
+    return None
+
+
+def discard():
+    """Stop the run's timeline without writing (distgrad-run itself: its ranks record)."""
+    run = _current[0]
+    if run is not None:
+        run.finished = True
+        run.stop()
