@@ -16,8 +16,26 @@ not. So a failing rank:
 
 Failures covered: an uncaught exception (``sys.excepthook``: the rank's traceback, prefixed
 with ``[rank r/N host]``), ``sys.exit(n)`` with n non-zero (noted on its way, acted on at
-exit: a SystemExit that is caught does not end the job; ``raise SystemExit(n)`` is not seen),
-and signals (mpiexec sees those).
+exit: a SystemExit that is caught does not end the job), and signals (mpiexec sees those).
+
+Not covered, and why (under plain mpiexec; distgrad-run's ranks start MPI before the script):
+
+- ``raise SystemExit(n)`` written out. CPython 3.11 hands an uncaught SystemExit to no
+  Python code: not to ``sys.excepthook``, not to an audit hook, and the atexit handlers run
+  without the exit status. SystemExit cannot be given a hook (a built-in type), and putting a
+  subclass in its place in ``builtins`` would stop ``except SystemExit`` from catching the real
+  one raised from C or from ``from sys import exit`` taken before distgrad was imported.
+  Tracing every call (``sys.setprofile``) would cost every rank all its run. Python 3.12's
+  ``sys.monitoring`` (RAISE and EXCEPTION_HANDLED events) could see it; this project runs 3.11.
+- A rank that returns normally (exit 0) before it started MPI while a peer waits inside MPI
+  initialisation. The peer leaves MPI_Init only when every rank has entered it, or when
+  mpiexec ends the job. Ending the job (SIGKILL at exit) would fail every healthy job whose
+  ranks never use MPI (``mpiexec -n 2 python -c "import distgrad"``): at exit a rank cannot
+  tell whether a peer is waiting, since before MPI starts the ranks share no channel (the
+  heartbeat links are set up through MPI). Entering MPI at exit instead (then telling a peer
+  found inside the program that this rank is gone) would make every such job start MPI at
+  exit, and would hang, where it now ends, a job whose other ranks never import distgrad.
+  ``distgrad-run --timeout`` bounds such a job.
 """
 import atexit
 import os
