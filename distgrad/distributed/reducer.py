@@ -11,8 +11,10 @@ already holds), starts the remaining buckets, waits for all of them and points e
 ``.grad`` at its slot: the averaged gradients are never copied back. A parameter that no
 rank produced a gradient for (unused in forward, or frozen after wrapping) keeps ``.grad``
 None, as in PyTorch, so weight decay and momentum leave it alone; one that some ranks
-produced is averaged with the others' zeros. A small all-reduce of per-parameter flags,
-overlapping the buckets' reductions, tells the two apart.
+produced is averaged with the others' zeros. Each bucket's flat buffer ends in one extra
+element, 1 where this rank left a slot of that bucket empty, summed with the gradients; only
+when some rank did (every rank sees the same sums, so all agree) does a small all-reduce of
+per-parameter flags tell the two apart, so the common step runs no extra collective.
 
 Aliasing, on purpose: after a step, ``.grad`` is a view of the bucket buffer.
 ``zero_grad(set_to_none=True)`` drops the view and the next gradient is copied in;
@@ -26,13 +28,14 @@ import numpy
 
 from ..autograd import engine
 from ..backend import get_array_module, is_gpu_array
-from ..profiler.profile import gradient_ready
 from ..tensor import Tensor
 from ..utils.logging import get_logger
 from ..world.buckets import FIRST_BUCKET_CAP_BYTES, assign_buckets
-from .compression import checked_compression, wire_element
+from .compression import Compression, checked_compression, wire_element
 
 _log = get_logger("distgrad.distributed")
+# Compressors that keep a positive sum of 0/1 flags positive (float16/bfloat16 rounding does).
+_FLAG_SAFE_COMPRESSORS = (Compression.none, Compression.fp16, Compression.bf16)
 
 
 class _Bucket:
@@ -88,7 +91,7 @@ class Reducer:
         for b, indices in enumerate(groups):
             first = params[indices[0]].array
             total = sum(int(params[i].array.size) for i in indices)
-            flat = _zeros_beside(first, total)
+            flat = _zeros_beside(first, total + 1)  # + the missing-slots flag, see _launch_ready
             offset = 0
             for i in indices:
                 array = params[i].array
@@ -175,7 +178,6 @@ class Reducer:
         bucket.pending -= 1
         if self.overlap:
             if bucket.pending == 0:
-                gradient_ready(self.bucket_of[i], bucket.flat.nbytes)
                 self._launch_ready()
             self._progress()
 
@@ -184,6 +186,7 @@ class Reducer:
         buckets = self.buckets
         while self._next < len(buckets) and buckets[self._next].pending == 0:
             bucket = buckets[self._next]
+            bucket.flat[-1] = 1 if any(self.bucket_of[i] == self._next for i in self._missing) else 0
             sent, bucket.ctx = self.compression.compress(bucket.flat)
             bucket.sent = sent
             bucket.work = self.comm.iallreduce(sent, "sum", wire_element(self.compression, bucket.ctx))
@@ -229,7 +232,7 @@ class Reducer:
                     self._arrivals.append(i)
         used = self._reduce_buckets()
         for i, p in enumerate(self.params):
-            if used[i]:
+            if used is None or used[i]:
                 p.grad = self.grads[i]
         if self._missing:
             self._report_unused()
@@ -271,14 +274,23 @@ class Reducer:
 
     def _reduce_buckets(self):
         """Start the buckets not started yet, wait for all of them; the used flags (a
-        0/1 per parameter: whether any rank produced its gradient)."""
+        0/1 per parameter: whether any rank produced its gradient), None when every rank
+        filled every slot. A compressor of the user's own may not carry the buckets'
+        missing-slots flags through: then the flags' all-reduce runs every step."""
         self._launch_ready()
-        used = self._start_used_flags()
+        flags_carried = self.compression in _FLAG_SAFE_COMPRESSORS
+        used = None if flags_carried else self._start_used_flags()
+        some_missing = False
         for bucket in self.buckets:
             bucket.work.wait()
             if bucket.sent is not bucket.flat:
                 bucket.flat[...] = self.compression.decompress(bucket.sent, bucket.ctx)
             bucket.sent = bucket.work = bucket.ctx = None
+            some_missing = some_missing or bool(bucket.flat[-1] > 0)  # a sum of 0/1s: > 0 on every rank alike
+        if used is None:
+            if not some_missing:
+                return None
+            used = self._start_used_flags()
         used[1].wait()
         return used[0]
 
