@@ -64,8 +64,10 @@ class Tanh(Function):
         return (g * (1 - self.saved * self.saved),)
 
 
-_ERFC_FIT = (-0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196, 1.00002368)
-
+# Abramowitz & Stegun 7.1.26: erfc(z) ~ t P(t) exp(-z^2), t = 1 / (1 + p z), absolute error
+# below 1.5e-7, a float32's worth, and PyTorch's vectorized float32 erf evaluates the same.
+_AS_P = 0.3275911
+_AS_COEFFS = (1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592)  # t^5 down to t
 
 _scratch = threading.local()  # per thread: two threads' forwards must not share buffers
 _SCRATCH_MAX_BYTES = 8 << 20
@@ -87,25 +89,6 @@ def _scratch_like(xp, like, slot):
     return array
 
 
-def erfc_fitted(xp, z):
-    """erfc(z) for z >= 0 from its Chebyshev fit (relative error below 1.2e-7), so NumPy needs
-    no SciPy and CuPy shares the same line. ``z`` is overwritten: the evaluation runs in place,
-    on one new array and one scratch buffer, as the GELU step of a Transformer spends much of
-    its time here and each temporary costs a pass over memory."""
-    t = xp.multiply(z, 0.5, out=_scratch_like(xp, z, "erfc_t"))
-    t += 1
-    xp.reciprocal(t, out=t)                      # t = 1 / (1 + z / 2)
-    poly = t * 0.17087277
-    for c in _ERFC_FIT:                          # Horner, in place
-        poly += c
-        poly *= t
-    poly -= 1.26551223
-    poly -= xp.multiply(z, z, out=z)             # z is spent: its square in place
-    xp.exp(poly, out=poly)
-    poly *= t
-    return poly
-
-
 def erfc_precise(xp, x):
     """erfc to about 1e-13 relative, for float64 (the fitted ``erf`` is a float32's worth):
     1 - the Taylor series of erf below |x| = 2, a continued fraction above."""
@@ -124,23 +107,38 @@ def erfc_precise(xp, x):
     return xp.where(x >= 0, tail, 2 - tail)
 
 
-def _normal_cdf(xp, x):
-    if x.dtype == xp.float64:
-        return 0.5 * erfc_precise(xp, -x / math.sqrt(2))
-    # Phi(x) = erfc(|x| / sqrt 2) / 2 below 0 and 1 minus that above: no cancellation in the tail.
-    # As 1-D: in-place ufuncs need arrays, and a 0-d array's products are NumPy scalars.
-    flat = x.reshape(-1)
-    z = xp.abs(flat, out=_scratch_like(xp, flat, "cdf_z"))
-    z *= 1 / math.sqrt(2)
-    cdf = erfc_fitted(xp, z)
-    cdf *= 0.5
-    # cdf + [x >= 0] (1 - 2 cdf): exact below 0, 1 - cdf above. Arithmetic, not where(): NumPy's
-    # where (and ufuncs' where=) ran ~10x slower than this on a mixed-sign activation here.
-    flip = xp.multiply(cdf, -2, out=z)  # z is spent
-    flip += 1
-    xp.multiply(flip, flat >= 0, out=flip)
-    cdf += flip
-    return cdf.astype(x.dtype, copy=False).reshape(x.shape)
+def _gelu_parts(xp, flat):
+    """GELU of a 1-D float32 ``flat`` and its derivative Phi(x) + x phi(x), in few passes
+    over memory, in place where possible: the step of a Transformer spends much of its time
+    here. Returns (output, derivative)."""
+    a = xp.abs(flat, out=_scratch_like(xp, flat, "gelu_a"))
+    t = xp.multiply(a, _AS_P / math.sqrt(2), out=_scratch_like(xp, flat, "gelu_t"))
+    t += 1
+    xp.divide(1.0, t, out=t)                     # t = 1 / (1 + p |x| / sqrt 2)
+    a *= a
+    a *= -0.5
+    e = xp.exp(a, out=a)                         # exp(-x^2 / 2)
+    d = xp.multiply(t, 0.5 * _AS_COEFFS[0])      # Horner, in place, halved: h = erfc(|x| / sqrt 2) / 2
+    for c in _AS_COEFFS[1:]:
+        d += 0.5 * c
+        d *= t
+    d *= e
+    # Phi = 0.5 + sign(x) (0.5 - h): h below 0, 1 - h above. Three passes, where a select
+    # (where(), or ufuncs' where=) ran ~10x slower on a mixed-sign activation here.
+    xp.subtract(0.5, d, out=d)
+    xp.copysign(d, flat, out=d)
+    d += 0.5
+    out = flat * d
+    phi = xp.multiply(flat, 1 / math.sqrt(2 * math.pi), out=t)
+    phi *= e
+    d += phi                                     # Phi(x) + x phi(x)
+    return out, d
+
+
+def _gelu_parts_float64(xp, x):
+    """As _gelu_parts to full float64 precision (1e-13), from the precise erfc."""
+    cdf = 0.5 * erfc_precise(xp, -x / math.sqrt(2))
+    return x * cdf, cdf + x * (xp.exp(x * x * -0.5) * (1 / math.sqrt(2 * math.pi)))
 
 
 class Gelu(Function):
@@ -152,8 +150,13 @@ class Gelu(Function):
         if approximate == "tanh":
             inner = self._SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
             return 0.5 * x * (1 + xp.tanh(inner))
-        self.cdf = _normal_cdf(xp, x)  # the backward needs it again: keep it, not recompute erf
-        return x * self.cdf
+        if x.dtype == xp.float64:
+            out, self.derivative = _gelu_parts_float64(xp, x)
+            return out
+        # As 1-D: in-place ufuncs need arrays, and a 0-d array's products are NumPy scalars.
+        # float16 in float32, as PyTorch's CPU kernel.
+        out, self.derivative = _gelu_parts(xp, x.reshape(-1).astype(xp.float32, copy=False))
+        return out.astype(x.dtype, copy=False).reshape(x.shape)
 
     def backward(self, xp, g):
         x = self.saved
@@ -162,15 +165,8 @@ class Gelu(Function):
             th = xp.tanh(inner)
             d_inner = self._SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             return (g * (0.5 * (1 + th) + 0.5 * x * (1 - th * th) * d_inner),)
-        # d/dx x Phi(x) = Phi(x) + x phi(x), built in one (1-D: see _normal_cdf) buffer
-        flat = x.reshape(-1)
-        grad = flat * flat
-        grad *= -0.5
-        xp.exp(grad, out=grad)
-        grad *= 1 / math.sqrt(2 * math.pi)
-        grad *= flat
-        grad += self.cdf.reshape(-1)
-        grad *= g.reshape(-1)
+        # The derivative came with the forward (it shares exp(-x^2 / 2) with the output)
+        grad = g.reshape(-1) * self.derivative.reshape(-1)
         return (grad.astype(x.dtype, copy=False).reshape(x.shape),)
 
 
