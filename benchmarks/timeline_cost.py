@@ -49,8 +49,7 @@ def _rank_main():
         try:
             return steps()
         finally:
-            run.finished = True  # measured, never written
-            run.stop()
+            run.discard()  # measured, never written
 
     steps()  # warm-up: buckets rebuilt, momentum buffers made
     recorded()

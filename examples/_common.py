@@ -16,6 +16,7 @@ from distgrad.data import DataLoader, DistributedSampler, Subset
 from distgrad.data.datasets import MNIST, Digits
 from distgrad.data.transforms import Normalize
 from distgrad.distributed.elastic import ElasticSampler, State
+from distgrad.profiler.run_timeline import RunTimeline, recording as recording_run
 from distgrad.utils.checkpoint import Checkpointer
 from distgrad.utils.logging import get_logger, rank_prefix
 from distgrad.utils.metrics import RunningAverage
@@ -290,7 +291,11 @@ class Observer:
             from distgrad.utils.tensorboard import SummaryWriter  # needs the optional tensorboard
             self.writer = SummaryWriter(args.tensorboard)
         self.record_steps = args.profile or (5 if getattr(args, "timeline", None) else 0)
+        if self.record_steps and recording_run():
+            log.info("--profile/--timeline: distgrad-run --timeline records the whole run already")
+            self.record_steps = 0
         self.recording = self.prof = self.step_range = None
+        self.steps = 0  # steps recorded
         self.step_num, self.samples = 0, 0
         self.last_time = time.perf_counter()
 
@@ -317,6 +322,9 @@ class Observer:
     def close(self):
         if self.recording is not None:  # the run ended inside the window
             self._stop_recording()
+        if isinstance(self.prof, RunTimeline):
+            self.prof.finish()
+            self._report_timeline()
         if self.writer is not None:
             self.writer.close()
 
@@ -329,10 +337,11 @@ class Observer:
         from distgrad.profiler import record_function
         self._end_step_range()
         if self.step_num == self.WARMUP:
-            from distgrad.profiler import profile, timeline
+            from distgrad.profiler import profile
             timeline_path = getattr(self.args, "timeline", None)
-            self.recording = timeline(timeline_path) if timeline_path else profile()
-            self.prof = self.recording.__enter__()
+            # A timeline is written by a collective at close(), which every rank reaches even
+            # when ranks train for different numbers of steps (uneven_shards).
+            self.recording = self.prof = RunTimeline(timeline_path).start() if timeline_path else profile().__enter__()
         elif self.step_num == self.WARMUP + self.record_steps and self.recording is not None:
             self._stop_recording()
         if self.recording is not None:  # one range per step, as PyTorch's ProfilerStep#N
@@ -341,27 +350,29 @@ class Observer:
 
     def _stop_recording(self):
         self._end_step_range()
+        self.steps = min(self.record_steps, self.step_num - self.WARMUP)
+        if isinstance(self.recording, RunTimeline):
+            self.recording.stop()  # written at close()
+            self.prof, self.recording = self.recording, None
+            return
         self.recording.__exit__(None, None, None)
         self.recording = None
-        steps = min(self.record_steps, self.step_num - self.WARMUP)
-        timeline_path = getattr(self.args, "timeline", None)
-        if not timeline_path:
-            os.makedirs(self.args.output, exist_ok=True)
-            trace = self.prof.export_chrome_trace(
-                os.path.join(self.args.output, f"{self.name}_profile_rank{dist.get_rank()}.json"))
+        os.makedirs(self.args.output, exist_ok=True)
+        trace = self.prof.export_chrome_trace(
+            os.path.join(self.args.output, f"{self.name}_profile_rank{dist.get_rank()}.json"))
+        if dist.get_rank() == 0:
+            print(self.prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
+            log.info("profile of %d steps: Chrome trace in %s (open in https://ui.perfetto.dev)", self.steps, trace)
+
+    def _report_timeline(self):
         if dist.get_rank() != 0:
             return
-        if self.args.profile:
-            print(self.prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12), flush=True)
-        if timeline_path:
-            trace = timeline_path
-            try:
-                from distgrad.profiler import plot_timeline
-                png = plot_timeline(trace, os.path.splitext(trace)[0] + ".png",
-                                    f"{self.name}: {steps} steps on {dist.get_world_size()} rank(s)")
-                log.info("timeline of %d steps, every rank: %s, drawn in %s", steps, trace, png)
-            except ImportError:
-                log.info("timeline of %d steps, every rank: %s (no picture: matplotlib is not installed)",
-                         steps, trace)
-        else:
-            log.info("profile of %d steps: Chrome trace in %s (open in https://ui.perfetto.dev)", steps, trace)
+        trace = self.args.timeline
+        try:
+            from distgrad.profiler import plot_timeline
+            png = plot_timeline(trace, os.path.splitext(trace)[0] + ".png",
+                                f"{self.name}: {self.steps} steps on {dist.get_world_size()} rank(s)")
+            log.info("timeline of %d steps, every rank: %s, drawn in %s", self.steps, trace, png)
+        except ImportError:
+            log.info("timeline of %d steps, every rank: %s (no picture: matplotlib is not installed)",
+                     self.steps, trace)

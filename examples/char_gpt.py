@@ -137,6 +137,7 @@ def main():
     report = _common.LanguageModelReport("char_gpt", args, "character", vocab_size=text.vocab_size,
                                          parameters=sum(p.numel() for p in model.parameters()),
                                          uniform_loss=math.log(text.vocab_size))
+    observer = _common.Observer("char_gpt", args, optimizer)
 
     for epoch in range(first_epoch, args.epochs + 1):
         sampler.set_epoch(epoch)  # a fresh random order each epoch; an epoch uses its first `steps` batches
@@ -152,10 +153,12 @@ def main():
                 step += 1
                 stats.update(targets.numel(), loss=loss.item())
                 bar.update(len(targets), loss=loss.item())
+                observer.step(targets.numel(), loss.item())
                 if i + 1 >= steps:
                     break
         val_loss = evaluate(net, val_loader, args.eval_batches)
         report.add(epoch, stats.compute()["loss"], val_loss, _common.time.perf_counter() - started)
+        observer.epoch(epoch, train_loss=stats.compute()["loss"], val_loss=val_loss)
         if ckpt and ckpt.due(epoch):
             ckpt.save(epoch, step, net, optimizer, sampler=sampler)
 
@@ -165,6 +168,7 @@ def main():
         sample = text.decode(model.generate(start, args.sample_chars)[0, 1:].tolist())
         report.facts["sample"] = sample
         print(f"--- sample ({args.sample_chars} characters) ---\n{sample}\n---", flush=True)
+    observer.close()
     report.save()
 
 

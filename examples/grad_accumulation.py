@@ -28,6 +28,7 @@ def main():
     _common.log.info("%d micro-batches of %d per step: effective global batch %d", args.accumulate,
                      args.batch_size, args.accumulate * args.batch_size * dist.get_world_size())
     report = _common.Report("grad_accumulation", args)
+    observer = _common.Observer("grad_accumulation", args, optimizer)
 
     for epoch in range(1, args.epochs + 1):
         sampler.set_epoch(epoch)
@@ -46,12 +47,15 @@ def main():
                 if last_micro_batch:
                     optimizer.step()
                     optimizer.zero_grad()
+                    observer.step(len(labels) * args.accumulate, loss.item() * args.accumulate)
                 stats.update(len(labels), loss=loss.item() * args.accumulate)
                 bar.update(len(labels), loss=loss.item() * args.accumulate)
                 if args.max_steps and i + 1 >= args.max_steps:
                     break
-        report.add(epoch, stats.compute(), _common.evaluate(model, testloader),
-                   _common.time.perf_counter() - started)
+        train, test = stats.compute(), _common.evaluate(model, testloader)
+        report.add(epoch, train, test, _common.time.perf_counter() - started)
+        observer.epoch(epoch, train_loss=train["loss"], test_loss=test["loss"], test_accuracy=test["accuracy"])
+    observer.close()
     report.save()
 
 

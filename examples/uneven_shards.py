@@ -42,6 +42,7 @@ def main():
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     report = _common.Report("uneven_shards", args)
+    observer = _common.Observer("uneven_shards", args, optimizer)
     for epoch in range(1, args.epochs + 1):
         started = time.perf_counter()
         stats = RunningAverage()
@@ -54,7 +55,11 @@ def main():
                 loss.backward()
                 optimizer.step()
                 stats.update(len(labels), loss=loss.item())
-        report.add(epoch, stats.compute(), _common.evaluate(model, testloader), time.perf_counter() - started)
+                observer.step(len(labels), loss.item())
+        train, test = stats.compute(), _common.evaluate(model, testloader)
+        report.add(epoch, train, test, time.perf_counter() - started)
+        observer.epoch(epoch, train_loss=train["loss"], test_loss=test["loss"], test_accuracy=test["accuracy"])
+    observer.close()
     report.save()
 
 

@@ -136,6 +136,7 @@ def main():
     report = _common.LanguageModelReport("word_lm", args, "word", vocabulary=len(corpus.words),
                                          train_tokens=len(corpus.train), val_tokens=len(corpus.valid))
     best_val = math.inf
+    observer = _common.Observer("word_lm", args, optimizer)
     windows = range(0, len(train_data) - 1, args.bptt)
 
     for epoch in range(first_epoch, args.epochs + 1):
@@ -155,11 +156,13 @@ def main():
                 step += 1
                 stats.update(len(targets), loss=loss.item())
                 bar.update(1, loss=loss.item())
+                observer.step(targets.numel(), loss.item())
                 if args.max_steps and n + 1 >= args.max_steps:
                     break
         val_loss = evaluate(model, val_data, args.bptt, device, args.max_steps)
         report.add(epoch, stats.compute()["loss"], val_loss, _common.time.perf_counter() - started,
                    lr=optimizer.param_groups[0]["lr"])
+        observer.epoch(epoch, train_loss=stats.compute()["loss"], val_loss=val_loss)
         if val_loss < best_val:
             best_val = val_loss
         else:  # no better on held-out text: smaller steps (the same on every rank: the loss is averaged)
@@ -167,6 +170,7 @@ def main():
                 group["lr"] /= 4.0
         if ckpt and ckpt.due(epoch):
             ckpt.save(epoch, step, net, optimizer)
+    observer.close()
     report.save()
 
 

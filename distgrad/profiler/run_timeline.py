@@ -25,7 +25,8 @@ def recording():
 
 
 class RunTimeline:
-    """Records until the world ends, the rank fails or the process exits, then writes once."""
+    """Records from ``start()`` to ``stop()``; written once: by ``finish()`` (collective when
+    the world runs on several ranks), when the world ends, when this rank fails, or at exit."""
 
     def __init__(self, path):
         self.path = path
@@ -34,23 +35,40 @@ class RunTimeline:
         self.finished = False
 
     def start(self):
+        from ..world import failure, state  # the world tells its start, end and failure through it
+        if state.is_initialized() and state.communicator().size > 1:  # started after the world
+            self.world_started(state.communicator())
         patches.install()
         self.prof.start()
         _current[0] = self
-        from ..world import failure  # the world tells its start, end and failure through it
         failure.world_hooks.append(self)
         atexit.register(self.at_exit)
         return self
 
     def stop(self):
-        """Stop recording (the events stay in ``self.prof``); nothing is written."""
+        """Stop recording (the events stay in ``self.prof`` until written)."""
         if _current[0] is self:
             _current[0] = None
             self.prof.stop()
             patches.uninstall()
-            from ..world import failure
-            if self in failure.world_hooks:
-                failure.world_hooks.remove(self)
+
+    def finish(self):
+        """Stop and write: every rank's trace merged by rank 0 (a collective: every rank calls
+        it) once the world runs on several ranks, else this process's alone."""
+        if self.finished:
+            return
+        if self.comm is None:
+            self._write_alone()
+            return
+        self._end()
+        traces = self.comm.allgather_object(chrome_trace(self.prof.events(), rank=self.comm.rank,
+                                                         offset_ns=self.offset))
+        if self.comm.rank == 0:
+            write_merged(traces, self.path)
+
+    def discard(self):
+        """Stop without writing."""
+        self._end()
 
     # -- what the world tells --------------------------------------------------------------
     def world_started(self, comm):
@@ -58,15 +76,9 @@ class RunTimeline:
         self.comm, self.offset = comm, clock_offset(comm)
 
     def world_ending(self):
-        """Every rank, the world ending normally: gather every rank's trace, rank 0 writes."""
-        if self.finished or self.comm is None:
-            return
-        self.finished = True
-        self.stop()
-        traces = self.comm.allgather_object(chrome_trace(self.prof.events(), rank=self.comm.rank,
-                                                         offset_ns=self.offset))
-        if self.comm.rank == 0:
-            write_merged(traces, self.path)
+        """Every rank, the world ending normally (its communicator still works)."""
+        if self.comm is not None:
+            self.finish()
 
     def failed(self):
         """This rank fails: its own trace up to now, before the job is aborted."""
@@ -77,9 +89,15 @@ class RunTimeline:
         if not self.finished:
             self._write_alone()
 
-    def _write_alone(self):
+    def _end(self):
+        from ..world import failure
         self.finished = True
         self.stop()
+        if self in failure.world_hooks:
+            failure.world_hooks.remove(self)
+
+    def _write_alone(self):
+        self._end()
         rank, size = (self.comm.rank, self.comm.size) if self.comm is not None else _launched()
         path = self.path if size == 1 else f"{self.path}.rank{rank}.json"
         write_chrome_trace(self.prof.events(), path, rank=rank)
@@ -101,7 +119,5 @@ def start_if_asked(environ=None):
 
 def discard():
     """Stop the run's timeline without writing (distgrad-run itself: its ranks record)."""
-    run = _current[0]
-    if run is not None:
-        run.finished = True
-        run.stop()
+    if _current[0] is not None:
+        _current[0].discard()
