@@ -10,8 +10,10 @@ out owner by owner, one segment per rank, and the bucket is reduce-scattered as 
 reduce per segment, each to its owner, started as soon as the bucket is full and overlapped
 with the rest of backward like DDP's all-reduce. After backward a rank's owned parameters'
 ``.grad`` are views of its own segments, the only gradient buffers it keeps between steps
-(about 1/N of DDP's); the other ranks' segments are allocated when the next backward begins
-and freed once reduced, and every other parameter's ``.grad`` is None. The optimizer then
+(about 1/N of DDP's); another rank's segment is allocated when its first gradient of the
+step arrives and freed as soon as that bucket's reduction completes (so smaller buckets lower
+the peak), and every other parameter's ``.grad`` is None (the engine's array is dropped as
+soon as it is copied to its owner's slot). The optimizer then
 updates its parameters and broadcasts them, so a step sends what DDP's all-reduce sends
 (reduce-scatter + all-gather), and the parameters follow DDP's within float32 rounding.
 
@@ -108,16 +110,20 @@ class ShardedReducer(Reducer):
             self.grads[i] = Tensor._wrap(view)
             offset += array.size
 
-    def _free_others(self):
-        """Drop the other ranks' segments and slots: only this rank's gradients stay."""
-        for bucket in self.buckets:
-            for rank in range(self.comm.size):
-                if rank != self.comm.rank:
-                    bucket.segments[rank] = None
-        for i, p in enumerate(self.params):
-            if self.owner_of[i] != self.comm.rank:
+    def _free_others(self, bucket):
+        """Drop the other ranks' segments of ``bucket`` and their slots: this rank keeps its own."""
+        for rank in range(self.comm.size):
+            if rank != self.comm.rank:
+                bucket.segments[rank] = None
+        for i, rank in zip(bucket.indices, bucket.owners):
+            if rank != self.comm.rank:
                 self.views[i] = self.grads[i] = None
-                p.grad = None
+
+    def _reduced(self, bucket):
+        """``bucket``'s reduction is done: the others' segments go now, except in the first
+        step, whose end moves every slot to the rebuilt buckets."""
+        if self._arrivals is None:
+            self._free_others(bucket)
 
     # -- a step ------------------------------------------------------------------------
     def _begin(self):
@@ -126,13 +132,12 @@ class ShardedReducer(Reducer):
             raise self.comm.error(f"{self.owner}(gradient_as_shards=True): no ZeroRedundancyOptimizer holds these "
                                   f"trained parameters, so no rank would keep their gradients: "
                                   f"{', '.join(orphans)}; {NO_OWNER_HINT}")
-        for bucket in self.buckets:
-            for rank, segment in enumerate(bucket.segments):
-                if segment is None:
-                    self._allocate(bucket, rank)
         super()._begin()
 
     def _absorb(self, i):
+        bucket, rank = self.buckets[self.bucket_of[i]], self.owner_of[i]
+        if bucket.segments[rank] is None:  # the first of its owner's gradients in this bucket this step
+            self._allocate(bucket, rank)
         super()._absorb(i)
         if self.owner_of[i] != self.comm.rank:
             self.params[i].grad = None  # copied to its owner's slot: the engine's array can go now
@@ -142,9 +147,16 @@ class ShardedReducer(Reducer):
         buckets = self.buckets
         while self._next < len(buckets) and buckets[self._next].pending == 0:
             bucket = buckets[self._next]
-            bucket.work = _AllOf([self.comm.ireduce(segment, root=rank)
-                                  for rank, segment in enumerate(bucket.segments) if segment.size])
+            # Every slot of a full bucket is written, so a segment is None only where its owner has
+            # no parameter in this bucket: the same on every rank.
+            bucket.work = _AllOf([self.comm.ireduce(segment, root=rank) for rank, segment
+                                  in enumerate(bucket.segments) if segment is not None and segment.size])
             self._next += 1
+
+    def _progress(self):
+        while self._done < self._next and self.buckets[self._done].work.is_completed():
+            self._reduced(self.buckets[self._done])
+            self._done += 1
 
     def _reduce_buckets(self):
         self._launch_ready()
@@ -152,12 +164,17 @@ class ShardedReducer(Reducer):
         for bucket in self.buckets:
             bucket.work.wait()
             bucket.work = None
+            self._reduced(bucket)
         used[1].wait()
         return used[0]
 
     def finish(self):
         super().finish()
-        self._free_others()
+        for bucket in self.buckets:
+            self._free_others(bucket)
+        for i, p in enumerate(self.params):
+            if self.owner_of[i] != self.comm.rank:
+                p.grad = None
 
     def reduce_zeros(self):
         raise self.comm.error(f"{self.owner}: join() with gradient_as_shards=True is not supported",
