@@ -17,15 +17,16 @@ soon as it is copied to its owner's slot). The optimizer then
 updates its parameters and broadcasts them, so a step sends what DDP's all-reduce sends
 (reduce-scatter + all-gather), and the parameters follow DDP's within float32 rounding.
 
-Not supported here: compression, ``join()`` and anything that reads every parameter's
-gradient on every rank (``clip_grad_norm_`` over the model sees only this rank's share).
+Not supported here: compression and ``join()``. Anything that reads every parameter's
+gradient sees only this rank's share: clip with ``ZeroRedundancyOptimizer.clip_grad_norm_``,
+not ``nn.utils.clip_grad_norm_`` over the model.
 """
 from ..tensor import Tensor
 from .compression import Compression
 from .reducer import Reducer, _Bucket, _zeros_beside
 
-NO_OWNER_HINT = ("build ZeroRedundancyOptimizer(model.parameters(), ...) before the first backward: it "
-                 "tells each rank which parameters' gradients to keep")
+NO_OWNER_HINT = ("build ZeroRedundancyOptimizer(model.parameters(), ...) after DistributedDataParallel and "
+                 "before the first backward: it tells each rank which parameters' gradients to keep")
 
 
 class _ShardedBucket(_Bucket):

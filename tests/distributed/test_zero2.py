@@ -6,6 +6,7 @@ import pytest
 
 import distgrad.distributed as dist
 import distgrad.optim as optim
+from distgrad.nn import utils as nn_utils
 from distgrad.distributed.optim import ZeroRedundancyOptimizer
 
 from test_zero_optimizer import batches, model  # equal layers: whole parameters share out evenly
@@ -83,3 +84,25 @@ def test_without_an_owner_backward_is_refused_clearly():
     with pytest.raises(NotImplementedError, match="uncompressed"):
         dist.DistributedDataParallel(model(), gradient_as_shards=True, compression="fp16")
     dist.barrier()
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(60, method="thread")
+@pytest.mark.parametrize("norm_type", [2.0, float("inf")])
+def test_the_optimizers_clip_grad_norm_clips_as_plain_ddp_does(norm_type):
+    plain_net = dist.DistributedDataParallel(model())
+    plain = optim.Adam(plain_net.parameters(), lr=0.01)
+    zero_net = dist.DistributedDataParallel(model(), gradient_as_shards=True)
+    zero = ZeroRedundancyOptimizer(zero_net.parameters(), optimizer_class=optim.Adam, lr=0.01)
+    for x in batches(3):
+        for opt, net in ((plain, plain_net), (zero, zero_net)):
+            opt.zero_grad()
+            backward(net, x)
+        expected = nn_utils.clip_grad_norm_(plain_net.parameters(), 0.01, norm_type)
+        got = zero.clip_grad_norm_(0.01, norm_type)
+        assert float(expected) > 0.01  # it clipped
+        assert np.isclose(float(got), float(expected), rtol=1e-5)
+        plain.step()
+        zero.step()
+    for p, q in zip(plain_net.parameters(), zero_net.parameters()):
+        assert close(p.detach().numpy(), q.detach().numpy())

@@ -17,6 +17,12 @@ Under ``DistributedDataParallel(..., gradient_as_shards=True)`` (ZeRO-2) the opt
 this assignment to DDP's reducer when it is built (and again when a group is added): each
 rank then receives only its own parameters' averaged gradients (see sharded_reducer.py).
 """
+import math
+
+import numpy
+
+from ...backend import get_array_module
+from ...nn.utils.clip_grad import _total_norm
 from ...optim import Adam
 from ...optim.optimizer import Optimizer
 from ...tensor import Tensor
@@ -115,6 +121,25 @@ class ZeroRedundancyOptimizer(Optimizer):
             if rank != self.rank:
                 for p in params:
                     p._bump_version()  # graphs that saved the old value must not use it
+
+    def clip_grad_norm_(self, max_norm, norm_type=2.0):
+        """Collective: clip_grad_norm_ over all parameters, each rank scaling its own
+        parameters' gradients (under ZeRO-2 a rank has no others; nn.utils.clip_grad_norm_
+        would see only this rank's share). Returns the total norm before clipping."""
+        norm_type = float(norm_type)
+        grads = [p.grad.array for group in self.optim.param_groups for p in group["params"] if p.grad is not None]
+        local = 0.0
+        if grads:
+            xp = get_array_module(grads[0])
+            local = float(_total_norm(xp, grads, norm_type))
+        if norm_type == math.inf:
+            total = float(self.comm.allreduce(numpy.array([local]), "max")[0])
+        else:
+            total = float(self.comm.allreduce(numpy.array([local ** norm_type]), "sum")[0]) ** (1.0 / norm_type)
+        coef = min(max_norm / (total + 1e-6), 1.0)
+        for g in grads:
+            g *= g.dtype.type(coef)
+        return Tensor._wrap(numpy.asarray(total, numpy.float32))
 
     # ----------------------------------------------------------------- checkpoints
     def consolidate_state_dict(self, to=0):
