@@ -22,12 +22,16 @@ class LayerNorm(Function):
     saves_inputs = True
 
     def forward(self, xp, x, *affine, mean, var, stat_axes, param_shape, has_weight, eps):
-        xhat = x - mean
-        if var is None:  # from the centered input: no second pass for the mean, as x.var() makes
-            square = xhat * xhat
-            var = square.mean(axis=stat_axes, keepdims=True)
-        rstd = 1 / xp.sqrt(var + eps)
-        xhat *= rstd
+        self.row_means = _row_mean_vector(xp, x, stat_axes) if mean is None else None
+        if self.row_means is not None:  # trailing statistics axes: rows of a matrix
+            xhat, rstd = _normalized_rows(xp, x, self.row_means, eps, len(stat_axes))
+        else:
+            xhat = x - (x.mean(axis=stat_axes, keepdims=True) if mean is None else mean)
+            if var is None:  # from the centered input: no second pass for the mean, as x.var() makes
+                square = xhat * xhat
+                var = square.mean(axis=stat_axes, keepdims=True)
+            rstd = 1 / xp.sqrt(var + eps)
+            xhat *= rstd
         weight = affine[0].reshape(param_shape) if has_weight else None
         out = xhat if weight is None else xhat * weight
         if len(affine) > has_weight:
@@ -46,8 +50,8 @@ class LayerNorm(Function):
             gxhat = g if weight is None else g * weight
             axes = self.stat_axes  # mean and variance depend on x as well
             spare = gxhat * xhat
-            projection = spare.mean(axis=axes, keepdims=True)
-            gx = gxhat - gxhat.mean(axis=axes, keepdims=True)  # a new array: g stays as it is
+            projection = self._mean(spare)
+            gx = gxhat - self._mean(gxhat)  # a new array: g stays as it is
             gx -= xp.multiply(xhat, projection, out=spare)
             gx *= rstd
             grads[0] = gx
@@ -57,9 +61,40 @@ class LayerNorm(Function):
             grads.append(self._param_grad(g) if needs[-1] else None)
         return tuple(grads)
 
+    def _mean(self, a):
+        """``a``'s mean over the statistics axes, kept as size-1 axes."""
+        if self.row_means is None:
+            return a.mean(axis=self.stat_axes, keepdims=True)
+        rows = a.reshape(-1, self.row_means.size) @ self.row_means
+        return rows.reshape(a.shape[:a.ndim - len(self.stat_axes)] + (1,) * len(self.stat_axes))
+
     def _param_grad(self, g):
         """Sum over every axis a (broadcast) affine parameter was shared along."""
         return unbroadcast(g, self.param_shape).reshape(self.affine_shape)
+
+
+def _row_mean_vector(xp, x, stat_axes):
+    """A vector of 1/m (m: the elements one statistic covers) when the statistics axes are
+    the trailing ones of a float32/float64 input: then a mean over them is one matrix-vector
+    product (BLAS), one pass without the temporaries and Python layers of ``mean()``. None
+    otherwise (float16 has no BLAS product; empty normalized shapes have no mean)."""
+    if x.dtype not in (xp.float32, xp.float64) or stat_axes != tuple(range(x.ndim - len(stat_axes), x.ndim)):
+        return None
+    m = math.prod(x.shape[x.ndim - len(stat_axes):])
+    return xp.full(m, 1 / m, dtype=x.dtype) if m else None
+
+
+def _normalized_rows(xp, x, row_means, eps, k):
+    """(x - mean) / sqrt(var + eps) over ``x``'s last ``k`` axes (rows of ``row_means.size``
+    elements), and 1 / sqrt(var + eps) with k size-1 axes; the variance from the centered
+    rows, so two passes over the input in all."""
+    rows = x.reshape(-1, row_means.size)
+    xhat = rows - (rows @ row_means)[:, None]
+    var = (xhat * xhat) @ row_means
+    var += eps
+    rstd = xp.divide(1, xp.sqrt(var, out=var), out=var)
+    xhat *= rstd[:, None]
+    return xhat.reshape(x.shape), rstd.reshape(x.shape[:x.ndim - k] + (1,) * k)
 
 
 def _affine(weight, bias, shape, op):
@@ -79,10 +114,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if k == 0 or tuple(input.shape[input.ndim - k:]) != shape or input.ndim < k:
         raise OpRuntimeError("layer_norm", f"input of shape {tuple(input.shape)} does not end with the "
                                            f"normalized shape {shape}")
-    x = input.array
     axes = tuple(range(input.ndim - k, input.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    return LayerNorm.apply(input, *_affine(weight, bias, shape, "layer_norm"), mean=mean, var=None,
+    return LayerNorm.apply(input, *_affine(weight, bias, shape, "layer_norm"), mean=None, var=None,
                            stat_axes=axes, param_shape=shape, has_weight=weight is not None, eps=eps)
 
 
