@@ -1,4 +1,4 @@
-"""What a timeline adds to a profile: backward passes, collectives (each from its start to its completion, with
+"""What a timeline adds to a profile: forward and backward passes, collectives (each from its start to its completion, with
 its bytes and DDP bucket, and the time blocked waiting for it), optimizer steps, data loading,
 checkpoint writes and stall reports. Each is timed by swapping a method for a timed one while
 the timeline records and putting the plain one back after, as ops are (hooks.py): the code
@@ -62,6 +62,24 @@ def _timed_call(name, category, plain):
     return timed
 
 
+def _timed_forward(plain):
+    """Module.__call__ whose outermost call (a model's forward, not each layer's) is a range."""
+    inside = [False]
+
+    def timed(module, *args, **kwargs):
+        recorder = hooks._recorder
+        if recorder is None or inside[0]:
+            return plain(module, *args, **kwargs)
+        inside[0] = True
+        start = recorder.begin()
+        try:
+            return plain(module, *args, **kwargs)
+        finally:
+            inside[0] = False
+            recorder.end("forward", "forward", start)
+    return timed
+
+
 def _timed_batches(plain):
     """DataLoader.__iter__ whose every batch is a "DataLoader.__next__" range."""
     def timed(loader):
@@ -107,6 +125,7 @@ def _targets():
     """(owner, attribute, timed version of the plain one) for everything a timeline times."""
     import distgrad
     from ..data.dataloader import DataLoader
+    from ..nn.module import Module
     from ..tensor import Tensor
     from ..utils import checkpoint
     from ..world.comm.base import Communicator, Work
@@ -118,7 +137,8 @@ def _targets():
                 (Waiter, "stall_report", _timed_stall_report),
                 (checkpoint, "save", lambda plain: _timed_call("checkpoint write", "checkpoint", plain)),
                 (distgrad, "_save", lambda plain: _timed_call("checkpoint write", "checkpoint", plain))]
-    targets.append((Tensor, "backward", lambda plain: _timed_call("backward", "backward", plain)))
+    targets += [(Module, "__call__", _timed_forward),
+                (Tensor, "backward", lambda plain: _timed_call("backward", "backward", plain))]
     targets += [(cls, "step", lambda plain: _timed_call("optimizer.step", "optimizer", plain))
                 for cls in _optimizer_classes()]
     return targets

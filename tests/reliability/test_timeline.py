@@ -76,6 +76,8 @@ def test_distgrad_run_timeline_of_a_two_rank_mnist_run(tmp_path, mpiexec):
         assert all(a[1] <= b[0] for a, b in zip(steps, steps[1:]))  # one after another
         backward = spans(mine, "backward")
         assert len(backward) == STEPS and all(b[1] <= s[0] for b, s in zip(backward, steps))
+        forward = spans(mine, "forward")[:STEPS]  # then evaluation's
+        assert len(forward) == STEPS and all(f[1] <= b[0] for f, b in zip(forward, backward))
         assert len(spans(mine, "LinearBackward")) == 2 * STEPS
         assert len(spans(mine, "DataLoader.__next__")) >= STEPS
         reduces = [s for s in spans(mine, "all_reduce") if "bucket" in s[2]]
@@ -133,3 +135,15 @@ def test_the_launcher_hands_every_rank_the_trace_path_made_absolute(tmp_path, mo
     assert timeline_env(None) == {}
     with pytest.raises(LaunchError, match="--timeline needs a file path"):
         timeline_env("out/")
+
+
+def test_without_the_variable_nothing_records_and_nothing_is_swapped_in():
+    import distgrad  # noqa: F401  (imported: where the variable would start a recording)
+    from distgrad.optim.optimizer import Optimizer
+    from distgrad.profiler import hooks, run_timeline
+    from distgrad.world import failure
+    from distgrad.world.comm.base import Communicator, Work
+    assert "DISTGRAD_TIMELINE" not in os.environ
+    assert run_timeline.recording() is None and hooks.current() is None and not failure.world_hooks
+    for owner, name in ((Communicator, "iallreduce"), (Work, "wait"), (Optimizer, "step")):
+        assert getattr(owner, name).__module__ != "distgrad.profiler.patches", (owner, name)
