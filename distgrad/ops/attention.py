@@ -20,7 +20,7 @@ from ..function import Function
 from ..tensor_base import TensorBase
 from ._util import unbroadcast
 from .dropout import keep_mask
-from .linalg import matmul_array
+from .linalg import last_axis_sums, matmul_array
 
 _OP = "scaled_dot_product_attention"
 
@@ -96,7 +96,7 @@ class ScaledDotProductAttention(Function):
         if self.dropped is not None:
             d_weights *= self.dropped
         # Softmax backward in place: dS = P * (dP - sum(dP * P)).
-        row = (d_weights * weights).sum(axis=-1, keepdims=True)
+        row = last_axis_sums(xp, d_weights * weights)
         d_weights -= row
         d_weights *= weights
         d_scores = d_weights
@@ -140,7 +140,7 @@ def _softmax_in_place(xp, scores):
         top = xp.where(empty, 0, top)
     scores -= top
     xp.exp(scores, out=scores)
-    total = scores.sum(axis=-1, keepdims=True)
+    total = last_axis_sums(xp, scores)
     if has_empty:
         total = xp.where(empty, 1, total)
     scores /= total

@@ -19,6 +19,15 @@ def matmul_array(xp, a, b):
     return xp.matmul(a, b)
 
 
+def last_axis_sums(xp, a):
+    """``a.sum(axis=-1, keepdims=True)``; on NumPy in float32/float64 as a product with a
+    vector of ones (BLAS): NumPy's reduction over short rows (attention's 64 keys) runs
+    ~7x slower."""
+    if xp.__name__ != "numpy" or a.dtype not in (xp.float32, xp.float64) or not a.size:
+        return a.sum(axis=-1, keepdims=True)
+    return (a @ xp.ones(a.shape[-1], a.dtype))[..., None]
+
+
 class MatMul(Function):
     saves_inputs = ((1,), (0,))  # each gradient reads the other input
     op_name = "matmul"
