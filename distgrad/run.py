@@ -102,8 +102,9 @@ OPTIONS = [
                                              "before each restart (hosts may leave, come back or join) "
                                              "and, without -H/--hostfile, before the first attempt")),
     (("--timeline",), dict(metavar="TRACE.json",
-                           help="record every rank's ops, collectives, optimizer steps and data loading; "
-                                "rank 0 writes one Chrome trace (Perfetto) at exit (sets DISTGRAD_TIMELINE)")),
+                           help="record every rank's forward and backward passes, collectives, optimizer steps and "
+                                "data loading (every op too with -x DISTGRAD_TIMELINE_OPS=1); rank 0 writes "
+                                "one Chrome trace (Perfetto) at exit (sets DISTGRAD_TIMELINE)")),
     (("--dry-run",), dict(action="store_true",
                           help="print the command that would run, and exit")),
 ]

@@ -341,7 +341,7 @@ class Observer:
             timeline_path = getattr(self.args, "timeline", None)
             # A timeline is written by a collective at close(), which every rank reaches even
             # when ranks train for different numbers of steps (uneven_shards).
-            self.recording = self.prof = RunTimeline(timeline_path).start() if timeline_path else profile().__enter__()
+            self.recording = self.prof = RunTimeline(timeline_path, ops=True).start() if timeline_path else profile().__enter__()
         elif self.step_num == self.WARMUP + self.record_steps and self.recording is not None:
             self._stop_recording()
         if self.recording is not None:  # one range per step, as PyTorch's ProfilerStep#N

@@ -20,11 +20,15 @@ def current():
     return _recorder
 
 
-def install(recorder):
+def install(recorder, ops=True):
+    """Record into ``recorder`` from now on; ``ops``: time every op too (a run's timeline
+    records only coarser ranges unless asked)."""
     global _recorder
     if _recorder is not None:
         raise RuntimeError("a distgrad.profiler.profile is already recording; profiles cannot be nested")
     _recorder = recorder
+    if not ops:
+        return
     Function.apply = classmethod(_timed_apply)
     custom_function._apply = _timed_custom_apply
     engine.backward_timer = _timed_backward

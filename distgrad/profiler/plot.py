@@ -4,8 +4,11 @@ import json
 
 # lanes of a rank, top to bottom: (which events, colour, legend) per kind of span
 _OPS = "cpu_op"
+_PASSES = ("forward", "backward")
 _KINDS = {  # trace category -> (lane, colour, legend)
-    _OPS: (0, "tab:blue", "ops (forward, backward)"),
+    "forward": (0, "tab:cyan", "forward"),
+    "backward": (0, "tab:blue", "backward"),
+    _OPS: (0, "tab:blue", "ops (forward, backward)"),  # drawn where no pass ranges are (a profile's trace)
     "data": (1, "tab:green", "data loading"),
     "optimizer": (1, "tab:purple", "optimizer step"),
     "checkpoint": (1, "tab:brown", "checkpoint write"),
@@ -35,7 +38,7 @@ def _spans(trace):
 
 def plot_timeline(trace, png_path, title="timeline"):
     """Draw ``trace`` (a path to a timeline's JSON, or the dict) into ``png_path``: per rank a
-    band of lanes (ops; data loading, optimizer steps and checkpoints; collectives from start
+    band of lanes (forward and backward passes, else ops; data loading, optimizer steps and checkpoints; collectives from start
     to completion, with a tick where each bucket's gradients were ready; waits), time in ms."""
     try:
         import matplotlib
@@ -47,6 +50,9 @@ def plot_timeline(trace, png_path, title="timeline"):
         with open(trace) as f:
             trace = json.load(f)
     spans = _spans(trace)
+    for rank, found in spans.items():
+        if any(category in _PASSES for category, *_ in found):
+            spans[rank] = [span for span in found if span[0] != _OPS]
     if not spans:
         raise ValueError("plot_timeline: the trace has no op or communication spans")
     origin = min(start for rank in spans.values() for _, start, _, _ in rank)

@@ -95,6 +95,7 @@ class profile:
         self.recorder = None       # recording now, or None
         self._finished = None      # the last finished recording, read by key_averages/export
         self._step_range = None
+        self._time_ops = True      # False: ranges and spans only (a run's timeline, unless asked)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -140,7 +141,7 @@ class profile:
     def _start_recording(self):
         timer = cuda.device_timer() if ProfilerActivity.CUDA in self.activities else None
         self.recorder = Recorder(self.record_shapes, self.profile_memory, self.with_stack, timer)
-        hooks.install(self.recorder)
+        hooks.install(self.recorder, self._time_ops)
         self._open_step_range()
 
     def _stop_recording(self):

@@ -1,6 +1,8 @@
 """The timeline of a whole run: ``DISTGRAD_TIMELINE=trace.json`` (what ``distgrad-run
 --timeline trace.json`` sets for every rank) records each rank from ``import distgrad`` on:
-ops, collectives, optimizer steps, data loading, checkpoint writes, stalls (see timeline.py).
+forward and backward passes, collectives, each DDP bucket's gradients-ready mark, optimizer
+steps, data loading, checkpoint writes, stalls (patches.py); every op too with
+``DISTGRAD_TIMELINE_OPS=1`` (about 1 us an op, so not by default).
 
 Rank 0 writes the merged trace when the distributed world ends (at exit, through the world's
 failure module, while the other ranks can still send their events). A rank that fails writes
@@ -16,6 +18,7 @@ from .profile import profile
 from .trace import chrome_trace, write_chrome_trace, write_merged
 
 ENV = "DISTGRAD_TIMELINE"
+OPS_ENV = "DISTGRAD_TIMELINE_OPS"  # "1": every op forward and backward too
 _current = [None]  # the RunTimeline recording now
 
 
@@ -28,9 +31,10 @@ class RunTimeline:
     """Records from ``start()`` to ``stop()``; written once: by ``finish()`` (collective when
     the world runs on several ranks), when the world ends, when this rank fails, or at exit."""
 
-    def __init__(self, path):
+    def __init__(self, path, ops=False):
         self.path = path
         self.prof = profile()
+        self.prof._time_ops = ops  # every op forward and backward: about 1 us each, so asked for
         self.comm, self.offset = None, 0
         self.finished = False
 
@@ -111,9 +115,10 @@ def _launched():
 
 def start_if_asked(environ=None):
     """Start the run's timeline when ``DISTGRAD_TIMELINE`` names a path (once per process)."""
-    path = (os.environ if environ is None else environ).get(ENV)
+    environ = os.environ if environ is None else environ
+    path = environ.get(ENV)
     if path and _current[0] is None:
-        return RunTimeline(path).start()
+        return RunTimeline(path, ops=environ.get(OPS_ENV, "0") not in ("", "0")).start()
     return None
 
 

@@ -60,6 +60,7 @@ def test_distgrad_run_timeline_of_a_two_rank_mnist_run(tmp_path, mpiexec):
         pytest.skip(f"MNIST not found at {MNIST} (set DISTGRAD_DATA)")
     trace_path = tmp_path / "trace.json"
     cmd = [sys.executable, "-m", "distgrad.run", "--mpiexec", mpiexec, "-n", "2", "--timeline", trace_path,
+           "-x", "DISTGRAD_TIMELINE_OPS=1",  # every op too
            REPO / "examples" / "mnist_mlp.py", "--epochs", "1", "--max-steps", str(STEPS), "--data-dir", MNIST,
            "--output", tmp_path]
     job = run(cmd, 150, clean_environment())
@@ -126,6 +127,7 @@ def test_a_failing_rank_leaves_its_timeline_up_to_the_failure(tmp_path, mpiexec)
     events = trace["traceEvents"]
     assert [e["args"]["name"] for e in events if e["name"] == "process_name"] == ["rank 1"]
     assert len(spans(events, "optimizer.step")) == 2 and len(spans(events, "all_reduce")) >= 2
+    assert len(spans(events, "backward")) == 2 and not [e for e in events if e.get("cat") == "cpu_op"]
 
 
 def test_the_launcher_hands_every_rank_the_trace_path_made_absolute(tmp_path, monkeypatch):
