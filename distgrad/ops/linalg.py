@@ -19,13 +19,24 @@ def matmul_array(xp, a, b):
     return xp.matmul(a, b)
 
 
+def _blas_sums(xp, a):
+    """Whether sums over ``a``'s axes go faster as products with a vector of ones (BLAS):
+    NumPy's reductions run ~2-7x slower (short rows, or columns of a matrix)."""
+    return xp.__name__ == "numpy" and a.dtype in (xp.float32, xp.float64) and a.size
+
+
 def last_axis_sums(xp, a):
-    """``a.sum(axis=-1, keepdims=True)``; on NumPy in float32/float64 as a product with a
-    vector of ones (BLAS): NumPy's reduction over short rows (attention's 64 keys) runs
-    ~7x slower."""
-    if xp.__name__ != "numpy" or a.dtype not in (xp.float32, xp.float64) or not a.size:
+    """``a.sum(axis=-1, keepdims=True)``, as attention's 64-key rows need it."""
+    if not _blas_sums(xp, a):
         return a.sum(axis=-1, keepdims=True)
     return (a @ xp.ones(a.shape[-1], a.dtype))[..., None]
+
+
+def column_sums(xp, a):
+    """``a.sum(axis=0)`` of a matrix, as a bias gradient is."""
+    if not _blas_sums(xp, a):
+        return a.sum(axis=0)
+    return xp.ones(a.shape[0], a.dtype) @ a
 
 
 class MatMul(Function):
@@ -93,7 +104,7 @@ class Linear(Function):
         gw = matmul_array(xp, g.T, x) if needs[1] else None
         if len(needs) == 2:
             return gx, gw
-        return gx, gw, (g.sum(axis=0) if needs[2] else None)
+        return gx, gw, (column_sums(xp, g) if needs[2] else None)
 
 
 def _product(input, other, op, ndim=None):
