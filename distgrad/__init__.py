@@ -15,6 +15,7 @@ from .creation import (arange, as_tensor, empty, empty_like, eye, from_numpy, fu
                        ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm, tensor,
                        zeros, zeros_like)
 from .creation import logspace  # noqa: E402
+from . import linalg  # noqa: E402,F401  (torch.linalg's place: norms, inv, det, solve)
 from .random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from .serialization import load as _load, save as _save
 from . import autograd, data, nn, optim, utils  # noqa: E402
@@ -37,6 +38,14 @@ def compile(model=None, **options):
     _get_logger().info("distgrad.compile: nothing to compile; %s runs eagerly, unchanged",
                        type(model).__name__)
     return model
+
+
+def randint_like(input, low=0, high=None, *, dtype=None, device=None):
+    """Random integers in [low, high) (``randint_like(x, high)`` too) of input's shape and dtype."""
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), dtype=dtype or input.dtype,
+                   device=device or input.device)
 
 
 def is_tensor(obj):

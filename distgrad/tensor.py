@@ -18,6 +18,8 @@ from .ops import (blend as _blend, reorder as _reorder, scan as _scan, sorting a
 from .ops._util import cast, shape_arg
 from .ops import scatter_reductions as _scatter_reduce, scattering as _scatter
 from .ops import addc as _addc, counting as _counting, inplace_unary as _inplace_unary
+from .ops import (differences as _differences, inplace_more as _inplace_more, misc_math as _misc_math,
+                  paired_reductions as _paired, products as _products, quantiles as _quantiles)
 from .ops.device import to_device
 from .tensor_base import TensorBase
 
@@ -797,6 +799,128 @@ class Tensor(TensorBase):
 
     def erfinv(self):
         return _special.erfinv(self)
+
+    # ----------------------------------------------------------------- more math, reordering, statistics
+    def diff(self, n=1, dim=-1, prepend=None, append=None):
+        return _differences.diff(self, n, dim, prepend, append)
+
+    def movedim(self, source, destination):
+        return _differences.movedim(self, source, destination)
+
+    def moveaxis(self, source, destination):
+        return _differences.movedim(self, source, destination)
+
+    def rot90(self, k=1, dims=(0, 1)):
+        return _differences.rot90(self, k, dims)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        return _differences.diagonal(self, offset, dim1, dim2)
+
+    def diag_embed(self, offset=0, dim1=-2, dim2=-1):
+        return _differences.diag_embed(self, offset, dim1, dim2)
+
+    def take_along_dim(self, indices, dim=None):
+        return _differences.take_along_dim(self, indices, dim)
+
+    def unfold(self, dimension, size, step):
+        """Windows of ``size`` every ``step`` along ``dimension``, as a new last dim."""
+        return _differences.unfold_dim(self, dimension, size, step)
+
+    def fmod(self, other):
+        return _misc_math.fmod(self, other)
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        return _misc_math.nan_to_num(self, nan, posinf, neginf)
+
+    def clamp_min(self, min):
+        return _misc_math.clamp_min(self, min)
+
+    def clamp_max(self, max):
+        return _misc_math.clamp_max(self, max)
+
+    def logaddexp(self, other):
+        return _misc_math.logaddexp(self, other)
+
+    def hypot(self, other):
+        return _misc_math.hypot(self, other)
+
+    def copysign(self, other):
+        return _misc_math.copysign(self, other)
+
+    def heaviside(self, values):
+        return _misc_math.heaviside(self, values)
+
+    def xlogy(self, other):
+        return _misc_math.xlogy(self, other)
+
+    def deg2rad(self):
+        return _misc_math.deg2rad(self)
+
+    def rad2deg(self):
+        return _misc_math.rad2deg(self)
+
+    def frac(self):
+        return _misc_math.frac(self)
+
+    def trunc(self):
+        return _misc_math.trunc(self)
+
+    def fix(self):
+        return _misc_math.trunc(self)
+
+    def signbit(self):
+        return _misc_math.signbit(self)
+
+    def logit(self, eps=None):
+        return _misc_math.logit(self, eps)
+
+    def sinc(self):
+        return _misc_math.sinc(self)
+
+    def kron(self, other):
+        return _products.kron(self, other)
+
+    def cross(self, other, dim=None):
+        return _products.cross(self, other, dim)
+
+    def median(self, dim=None, keepdim=False):
+        return _quantiles.median(self, dim, keepdim)
+
+    def nanmedian(self, dim=None, keepdim=False):
+        return _quantiles.nanmedian(self, dim, keepdim)
+
+    def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return _quantiles.quantile(self, q, dim, keepdim, interpolation=interpolation)
+
+    def nanquantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
+        return _quantiles.nanquantile(self, q, dim, keepdim, interpolation=interpolation)
+
+    def aminmax(self, *, dim=None, keepdim=False):
+        return _paired.aminmax(self, dim=dim, keepdim=keepdim)
+
+    def nansum(self, dim=None, keepdim=False, *, dtype=None):
+        return _paired.nansum(self, dim, keepdim, dtype=dtype)
+
+    def nanmean(self, dim=None, keepdim=False, *, dtype=None):
+        return _paired.nanmean(self, dim, keepdim, dtype=dtype)
+
+    def cummax(self, dim):
+        return _paired.cummax(self, dim)
+
+    def cummin(self, dim):
+        return _paired.cummin(self, dim)
+
+    def logcumsumexp(self, dim):
+        return _paired.logcumsumexp(self, dim)
+
+    def lerp_(self, end, weight):
+        return _inplace_more.lerp_(self, end, weight)
+
+    def index_put(self, indices, values, accumulate=False):
+        return _inplace_more.index_put(self, indices, values, accumulate)
+
+    def index_put_(self, indices, values, accumulate=False):
+        return _inplace_more.index_put_(self, indices, values, accumulate)
 
 
     # ----------------------------------------------------------------- operators

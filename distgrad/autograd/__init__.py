@@ -72,6 +72,9 @@ def is_inference_mode_enabled():
     return getattr(_inference, "enabled", False)
 
 
+from .anomaly import detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled, set_detect_anomaly  # noqa: E402
+
+
 def Variable(data, requires_grad=False):
     """Legacy alias: returns a Tensor."""
     # At call time: tensor.py imports this package (Tensor.backward runs its engine).
@@ -84,4 +87,5 @@ def Variable(data, requires_grad=False):
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable", "backward", "grad", "gradcheck", "graph",
            "Variable", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled", "inference_mode",
-           "is_inference_mode_enabled"]
+           "is_inference_mode_enabled", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
+           "is_anomaly_check_nan_enabled"]

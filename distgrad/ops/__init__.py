@@ -56,6 +56,14 @@ from .addc import addcdiv, addcdiv_, addcmul, addcmul_, reciprocal
 from .elementwise import floor_divide, remainder
 from .inplace_unary import abs_, exp_, log_, neg_, reciprocal_, sigmoid_, sqrt_, tanh_
 from .counting import argwhere, bincount, broadcast_tensors, count_nonzero, isclose, unique
+from .misc_math import (clamp_max, clamp_min, copysign, deg2rad, fix, fmod, frac, heaviside, hypot, logaddexp,
+                        logit, nan_to_num, rad2deg, signbit, sinc, trunc, xlogy)
+from .differences import diag_embed, diagonal, diff, moveaxis, movedim, rot90, take_along_dim
+from .products import cross, kron, tensordot
+from .quantiles import median, nanmedian, nanquantile, quantile
+from .paired_reductions import (aminmax, cummax, cummin, logcumsumexp, nanmean, nansum, std_mean,
+                                var_mean)
+from .inplace_more import index_put, index_put_
 
 multiply, divide, subtract, true_divide, negative = mul, div, sub, div, neg
 greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne

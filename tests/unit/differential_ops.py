@@ -1322,3 +1322,221 @@ def sdpa_draw(d):
 
 op("F.scaled_dot_product_attention",
    lambda m, q, k, v, *mask, **kw: m.F.scaled_dot_product_attention(q, k, v, *mask, **kw), sdpa_draw)
+
+
+# ------------------------------------------------------------------ more math, reordering, statistics, linalg
+def normal(d, shp, dt=F64):
+    """Standard normal values (distinct almost surely: which of tied elements an op picks is
+    PyTorch's kernel's choice)."""
+    return np.random.default_rng(d(st.integers(0, 2**32 - 1))).standard_normal(shp).astype(dt)
+
+
+for _name in ("logaddexp", "hypot", "copysign", "xlogy", "fmod"):
+    op(_name, lambda m, a, b=None, other=None, _n=_name: getattr(m, _n)(a, other if b is None else b),
+       binary(NUMERIC, other_scalar=_name in ("copysign", "xlogy", "fmod")), method=True)
+for _name in ("deg2rad", "rad2deg", "frac", "trunc", "fix", "signbit", "sinc", "nan_to_num"):
+    op(_name, lambda m, x, _n=_name: getattr(m, _n)(x), unary(NUMERIC), method=True)
+
+
+def no_negative_zero(d):
+    """unary(NUMERIC) with -0.0 as 0.0: the sign of logit's infinite gradient there differs
+    between PyTorch's scalar and vectorized kernels."""
+    [x], kw = unary(NUMERIC)(d)
+    return [np.where(x == 0, np.zeros_like(x), x)], kw
+
+
+op("logit", lambda m, x: m.logit(x), no_negative_zero, method=True)
+op("logit(eps)", lambda m, x, eps: m.logit(x, eps), lambda d: ([np.random.default_rng(
+    d(st.integers(0, 99))).random(shape(d))], {"eps": d(st.sampled_from([0.1, 0.3]))}))
+op("nan_to_num(values)", lambda m, x, **k: m.nan_to_num(x, **k),
+   unary(FLOATS, nan=st.sampled_from([0.0, 2.5]), posinf=st.sampled_from([None, 9.0]),
+         neginf=st.sampled_from([None, -7.0])))
+op("clamp_min", lambda m, x, **k: m.clamp_min(x, **k), lambda d: ([tensor(d, FLOATS)], {"min": 0.25}), method=True)
+op("clamp_max", lambda m, x, **k: m.clamp_max(x, **k), lambda d: ([tensor(d, FLOATS)], {"max": -0.25}), method=True)
+
+
+def diff_draw(d):
+    x = tensor(d, ANY, 1, 3)
+    dim = a_dim(d, x.ndim)
+    kw = kwargs(n=d(st.sampled_from([None, 1, 2, 3])), dim=dim)
+    if x.dtype.kind == "f" and -x.ndim <= dim < x.ndim and d(st.booleans()):
+        extra = list(x.shape)
+        extra[dim] = 2
+        return [x, values(d, tuple(extra), x.dtype.name)], kw
+    return [x], kw
+
+
+op("diff", lambda m, x, *pre, **k: m.diff(x, prepend=pre[0] if pre else None, **k), diff_draw)
+op("Tensor.diff", lambda m, x, *pre, **k: x.diff(prepend=pre[0] if pre else None, **k), diff_draw)
+
+
+def movedim_draw(d):
+    x = tensor(d, FLOATS, 1, 4)
+    k = d(st.integers(1, x.ndim))
+    src = list(d(st.permutations(range(x.ndim))))[:k]
+    dst = list(d(st.permutations(range(x.ndim))))[:k]
+    return [x], ({"source": src[0], "destination": dst[0]} if k == 1 else {"source": tuple(src), "destination": tuple(dst)})
+
+
+op("movedim", lambda m, x, **k: m.movedim(x, **k), movedim_draw, method=True)
+op("moveaxis", lambda m, x, **k: m.moveaxis(x, **k), movedim_draw)
+
+
+def two_dims_draw(d, ndim):
+    a, b = d(st.permutations(range(ndim)))[:2]
+    return a - ndim if d(st.booleans()) else a, b
+
+
+def diagonal_draw(d):
+    x = tensor(d, NUMERIC, 2, 4)
+    dim1, dim2 = two_dims_draw(d, x.ndim)
+    return [x], {"offset": d(st.sampled_from([0, 1, -1, 2, -5])), "dim1": dim1, "dim2": dim2}
+
+
+def diag_embed_draw(d):
+    x = tensor(d, NUMERIC, 1, 3)
+    dim1, dim2 = two_dims_draw(d, x.ndim + 1)
+    return [x], {"offset": d(st.sampled_from([0, 1, -1, 2])), "dim1": dim1, "dim2": dim2}
+
+
+op("diagonal", lambda m, x, **k: m.diagonal(x, **k), diagonal_draw, method=True)
+op("diag_embed", lambda m, x, **k: m.diag_embed(x, **k), diag_embed_draw, method=True)
+
+
+def take_along_dim_draw(d):
+    x = tensor(d, FLOATS, 1, 3)
+    rng = np.random.default_rng(d(st.integers(0, 99)))
+    if d(st.booleans()):
+        return [x, rng.integers(0, max(x.size, 1), d(st.integers(0, 4))) if x.size else np.zeros(0, I64)], {}
+    dim = a_dim(d, x.ndim, bad=False)
+    ishape = tuple(d(st.sampled_from([1, s])) if j != dim % x.ndim else d(st.integers(0, 3))
+                   for j, s in enumerate(x.shape))
+    n = x.shape[dim]
+    idx = rng.integers(0, n, ishape) if n else np.zeros(ishape, dtype=np.int64)
+    return [x, idx.astype(I64)], {"dim": dim}
+
+
+# without a dim, contiguous: PyTorch's flattening of a transposed input raises a view error there
+op("take_along_dim", lambda m, x, i, **k: m.take_along_dim(x if k else x.contiguous(), i, **k),
+   take_along_dim_draw)
+op("Tensor.take_along_dim", lambda m, x, i, **k: (x if k else x.contiguous()).take_along_dim(i, **k),
+   take_along_dim_draw)
+op("rot90", lambda m, x, **k: m.rot90(x, **k), lambda d: (
+    [tensor(d, NUMERIC, 2, 3)], {"k": d(st.integers(-5, 5)), "dims": d(st.sampled_from([(0, 1), (1, 0), (-1, 0)]))}),
+   method=True)
+
+
+def unfold_draw(d):
+    x = tensor(d, FLOATS, 1, 3)
+    dim = a_dim(d, x.ndim, bad=False)
+    return [x], {"dimension": dim, "size": d(st.integers(0, x.shape[dim])), "step": d(st.integers(1, 3))}
+
+
+op("Tensor.unfold", lambda m, x, **k: x.unfold(**k), unfold_draw)
+
+
+def tensordot_draw(d):
+    a = normal(d, shape(d, 0, 3, sides=(2, 3, 1)))
+    n = d(st.integers(0, a.ndim))
+    b = normal(d, a.shape[a.ndim - n:] + shape(d, 0, 2, sides=(2, 3)))
+    return [a, b], {"dims": n}
+
+
+op("tensordot", lambda m, a, b, **k: m.tensordot(a, b, **k), tensordot_draw)
+# floating and contiguous only: PyTorch's kron raises on some transposed inputs (a view error)
+op("kron", lambda m, a, b: m.kron(a.contiguous(), b.contiguous()), lambda d: (
+    [tensor(d, FLOATS, 0, 2), tensor(d, FLOATS, 0, 3)], {}))
+op("Tensor.kron", lambda m, a, b: a.contiguous().kron(b.contiguous()), lambda d: (
+    [tensor(d, FLOATS, 0, 2), tensor(d, FLOATS, 0, 3)], {}))
+
+
+def cross_draw(d):
+    lead = shape(d, 0, 2, sides=(2, 1, 3))
+    dim = d(st.integers(0, len(lead)))
+    s = lead[:dim] + (3,) + lead[dim:]
+    t = dtype(d, FLOATS)
+    return [values(d, s, t), values(d, s, t)], {"dim": dim - len(s) if d(st.booleans()) else dim}
+
+
+op("cross", lambda m, a, b, **k: m.cross(a, b, **k), cross_draw, method=True)
+op("linalg.cross", lambda m, a, b, **k: m.linalg.cross(a, b, **k), cross_draw)
+
+
+def median_draw(d):
+    x = normal(d, nonempty(d, 0, 3), dtype(d, FLOATS))
+    if x.size and d(st.integers(0, 3)) == 0:
+        x.flat[0] = np.nan
+    dim = a_dim(d, x.ndim) if d(st.booleans()) else None
+    return [x], kwargs(dim=dim, keepdim=d(st.sampled_from([None, True])) if dim is not None else None)
+
+
+def dim_only(call):
+    """call(m, x, **k) with keepdim dropped when there is no dim (not a PyTorch signature)."""
+    return lambda m, x, **k: call(m, x, **({} if "dim" not in k else k))
+
+
+op("median", dim_only(lambda m, x, **k: m.median(x, **k)), median_draw, method=True)
+op("nanmedian", dim_only(lambda m, x, **k: m.nanmedian(x, **k)), median_draw, method=True)
+
+
+def quantile_draw(d):
+    x = normal(d, nonempty(d, 0, 3), dtype(d, FLOATS))
+    if x.size and d(st.integers(0, 3)) == 0:
+        x.flat[0] = np.nan
+    kw = kwargs(dim=a_dim(d, x.ndim) if d(st.booleans()) else None, keepdim=d(st.sampled_from([None, True])),
+                interpolation=d(st.sampled_from([None, "lower", "higher", "midpoint", "nearest"])))
+    if d(st.booleans()):
+        return [x], dict(kw, q=d(st.sampled_from([0.0, 0.25, 0.5, 0.9, 1.0])))
+    return [x, np.array(d(st.sampled_from([[0.1], [0.0, 0.5, 1.0], [0.3, 0.75]])), dtype=x.dtype)], kw
+
+
+op("quantile", lambda m, x, *qs, q=None, **k: m.quantile(x, qs[0] if qs else q, **k), quantile_draw, method=True)
+op("nanquantile", lambda m, x, *qs, q=None, **k: m.nanquantile(x, qs[0] if qs else q, **k), quantile_draw,
+   method=True)
+op("aminmax", lambda m, x, **k: tuple(m.aminmax(x, **k)), lambda d: (
+    [normal(d, nonempty(d, 0, 3), dtype(d, FLOATS))], kwargs(dim=d(st.sampled_from([None, 0, -1])),
+                                                             keepdim=d(st.sampled_from([None, True])))))
+def finite_var_draw(d):
+    """var_draw without infinities: PyTorch's one-pass std_mean makes the mean NaN beside an inf."""
+    arrays, kw = var_draw(d)
+    return [np.where(np.isinf(a), 3.0, a).astype(a.dtype) for a in arrays], kw
+
+
+op("std_mean", lambda m, x, **k: m.std_mean(x, **k), finite_var_draw)
+op("var_mean", lambda m, x, **k: m.var_mean(x, **k), finite_var_draw)
+
+
+def nan_reduction_draw(d):
+    x = tensor(d, FLOATS)
+    if x.size and d(st.booleans()):
+        x.flat[0] = np.nan
+    return [x], kwargs(dim=dims(d, x.ndim, empty=False), keepdim=d(st.sampled_from([None, True])))
+
+
+op("nansum", dim_only(lambda m, x, **k: m.nansum(x, **k)), nan_reduction_draw, method=True)
+op("nanmean", dim_only(lambda m, x, **k: m.nanmean(x, **k)), nan_reduction_draw, method=True)
+op("cummax", lambda m, x, **k: tuple(m.cummax(x, **k)), scan_draw, method=True)
+op("cummin", lambda m, x, **k: tuple(m.cummin(x, **k)), scan_draw, method=True)
+op("logcumsumexp", lambda m, x, **k: m.logcumsumexp(x, **k), lambda d: (
+    [normal(d, shape(d), dtype(d, FLOATS))], {"dim": a_dim(d, 1)}), method=True)
+
+
+def matrices(d, square=True, batch=True):
+    n = d(st.integers(1, 3))
+    s = shape(d, 0, 1 if batch else 0, sides=(2, 1)) + (n, n if square else d(st.integers(1, 3)))
+    a = normal(d, s, dtype(d, FLOATS))
+    return a + 3 * np.eye(s[-2], s[-1], dtype=a.dtype) if square else a  # well conditioned
+
+
+op("linalg.inv", lambda m, a: m.linalg.inv(a), lambda d: ([matrices(d)], {}))
+op("linalg.det", lambda m, a: m.linalg.det(a), lambda d: ([matrices(d)], {}))
+op("linalg.solve", lambda m, a, b: m.linalg.solve(a, b), lambda d: (
+    [a := matrices(d, batch=False), normal(d, a.shape[-1:] + shape(d, 0, 1, sides=(2, 1)), a.dtype)], {}))
+op("linalg.vector_norm", lambda m, x, **k: m.linalg.vector_norm(x, **k), lambda d: (
+    [normal(d, nonempty(d, 1, 3))], kwargs(ord=d(st.sampled_from([None, 1, 3, float("inf")])),
+                                           dim=d(st.sampled_from([None, 0, -1])))))
+op("linalg.matrix_norm", lambda m, x, **k: m.linalg.matrix_norm(x, **k), lambda d: (
+    [matrices(d, square=False)], kwargs(ord=d(st.sampled_from([None, "fro", 1, -1, float("inf"), -float("inf")])),
+                                        keepdim=d(st.sampled_from([None, True])))))
+op("linalg.norm", lambda m, x, **k: m.linalg.norm(x, **k), lambda d: (
+    [normal(d, nonempty(d, 1, 2))], kwargs(ord=d(st.sampled_from([None, 2, 1])))))
