@@ -15,6 +15,7 @@ from ..amp import autocast_mode
 from ..errors import OpRuntimeError, OpValueError
 from ..function import Function
 from ._util import require_floating, unbroadcast
+from .linalg import column_sums
 
 
 class LayerNorm(Function):
@@ -56,9 +57,9 @@ class LayerNorm(Function):
             gx *= rstd
             grads[0] = gx
         if weight is not None:
-            grads.append(self._param_grad(g * xhat) if needs[1] else None)
+            grads.append(self._param_grad(xp, g * xhat) if needs[1] else None)
         if len(needs) > len(grads):
-            grads.append(self._param_grad(g) if needs[-1] else None)
+            grads.append(self._param_grad(xp, g) if needs[-1] else None)
         return tuple(grads)
 
     def _mean(self, a):
@@ -68,8 +69,10 @@ class LayerNorm(Function):
         rows = a.reshape(-1, self.row_means.size) @ self.row_means
         return rows.reshape(a.shape[:a.ndim - len(self.stat_axes)] + (1,) * len(self.stat_axes))
 
-    def _param_grad(self, g):
+    def _param_grad(self, xp, g):
         """Sum over every axis a (broadcast) affine parameter was shared along."""
+        if self.row_means is not None:  # layer_norm's parameters span the rows: column sums
+            return column_sums(xp, g.reshape(-1, self.row_means.size)).reshape(self.affine_shape)
         return unbroadcast(g, self.param_shape).reshape(self.affine_shape)
 
 
