@@ -28,6 +28,7 @@ import numpy
 
 from ..autograd import engine
 from ..backend import get_array_module, is_gpu_array
+from ..profiler.profile import gradient_ready
 from ..tensor import Tensor
 from ..utils.logging import get_logger
 from ..world.buckets import FIRST_BUCKET_CAP_BYTES, assign_buckets
@@ -178,6 +179,7 @@ class Reducer:
         bucket.pending -= 1
         if self.overlap:
             if bucket.pending == 0:
+                gradient_ready(self.bucket_of[i], bucket.flat.nbytes)
                 self._launch_ready()
             self._progress()
 
