@@ -889,6 +889,12 @@ class Tensor(TensorBase):
     def nanmedian(self, dim=None, keepdim=False):
         return _quantiles.nanmedian(self, dim, keepdim)
 
+    def mode(self, dim=-1, keepdim=False):
+        return _quantiles.mode(self, dim, keepdim)
+
+    def renorm(self, p, dim, maxnorm):
+        return _paired.renorm(self, p, dim, maxnorm)
+
     def quantile(self, q, dim=None, keepdim=False, *, interpolation="linear"):
         return _quantiles.quantile(self, q, dim, keepdim, interpolation=interpolation)
 
@@ -915,6 +921,15 @@ class Tensor(TensorBase):
 
     def lerp_(self, end, weight):
         return _inplace_more.lerp_(self, end, weight)
+
+    def clamp_min_(self, min):
+        return _inplace_more.clamp_min_(self, min)
+
+    def clamp_max_(self, max):
+        return _inplace_more.clamp_max_(self, max)
+
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None):
+        return _inplace_more.nan_to_num_(self, nan=nan, posinf=posinf, neginf=neginf)
 
     def index_put(self, indices, values, accumulate=False):
         return _inplace_more.index_put(self, indices, values, accumulate)

@@ -60,8 +60,8 @@ from .misc_math import (clamp_max, clamp_min, copysign, deg2rad, fix, fmod, frac
                         logit, nan_to_num, rad2deg, signbit, sinc, trunc, xlogy)
 from .differences import diag_embed, diagonal, diff, moveaxis, movedim, rot90, take_along_dim
 from .products import cross, kron, tensordot
-from .quantiles import median, nanmedian, nanquantile, quantile
-from .paired_reductions import (aminmax, cummax, cummin, logcumsumexp, nanmean, nansum, std_mean,
+from .quantiles import median, mode, nanmedian, nanquantile, quantile
+from .paired_reductions import (aminmax, cummax, cummin, logcumsumexp, nanmean, nansum, renorm, std_mean,
                                 var_mean)
 from .inplace_more import index_put, index_put_
 

@@ -1,11 +1,12 @@
-"""lerp_ and Tensor.index_put_/index_put (indices as a tuple of tensors, optionally accumulating),
-on the in-place machinery of inplace.py."""
+"""lerp_, clamp_min_, clamp_max_, nan_to_num_ and Tensor.index_put_/index_put (indices as a tuple
+of tensors, optionally accumulating), on the in-place machinery of inplace.py."""
 from ..backend import get_array_module
 from ..errors import OpRuntimeError
 from ..function import Function
 from ..tensor_base import TensorBase
 from ._util import as_tensor_like, cast, require_floating, unbroadcast
 from .blend import lerp
+from .misc_math import clamp_max, clamp_min, nan_to_num
 from .indexing import convert_index, index_put as _put, scatter_add
 from .inplace import _inplace, index_put_ as _index_put_
 
@@ -23,6 +24,21 @@ _lerp_inplace = _inplace(lerp, _lerp_array, reads_self=True)
 def lerp_(input, end, weight):
     require_floating("lerp_", input)
     return _lerp_inplace(input, end, weight)
+
+
+clamp_min_ = _inplace(clamp_min, lambda a, min: a.clip(min, None, out=a), reads_self=True)
+clamp_max_ = _inplace(clamp_max, lambda a, max: a.clip(None, max, out=a), reads_self=True)
+
+
+def _nan_to_num_array(a, nan=0.0, posinf=None, neginf=None):
+    if a.dtype.kind == "f":
+        get_array_module(a).nan_to_num(a, copy=False, nan=nan, posinf=posinf, neginf=neginf)
+
+
+nan_to_num_ = _inplace(nan_to_num, _nan_to_num_array, reads_self=True)
+_lerp_inplace.__name__ = "lerp_"  # the name its errors give
+for _name in ("clamp_min_", "clamp_max_", "nan_to_num_"):
+    globals()[_name].__name__ = _name
 
 
 class IndexAccumulate(Function):

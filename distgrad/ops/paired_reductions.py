@@ -1,12 +1,14 @@
 """Reductions that come in pairs or skip NaNs: aminmax, std_mean, var_mean, nansum, nanmean; and
-the running ones: cummax, cummin, logcumsumexp."""
+the running ones: cummax, cummin, logcumsumexp; and renorm, which rescales sub-tensors by
+their norm."""
 from collections import namedtuple
 
+from ..errors import OpRuntimeError
 from ..function import Function
 from ._util import normalize_dim, require_floating
-from .elementwise import isnan
+from .elementwise import isnan, where
 from .indexing import Gather
-from .reduction import amax, amin, mean, std, sum, values_indices, var
+from .reduction import amax, amin, mean, norm, std, sum, values_indices, var
 
 aminmax_result = namedtuple("aminmax", ["min", "max"])
 
@@ -114,3 +116,16 @@ def logcumsumexp(input, dim):
     if input.ndim == 0:
         return input.clone()
     return LogCumSumExp.apply(input, axis=axis)
+
+
+def renorm(input, p, dim, maxnorm):
+    """Each sub-tensor along ``dim`` whose p-norm exceeds ``maxnorm`` scaled down to it
+    (PyTorch's 1e-7 in the divisor included); the scale is differentiated too."""
+    require_floating("renorm", input)
+    if input.ndim < 2:
+        raise OpRuntimeError("renorm", f"input needs at least 2 dimensions, got shape {tuple(input.shape)}")
+    axis = normalize_dim(dim, input.ndim, "renorm")[0]
+    others = tuple(i for i in range(input.ndim) if i != axis)
+    norms = norm(input, p, others, keepdim=True)
+    scale = where(norms > maxnorm, maxnorm / (norms + 1e-7), 1.0)
+    return input * scale

@@ -1,6 +1,8 @@
 """median, nanmedian, quantile and nanquantile: positions are found in a sort made without a
 graph, and the values are gathered from the input, so the gradient goes to the elements picked
-(split by the interpolation weights for quantile)."""
+(split by the interpolation weights for quantile); and mode."""
+import numpy
+
 from ..errors import OpRuntimeError
 from ..tensor_base import TensorBase
 from ._util import normalize_dim, require_floating
@@ -127,3 +129,30 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
 
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear"):
     return _quantile(input, q, dim, keepdim, interpolation, True, "nanquantile")
+
+
+def mode(input, dim=-1, keepdim=False):
+    """The most frequent value along ``dim`` (the smallest of equally frequent ones) and the
+    index of its last occurrence, as PyTorch's; counted on the host (a rare op)."""
+    x, axis = _last_axis(input, dim, "mode")
+    n = x.shape[-1]
+    if n == 0:
+        raise OpRuntimeError("mode", f"cannot take the mode of an empty dimension (shape {tuple(input.shape)})")
+    a = numpy.asarray(x.__array__())
+    order = numpy.argsort(a, axis=-1, kind="stable")
+    s = numpy.take_along_axis(a, order, axis=-1)
+    positions = numpy.broadcast_to(numpy.arange(n), s.shape)
+    starts = numpy.concatenate([numpy.ones(s.shape[:-1] + (1,), bool), s[..., 1:] != s[..., :-1]], axis=-1)
+    ends = numpy.concatenate([s[..., 1:] != s[..., :-1], numpy.ones(s.shape[:-1] + (1,), bool)], axis=-1)
+    run_start = numpy.maximum.accumulate(numpy.where(starts, positions, 0), axis=-1)
+    run_end = n - 1 - numpy.maximum.accumulate(numpy.where(ends, n - 1 - positions, 0)[..., ::-1], axis=-1)[..., ::-1]
+    best = numpy.argmax(run_end - run_start, axis=-1)[..., None]  # the first longest run: smallest value
+    last = numpy.take_along_axis(run_end, best, axis=-1)
+    picked = x.xp.asarray(numpy.take_along_axis(order, last, axis=-1).astype("int64"))
+    values = Gather.apply(x, index=picked, axis=x.ndim - 1).squeeze(-1)
+    picked = x._wrap(picked[..., 0])
+    if input.ndim == 0:
+        values, picked = values.reshape(()), picked.reshape(())
+    elif keepdim:
+        values, picked = values.unsqueeze(axis), picked.unsqueeze(axis)
+    return values_indices(values, picked)

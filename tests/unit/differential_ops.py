@@ -1540,3 +1540,20 @@ op("linalg.matrix_norm", lambda m, x, **k: m.linalg.matrix_norm(x, **k), lambda 
                                         keepdim=d(st.sampled_from([None, True])))))
 op("linalg.norm", lambda m, x, **k: m.linalg.norm(x, **k), lambda d: (
     [normal(d, nonempty(d, 1, 2))], kwargs(ord=d(st.sampled_from([None, 2, 1])))))
+
+
+def mode_draw(d):
+    """Small integers as floats (ties are the point), along a drawn dim."""
+    rng = np.random.default_rng(d(st.integers(0, 2**32 - 1)))
+    x = rng.integers(-2, 3, nonempty(d, 0, 3)).astype(dtype(d, (F64, F32, I64)))
+    return [x], kwargs(dim=a_dim(d, x.ndim, bad=False), keepdim=d(st.sampled_from([None, True])))
+
+
+op("mode", lambda m, x, **k: tuple(m.mode(x, **k)), mode_draw, method=True)
+op("renorm", lambda m, x, **k: m.renorm(x, **k), lambda d: (
+    [normal(d, nonempty(d, 1, 3), dtype(d, FLOATS))], {"p": d(st.sampled_from([1, 2, 3.5])),
+                                                       "dim": d(st.sampled_from([0, -1])),
+                                                       "maxnorm": d(st.sampled_from([0.5, 1.0, 100.0]))}),
+   method=True)
+op("Tensor.clamp_min_", lambda m, x: (x * 1).clamp_min_(0.25), unary(FLOATS))
+op("Tensor.nan_to_num_", lambda m, x: (x * 1).nan_to_num_(nan=1.5), unary(FLOATS))
