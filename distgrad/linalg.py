@@ -1,4 +1,5 @@
-"""distgrad.linalg, torch.linalg's place: norms, inv, det, solve and cross, with gradients.
+"""distgrad.linalg, torch.linalg's place: norms, svdvals, inv, det, solve, cholesky and cross,
+with gradients.
 
 Norms are compositions of the reductions; inv, det and solve are Functions over xp.linalg
 with the textbook derivatives (for inv(A): -inv(A)^T g inv(A)^T).
@@ -177,8 +178,38 @@ def _broadcast_batch(A, B):
     return tuple(max(x, y) for x, y in zip(a, b))
 
 
+class Cholesky(Function):
+    saves_output = True
+
+    def forward(self, xp, a):
+        try:
+            self.saved = xp.linalg.cholesky(a)
+        except Exception as e:  # numpy.linalg.LinAlgError: not positive-definite
+            raise OpRuntimeError("linalg.cholesky", f"the input is not positive-definite: {e}") from None
+        if xp.isnan(self.saved).any():  # CuPy returns NaNs instead of raising
+            raise OpRuntimeError("linalg.cholesky", "the input is not positive-definite")
+        return self.saved
+
+    def backward(self, xp, g):
+        # for A = L L^T: phi = tril(L^T g) with its diagonal halved; gA = L^-T phi L^-1, symmetrized
+        L = self.saved
+        phi = xp.tril(_mT(xp, L) @ g)
+        diagonal = xp.arange(L.shape[-1])
+        phi[..., diagonal, diagonal] *= 0.5
+        inv_l = xp.linalg.inv(L)
+        grad = _mT(xp, inv_l) @ phi @ inv_l
+        return ((grad + _mT(xp, grad)) * 0.5,)
+
+
+def cholesky(A, *, upper=False):
+    """L, lower triangular, with A = L L^T for a symmetric positive-definite A (L^T if ``upper``)."""
+    _square("linalg.cholesky", A)
+    L = Cholesky.apply(A)
+    return L.mT if upper else L
+
+
 def cross(input, other, *, dim=-1):
     return _cross(input, other, dim)
 
 
-__all__ = ["norm", "vector_norm", "matrix_norm", "svdvals", "inv", "det", "solve", "cross"]
+__all__ = ["norm", "vector_norm", "matrix_norm", "svdvals", "inv", "det", "solve", "cholesky", "cross"]

@@ -1557,3 +1557,11 @@ op("renorm", lambda m, x, **k: m.renorm(x, **k), lambda d: (
    method=True)
 op("Tensor.clamp_min_", lambda m, x: (x * 1).clamp_min_(0.25), unary(FLOATS))
 op("Tensor.nan_to_num_", lambda m, x: (x * 1).nan_to_num_(nan=1.5), unary(FLOATS))
+
+
+def spd_draw(d):
+    m = matrices(d)
+    return [m @ np.swapaxes(m, -1, -2)], kwargs(upper=d(st.sampled_from([None, True])))  # symmetric positive-definite
+
+
+op("linalg.cholesky", lambda m, a, **k: m.linalg.cholesky(a, **k), spd_draw)

@@ -57,6 +57,8 @@ CASES = {
     "linalg.solve(batched vector)": (lambda m, a, b: m.linalg.solve(a, b), [np.stack([A, A.T]), r(2, 3)]),
     "linalg.solve(broadcast)": (lambda m, a, b: m.linalg.solve(a, b), [np.stack([A, A.T]), r(3, 2)]),
     "linalg.det(batch)": (lambda m, a: m.linalg.det(a), [np.stack([A, A.T])]),
+    "linalg.cholesky(upper, batch)": (lambda m, a: m.linalg.cholesky(a, upper=True),
+                                      [np.stack([A @ A.T, A.T @ A + np.eye(3)])]),
     "index_put(accumulate)": (lambda m, a, v: m.index_put(a, (m.tensor([0, 2, 0]),), v, accumulate=True),
                               [r(3, 4), r(4)]),
 }
@@ -146,6 +148,7 @@ def test_detect_anomaly_records_the_mode_and_restores_it():
     (lambda m: m.tensordot(m.zeros(2, 3), m.zeros(4, 5), dims=1), "tensordot"),
     (lambda m: m.movedim(m.zeros(2, 3), (0, 1), (1, 1)), "movedim"),
     (lambda m: m.linalg.inv(m.zeros(2, 3)), "linalg.inv"),
+    (lambda m: m.linalg.cholesky(-m.eye(2, dtype=m.float64)), "linalg.cholesky"),
     (lambda m: m.zeros(4).unfold(0, 5, 1), "unfold"),
     (lambda m: m.median(m.zeros(0, 2), 0), "median"),
 ])
