@@ -1,9 +1,14 @@
-"""torch.autograd's anomaly mode switches: detect_anomaly() and set_detect_anomaly(mode).
+"""torch.autograd's anomaly mode: detect_anomaly() and set_detect_anomaly(mode).
 
-They record the mode so scripts that turn it on run unchanged, and is_anomaly_enabled() reports
-it; distgrad's backward does not yet check gradients for NaN or keep forward stack traces.
+While it is on (with check_nan), every backward step's gradients are checked, and a NaN raises
+RuntimeError naming the node, as PyTorch's does. The check rides on the engine's per-node
+hook (engine.backward_timer), calling on to a profiler's timer installed before it; a profiler
+started inside the block replaces the check until it stops. Forward stack traces are not kept.
 """
 import threading
+
+from ..backend import get_array_module
+from . import engine
 
 _mode = threading.local()  # per thread, as PyTorch's
 
@@ -16,9 +21,29 @@ def is_anomaly_check_nan_enabled():
     return getattr(_mode, "check_nan", True)
 
 
+def _checked_backward(fn, grad, inner=None):
+    """``fn``'s input gradients (through ``inner``, a timer installed before), checked for NaN."""
+    grads = inner(fn, grad) if inner is not None else fn.backward(get_array_module(grad), grad)
+    if is_anomaly_enabled() and is_anomaly_check_nan_enabled():
+        for i, g in enumerate(grads if isinstance(grads, tuple) else (grads,)):
+            if g is not None and g.dtype.kind in "fc" and bool(get_array_module(g).isnan(g).any()):
+                raise RuntimeError(f"Function '{fn.name}Backward' returned nan values in its {i}th output.")
+    return grads
+
+
 def _set(enabled, check_nan):
     previous = (is_anomaly_enabled(), is_anomaly_check_nan_enabled())
     _mode.enabled, _mode.check_nan = bool(enabled), bool(check_nan)
+    installed = getattr(engine.backward_timer, "anomaly_check", False)
+    if enabled and check_nan and not installed:
+        inner = engine.backward_timer
+
+        def check(fn, grad):
+            return _checked_backward(fn, grad, inner)
+        check.anomaly_check, check.inner = True, inner
+        engine.backward_timer = check
+    elif not (enabled and check_nan) and installed:
+        engine.backward_timer = engine.backward_timer.inner
     return previous
 
 

@@ -157,3 +157,18 @@ def test_errors_name_the_op_where_torch_raises(call, op):
         call(torch)
     with pytest.raises(OpError, match=op):
         call(dg)
+
+
+@pytest.mark.filterwarnings("ignore")  # PyTorch warns with the forward's traceback
+def test_detect_anomaly_raises_on_nan_gradients_as_torch():
+    def nan_backward(m):
+        x = m.tensor([0.0, 1.0], requires_grad=True)
+        (m.sqrt(x) * 0).sum().backward()  # 0 * inf at x = 0
+    for m in (torch, dg):
+        nan_backward(m)  # off: NaN gradients, no error
+        with m.autograd.detect_anomaly():
+            with pytest.raises(RuntimeError, match="returned nan values in its 0th output"):
+                nan_backward(m)
+        nan_backward(m)
+    with dg.autograd.detect_anomaly(check_nan=False):
+        nan_backward(dg)
