@@ -1,11 +1,11 @@
-"""Rearranging ops built from differentiable pieces: diff, movedim, diagonal, diag_embed,
-take_along_dim, rot90 and Tensor.unfold (sliding windows along one dim)."""
+"""Rearranging ops: diff, movedim, diag_embed, take_along_dim and rot90 built from differentiable
+pieces; diagonal and Tensor.unfold (sliding windows along one dim) as strided views, as PyTorch's."""
 from ..errors import OpRuntimeError
 from ..function import Function
 from ._util import normalize_dim
-from .indexing import gather, index_select
+from .indexing import gather
 from .reorder import flip, narrow
-from .shape import broadcast_to, cat, permute, reshape, transpose, unflatten
+from .shape import broadcast_to, cat, permute, reshape, transpose
 from .elementwise import ne, sub
 
 
@@ -53,9 +53,14 @@ def _diagonal_positions(xp, rows, cols, offset):
 
 
 def _take_diagonal(xp, x, offset, a1, a2):
+    """The ``offset`` diagonal of axes a1, a2 as the last axis: a view of x (writable, as
+    PyTorch's: writing it writes x), one stride that steps both axes at once."""
     moved = xp.moveaxis(x, (a1, a2), (-2, -1))
     r, c = _diagonal_positions(xp, moved.shape[-2], moved.shape[-1], offset)
-    return moved[..., r, c]
+    length = int(r.shape[0])
+    corner = moved[..., int(r[0]):, int(c[0]):] if length else moved
+    return xp.lib.stride_tricks.as_strided(corner, shape=corner.shape[:-2] + (length,),
+                                           strides=corner.strides[:-2] + (corner.strides[-2] + corner.strides[-1],))
 
 
 def _embed_diagonal(xp, values, shape, offset, a1, a2, dtype):
@@ -68,6 +73,8 @@ def _embed_diagonal(xp, values, shape, offset, a1, a2, dtype):
 
 
 class Diagonal(Function):
+    is_view = True
+
     def forward(self, xp, x, offset, a1, a2):
         self.shape, self.args = x.shape, (offset, a1, a2)
         return _take_diagonal(xp, x, offset, a1, a2)
@@ -157,6 +164,33 @@ def rot90(input, k=1, dims=(0, 1)):
     return input.clone()
 
 
+class Unfold(Function):
+    """Windows of ``size`` every ``step`` along ``axis``, as a new last axis: a view (strides)."""
+    is_view = True
+
+    def forward(self, xp, x, axis, size, step):
+        self.shape, self.dtype, self.args = x.shape, x.dtype, (axis, size, step)
+        count = (x.shape[axis] - size) // step + 1
+        shape = x.shape[:axis] + (count,) + x.shape[axis + 1:] + (size,)
+        strides = x.strides[:axis] + (x.strides[axis] * step,) + x.strides[axis + 1:] + (x.strides[axis],)
+        return xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
+
+    def backward(self, xp, g):
+        # every window's gradient added back where it came from (windows overlap when step < size)
+        gx = xp.zeros(self.shape, dtype=g.dtype)
+        axis, size, step = self.args
+        moved = xp.moveaxis(g, axis, -2)  # (..., count, size)
+        target = xp.moveaxis(gx, axis, -1)
+        for k in range(size):  # size adds of whole strided slices, not one per element
+            target[..., k:k + step * (moved.shape[-2] - 1) + 1:step] += moved[..., k]
+        return (gx,)
+
+
+class OverlappingUnfold(Unfold):
+    """Windows that share elements (step < size): no in-place op through them is differentiable."""
+    overlapping = True
+
+
 def unfold_dim(input, dimension, size, step):
     """Tensor.unfold: windows of ``size`` every ``step`` along ``dimension``, as a new last dim."""
     axis = normalize_dim(dimension, input.ndim, "unfold")[0]
@@ -167,8 +201,4 @@ def unfold_dim(input, dimension, size, step):
         raise OpRuntimeError("unfold", f"step must be positive, got {step}")
     if input.ndim == 0:
         return reshape(input, 1)
-    xp = input.xp
-    count = (length - size) // step + 1
-    windows = xp.arange(count)[:, None] * step + xp.arange(size)[None, :]
-    picked = index_select(input, axis, input._wrap(windows.reshape(-1).astype("int64")))
-    return movedim(unflatten(picked, axis, (count, size)), axis + 1, -1)
+    return (OverlappingUnfold if step < size else Unfold).apply(input, axis=axis, size=size, step=step)

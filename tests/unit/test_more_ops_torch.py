@@ -172,3 +172,18 @@ def test_detect_anomaly_raises_on_nan_gradients_as_torch():
         nan_backward(m)
     with dg.autograd.detect_anomaly(check_nan=False):
         nan_backward(dg)
+
+
+def _write_through_views(m):
+    x = m.zeros(3, 4, dtype=m.float64)
+    x.diagonal(1).fill_(1.0)
+    x.unfold(1, 2, 2)[0, 1].add_(5)
+    a = m.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    b = a * 1
+    b.diagonal(-1).mul_(3)
+    (b * b).sum().backward()
+    return x.tolist(), b.tolist(), a.grad.tolist()
+
+
+def test_diagonal_and_unfold_are_views_as_in_torch():
+    assert _write_through_views(dg) == _write_through_views(torch)
