@@ -6,6 +6,8 @@ with the textbook derivatives (for inv(A): -inv(A)^T g inv(A)^T).
 """
 import math
 
+import numpy
+
 from .errors import OpRuntimeError
 from .function import Function
 from .ops._util import binary_operands, normalize_dim, require_floating
@@ -98,7 +100,7 @@ class Inv(Function):
     def forward(self, xp, a):
         try:
             self.saved = xp.linalg.inv(a)
-        except Exception as e:  # numpy.linalg.LinAlgError: a singular matrix
+        except numpy.linalg.LinAlgError as e:  # a singular matrix (CuPy raises NumPy's error too)
             raise OpRuntimeError("linalg.inv", f"the input is not invertible: {e}") from None
         return self.saved
 
@@ -137,7 +139,7 @@ class Solve(Function):
     def forward(self, xp, a, b):
         try:
             x = xp.linalg.solve(a, b)
-        except Exception as e:
+        except numpy.linalg.LinAlgError as e:
             raise OpRuntimeError("linalg.solve", f"the matrix is not invertible: {e}") from None
         self.saved = (a, x)
         return x
@@ -184,7 +186,7 @@ class Cholesky(Function):
     def forward(self, xp, a):
         try:
             self.saved = xp.linalg.cholesky(a)
-        except Exception as e:  # numpy.linalg.LinAlgError: not positive-definite
+        except numpy.linalg.LinAlgError as e:  # not positive-definite
             raise OpRuntimeError("linalg.cholesky", f"the input is not positive-definite: {e}") from None
         if xp.isnan(self.saved).any():  # CuPy returns NaNs instead of raising
             raise OpRuntimeError("linalg.cholesky", "the input is not positive-definite")

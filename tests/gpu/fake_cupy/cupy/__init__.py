@@ -297,4 +297,6 @@ random = types.SimpleNamespace(
     randint=lambda low, high=None, size=None, dtype=int: _wrap(_rng.integers(low, high, size=size, dtype=dtype)))
 lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=_call(
     _np.lib.stride_tricks.as_strided)))
-linalg = types.SimpleNamespace(qr=_call(_np.linalg.qr), norm=_call(_np.linalg.norm))
+linalg = types.SimpleNamespace(qr=_call(_np.linalg.qr), norm=_call(_np.linalg.norm), inv=_call(_np.linalg.inv),
+                               det=_call(_np.linalg.det), solve=_call(_np.linalg.solve), svd=_call(_np.linalg.svd),
+                               cholesky=_call(_np.linalg.cholesky))  # distgrad.linalg's
