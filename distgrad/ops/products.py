@@ -1,5 +1,6 @@
 """tensordot, kron and cross, composed of differentiable ops (reshape, permute, matmul, roll)."""
 import operator
+import warnings
 
 from ..errors import OpRuntimeError
 from ._util import binary_operands, normalize_dim
@@ -58,6 +59,8 @@ def cross(input, other, dim=None):
                                       f"{tuple(input.shape)} and {tuple(other.shape)}")
     a, b = broadcast_tensors(*binary_operands(input, other))
     if dim is None:
+        warnings.warn("cross: without dim the first dimension of size 3 is used, which PyTorch deprecates; "
+                      "pass dim, or use distgrad.linalg.cross (dim=-1)", UserWarning, stacklevel=2)
         dim = next((i for i, s in enumerate(a.shape) if s == 3), None)
         if dim is None:
             raise OpRuntimeError("cross", f"no dimension of size 3 in shape {tuple(a.shape)}")

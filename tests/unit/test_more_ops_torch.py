@@ -143,7 +143,7 @@ def test_detect_anomaly_records_the_mode_and_restores_it():
 
 @pytest.mark.parametrize("call, op", [
     (lambda m: m.diagonal(m.zeros(3, 3), 0, 1, 1), "diagonal"),
-    (lambda m: m.cross(m.zeros(4, 2), m.zeros(4, 2)), "cross"),
+    (lambda m: m.cross(m.zeros(4, 2), m.zeros(4, 2), dim=1), "cross"),
     (lambda m: m.quantile(m.zeros(4), 1.5), "quantile"),
     (lambda m: m.tensordot(m.zeros(2, 3), m.zeros(4, 5), dims=1), "tensordot"),
     (lambda m: m.movedim(m.zeros(2, 3), (0, 1), (1, 1)), "movedim"),
@@ -187,3 +187,12 @@ def _write_through_views(m):
 
 def test_diagonal_and_unfold_are_views_as_in_torch():
     assert _write_through_views(dg) == _write_through_views(torch)
+
+
+def test_cross_without_dim_warns_and_takes_the_first_dim_of_size_3():
+    a, b = r(3, 3, 2), r(3, 3, 2)
+    with pytest.warns(UserWarning, match="dim"):
+        got = dg.cross(dg.tensor(a), dg.tensor(b))
+    with pytest.warns(UserWarning):
+        expected = torch.cross(torch.tensor(a), torch.tensor(b))
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-12)
