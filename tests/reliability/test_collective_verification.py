@@ -48,9 +48,10 @@ def test_three_values_against_a_hundred_thousand_raise_instead_of_hanging(mpiexe
 
 
 def test_uneven_batches_without_join_stop_before_a_corrupted_step(mpiexec):
-    # rank 1's metric all_reduce meets rank 0's gradient bucket (15 floats of Linear(4, 3))
+    # rank 1's metric all_reduce meets rank 0's gradient bucket: the 15 floats of Linear(4, 3)
+    # and the bucket's count of parameters left without a gradient, summed with them
     job = both_raise(run_job(mpiexec, "uneven", script="mismatched_calls.py", timeout=45),
-                     "rank 0: all_reduce(op=sum) of float32 (15,); rank 1: all_reduce(op=sum) of float32 (1,)")
+                     "rank 0: all_reduce(op=sum) of float32 (16,); rank 1: all_reduce(op=sum) of float32 (1,)")
     assert "rank 0 step 1 applied" in job.output and "rank 1 step 1 applied" in job.output
     assert "step 2 applied" not in job.output and "metric" not in job.output
 
