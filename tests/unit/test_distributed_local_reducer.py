@@ -68,7 +68,8 @@ def test_buckets_launch_in_order_during_backward_even_when_gradients_come_out_of
     model, reducer, comm = make()
     assert reducer.bucket_indices == [[3], [2], [1], [0]]  # b.bias, b.weight, a.bias, a.weight
     model(inputs()).sum().backward()
-    assert [size for size, _, _ in comm.launched] == [4, 12, 5, 20]
+    # each bucket's gradients and one element more: its count of slots left without a gradient
+    assert [size for size, _, _ in comm.launched] == [4 + 1, 12 + 1, 5 + 1, 20 + 1]
     # a's gradients were ready first but had to wait for b's buckets; all went out during backward
     assert all(during for _, _, during in comm.launched)
     for p, ref in zip(model.parameters(), reference_grads()):
@@ -78,7 +79,7 @@ def test_buckets_launch_in_order_during_backward_even_when_gradients_come_out_of
 def test_without_overlap_everything_starts_at_the_end():
     model, reducer, comm = make(overlap=False)
     model(inputs()).sum().backward()
-    assert [size for size, _, _ in comm.launched] == [4, 12, 5, 20]
+    assert [size for size, _, _ in comm.launched] == [4 + 1, 12 + 1, 5 + 1, 20 + 1]
     assert len(comm.launched) == 4
 
 
