@@ -80,8 +80,10 @@ def load_datasets(args):
 
 def mnist_loaders(args, device):
     train, test = load_datasets(args)
-    sampler = (ElasticSampler if getattr(args, "elastic", False) else DistributedSampler)(
-        train, shuffle=True, seed=args.seed)
+    if getattr(args, "elastic", False):
+        sampler = ElasticSampler(train, shuffle=True, seed=args.seed, keep_global_batch=args.keep_global_batch)
+    else:
+        sampler = DistributedSampler(train, shuffle=True, seed=args.seed)
     train_loader = DataLoader(train, batch_size=args.batch_size, sampler=sampler, device=device)
     return train_loader, test_loader(test, device), sampler
 
@@ -127,6 +129,9 @@ def elastic_flags(p):
                    help="commit the training state every --commit-every steps, and continue from the newest "
                         "commit when distgrad-run --max-restarts restarts the job (on however many ranks are left)")
     p.add_argument("--commit-every", type=int, default=10, metavar="STEPS")
+    p.add_argument("--keep-global-batch", action="store_true",
+                   help="with --elastic: after ranks are lost, each rank accumulates gradients over several batches "
+                        "per step so that the global batch stays that of the first world size")
 
 
 class Elastic:

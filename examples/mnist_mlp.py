@@ -3,11 +3,13 @@
     python examples/mnist_mlp.py                       # one process
     distgrad-run -n 2 examples/mnist_mlp.py            # two ranks, batch 64 each
     distgrad-run -n 2 --max-restarts 3 examples/mnist_mlp.py --elastic   # survives lost ranks
+        [--keep-global-batch]   # then the ranks left accumulate the lost ranks' share of the batch
 """
 import distgrad as torch
 import distgrad.distributed as dist
 import distgrad.nn as nn
 import distgrad.optim as optim
+from distgrad.distributed.elastic import micro_steps, steps
 from distgrad.utils.metrics import RunningAverage
 from distgrad.utils.progress import ProgressBar
 
@@ -44,6 +46,7 @@ def main():
     elastic = _common.elastic(args, net, optimizer, sampler, first_epoch, step)
     if elastic:
         first_epoch, step = elastic.epoch, elastic.step
+    per_step = sampler.micro_batches_per_step() if elastic else 1
     report = _common.Report("mnist_mlp", args)
     observer = _common.Observer("mnist_mlp", args, optimizer)
 
@@ -53,18 +56,21 @@ def main():
         started = _common.time.perf_counter()
         stats = RunningAverage()
         with ProgressBar(total=len(sampler), desc=f"epoch {epoch}") as bar:
-            for i, (inputs, labels) in enumerate(trainloader):
+            # One batch per step, or with --keep-global-batch as many as make up lost ranks' share.
+            for i, batches in enumerate(steps(trainloader, per_step)):
                 optimizer.zero_grad()
-                outputs = net(inputs)
-                loss = criterion(outputs, labels)
-                loss.backward()
+                for inputs, labels in micro_steps(net, batches):
+                    outputs = net(inputs)
+                    loss = criterion(outputs, labels)
+                    (loss / len(batches)).backward()
+                    stats.update(len(labels), loss=loss.item())
+                    bar.update(len(labels), loss=loss.item())
                 optimizer.step()
                 step += 1
-                stats.update(len(labels), loss=loss.item())
-                bar.update(len(labels), loss=loss.item())
-                observer.step(len(labels), loss.item())
+                samples = sum(len(labels) for _, labels in batches)
+                observer.step(samples, loss.item())
                 if elastic:
-                    elastic.step_done(i, len(labels), step)
+                    elastic.step_done(i, samples, step)
                 if args.max_steps and i + 1 >= args.max_steps:
                     break
         train, test = stats.compute(), _common.evaluate(net, testloader)

@@ -134,3 +134,21 @@ def test_a_host_cut_off_the_job_goes_on_with_fewer_ranks_and_a_discovered_host_j
     check_each_sample_once(samples, output, 2)
     record("host cut off (2 namespace hosts -> 1, peer timeout 3 s): from the cut to training again",
            time_of(output.split("attempt 1:", 1)[1], r"training at step") - cut_at)
+
+
+def test_keep_global_batch_the_rank_left_accumulates_two_batches_per_step(tmp_path):
+    # Rank 1 is SIGKILLed at step 30 (epoch 2): the job restarts on one rank, which takes two
+    # batches of 8 per step (no_sync for the first), so a step still trains on 16 samples and an
+    # epoch still has 24 steps; the rest of epoch 2 is re-sharded, each sample used once.
+    job = elastic_job(tmp_path, ["--max-restarts", "1", "--min-np", "1"], ["--kill", "0:1:30", "--keep-global-batch"])
+    assert job.returncode == 0, job.output
+    runs = attempts(job.output)
+    assert [(a, w) for a, w, _ in runs] == [(0, 2), (1, 1)], job.output
+    assert job.lines(r"\[elastic rank 0\] attempt 0: .* 1 batch\(es\) per step$"), job.output
+    assert job.lines(r"\[elastic rank 0\] attempt 1: .* 2 batch\(es\) per step$"), job.output
+    resumed = runs[1][2]
+    assert 0 <= 29 - resumed < COMMIT_EVERY
+    check_each_sample_once(tmp_path, job.output, EPOCHS)
+    after = [line.split() for line in (tmp_path / "samples.a1.r0").read_text().splitlines()]
+    assert after and all(len(fields) - 2 == 16 for fields in after[:-1])  # 2 x 8 per step (the last may be short)
+    assert int(re.search(r"done: epoch 3, step (\d+)", job.output)[1]) == 3 * SAMPLES // 16

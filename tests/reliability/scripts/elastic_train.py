@@ -6,6 +6,8 @@ A 16-32-4 MLP on synthetic data, SGD with momentum and a StepLR schedule, an Ela
 an elastic.State committed every --commit-every steps and at the end of each epoch.
 ``--kill A:R:S`` SIGKILLs rank R at global step S in attempt A (DISTGRAD_RESTART_COUNT);
 ``--raise A:R:S`` makes it raise there instead (the rank fails, its host stays).
+``--keep-global-batch``: after ranks are lost, each rank accumulates several batches per step
+(ElasticSampler(keep_global_batch=True), elastic.steps and micro_steps).
 Every rank appends ``epoch step index...`` per step to L/samples.a<attempt>.r<rank>, so a
 test can check that each sample of each epoch was trained on exactly once across restarts.
 """
@@ -21,7 +23,7 @@ import distgrad.distributed as dist
 import distgrad.nn as nn
 import distgrad.optim as optim
 from distgrad.data import DataLoader, TensorDataset
-from distgrad.distributed.elastic import ElasticSampler, State
+from distgrad.distributed.elastic import ElasticSampler, State, micro_steps, steps
 
 ARGS = argparse.ArgumentParser()
 ARGS.add_argument("--epochs", type=int, default=3)
@@ -29,6 +31,7 @@ ARGS.add_argument("--samples", type=int, default=384)
 ARGS.add_argument("--batch", type=int, default=8)
 ARGS.add_argument("--commit-every", type=int, default=4)
 ARGS.add_argument("--log-dir", required=True)
+ARGS.add_argument("--keep-global-batch", action="store_true")
 ARGS.add_argument("--step-seconds", type=float, default=0.0, help="sleep this long in every step (slower jobs)")
 ARGS.add_argument("--kill", action="append", default=[], metavar="ATTEMPT:RANK:STEP")
 ARGS.add_argument("--raise", dest="raise_", action="append", default=[], metavar="ATTEMPT:RANK:STEP")
@@ -60,18 +63,20 @@ model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
 ddp = dist.DistributedDataParallel(model)
 optimizer = optim.SGD(ddp.parameters(), lr=0.05, momentum=0.9)
 scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.9)
-sampler = ElasticSampler(data, shuffle=True, seed=1)
+sampler = ElasticSampler(data, shuffle=True, seed=1, keep_global_batch=args.keep_global_batch)
 loader = DataLoader(data, batch_size=args.batch, sampler=sampler)
 state = State(ddp, optimizer, scheduler, sampler, epoch=1, step=0)
 state.restore()
-say(f"attempt {attempt}: {size} rank(s), from epoch {state.epoch} step {state.step} (t={time.time():.3f})")
+per_step = sampler.micro_batches_per_step()
+say(f"attempt {attempt}: {size} rank(s), from epoch {state.epoch} step {state.step} (t={time.time():.3f}), "
+    f"{per_step} batch(es) per step")
 
 log = open(os.path.join(args.log_dir, f"samples.a{attempt}.r{rank}"), "a", buffering=1)
 first = True
 for epoch in range(state.epoch, args.epochs + 1):
     state.epoch = epoch
     sampler.set_epoch(epoch)
-    for i, (inputs, labels, index) in enumerate(loader):
+    for i, batches in enumerate(steps(loader, per_step)):
         step = state.step + 1
         if step in kill_at:
             say(f"fault kill at step {step} (t={time.time():.3f})")
@@ -84,11 +89,13 @@ for epoch in range(state.epoch, args.epochs + 1):
             first = False
         time.sleep(args.step_seconds)
         optimizer.zero_grad()
-        nn.functional.cross_entropy(ddp(inputs), labels).backward()
+        for inputs, labels, _ in micro_steps(ddp, batches):
+            (nn.functional.cross_entropy(ddp(inputs), labels) / len(batches)).backward()
         optimizer.step()
         scheduler.step()
-        log.write(f"{epoch} {step} {' '.join(map(str, index.numpy().tolist()))}\n")
-        sampler.record_batch(i, len(labels))
+        indices = [k for *_, index in batches for k in index.numpy().tolist()]
+        log.write(f"{epoch} {step} {' '.join(map(str, indices))}\n")
+        sampler.record_batch(i, len(indices))
         state.step = step
         if step % args.commit_every == 0:
             state.commit()
