@@ -84,6 +84,11 @@ class MultiheadAttention(Module):
         if is_causal and attn_mask is None:
             raise RuntimeError("MultiheadAttention: is_causal is a hint that attn_mask is the causal mask; "
                                "pass attn_mask too (Transformer.generate_square_subsequent_mask(L))")
+        # PyTorch's reading of the hint: with no key_padding_mask and no weights asked for, attn_mask is
+        # dropped and attention is top-left causal over all keys, the appended add_bias_kv / add_zero_attn ones too
+        causal = is_causal and key_padding_mask is None and not need_weights
+        if causal:
+            attn_mask = None
         if not batched:  # (L, E): a batch of one
             query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
             if key_padding_mask is not None:
@@ -91,7 +96,7 @@ class MultiheadAttention(Module):
         elif self.batch_first:  # work in (L, N, E), PyTorch's own layout, so masks index alike
             query, key, value = (x.transpose(0, 1) for x in (query, key, value))
         out, weights = self._attend(query, key, value, key_padding_mask, attn_mask, need_weights,
-                                    average_attn_weights)
+                                    average_attn_weights, causal)
         if not batched:
             out = out.squeeze(1)
             weights = None if weights is None else weights.squeeze(0)
@@ -132,7 +137,7 @@ class MultiheadAttention(Module):
             return F.linear(query, w, b).chunk(3, dim=-1)
         return F.linear(query, w[:E], bq), F.linear(key, w[E:2 * E], bk), F.linear(value, w[2 * E:], bv)
 
-    def _attend(self, query, key, value, key_padding_mask, attn_mask, need_weights, average):
+    def _attend(self, query, key, value, key_padding_mask, attn_mask, need_weights, average, causal=False):
         L, N, _ = query.shape
         H, D = self.num_heads, self.head_dim
         q, k, v = self._projections(query, key, value)
@@ -155,7 +160,8 @@ class MultiheadAttention(Module):
             weights = softmax(scores, dim=-1)
             out = matmul(F.dropout(weights, p) if p > 0 else weights, v)
         else:
-            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p), None
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal)
+            weights = None
         out = self.out_proj(out.permute(2, 0, 1, 3).reshape(L, N, self.embed_dim))
         if weights is not None and average:
             weights = weights.mean(dim=1)

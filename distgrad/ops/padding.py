@@ -73,7 +73,8 @@ def pad(input, pad, mode="constant", value=None):
     for axis in range(input.ndim - k, input.ndim):
         before, after = pairs[axis]
         size = input.shape[axis]
-        limit = size - (mode == "reflect")  # reflect never repeats the edge element
+        # reflect never repeats the edge element; circular wraps at most once; replicate has no limit
+        limit = {"reflect": size - 1, "circular": size}.get(mode, float("inf"))
         if min(before, after) < 0:
             raise OpNotImplementedError("pad", f"negative {mode} padding {(before, after)} is not supported; "
                                                "crop with a slice first")

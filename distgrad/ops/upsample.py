@@ -1,4 +1,4 @@
-"""interpolate (PyTorch's F.interpolate): nearest, nearest-exact and (bi/tri)linear resizing.
+"""interpolate (PyTorch's F.interpolate): nearest, nearest-exact, (bi/tri)linear and area resizing.
 
 Each spatial dim is resampled on its own, the last first, with PyTorch's source positions
 (``_positions``): nearest picks one input element per output position; linear mixes the two
@@ -12,7 +12,7 @@ import numpy
 from ..errors import OpNotImplementedError, OpRuntimeError, OpValueError
 from ._util import require_floating
 from .indexing import getitem
-from .pooling import adaptive_avg_pool2d
+from .pooling import adaptive_avg_pool1d, adaptive_avg_pool2d
 
 LINEAR_MODES = {"linear": 1, "bilinear": 2, "trilinear": 3}
 
@@ -59,6 +59,19 @@ def _positions(mode, in_size, out_size, scale, align_corners):
     return low, high, src - low
 
 
+def _area(input, sizes):
+    """Adaptive average pooling to the output sizes. A box average is separable, so a 3-D input pools
+    its (H, W) planes first, then its depth (a pool of the (D, h * w) planes that keeps their width)."""
+    if len(sizes) == 1:
+        return adaptive_avg_pool1d(input, sizes[0])
+    if len(sizes) == 2:
+        return adaptive_avg_pool2d(input, sizes)
+    N, C, D, H, W = input.shape
+    d, h, w = sizes
+    planes = adaptive_avg_pool2d(input.reshape(N, C * D, H, W), (h, w))
+    return adaptive_avg_pool2d(planes.reshape(N, C, D, h * w), (d, h * w)).reshape(N, C, d, h, w)
+
+
 def _along(x, axis, index):
     return getitem(x, (slice(None),) * axis + (x.xp.asarray(index),))
 
@@ -86,9 +99,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if recompute_scale_factor:
         scales = [None] * spatial
     if mode == "area":
-        if spatial != 2:
-            raise OpNotImplementedError("interpolate", "mode 'area' is supported for 4-D inputs only")
-        return adaptive_avg_pool2d(input, sizes)
+        return _area(input, sizes)
     out = input
     for axis in reversed(range(2, input.ndim)):
         in_size, out_size, scale = input.shape[axis], sizes[axis - 2], scales[axis - 2]
