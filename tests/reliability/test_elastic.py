@@ -3,6 +3,8 @@ job's elastic.State and ElasticSampler continue it so that each sample of each e
 on exactly once and at most one commit interval of work is lost per failure. Each job runs
 scripts/elastic_train.py (synthetic data, 384 samples, 8 per rank per step) under a deadline.
 The multi-host case uses test_multihost.py's network-namespace hosts (skipped without root)."""
+import os
+import random
 import re
 import subprocess
 import sys
@@ -152,3 +154,40 @@ def test_keep_global_batch_the_rank_left_accumulates_two_batches_per_step(tmp_pa
     after = [line.split() for line in (tmp_path / "samples.a1.r0").read_text().splitlines()]
     assert after and all(len(fields) - 2 == 16 for fields in after[:-1])  # 2 x 8 per step (the last may be short)
     assert int(re.search(r"done: epoch 3, step (\d+)", job.output)[1]) == 3 * SAMPLES // 16
+
+
+MNIST = os.environ.get("DISTGRAD_DATA", "/work/shared/datasets/mnist")
+MNIST_EPOCHS = int(os.environ.get("DISTGRAD_ELASTIC_MNIST_EPOCHS", "8"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(not os.path.exists(os.path.join(MNIST, "train-images-idx3-ubyte.gz")),
+                    reason=f"no MNIST in {MNIST} (DISTGRAD_DATA)")
+def test_mnist_three_sigkills_at_random_steps_the_job_finishes_and_keeps_its_accuracy(tmp_path):
+    # The seed MLP (lr 0.01, momentum 0.9) on MNIST, global batch 128 kept by accumulation.
+    # distgrad-run counts a SIGKILLed rank on one machine as a lost slot, so three kills need
+    # four ranks to start with: 4 -> 3 -> 2 -> 1. 8 epochs: about a minute on 2 busy cores.
+    epochs, rng = MNIST_EPOCHS, random.Random(int(os.environ.get("DISTGRAD_ELASTIC_SEED", "15")))
+    steps = sorted(rng.sample(range(50, 313 * epochs - 50), 3))  # 313 steps an epoch at the fewest (3 ranks)
+    kills = [f"{attempt}:{rng.randrange(4 - attempt)}:{step}" for attempt, step in enumerate(steps)]
+    cmd = [sys.executable, "-m", "distgrad.run", "-n", "4", "--max-restarts", "3", "--min-np", "1",
+           str(SCRIPTS / "elastic_train.py"), "--mnist", MNIST, "--epochs", str(epochs), "--batch", "32",
+           "--lr", "0.01", "--keep-global-batch", "--commit-every", "10", "--log-dir", str(tmp_path),
+           *[arg for kill in kills for arg in ("--kill", kill)]]
+    job = run(cmd, 280, clean_environment(PYTHONPATH=REPO))
+    print("kills (attempt:rank:step):", kills)
+    assert job.returncode == 0, job.output
+    runs = attempts(job.output)
+    assert [(a, w) for a, w, _ in runs] == [(0, 4), (1, 3), (2, 2), (3, 1)], job.output
+    for attempt, step in enumerate(steps, start=1):
+        assert 0 <= step - 1 - runs[attempt][2] < 10, (kills, runs)  # lost work: under one commit interval
+    resumed_from = {a: step for a, _, step in runs}
+    seen = trained_samples(tmp_path, resumed_from)
+    assert sorted(seen) == list(range(1, epochs + 1))
+    for epoch, counts in seen.items():
+        # Each sample at least once; a re-shard on 3 ranks pads its rest as DistributedSampler does.
+        assert set(counts) == set(range(60000)) and sum(counts.values()) - 60000 <= 3, epoch  # 2 + 1
+    accuracy = float(re.search(r"test accuracy ([\d.]+)%", job.output)[1])
+    record(f"MNIST, {epochs} epochs, 3 SIGKILLs at steps {steps}: test accuracy", accuracy, unit="%")
+    assert accuracy >= 97.5

@@ -8,6 +8,8 @@ an elastic.State committed every --commit-every steps and at the end of each epo
 ``--raise A:R:S`` makes it raise there instead (the rank fails, its host stays).
 ``--keep-global-batch``: after ranks are lost, each rank accumulates several batches per step
 (ElasticSampler(keep_global_batch=True), elastic.steps and micro_steps).
+``--mnist DIR``: the seed MLP (784-128-10) on MNIST's 60,000 training images instead (no LR
+decay unless --gamma), rank 0 printing the test accuracy at the end.
 Every rank appends ``epoch step index...`` per step to L/samples.a<attempt>.r<rank>, so a
 test can check that each sample of each epoch was trained on exactly once across restarts.
 """
@@ -32,6 +34,9 @@ ARGS.add_argument("--batch", type=int, default=8)
 ARGS.add_argument("--commit-every", type=int, default=4)
 ARGS.add_argument("--log-dir", required=True)
 ARGS.add_argument("--keep-global-batch", action="store_true")
+ARGS.add_argument("--mnist", metavar="DIR", default=None)
+ARGS.add_argument("--lr", type=float, default=0.05)
+ARGS.add_argument("--gamma", type=float, default=None, help="StepLR's every 10 steps (default 0.9; 1 with --mnist)")
 ARGS.add_argument("--step-seconds", type=float, default=0.0, help="sleep this long in every step (slower jobs)")
 ARGS.add_argument("--kill", action="append", default=[], metavar="ATTEMPT:RANK:STEP")
 ARGS.add_argument("--raise", dest="raise_", action="append", default=[], metavar="ATTEMPT:RANK:STEP")
@@ -54,15 +59,26 @@ def say(text):
     os.write(1, f"[elastic rank {rank}] {text}\n".encode())
 
 
-rng = np.random.default_rng(0)
-x = rng.standard_normal((args.samples, 16)).astype(np.float32)
-y = rng.integers(0, 4, args.samples)
-data = TensorDataset(dg.from_numpy(x), dg.from_numpy(y), dg.from_numpy(np.arange(args.samples)))
+def mnist(train):
+    """Normalized images (N, 784) and labels, as examples/mnist_mlp.py sees them."""
+    from distgrad.data.datasets import MNIST
+    found = MNIST(args.mnist, train=train)
+    return ((found.data.numpy().reshape(len(found), -1).astype(np.float32) / 255 - 0.1307) / 0.3081,
+            found.targets.numpy())
+
+
+if args.mnist:
+    (x, y), sizes = mnist(True), (784, 128, 10)
+else:
+    rng = np.random.default_rng(0)
+    x, y, sizes = rng.standard_normal((args.samples, 16)).astype(np.float32), rng.integers(0, 4, args.samples), (16, 32, 4)
+data = TensorDataset(dg.from_numpy(x), dg.from_numpy(y), dg.from_numpy(np.arange(len(y))))
 dg.manual_seed(0)
-model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+model = nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(), nn.Linear(sizes[1], sizes[2]))
 ddp = dist.DistributedDataParallel(model)
-optimizer = optim.SGD(ddp.parameters(), lr=0.05, momentum=0.9)
-scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.9)
+optimizer = optim.SGD(ddp.parameters(), lr=args.lr, momentum=0.9)
+gamma = args.gamma if args.gamma is not None else (1.0 if args.mnist else 0.9)
+scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=gamma)
 sampler = ElasticSampler(data, shuffle=True, seed=1, keep_global_batch=args.keep_global_batch)
 loader = DataLoader(data, batch_size=args.batch, sampler=sampler)
 state = State(ddp, optimizer, scheduler, sampler, epoch=1, step=0)
@@ -103,3 +119,8 @@ for epoch in range(state.epoch, args.epochs + 1):
     sampler.set_epoch(epoch + 1)
     state.commit()
 say(f"done: epoch {args.epochs}, step {state.step}, lr {optimizer.param_groups[0]['lr']:.6g}")
+if args.mnist and rank == 0:
+    test_x, test_y = mnist(False)
+    with dg.no_grad():
+        predicted = model(dg.from_numpy(test_x)).argmax(1).numpy()
+    say(f"test accuracy {100 * (predicted == test_y).mean():.2f}%")
