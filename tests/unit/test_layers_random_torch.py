@@ -253,25 +253,28 @@ def mha_case(rng):
 def transformer_layer_case(rng):
     H = int(rng.integers(1, 3))
     d = H * int(rng.integers(1, 4))
-    c = dict(layer=_pick(rng, ["encoder", "decoder"]), d_model=d, nhead=H, dim_feedforward=int(rng.integers(1, 7)),
-             activation=_pick(rng, ["relu", "gelu"]), norm_first=_flag(rng), batch_first=_flag(rng),
-             bias=_flag(rng, 0.8), train=_flag(rng), unbatched=_flag(rng, 0.2), layer_norm_eps=1e-5,
+    c = dict(layer=_pick(rng, ["encoder", "decoder", "transformer"]), d_model=d, nhead=H,
+             dim_feedforward=int(rng.integers(1, 7)), activation=_pick(rng, ["relu", "gelu", "callable gelu"]),
+             norm_first=_flag(rng), batch_first=_flag(rng), bias=_flag(rng, 0.8), train=_flag(rng),
+             unbatched=_flag(rng, 0.2), layer_norm_eps=_pick(rng, [1e-5, 0.1]),
              mask=_pick(rng, [None, "bool", "float", "causal"]), key_padding_mask=_pick(rng, [None, "bool"]))
     N, L, S = int(rng.integers(1, 4)), int(rng.integers(1, 5)), int(rng.integers(1, 5))
     c.update(N=N, L=L, S=S)
-    kwargs = {k: c[k] for k in ("d_model", "nhead", "dim_feedforward", "activation", "norm_first", "batch_first",
-                                "bias", "layer_norm_eps")}
+    kwargs = {k: c[k] for k in ("d_model", "nhead", "dim_feedforward", "norm_first", "batch_first", "bias",
+                                "layer_norm_eps")}
     kwargs["dropout"] = 0.0 if c["train"] else _pick(rng, [0.0, 0.5])
     c["memory_mask"] = _pick(rng, [None, "bool", "float"])
     c["memory_key_padding_mask"] = _pick(rng, [None, "bool"])
     c["stack"] = _pick(rng, [None, None, 1, 2])  # a TransformerEncoder/Decoder of that many layers
     c["final_norm"] = _flag(rng)
+    c["layers"] = [int(v) for v in rng.integers(1, 3, 2)]  # the full Transformer's encoder and decoder depths
+    c["src_mask"] = _pick(rng, [None, "bool", "float"])
 
     def seq(length):
         if c["unbatched"]:
             return rng.standard_normal((length, d))
         return rng.standard_normal((N, length, d) if c["batch_first"] else (length, N, d))
-    inputs = [seq(L)] + ([seq(S)] if c["layer"] == "decoder" else [])
+    inputs = [seq(L)] + ([seq(S)] if c["layer"] != "encoder" else [])
     mask = None
     if c["mask"] == "causal":
         mask = np.triu(np.full((L, L), -np.inf), 1)
@@ -280,6 +283,7 @@ def transformer_layer_case(rng):
     kpm = None if c["key_padding_mask"] is None else _bool_mask(rng, (L,) if c["unbatched"] else (N, L))
     memory_mask = None if c["memory_mask"] is None else _mask(rng, c["memory_mask"], (L, S))
     memory_kpm = None if c["memory_key_padding_mask"] is None else _bool_mask(rng, (S,) if c["unbatched"] else (N, S))
+    src_mask = None if c["src_mask"] is None else _mask(rng, c["src_mask"], (S, S))
 
     def run(lib, module, tensors):
         m, k, mm, mk = (None if a is None else lib.tensor(a) for a in (mask, kpm, memory_mask, memory_kpm))
@@ -288,12 +292,21 @@ def transformer_layer_case(rng):
             if c["stack"]:
                 return module(tensors[0], mask=m, src_key_padding_mask=k, is_causal=causal)
             return module(tensors[0], src_mask=m, src_key_padding_mask=k, is_causal=causal)
+        if c["layer"] == "transformer":
+            return module(tensors[1], tensors[0], src_mask=None if src_mask is None else lib.tensor(src_mask),
+                          tgt_mask=m, memory_mask=mm, src_key_padding_mask=mk, tgt_key_padding_mask=k,
+                          memory_key_padding_mask=mk, tgt_is_causal=causal)
         return module(tensors[0], tensors[1], tgt_mask=m, tgt_key_padding_mask=k, tgt_is_causal=causal,
                       memory_mask=mm, memory_key_padding_mask=mk)
 
     def make(lib):
+        activation = lib.F.gelu if c["activation"] == "callable gelu" else c["activation"]
+        if c["layer"] == "transformer":
+            return _redrawn(lib, lib.nn.Transformer(num_encoder_layers=c["layers"][0],
+                                                    num_decoder_layers=c["layers"][1], activation=activation,
+                                                    **kwargs))
         cls = lib.nn.TransformerEncoderLayer if c["layer"] == "encoder" else lib.nn.TransformerDecoderLayer
-        module = cls(**kwargs)
+        module = cls(activation=activation, **kwargs)
         if c["stack"]:
             norm = lib.nn.LayerNorm(d) if c["final_norm"] else None
             stack = lib.nn.TransformerEncoder if c["layer"] == "encoder" else lib.nn.TransformerDecoder
@@ -312,14 +325,15 @@ def sdpa_case(rng):
     c = dict(lead=lead, H=H, Hkv=Hkv, enable_gqa=gqa, L=L, S=S, E=E, Ev=Ev, is_causal=_flag(rng, 0.3),
              scale=None if _flag(rng) else float(rng.uniform(0.1, 2)))
     c["attn_mask"] = None if c["is_causal"] else _pick(rng, [None, "bool", "float"])
-    c["mask_shape"] = _pick(rng, ["full", "LS", "1LS"])
+    c["mask_shape"] = _pick(rng, ["full", "LS", "1LS", "S", "N1LS"])
     if c["is_causal"]:
         c["S"] = S = max(S, L)  # top-left causal with S >= L keeps every row open
     inputs = [rng.standard_normal(lead + (H, L, E)), rng.standard_normal(lead + (Hkv, S, E)),
               rng.standard_normal(lead + (Hkv, S, Ev))]
-    mask_shape = {"full": lead + (H, L, S), "LS": (L, S), "1LS": (1, L, S)}[c["mask_shape"]]
+    mask_shape = {"full": lead + (H, L, S), "LS": (L, S), "1LS": (1, L, S), "S": (S,),
+                  "N1LS": lead + (1, L, S)}[c["mask_shape"]]
     mask = None if c["attn_mask"] is None else _mask(rng, c["attn_mask"], mask_shape)
-    c["masked_row"] = mask is not None and _flag(rng, 0.2)
+    c["masked_row"] = mask is not None and mask.ndim > 1 and _flag(rng, 0.2)
     if c["masked_row"]:  # a query that may attend nothing
         mask[..., 0, :] = True if mask.dtype == bool else -np.inf
 
@@ -578,7 +592,7 @@ def config_for(family, seed):
     return FAMILIES[family](np.random.default_rng(seed))
 
 
-@pytest.mark.filterwarnings("ignore:Support for mismatched")
+@pytest.mark.filterwarnings("ignore:Support for mismatched", "ignore:enable_nested_tensor is True")
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_random_configurations_match_torch(family):
     ran = 0
