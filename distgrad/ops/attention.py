@@ -75,7 +75,8 @@ class ScaledDotProductAttention(Function):
         elif causal or bool_mask is not None:
             keep = bool_mask if not causal else bool_mask & xp.tril(xp.ones(scores.shape[-2:], dtype=bool))
             scores = xp.where(keep, scores, scores.dtype.type(-math.inf))
-        weights = _softmax_in_place(xp, scores)
+        shift = _shift_bound(xp, scaled_q, k) if float_mask is None and bool_mask is None else None
+        weights = _softmax_in_place(xp, scores, shift)
         self.dropped = None
         if dropout_p > 0:
             self.dropped = keep_mask(xp, weights.shape, dropout_p, weights.dtype)
@@ -131,8 +132,34 @@ def _causal_bias(xp, scores):
     return bias
 
 
-def _softmax_in_place(xp, scores):
-    """Softmax over the last axis, overwriting ``scores``; rows of only -inf give zeros."""
+# A softmax's shift need only be at least the row's maximum (no overflow) and not far above
+# it (no underflow): below this bound, the largest exp is at least e^-60, and what falls
+# under float32's smallest normal weighs less than e^-27 of its row.
+_SHIFT_BOUND_LIMIT = 30.0
+
+
+def _shift_bound(xp, scaled_q, k):
+    """Per row of the scores (..., L, 1): |q_i| max_j |k_j|, at least every score q_i . k_j
+    (Cauchy-Schwarz), or None where some bound passes _SHIFT_BOUND_LIMIT (or is NaN) or the
+    dtype is not float32/64. A pass over q and k, ~4x cheaper than NumPy's max over the
+    scores' short rows (0.03 vs 0.12 ms at (8, 4, 64, 64) float32, timeit)."""
+    if scaled_q.dtype not in (xp.float32, xp.float64) or not scaled_q.size or not k.size:
+        return None
+    q_norms = last_axis_sums(xp, scaled_q * scaled_q)
+    k_norm = xp.swapaxes(last_axis_sums(xp, k * k), -1, -2).max(axis=-1, keepdims=True)
+    bound = xp.sqrt(q_norms * k_norm)
+    return bound if float(bound.max()) <= _SHIFT_BOUND_LIMIT else None
+
+
+def _softmax_in_place(xp, scores, shift=None):
+    """Softmax over the last axis, overwriting ``scores``; rows of only -inf give zeros.
+    ``shift``: a bound from _shift_bound to subtract instead of the row maxima (its rows are
+    never all -inf: only the causal mask may have been applied)."""
+    if shift is not None:
+        scores -= shift
+        xp.exp(scores, out=scores)
+        scores /= last_axis_sums(xp, scores)
+        return scores
     top = scores.max(axis=-1, keepdims=True)
     empty = xp.isneginf(top)
     has_empty = bool(empty.any())  # one device sync, not two
