@@ -434,7 +434,11 @@ def interpolate_case(rng):
         c["size"] = sizes[0] if dims == 1 or _flag(rng) and len(set(sizes)) == 1 else sizes
     else:
         factors = tuple(float(_pick(rng, [0.5, 0.7, 1.0, 1.5, 2.0, 2.3, 3.0])) for _ in range(dims))
-        c["scale_factor"] = factors[0] if _flag(rng) else factors
+        if _flag(rng):
+            factors = (factors[0],) * dims
+            c["scale_factor"] = factors[0]
+        else:
+            c["scale_factor"] = factors
         c["recompute_scale_factor"] = _pick(rng, [None, True, False])
         if mode == "area" and any(int(s * f) == 0 for s, f in zip(shape[2:], factors)):
             c["scale_factor"] = 1.0  # PyTorch's area gives an empty output there, distgrad refuses a size of 0
