@@ -325,12 +325,12 @@ def sdpa_case(rng):
     c = dict(lead=lead, H=H, Hkv=Hkv, enable_gqa=gqa, L=L, S=S, E=E, Ev=Ev, is_causal=_flag(rng, 0.3),
              scale=None if _flag(rng) else float(rng.uniform(0.1, 2)))
     c["attn_mask"] = None if c["is_causal"] else _pick(rng, [None, "bool", "float"])
-    c["mask_shape"] = _pick(rng, ["full", "LS", "1LS", "S", "N1LS"])
+    c["mask_shape"] = _pick(rng, ["full", "LS", "1LS", "11S", "N1LS"])
     if c["is_causal"]:
         c["S"] = S = max(S, L)  # top-left causal with S >= L keeps every row open
     inputs = [rng.standard_normal(lead + (H, L, E)), rng.standard_normal(lead + (Hkv, S, E)),
               rng.standard_normal(lead + (Hkv, S, Ev))]
-    mask_shape = {"full": lead + (H, L, S), "LS": (L, S), "1LS": (1, L, S), "S": (S,),
+    mask_shape = {"full": lead + (H, L, S), "LS": (L, S), "1LS": (1, L, S), "11S": (1, 1, S),
                   "N1LS": lead + (1, L, S)}[c["mask_shape"]]
     mask = None if c["attn_mask"] is None else _mask(rng, c["attn_mask"], mask_shape)
     c["masked_row"] = mask is not None and mask.ndim > 1 and _flag(rng, 0.2)
