@@ -79,6 +79,8 @@ def roll(input, shifts, dims=None):
         if len(shifts) != 1:
             raise OpRuntimeError("roll", f"without dims, shifts must be one int, got {shifts}; pass dims")
         return Roll.apply(input, shifts=shifts, axes=None)
+    if input.array.size == 0:  # PyTorch returns a copy of an empty tensor before looking at dims
+        return Roll.apply(input, shifts=(0,), axes=None)
     _no_dims("roll", input)
     axes = normalize_dim(_ints("roll", "dims", dims), input.ndim, "roll")
     if len(axes) != len(shifts):

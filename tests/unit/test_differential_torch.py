@@ -309,6 +309,14 @@ class Known:
         self.reason, self.when = reason, when
 
 
+def _scale_not_size_ratio(case):
+    """Some spatial dim where floor(size * scale) / size is not the scale itself."""
+    scale = case.kw["scale_factor"]
+    spatial = case.x.shape[2:]
+    scales = [scale] * len(spatial) if isinstance(scale, (int, float)) else list(scale)
+    return any(n and math.floor(n * s) / n != s for n, s in zip(spatial, scales))
+
+
 KNOWN_DIFFERENCES = {
     # ---- found by this test
     ("huber_loss", "input and target of different float dtypes"): Known(
@@ -319,6 +327,17 @@ KNOWN_DIFFERENCES = {
         "PyTorch's vectorized float32 kernel gives NaN at +inf (its one-element path and float64 give inf); "
         "distgrad gives inf",
         lambda c: c.kw.get("approximate", "none") == "none" and c.dtype(0) == F32 and c.has(lambda a: a == INF)),
+    ("F.interpolate", "nearest with a scale_factor its output size does not round-trip"): Known(
+        "PyTorch's nearest backward maps output to input positions by input/output size while its forward "
+        "uses 1/scale_factor, so its gradient is not the forward's (x of size 2 at scale 2.25 reads input "
+        "[0, 0, 0, 1] and PyTorch's gradient sums [0, 0, 1, 1]); distgrad gives the forward's own gradient",
+        lambda c: c.kw.get("mode") in ("nearest", "nearest-exact") and c.kw.get("scale_factor") is not None
+        and not c.kw.get("recompute_scale_factor") and _scale_not_size_ratio(c)),
+    ("F.interpolate", "linear modes with an infinite input"): Known(
+        "where a neighbour's weight is 0, inf * 0 is NaN: PyTorch's kernels skip such terms in some places "
+        "and memory layouts (a dim kept at its size, an output at a source position) and not in others, "
+        "and distgrad's differ in which",
+        lambda c: c.kw.get("mode") in ("linear", "bilinear", "trilinear") and c.has_inf(0)),
     ("cumprod", "gradient with a zero and an infinity in the input"): Known(
         "with a zero in the input PyTorch's backward sums in an order distgrad does not reproduce, so where an "
         "infinity multiplies with the zero's neighbours one gives inf and the other NaN",
@@ -338,6 +357,11 @@ KNOWN_EXAMPLES = {
         'huber_loss', [_a('float64', (), 0.125), _a('float32', (), 0.5)], {}, [False, False]),
     ('gelu', "float32 +inf input, approximate='none'"): Case(
         'gelu', [_a('float32', (3,), [inf, 1.0, 0.0])], {'approximate': 'none'}, [False]),
+    ('F.interpolate', 'nearest with a scale_factor its output size does not round-trip'): Case(
+        'F.interpolate', [_a('float64', (1, 1, 2), [0.5, -1.0])], {'mode': 'nearest', 'scale_factor': 2.25}, [False]),
+    ('F.interpolate', 'linear modes with an infinite input'): Case(
+        'F.interpolate', [_a('float64', (2, 2, 1), [inf, 2.0, 0.5, 1.0])],
+        {'mode': 'linear', 'size': 1, 'align_corners': False}, [True]),
     ('cumprod', 'gradient with a zero and an infinity in the input'): Case(
         'cumprod', [_a('float64', (4,), [-inf, -0.0, inf, 0.0])], {'dim': 0}, [False]),
     # written by hand (rarely drawn at the default budget)
