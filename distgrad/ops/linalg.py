@@ -6,8 +6,9 @@ from ..tensor_base import TensorBase
 from ._util import binary_operands, unbroadcast
 
 
-def _half_on_numpy(xp, *arrays):
-    return xp.__name__ == "numpy" and any(a.dtype == xp.float16 for a in arrays)
+def _half_on_numpy(xp, a, b=None):
+    # Without a generator: this runs for every product (~1 us of the ~10 a small Linear costs).
+    return xp.__name__ == "numpy" and (a.dtype == xp.float16 or (b is not None and b.dtype == xp.float16))
 
 
 def matmul_array(xp, a, b):

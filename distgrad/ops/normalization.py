@@ -84,7 +84,18 @@ def _row_mean_vector(xp, x, stat_axes):
     if x.dtype not in (xp.float32, xp.float64) or stat_axes != tuple(range(x.ndim - len(stat_axes), x.ndim)):
         return None
     m = math.prod(x.shape[x.ndim - len(stat_axes):])
-    return xp.full(m, 1 / m, dtype=x.dtype) if m else None
+    if not m:
+        return None
+    key = (xp.__name__, str(getattr(x, "device", "cpu")), m, x.dtype)
+    vector = _row_mean_vectors.get(key)
+    if vector is None:  # cached: a model asks for the same few sizes every step
+        if len(_row_mean_vectors) > 64:
+            _row_mean_vectors.clear()
+        vector = _row_mean_vectors[key] = xp.full(m, 1 / m, dtype=x.dtype)
+    return vector
+
+
+_row_mean_vectors = {}
 
 
 def _normalized_rows(xp, x, row_means, eps, k):
