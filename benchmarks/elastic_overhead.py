@@ -49,25 +49,14 @@ ROUNDS, STEPS, COMMIT_EVERY = 30, 40, 10
 
 
 def _rank_main():
-    import numpy
-
     import distgrad as dg
     import distgrad.distributed as dist
     import distgrad.nn as nn
-    import distgrad.optim as optim
-    from benchmarks.lib.common import single_thread
+    from benchmarks.lib.seed_ddp import seed_mlp_ddp
     from distgrad.data import TensorDataset
     from distgrad.distributed.elastic import ElasticSampler, State
 
-    single_thread()
-    dist.init()
-    dg.manual_seed(0)
-    model = dist.DistributedDataParallel(nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(),
-                                                       nn.Linear(128, 10)))
-    optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    rng = numpy.random.default_rng(dist.get_rank())
-    inputs = dg.from_numpy(rng.standard_normal((BATCH, 1, 28, 28)).astype(numpy.float32))
-    labels = dg.from_numpy(rng.integers(0, 10, BATCH))
+    model, optimizer, inputs, labels = seed_mlp_ddp(BATCH)
     sampler = ElasticSampler(TensorDataset(dg.zeros(TRAIN_SAMPLES)), seed=0)
     state = State(model, optimizer, sampler=sampler, epoch=1, step=0)
 

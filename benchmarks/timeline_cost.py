@@ -20,22 +20,13 @@ ROUNDS, STEPS, BATCH = 30, 40, 128
 
 
 def _rank_main():
-    import distgrad as dg
     import distgrad.distributed as dist
     import distgrad.nn as nn
-    import distgrad.optim as optim
     from distgrad.profiler.run_timeline import RunTimeline
-    from benchmarks.lib.common import single_thread, write_results
+    from benchmarks.lib.common import write_results
+    from benchmarks.lib.seed_ddp import seed_mlp_ddp
 
-    single_thread()
-    dist.init()
-    dg.manual_seed(0)
-    model = dist.DistributedDataParallel(nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(),
-                                                       nn.Linear(128, 10)))
-    optimizer = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    rng = numpy.random.default_rng(dist.get_rank())
-    inputs = dg.from_numpy(rng.standard_normal((BATCH, 1, 28, 28)).astype(numpy.float32))
-    labels = dg.from_numpy(rng.integers(0, 10, BATCH))
+    model, optimizer, inputs, labels = seed_mlp_ddp(BATCH)
 
     def steps():
         dist.barrier()
