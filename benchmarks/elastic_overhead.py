@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 from benchmarks.lib.common import ROOT, write_results
 from benchmarks.lib.launchers import one_thread_env
@@ -51,8 +50,7 @@ ROUNDS, STEPS, COMMIT_EVERY = 30, 40, 10
 def _rank_main():
     import distgrad as dg
     import distgrad.distributed as dist
-    import distgrad.nn as nn
-    from benchmarks.lib.seed_ddp import seed_mlp_ddp
+    from benchmarks.lib.seed_ddp import seed_mlp_ddp, timed_steps
     from distgrad.data import TensorDataset
     from distgrad.distributed.elastic import ElasticSampler, State
 
@@ -60,21 +58,16 @@ def _rank_main():
     sampler = ElasticSampler(TensorDataset(dg.zeros(TRAIN_SAMPLES)), seed=0)
     state = State(model, optimizer, sampler=sampler, epoch=1, step=0)
 
+    def bookkeeping(i):  # what --elastic adds to a step
+        sampler.record_batch(i, BATCH)
+        state.step += 1
+        if state.step % COMMIT_EVERY == 0:
+            state.commit()
+
     def steps(elastic):
-        dist.barrier()
-        started = time.perf_counter()
-        for i in range(STEPS):
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(inputs), labels).backward()
-            optimizer.step()
-            if elastic:
-                sampler.record_batch(i, BATCH)
-                state.step += 1
-                if state.step % COMMIT_EVERY == 0:
-                    state.commit()
-        if elastic:
-            sampler.set_processed(0)  # the next block records from the epoch's start again
-        return (time.perf_counter() - started) / STEPS
+        seconds = timed_steps(model, optimizer, inputs, labels, STEPS, bookkeeping if elastic else None)
+        sampler.set_processed(0)  # the next block records from the epoch's start again
+        return seconds
 
     steps(False), steps(True)  # warm-up: buckets rebuilt, momentum buffers made, slot files written
     off, on = [], []

@@ -21,21 +21,14 @@ ROUNDS, STEPS, BATCH = 30, 40, 128
 
 def _rank_main():
     import distgrad.distributed as dist
-    import distgrad.nn as nn
     from distgrad.profiler.run_timeline import RunTimeline
     from benchmarks.lib.common import write_results
-    from benchmarks.lib.seed_ddp import seed_mlp_ddp
+    from benchmarks.lib.seed_ddp import seed_mlp_ddp, timed_steps
 
     model, optimizer, inputs, labels = seed_mlp_ddp(BATCH)
 
     def steps():
-        dist.barrier()
-        started = time.perf_counter()
-        for _ in range(STEPS):
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(inputs), labels).backward()
-            optimizer.step()
-        return (time.perf_counter() - started) / STEPS
+        return timed_steps(model, optimizer, inputs, labels, STEPS)
 
     events_per_step = {False: [], True: []}
 

@@ -21,3 +21,22 @@ def seed_mlp_ddp(batch):
     inputs = dg.from_numpy(rng.standard_normal((batch, 1, 28, 28)).astype(numpy.float32))
     labels = dg.from_numpy(rng.integers(0, 10, batch))
     return model, optimizer, inputs, labels
+
+
+def timed_steps(model, optimizer, inputs, labels, count, after_step=None):
+    """Seconds per training step over ``count`` steps after a barrier (``after_step(i)`` runs
+    after step i, inside the timing)."""
+    import time
+
+    import distgrad.distributed as dist
+    import distgrad.nn as nn
+
+    dist.barrier()
+    started = time.perf_counter()
+    for i in range(count):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(inputs), labels).backward()
+        optimizer.step()
+        if after_step is not None:
+            after_step(i)
+    return (time.perf_counter() - started) / count
