@@ -116,8 +116,8 @@ def _gelu_parts(xp, flat):
     t += inverse_p
     xp.divide(inverse_p, t, out=t)               # t = 1 / (1 + p |x| / sqrt 2), in 3 passes
     a = xp.multiply(flat, flat, out=_scratch_like(xp, flat, "gelu_a"))
-    a *= -0.5
-    e = xp.exp(a, out=a)                         # exp(-x^2 / 2)
+    a *= -0.5 * math.log2(math.e)
+    e = xp.exp2(a, out=a)                        # exp(-x^2 / 2); NumPy's float32 exp2 is 2x its exp
     d = xp.multiply(t, 0.5 * _AS_COEFFS[0])      # Horner, in place, halved: h = erfc(|x| / sqrt 2) / 2
     for c in _AS_COEFFS[1:]:
         d += 0.5 * c
