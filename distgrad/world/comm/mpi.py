@@ -51,13 +51,16 @@ class MPICommunicator(Communicator):
         if op == "mean" or type(array) is not numpy.ndarray:
             return super().allreduce(array, op, element)
         seq, what = self.begin("all_reduce", array, op=op, element=element)
+        plan = self._plans.get((array.shape, array.dtype, op, element))
+        if plan is not None and not plan.busy:  # the common case first: a small all-reduce seen before
+            plan.run(self.waiter, seq, what, array)
+            return array
         if array.nbytes <= INLINE_BYTES:
-            plan = self._plans.get((array.shape, array.dtype, op, element)) or self._plan(array, op, element, what)
+            plan = plan or self._plan(array, op, element, what)
             if plan.busy:  # another of the same is in flight: slots of its own, still inline as on every rank
                 self._inline(seq, what, array, lambda values: reduce_rows(values, op, element, array.reshape(-1))).wait()
                 return array
-            self.waiter.wait(plan.start(seq, array).Test, seq, what)
-            plan.finish(seq, what, array)
+            plan.run(self.waiter, seq, what, array)
             return array
         mpi_op = self._mpi_op(op, element)
         self._after_check(seq, what, lambda: self.comm.Iallreduce(self.MPI.IN_PLACE, array, mpi_op)).wait()
