@@ -8,7 +8,7 @@ import pickle
 import sys
 import traceback
 
-from .spawn import PAYLOAD, error_file
+from .spawn import PAYLOAD, error_file, first_failure_file
 
 
 def main(folder):
@@ -21,9 +21,23 @@ def main(folder):
     except BaseException as e:
         if isinstance(e, SystemExit) and e.code in (None, 0):
             raise
-        with open(error_file(folder, rank), "w") as f:
-            f.write(traceback.format_exc())
+        _report(folder, rank, traceback.format_exc())
         raise
+
+
+def _report(folder, rank, trace):
+    """Write the traceback whole (a rank can be ended mid-write by the first failure's
+    abort), then claim first place if no rank has."""
+    partial = error_file(folder, rank) + ".partial"
+    with open(partial, "w") as f:
+        f.write(trace)
+    os.replace(partial, error_file(folder, rank))
+    try:
+        claim = os.open(first_failure_file(folder), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        return
+    os.write(claim, str(rank).encode())
+    os.close(claim)
 
 
 if __name__ == "__main__":

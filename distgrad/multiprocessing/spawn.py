@@ -32,6 +32,12 @@ def error_file(folder, rank):
     return os.path.join(folder, f"error-{rank}.txt")
 
 
+def first_failure_file(folder):
+    """Created exclusively by the first rank to fail, holding its rank: the others fail
+    after it (they are ended by it), and file times are too coarse to order them."""
+    return os.path.join(folder, "first-failure")
+
+
 class ProcessException(Exception):
     def __init__(self, msg, error_index, pid):
         super().__init__(msg)
@@ -80,10 +86,8 @@ class ProcessContext:
         return True
 
     def _failure(self, code):
-        reports = [(os.path.getmtime(error_file(self._folder, r)), r) for r in range(self.nprocs)
-                   if os.path.exists(error_file(self._folder, r))]
-        if reports:
-            _, rank = min(reports)  # the first rank to fail; the others were ended by it
+        rank = _read_first_failure(self._folder)
+        if rank is not None and os.path.exists(error_file(self._folder, rank)):
             with open(error_file(self._folder, rank)) as f:
                 trace = f.read()
             return ProcessRaisedException(f"\n\n-- Process {rank} terminated with the following error:\n{trace}",
@@ -93,6 +97,14 @@ class ProcessContext:
             signal_name = signal.Signals(-code).name
         return ProcessExitedException(f"process group of {self.nprocs} rank(s) terminated with exit code {code}",
                                       0, self.process.pid, code, signal_name)
+
+
+def _read_first_failure(folder):
+    try:
+        with open(first_failure_file(folder)) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
 
 
 SpawnContext = ProcessContext  # torch's older name

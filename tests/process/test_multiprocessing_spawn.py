@@ -2,6 +2,7 @@
 ``mp.spawn(main, args=(world_size,), nprocs=world_size)`` starts MPI ranks that each call
 main(rank, world_size); an exception in one rank is raised in the parent with its traceback."""
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -108,3 +109,15 @@ def test_python_multiprocessing_names_are_there_and_bad_arguments_raise():
         mp.spawn(print, nprocs=0)
     with pytest.raises(ValueError, match="start_method"):
         mp.spawn(print, start_method="thread")
+
+
+def test_the_parent_names_the_rank_that_failed_first_not_one_ended_by_it(tmp_path):
+    """File times are too coarse to order two ranks' failures; the first claims its place."""
+    from distgrad.multiprocessing import _child
+    from distgrad.multiprocessing.spawn import ProcessContext, ProcessRaisedException, error_file
+    _child._report(str(tmp_path), 1, "Traceback ...\nValueError: rank 1 gives up\n")
+    _child._report(str(tmp_path), 0, "Traceback ...\nRuntimeError: peer 1 is gone\n")
+    os.utime(error_file(str(tmp_path), 0), (0, 0))  # the consequence looks older on disk
+    failure = ProcessContext(None, str(tmp_path), 2)._failure(1)
+    assert isinstance(failure, ProcessRaisedException) and failure.error_index == 1
+    assert "rank 1 gives up" in str(failure) and not (tmp_path / "error-1.txt.partial").exists()
