@@ -118,6 +118,6 @@ def test_the_parent_names_the_rank_that_failed_first_not_one_ended_by_it(tmp_pat
     _child._report(str(tmp_path), 1, "Traceback ...\nValueError: rank 1 gives up\n")
     _child._report(str(tmp_path), 0, "Traceback ...\nRuntimeError: peer 1 is gone\n")
     os.utime(error_file(str(tmp_path), 0), (0, 0))  # the consequence looks older on disk
-    failure = ProcessContext(None, str(tmp_path), 2)._failure(1)
+    failure = ProcessContext(subprocess.Popen([sys.executable, "-c", ""]), str(tmp_path), 2)._failure(1)
     assert isinstance(failure, ProcessRaisedException) and failure.error_index == 1
     assert "rank 1 gives up" in str(failure) and not (tmp_path / "error-1.txt.partial").exists()
