@@ -2,13 +2,15 @@
 
 When the job fails, the launcher reads in the job's output which ranks or hosts were lost and
 why (a survivor's heartbeat report, a rank's own abort line, mpiexec's termination banner),
-then starts the job again, with a fresh mpiexec, on what is left: a lost host is dropped from
-the host list, a rank lost on a single machine leaves one rank fewer; a rank that raised an
-exception was not lost (its host is fine), so the job restarts as it was, as torchrun does.
-A host lost in two attempts in a row is out for the rest of the job. It restarts while at
-least M ranks remain, up to K times, one line each. The discovery script (Horovod's
-convention: ``host:slots`` lines on stdout) is read before every attempt, so hosts can come
-back or join.
+then starts the job again, with a fresh mpiexec, as torchrun does: at the original size while
+every host is alive, without the hosts that are lost. A rank that raised, or whose process
+was killed while its host still answers (its connection closed, or mpiexec's proxy there
+reported the signal: an OOM kill, a crash), restarts in place; a host that went silent (no
+heartbeat: cut off, crashed) leaves the host list and sits out the next attempt; one lost in
+two attempts in a row is out for the rest of the job. On one machine the launcher's own host
+is never lost. It restarts while at least M ranks remain, up to K times, one line each. The
+discovery script (Horovod's convention: ``host:slots`` lines on stdout) is read before every
+attempt, so hosts can come back, join or leave.
 
 The ranks see DISTGRAD_RESTART_COUNT (and torchrun's TORCHELASTIC_RESTART_COUNT), and
 DISTGRAD_ELASTIC_DIR, a folder in local shared memory kept across the attempts, where
@@ -26,17 +28,24 @@ import time
 import uuid
 from typing import NamedTuple, Optional
 
-from .hostfile import Host, HostSpecError, parse_hostfile_text
+from .hostfile import HostSpecError, parse_hostfile_text
 from .supervise import run_supervised
 
 HEARTBEAT_EXIT = 75  # a survivor that lost a peer exits with this (distgrad.world.liveness)
+
+
+RAISED, PROCESS_LOST, HOST_LOST = "raised", "process lost", "host lost"
 
 
 class Loss(NamedTuple):
     rank: Optional[int]
     host: Optional[str]
     reason: str
-    gone: bool  # the process or host is gone (signal, no heartbeat), not an exception it raised
+    kind: str  # RAISED (an exception: the process and host are fine), PROCESS_LOST, HOST_LOST
+
+    @property
+    def gone(self):
+        return self.kind != RAISED
 
     def __str__(self):
         who = f"rank {self.rank}" if self.rank is not None else "a rank"
@@ -67,29 +76,38 @@ class FailureReader:
     def __call__(self, line):
         """Reads one line; True once a rank is known lost (the job cannot go on: end it)."""
         if match := _HEARTBEAT.search(line):
-            self._found.append(Loss(int(match[1]), match[2], match[3] or "no heartbeat", True))
+            # A closed connection was closed by the peer's kernel: its host is alive. Silence,
+            # or a peer's word that it lost contact, may be the host itself.
+            closed = "connection closed" in match[3]
+            self._found.append(Loss(int(match[1]), match[2], match[3] or "no heartbeat",
+                                    PROCESS_LOST if closed else HOST_LOST))
         elif match := _ABORT.search(line):
-            self._found.append(Loss(int(match[1]), match[2], f"raised {match[3]}", False))
+            self._found.append(Loss(int(match[1]), match[2], f"raised {match[3]}", RAISED))
         elif match := _MPI_ABORT.search(line):  # MPICH's line, also for a world of one (no prefix)
-            self._found.append(Loss(int(match[1]), None, "called MPI_Abort (an exception?)", False))
-        elif match := _OPENMPI.search(line):
-            self._found.append(Loss(int(match[1]), match[2], f"killed by {_signal_name(int(match[3]))}", True))
+            self._found.append(Loss(int(match[1]), None, "called MPI_Abort (an exception?)", RAISED))
+        elif match := _OPENMPI.search(line):  # said by Open MPI's daemon on that host: it is alive
+            self._found.append(Loss(int(match[1]), match[2], f"killed by {_signal_name(int(match[3]))}",
+                                    PROCESS_LOST))
         elif match := _MPICH_HOST.search(line):
             self._banner_host = match[1]
         elif (match := _MPICH_CODE.search(line)) and self._banner_host:
             code, host, self._banner_host = int(match[1]), self._banner_host, None
             if code not in (0, HEARTBEAT_EXIT):  # a survivor's own exit is no loss
+                # said by MPICH's proxy on that host: the host is alive
                 self._found.append(Loss(None, host, f"killed by {_signal_name(code)}" if code < 64
-                                        else f"exit code {code}", code < 64))
+                                        else f"exit code {code}", PROCESS_LOST if code < 64 else RAISED))
         return any(loss.gone for loss in self._found)
 
     def losses(self):
-        """One loss per rank (the first word about it); a host-only report from mpiexec counts
-        only when no rank of that host is named."""
+        """One loss per rank: the first word about it, unless a later one shows its host alive
+        (a lost process, against silence); a host-only report from mpiexec counts only when
+        no rank of that host is named."""
         by_rank, hosts_only = {}, []
         for loss in self._found:
             if loss.rank is not None:
-                by_rank.setdefault(loss.rank, loss)
+                first = by_rank.setdefault(loss.rank, loss)
+                if first.kind == HOST_LOST and loss.kind == PROCESS_LOST:
+                    by_rank[loss.rank] = loss
             elif loss.host not in [h.host for h in hosts_only]:
                 hosts_only.append(loss)
         named_hosts = {loss.host for loss in by_rank.values()}
@@ -113,31 +131,26 @@ class World(NamedTuple):
     hosts: list
 
 
-def survivors(world, losses):
-    """The world of the next attempt: without the lost hosts (when the job spans several and
-    the host is known), else with one rank fewer per lost rank."""
-    gone = [loss for loss in losses if loss.gone]
-    if not gone:
-        return world
-    names = {h.name for h in world.hosts}
-    lost_hosts = {loss.host for loss in gone} & names
-    if len(names) > 1 and lost_hosts:
-        hosts = [h for h in world.hosts if h.name not in lost_hosts]
-        return World(min(world.nprocs, sum(h.slots for h in hosts)), hosts)
-    nprocs = world.nprocs - len(gone)
-    hosts = [Host(h.name, min(h.slots, nprocs)) for h in world.hosts] if nprocs > 0 else []
-    return World(nprocs, hosts)
+def survivors(launched, strikes):
+    """The world of the next attempt: the job as launched, less the hosts ``strikes`` keeps out
+    (lost ones), at most as many ranks as the hosts left have slots. A job on one host (or on
+    the launcher's machine, no host list) keeps it: that host runs the launcher."""
+    if len(launched.hosts) < 2:
+        return launched
+    hosts = strikes.usable(launched.hosts)
+    return World(min(launched.nprocs, sum(h.slots for h in hosts)), hosts)
 
 
 class Strikes:
     """A host lost in an attempt sits out the next one; one lost in two attempts in a row (the
-    ones it ran in) is out for the rest of the job."""
+    ones it ran in) is out for the rest of the job. Only silence counts against a host: a
+    rank that raised, or a killed process whose host said so, leaves its host in."""
 
     def __init__(self):
         self.count, self.out, self.resting = {}, set(), set()
 
     def update(self, ran_on, losses):
-        lost = {loss.host for loss in losses if loss.gone}
+        lost = {loss.host for loss in losses if loss.kind == HOST_LOST}
         self.resting = lost
         for host in ran_on:
             self.count[host.name] = self.count.get(host.name, 0) + 1 if host.name in lost else 0
@@ -190,7 +203,8 @@ def run_elastic(launch, command_of, environ, max_restarts, min_np, discovery=Non
     on the hosts it lists then (at most ``max_np`` ranks, -n)."""
     run_id = uuid.uuid4().hex[:12]
     folder = _snapshot_folder(run_id)
-    world, strikes, restarts, started = World(launch.nprocs, launch.hosts), Strikes(), 0, time.monotonic()
+    launched = World(launch.nprocs, launch.hosts)
+    world, strikes, restarts, started = launched, Strikes(), 0, time.monotonic()
     try:
         if discovery and not launch.hosts:
             world = _discovered(discovery, strikes, max_np, min_np)
@@ -217,10 +231,7 @@ def run_elastic(launch, command_of, environ, max_restarts, min_np, discovery=Non
                     _say(f"failed ({what}); not restarting")
                     return code
             else:
-                world = survivors(world, losses)
-                world = World(world.nprocs, strikes.usable(world.hosts))
-                if world.hosts:
-                    world = World(min(world.nprocs, sum(h.slots for h in world.hosts)), world.hosts)
+                world = survivors(launched, strikes)
             if world.nprocs < min_np:
                 _say(f"failed ({what}); {world.nprocs} rank(s) left, fewer than --min-np {min_np}: "
                      "not restarting")
