@@ -51,7 +51,7 @@ def test_a_rank_failing_before_distributed_starts_ends_the_job(mpiexec, launcher
 
 
 NOT_A_FAILURE = """
-import subprocess, sys
+import os, subprocess, sys
 import distgrad
 try:
     sys.exit(4)
@@ -60,7 +60,8 @@ except SystemExit:
 child = subprocess.run([sys.executable, "-c", "import sys, distgrad; sys.exit(5)"])
 import distgrad.distributed as dist
 dist.barrier()
-print("done", dist.get_rank(), "child exit code", child.returncode)
+# one write of a whole line: the two ranks share mpiexec's output, and print()'s pieces interleave
+os.write(1, f"done {dist.get_rank()} child exit code {child.returncode}\\n".encode())
 """
 
 
