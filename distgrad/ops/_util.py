@@ -2,6 +2,7 @@
 import functools
 import inspect
 import operator
+import os
 
 import numpy
 
@@ -175,6 +176,13 @@ def names_non_tensors(fn):
                 raise
             raise named from None
     return op
+
+
+def may_read_values(array):
+    """Whether a check may read an array's values on the host: always on NumPy; on a GPU only
+    under DISTGRAD_DEBUG=1, since each read is a device synchronization that stalls the step
+    (PyTorch checks such values with device-side asserts, which CuPy lacks)."""
+    return get_array_module(array) is numpy or os.environ.get("DISTGRAD_DEBUG", "") not in ("", "0")
 
 
 def host_min_max(array):

@@ -13,6 +13,9 @@ class Relu(Function):
     saves_output = True
 
     def forward(self, xp, x):
+        if xp.__name__ != "numpy":  # one launch on a GPU
+            out = self.saved = xp.maximum(x, x.dtype.type(0))
+            return out
         # max(x, 0) taken against an array of zeros, in place: NumPy vectorizes maximum of
         # two arrays but not against a scalar (2x slower: 5.8 vs 3.0 us on 32x128 float32, timeit).
         zeros = xp.zeros(x.shape, dtype=x.dtype)  # zeros_like is a slower Python-level function
@@ -21,9 +24,12 @@ class Relu(Function):
         return out
 
     def backward(self, xp, g):
+        # `!= 0` rather than `> 0`: the output is 0 or positive, or NaN where the input is NaN,
+        # which passes the gradient as in PyTorch.
+        if xp.__name__ != "numpy":  # two launches on a GPU, the same products
+            return (g * (self.saved != 0),)
         # A mask of g's dtype (a product of one dtype is faster than one mixing in booleans),
-        # multiplied in place. `!= 0` rather than `> 0`: the output is 0 or positive, or NaN
-        # where the input is NaN, which passes the gradient as in PyTorch.
+        # multiplied in place.
         mask = (self.saved != 0).astype(g.dtype)
         mask *= g
         return (mask,)

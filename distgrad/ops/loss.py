@@ -6,7 +6,7 @@ from ..errors import OpIndexError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ..tensor_base import TensorBase
 from .activation import log_softmax
-from ._util import binary_operands, host_min_max, require_floating, unbroadcast
+from ._util import binary_operands, host_min_max, may_read_values, require_floating, unbroadcast
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -211,7 +211,9 @@ def _validated(input, target, ignore_index, op):
     n_classes = _check_targets(input, target, op)
     t = target.array
     maybe_ignored = False
-    if t.size:
+    if t.size and not may_read_values(t):
+        maybe_ignored = True  # unchecked on a GPU: the ignore mask is computed on the device instead
+    elif t.size:
         low, high = host_min_max(t)  # two reductions instead of per-element masks, one sync
         maybe_ignored = low <= ignore_index <= high
         if low < 0 or high >= n_classes:

@@ -68,22 +68,18 @@ class MaxPool2d(Function):
         # Gather the taps once into a contiguous (kh*kw, N, C, OH, OW) array: every pass below
         # then reads contiguous memory, several times faster than passes over strided views.
         taps = xp.stack([win[..., k // kw, k % kw] for k in range(kh * kw)])
-        # A running maximum over the taps. PyTorch's rule picks the tap: a strictly larger
-        # value or a NaN takes over, so the first maximum and the last NaN win.
-        best = taps[0].copy()
-        tap = xp.zeros(best.shape, dtype=xp.uint8 if kh * kw <= 256 else xp.int32)
-        for k in range(1, kh * kw):
-            value = taps[k]
-            better = value > best
-            better |= value != value
-            tap += better * (k - tap)  # where(better, k, tap): k > tap, and faster than where
-            xp.maximum(best, value, out=best)  # the same values (NaN propagates)
+        if xp.__name__ == "numpy":
+            best, tap = _running_max_tap(xp, taps)
+        else:  # a few whole-array calls: a GPU pays per launch, not per pass
+            best, tap = _reduced_max_tap(xp, taps)
         self.tap = geometry.tap = tap  # geometry's for return_indices, also when no node is recorded
         self.geometry, self.padded_shape = geometry, padded.shape
         return best
 
     def backward(self, xp, g):
         geometry, kw = self.geometry, self.geometry.kernel[1]
+        if geometry.tiles and xp.__name__ != "numpy":
+            return (_tiled_max_grad(xp, g, self.tap, geometry.kernel),)
         # Tiling windows write every element below once: no zero fill needed.
         target = (xp.empty if geometry.tiles else xp.zeros)(self.padded_shape, dtype=g.dtype)
         for i, j, rows, cols in tap_slices(geometry.kernel, geometry.stride, geometry.dilation, geometry.out_hw):
@@ -93,6 +89,42 @@ class MaxPool2d(Function):
             else:  # each element is in one window at most: write the gradient in place, no add
                 xp.multiply(g, chosen, out=target[..., rows, cols])
         return (crop_hw(target, geometry.pad, geometry.in_hw),)
+
+
+# Both pick the tap by PyTorch's rule: a strictly larger value or a NaN takes over, so the
+# first maximum and the last NaN win.
+def _running_max_tap(xp, taps):
+    """The maximum over the taps (axis 0) and its tap, by a running maximum (NumPy: passes over
+    contiguous memory beat a reduction over the short tap axis)."""
+    best = taps[0].copy()
+    tap = xp.zeros(best.shape, dtype=xp.uint8 if len(taps) <= 256 else xp.int32)
+    for k in range(1, len(taps)):
+        value = taps[k]
+        better = value > best
+        better |= value != value
+        tap += better * (k - tap)  # where(better, k, tap): k > tap, and faster than where
+        xp.maximum(best, value, out=best)  # the same values (NaN propagates)
+    return best, tap
+
+
+def _reduced_max_tap(xp, taps):
+    """The same by reductions over the tap axis, a fixed number of launches for any kernel size."""
+    best = taps.max(axis=0)  # NaN propagates
+    first = taps.argmax(axis=0)  # the first maximum, or the first NaN
+    if taps.dtype.kind != "f":
+        return best, first
+    last_nan = (len(taps) - 1) - xp.isnan(taps[::-1]).argmax(axis=0)
+    return best, xp.where(xp.isnan(best), last_nan, first)
+
+
+def _tiled_max_grad(xp, g, tap, kernel):
+    """Windows that tile the input: each tap's gradient laid out at once, (N, C, OH, kh, OW, kw)
+    being the input's own layout (three launches on a GPU, not two per tap)."""
+    kh, kw = kernel
+    n, c, oh, ow = g.shape
+    chosen = tap[..., None] == xp.arange(kh * kw, dtype=tap.dtype)  # (N, C, OH, OW, kh*kw)
+    per_tap = (g[..., None] * chosen).reshape(n, c, oh, ow, kh, kw)
+    return xp.ascontiguousarray(per_tap.transpose(0, 1, 2, 4, 3, 5)).reshape(n, c, oh * kh, ow * kw)
 
 
 class AvgPool2d(Function):

@@ -1,7 +1,13 @@
 """A NumPy-backed stand-in for CuPy, so that the GPU path runs on a machine without a GPU
 (test_gpu_path_on_fake_cupy.py). Arrays are wrapped: like CuPy's, they refuse implicit
 conversion to NumPy and refuse NumPy arrays as operands, so a silent host/device mix fails.
-No CUDA kernel runs (no_kernels.py routes around the fused ones). Not a complete CuPy."""
+No CUDA kernel runs (no_kernels.py routes around the fused ones). Not a complete CuPy.
+
+``observer`` (None unless benchmarks/gpu_launches.py or a test sets one) is told of each
+device->host read (``synced``: .get(), .item(), .tolist(), bool(), float(), int(), index use)
+and of each call that would launch a kernel on a GPU (``launched``: an operator, a ufunc, a
+reduction, a matmul, a copy; a call whose result is a view of an operand, or an allocation
+without a fill, launches none)."""
 import operator
 import sys
 import time as _time
@@ -35,6 +41,9 @@ class _Device:
     def __hash__(self):
         return self.id
 
+    def __repr__(self):  # CuPy's; distgrad keys its caches of constants by it
+        return "<CUDA Device %d>" % self.id
+
 
 class _Ptr:
     def __init__(self, a):
@@ -65,10 +74,58 @@ def _wrap(x):
     return x
 
 
-def _call(fn, strict=True):
+observer = None
+# calls that allocate or read metadata only: no kernel on a GPU
+_NO_KERNEL = frozenset({"empty", "empty_like", "result_type", "broadcast_shapes", "shape", "ndim", "isscalar",
+                        "can_cast", "promote_types", "dtype", "iinfo", "finfo", "get_array_module", "view"})
+
+
+def _synced(what):
+    if observer is not None:
+        observer.synced(what)
+
+
+def _launched(what):
+    if observer is not None:
+        observer.launched(what)
+
+
+def _arrays_in(values):
+    for v in values:
+        if isinstance(v, _np.ndarray):
+            yield v
+        elif isinstance(v, (list, tuple)):
+            yield from _arrays_in(v)
+
+
+def _observe_call(name, operands, result, wrote_out):
+    """A kernel unless the call only allocates, reads metadata, or returns a view of an operand."""
+    if name in _NO_KERNEL:
+        return
+    results = list(_arrays_in(result if isinstance(result, (list, tuple)) else (result,)))
+    if not wrote_out and not results and not isinstance(result, _np.generic):
+        return  # a Python value (a shape, a dtype): nothing ran on the device
+    if results and all(any(_np.may_share_memory(r, a) for a in operands) for r in results):
+        if not wrote_out:
+            return  # a view
+    _launched(name)
+
+
+def _call(fn, strict=True, owner=None):
+    name = getattr(fn, "__name__", "fn")
+    is_ufunc = isinstance(fn, _np.ufunc)
+
     def call(*args, **kwargs):
-        return _wrap(fn(*_unwrap(args, strict), **_unwrap(kwargs, strict)))
-    call.__name__ = getattr(fn, "__name__", "fn")
+        raw_args, raw_kwargs = _unwrap(args, strict), _unwrap(kwargs, strict)
+        result = fn(*raw_args, **raw_kwargs)
+        if observer is not None:
+            operands = list(_arrays_in(raw_args)) + list(_arrays_in(raw_kwargs.values()))
+            if owner is not None:
+                operands.append(owner)
+            # a ufunc always computes, also into an operand given as its out
+            _observe_call(name, operands, result, is_ufunc or raw_kwargs.get("out") is not None)
+        return _wrap(result)
+    call.__name__ = name
     return call
 
 
@@ -115,6 +172,7 @@ class ndarray:
     data = property(lambda s: _Ptr(s._a))
 
     def get(self, stream=None, out=None):
+        _synced("get")
         if out is not None:
             out[...] = self._a
             return out
@@ -127,12 +185,18 @@ class ndarray:
 
     def __getattr__(self, name):
         attr = getattr(self._a, name)
-        return _call(attr, strict=False) if callable(attr) else _wrap(attr)
+        if name in ("item", "tolist"):
+            _synced(name)
+        return _call(attr, strict=False, owner=self._a) if callable(attr) else _wrap(attr)
 
     def __getitem__(self, key):
-        return _wrap(self._a[_unwrap(key, strict=False)])
+        result = self._a[_unwrap(key, strict=False)]
+        if observer is not None:
+            _observe_call("getitem", [self._a], result, False)  # a gather unless basic indexing
+        return _wrap(result)
 
     def __setitem__(self, key, value):
+        _launched("setitem")
         self._a[_unwrap(key, strict=False)] = _unwrap(value)
 
     def __len__(self):
@@ -142,15 +206,19 @@ class ndarray:
         return (_wrap(r) for r in self._a)
 
     def __bool__(self):
+        _synced("bool")
         return bool(self._a)
 
     def __float__(self):
+        _synced("float")
         return float(self._a)
 
     def __int__(self):
+        _synced("int")
         return int(self._a)
 
     def __index__(self):
+        _synced("index")
         return operator.index(self._a)
 
     def __repr__(self):
@@ -160,17 +228,31 @@ class ndarray:
 
 
 def _binary(op):
-    return lambda self, other: _wrap(op(self._a, _unwrap(other)))
+    def method(self, other):
+        _launched(op.__name__)
+        return _wrap(op(self._a, _unwrap(other)))
+    return method
 
 
 def _reflected(op):
-    return lambda self, other: _wrap(op(_unwrap(other), self._a))
+    def method(self, other):
+        _launched(op.__name__)
+        return _wrap(op(_unwrap(other), self._a))
+    return method
 
 
 def _inplace(op):
     def method(self, other):
+        _launched(op.__name__)
         op(self._a, _unwrap(other))
         return self
+    return method
+
+
+def _unary(op):
+    def method(self):
+        _launched(op.__name__)
+        return _wrap(op(self._a))
     return method
 
 
@@ -183,16 +265,26 @@ for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul"
 for _name in ("lt", "le", "gt", "ge", "eq", "ne"):
     setattr(ndarray, f"__{_name}__", _binary(getattr(operator, _name)))
 for _name in ("neg", "pos", "abs", "invert"):
-    setattr(ndarray, f"__{_name}__", (lambda op: lambda self: _wrap(op(self._a)))(getattr(operator, _name)))
+    setattr(ndarray, f"__{_name}__", _unary(getattr(operator, _name)))
+
+
+def _copied_to_device(a):
+    if observer is not None:
+        observer.copied_to_device(a)
 
 
 def asarray(a, dtype=None, order=None):
     if isinstance(a, ndarray):
-        return a if dtype is None else a.astype(dtype)
+        return a if dtype is None or dtype == a.dtype else a.astype(dtype)
+    _copied_to_device(a)
     return ndarray(_np.array(a, dtype=dtype))
 
 
 def array(a, dtype=None, copy=True, order="K", ndmin=0):
+    if isinstance(a, ndarray):
+        _launched("array")
+    else:
+        _copied_to_device(a)
     return ndarray(_np.array(_unwrap(a, strict=False), dtype=dtype, ndmin=ndmin))
 
 
@@ -206,7 +298,7 @@ def asnumpy(a, stream=None, out=None):
 
 
 def ascontiguousarray(a, dtype=None):
-    return ndarray(_np.ascontiguousarray(_unwrap(a), dtype=dtype))
+    return _call(_np.ascontiguousarray)(a, dtype=dtype)
 
 
 def __getattr__(name):
@@ -288,13 +380,16 @@ def _seed(s=None):
 
 
 def _r(name):
-    return lambda *a, **k: _wrap(getattr(_rng, name)(*a, **k))
+    def draw(*a, **k):
+        _launched("random." + name)
+        return _wrap(getattr(_rng, name)(*a, **k))
+    return draw
 
 
 random = types.SimpleNamespace(
     seed=_seed, random=_r("random"), standard_normal=_r("standard_normal"), normal=_r("normal"),
     uniform=_r("uniform"), permutation=_r("permutation"),
-    randint=lambda low, high=None, size=None, dtype=int: _wrap(_rng.integers(low, high, size=size, dtype=dtype)))
+    randint=lambda low, high=None, size=None, dtype=int: _r("integers")(low, high, size=size, dtype=dtype))
 lib = types.SimpleNamespace(stride_tricks=types.SimpleNamespace(as_strided=_call(
     _np.lib.stride_tricks.as_strided)))
 linalg = types.SimpleNamespace(qr=_call(_np.linalg.qr), norm=_call(_np.linalg.norm), inv=_call(_np.linalg.inv),

@@ -1,0 +1,76 @@
+"""A training step on the GPU reads nothing back from the device: each device->host read (a
+float() of a loss, an index check, a test on a device value) stalls the launch queue until the
+device has caught up. Counted by the NumPy-backed CuPy's observer (fake_cupy/cupy), so these
+run with test_gpu_path_on_fake_cupy.py; the checks that must read values (target and index
+ranges) run on a GPU only under DISTGRAD_DEBUG=1."""
+import numpy as np
+import pytest
+
+import distgrad as dg
+from benchmarks.gpu_launches import StepCounter
+from benchmarks.lib.networks import cnn_layers, mlp_data, mlp_layers
+from distgrad.errors import OpIndexError
+from distgrad.function import Function
+from gpu_support import GPU_ONLY
+
+cupy = pytest.importorskip("cupy")
+pytestmark = GPU_ONLY + [pytest.mark.skipif(not hasattr(cupy, "observer"),
+                                            reason="syncs are counted by the NumPy-backed CuPy of fake_cupy/")]
+
+OPTIMIZERS = {"sgd_momentum": lambda params: dg.optim.SGD(params, lr=0.01, momentum=0.9),
+              "adam": lambda params: dg.optim.Adam(params, lr=1e-3)}
+
+
+def training_step(layers, optimizer, read_loss=False):
+    dg.manual_seed(0)
+    model = layers(dg.nn).cuda()
+    opt = OPTIMIZERS[optimizer](model.parameters())
+    x, y = mlp_data(16, np.random.default_rng(0))
+    inputs, labels = dg.from_numpy(x).cuda(), dg.from_numpy(y).cuda()
+    criterion = dg.nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss = criterion(model(inputs), labels)
+        loss.backward()
+        opt.step()
+        if read_loss:
+            float(loss)
+    return step
+
+
+def counted(step):
+    """The counter after one step, past a warm-up step (the optimizer's state is made in the first)."""
+    step()
+    counter = StepCounter(Function)
+    cupy.observer = counter
+    try:
+        step()
+    finally:
+        cupy.observer = None
+    return counter
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+@pytest.mark.parametrize("layers", [mlp_layers, cnn_layers], ids=["mlp", "cnn"])
+def test_a_training_step_reads_nothing_back_from_the_device(layers, optimizer):
+    counter = counted(training_step(layers, optimizer))
+    assert not counter.syncs, "device->host reads in the step:\n" + "\n".join(
+        "%d x %s" % (n, where) for where, n in counter.syncs.items())
+    assert sum(counter.launches.values()) > 10  # the step did run on the device
+
+
+def test_the_counter_sees_a_read_of_the_loss():
+    counter = counted(training_step(mlp_layers, "sgd_momentum", read_loss=True))
+    [(where, n)] = counter.syncs.items()
+    assert n == 1 and "test_gpu_step_syncs.py" in where and "float(loss)" in where, where
+
+
+def test_target_range_is_checked_on_the_gpu_under_debug(monkeypatch):
+    logits = dg.zeros((2, 3), device="cuda")
+    out_of_range = dg.tensor([0, 3], device="cuda")
+    monkeypatch.setenv("DISTGRAD_DEBUG", "1")
+    with pytest.raises(OpIndexError, match="out of bounds"):
+        dg.nn.functional.cross_entropy(logits, out_of_range)
+    with pytest.raises(OpIndexError, match="out of range"):
+        dg.nn.functional.embedding(out_of_range, dg.zeros((3, 4), device="cuda"))
