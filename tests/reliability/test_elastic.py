@@ -45,11 +45,11 @@ def check_each_sample_once(tmp_path, output, epochs):
 
 def trained_samples(tmp_path, resumed_from):
     """{epoch: Counter of samples} over every attempt, leaving out the steps each failure lost
-    (those after the step the next attempt resumed from)."""
+    (those after the step the next attempt that trained resumed from)."""
     seen = defaultdict(Counter)
     for log in tmp_path.glob("samples.a*.r*"):
         attempt = int(re.search(r"\.a(\d+)\.", log.name)[1])
-        kept_until = resumed_from.get(attempt + 1, float("inf"))
+        kept_until = min((step for a, step in resumed_from.items() if a > attempt), default=float("inf"))
         for line in log.read_text().splitlines():
             epoch, step, *indices = map(int, line.split())
             if step <= kept_until:
@@ -116,6 +116,20 @@ def test_a_slot_taken_away_the_rest_of_the_epoch_is_resharded_over_the_rank_left
     last = int(re.search(r"done: epoch 3, step (\d+)", job.output)[1])
     assert last == 24 + 16 + 16 + 48  # epoch 1, 16 steps of epoch 2 on 2 ranks, the rest on 1
     assert f"lr {0.05 * 0.9 ** (last // 10):.6g}" in job.output
+
+
+def test_a_rank_killed_while_restoring_the_next_attempt_restores_the_same_commit(tmp_path):
+    # Rank 1 is SIGKILLed at step 30, then again inside attempt 1's restore: attempt 2 restores
+    # the commit attempt 1 was restoring (a restore only reads), and the job finishes.
+    job = elastic_job(tmp_path, ["--max-restarts", "2", "--min-np", "1"],
+                      ["--kill", "0:1:30", "--kill-in-restore", "1:1"])
+    assert job.returncode == 0, job.output
+    assert job.lines(r"\[elastic rank 1\] fault kill in restore"), job.output
+    assert len(job.lines(r"^distgrad-run: restart \d/2: ")) == 2, job.output
+    runs = attempts(job.output)
+    assert [(a, w) for a, w, _ in runs] == [(0, 2), (2, 2)], job.output  # attempt 1 never trained
+    assert runs[1][2] == 28  # the last commit before step 30 (every 4 steps)
+    check_each_sample_once(tmp_path, job.output, EPOCHS)
 
 
 def test_fewer_slots_than_min_np_ends_the_job_without_a_restart(tmp_path):

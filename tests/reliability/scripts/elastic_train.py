@@ -5,7 +5,9 @@
 A 16-32-4 MLP on synthetic data, SGD with momentum and a StepLR schedule, an ElasticSampler,
 an elastic.State committed every --commit-every steps and at the end of each epoch.
 ``--kill A:R:S`` SIGKILLs rank R at global step S in attempt A (DISTGRAD_RESTART_COUNT);
-``--raise A:R:S`` makes it raise there instead (the rank fails, its host stays).
+``--raise A:R:S`` makes it raise there instead (the rank fails, its host stays);
+``--kill-in-restore A:R`` SIGKILLs rank R of attempt A inside State.restore(), after the ranks
+agreed on the snapshot and before it arrives.
 ``--keep-global-batch``: after ranks are lost, each rank accumulates several batches per step
 (ElasticSampler(keep_global_batch=True), elastic.steps and micro_steps).
 ``--mnist DIR``: the seed MLP (784-128-10) on MNIST's 60,000 training images instead (no LR
@@ -40,6 +42,7 @@ ARGS.add_argument("--gamma", type=float, default=None, help="StepLR's every 10 s
 ARGS.add_argument("--step-seconds", type=float, default=0.0, help="sleep this long in every step (slower jobs)")
 ARGS.add_argument("--kill", action="append", default=[], metavar="ATTEMPT:RANK:STEP")
 ARGS.add_argument("--raise", dest="raise_", action="append", default=[], metavar="ATTEMPT:RANK:STEP")
+ARGS.add_argument("--kill-in-restore", action="append", default=[], metavar="ATTEMPT:RANK")
 args = ARGS.parse_args()
 
 attempt = int(os.environ.get("DISTGRAD_RESTART_COUNT", "0"))
@@ -82,6 +85,14 @@ scheduler = optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=gamma)
 sampler = ElasticSampler(data, shuffle=True, seed=1, keep_global_batch=args.keep_global_batch)
 loader = DataLoader(data, batch_size=args.batch, sampler=sampler)
 state = State(ddp, optimizer, scheduler, sampler, epoch=1, step=0)
+if f"{attempt}:{rank}" in args.kill_in_restore:
+    import distgrad.distributed.elastic.state as state_module
+
+    def dying_broadcast(*_, **__):
+        say(f"fault kill in restore (t={time.time():.3f})")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    state_module.broadcast_object = dying_broadcast  # restore's step that sends the snapshot
 state.restore()
 per_step = sampler.micro_batches_per_step()
 say(f"attempt {attempt}: {size} rank(s), from epoch {state.epoch} step {state.step} (t={time.time():.3f}), "
