@@ -2,7 +2,7 @@
 float() of a loss, an index check, a test on a device value) stalls the launch queue until the
 device has caught up. Counted by the NumPy-backed CuPy's observer (fake_cupy/cupy), so these
 run with test_gpu_path_on_fake_cupy.py; the checks that must read values (target and index
-ranges) run on a GPU only under DISTGRAD_DEBUG=1."""
+ranges, binary_cross_entropy's probabilities) run on a GPU only under DISTGRAD_DEBUG=1."""
 import numpy as np
 import pytest
 
@@ -60,13 +60,32 @@ def test_a_training_step_reads_nothing_back_from_the_device(layers, optimizer):
     assert sum(counter.launches.values()) > 10  # the step did run on the device
 
 
+LOSSES = {
+    "cross_entropy": lambda F, x, classes, p: F.cross_entropy(x, classes),
+    "nll_loss": lambda F, x, classes, p: F.nll_loss(F.log_softmax(x, dim=1), classes),
+    "binary_cross_entropy": lambda F, x, classes, p: F.binary_cross_entropy(dg.sigmoid(x), p),
+    "bce_with_logits": lambda F, x, classes, p: F.binary_cross_entropy_with_logits(x, p),
+    "mse_loss": lambda F, x, classes, p: F.mse_loss(x, p),
+}
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_a_loss_and_its_backward_read_nothing_back(loss):
+    rng = np.random.default_rng(0)
+    x = dg.tensor(rng.standard_normal((8, 5)).astype(np.float32), device="cuda", requires_grad=True)
+    classes = dg.tensor(rng.integers(0, 5, 8), device="cuda")
+    p = dg.tensor(rng.random((8, 5)).astype(np.float32), device="cuda")
+    counter = counted(lambda: LOSSES[loss](dg.nn.functional, x, classes, p).backward())
+    assert not counter.syncs, "device->host reads:\n" + "\n".join(counter.syncs)
+
+
 def test_the_counter_sees_a_read_of_the_loss():
     counter = counted(training_step(mlp_layers, "sgd_momentum", read_loss=True))
     [(where, n)] = counter.syncs.items()
     assert n == 1 and "test_gpu_step_syncs.py" in where and "float(loss)" in where, where
 
 
-def test_target_range_is_checked_on_the_gpu_under_debug(monkeypatch):
+def test_value_checks_run_on_the_gpu_under_debug(monkeypatch):
     logits = dg.zeros((2, 3), device="cuda")
     out_of_range = dg.tensor([0, 3], device="cuda")
     monkeypatch.setenv("DISTGRAD_DEBUG", "1")
@@ -74,3 +93,5 @@ def test_target_range_is_checked_on_the_gpu_under_debug(monkeypatch):
         dg.nn.functional.cross_entropy(logits, out_of_range)
     with pytest.raises(OpIndexError, match="out of range"):
         dg.nn.functional.embedding(out_of_range, dg.zeros((3, 4), device="cuda"))
+    with pytest.raises(RuntimeError, match="between 0 and 1"):
+        dg.nn.functional.binary_cross_entropy(logits + 2, dg.zeros((2, 3), device="cuda"))
