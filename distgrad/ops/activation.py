@@ -143,6 +143,24 @@ def _gelu_parts(xp, flat):
     return out, d
 
 
+def _gelu_parts_erf(xp, x):
+    """GELU and its derivative from CuPy's error function (one kernel, exact to the dtype):
+    12 launches on a GPU, where the fitted polynomial of _gelu_parts takes 24 (and the float64
+    series of _gelu_parts_float64 over 200)."""
+    from cupyx.scipy.special import erf  # CuPy's companion; only reached with CuPy arrays
+    cdf = erf(x * (1 / math.sqrt(2)))
+    cdf += 1
+    cdf *= 0.5
+    out = x * cdf
+    derivative = x * x
+    derivative *= -0.5
+    xp.exp(derivative, out=derivative)
+    derivative *= x
+    derivative *= 1 / math.sqrt(2 * math.pi)
+    derivative += cdf  # Phi(x) + x phi(x)
+    return out, derivative
+
+
 def _gelu_parts_float64(xp, x):
     """As _gelu_parts to full float64 precision (1e-13), from the precise erfc."""
     cdf = 0.5 * erfc_precise(xp, -x / math.sqrt(2))
@@ -158,6 +176,9 @@ class Gelu(Function):
         if approximate == "tanh":
             inner = self._SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
             return 0.5 * x * (1 + xp.tanh(inner))
+        if xp.__name__ != "numpy":  # float16 in float32, as below
+            out, self.derivative = _gelu_parts_erf(xp, x.astype(xp.float32) if x.dtype == xp.float16 else x)
+            return out.astype(x.dtype, copy=False)
         if x.dtype == xp.float64:
             out, self.derivative = _gelu_parts_float64(xp, x)
             return out
