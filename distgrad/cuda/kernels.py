@@ -61,7 +61,8 @@ ELEMENTWISE = {
     # numpy.maximum's NaN rule: a NaN on either side wins
     "adam_amsgrad": (_ADAM_IN, "T p, T m, T v, T vmax", _ADAM_BODY.replace(
         "{second}", "vmax = (v > vmax || v != v) ? v : vmax; T second = vmax;")),
-    # softmax minus one-hot, times the upstream gradient; rows whose target is ignored get 0
+    # softmax minus one-hot, times the upstream gradient; rows whose target is ignored get 0,
+    # rows whose target is out of range NaN
     "cross_entropy_backward": (
         "raw T x, raw T lse, raw I t, raw T scale, int64 c, int64 ignore, bool per_row", "T grad",
         """
@@ -69,6 +70,8 @@ ELEMENTWISE = {
         long long target = t[row];
         if (target == ignore) {
             grad = T(0);
+        } else if (target < 0 || target >= c) {
+            grad = T(nan(""));  // a bad target, unchecked on the GPU: NaN, never a wrong gradient
         } else {
             T p = exp(x[k] - lse[row]);
             grad = (col == target ? p - T(1) : p) * scale[per_row ? row : 0];
@@ -81,8 +84,8 @@ ELEMENTWISE = {
 
 RAW = {
     # One warp per row: lanes stride over the classes and combine with shuffles. Writes the
-    # row's log-sum-exp, its loss (lse - x[target], 0 when ignored) to stats[row] and 1 or 0
-    # (counted or ignored) to stats[n + row].
+    # row's log-sum-exp, its loss (lse - x[target], 0 when ignored, NaN when the target is out
+    # of range) to stats[row] and 1 or 0 (counted or ignored) to stats[n + row].
     "cross_entropy_forward": """
 typedef {ctype} T;
 extern "C" __global__ void cross_entropy_forward(const T* x, const long long* t, long long n,
@@ -104,8 +107,9 @@ extern "C" __global__ void cross_entropy_forward(const T* x, const long long* t,
         T l = m + log(s);
         long long target = t[row];
         bool counted = target != ignore;
+        bool bad = counted && (target < 0 || target >= c);  // unchecked on the GPU: NaN, no stray read
         lse[row] = l;
-        stats[row] = counted ? l - xr[target] : T(0);
+        stats[row] = bad ? T(nan("")) : counted ? l - xr[target] : T(0);
         stats[n + row] = counted ? T(1) : T(0);
     }
 }

@@ -185,6 +185,20 @@ def may_read_values(array):
     return get_array_module(array) is numpy or os.environ.get("DISTGRAD_DEBUG", "") not in ("", "0")
 
 
+def out_of_range_poison(xp, indices, size, dtype, ignore_index=None):
+    """What an op adds to its result (and gradient) when it could not check ``indices`` on the
+    host (may_read_values): a 0-d device array, NaN when an index other than ``ignore_index``
+    lies outside [0, size), else 0. A bad index then shows as NaN in the loss and gradients,
+    never as the silently wrapped-around row CuPy's indexing gives (PyTorch stops at a
+    device-side assert). Computed on the device: no synchronization."""
+    as_unsigned = indices.astype(xp.int64, copy=False).view(xp.uint64)  # a negative index is huge
+    bad = as_unsigned >= size
+    if ignore_index is not None:
+        bad &= indices != ignore_index
+    dtype = numpy.dtype(dtype)
+    return xp.where(bad.any(), dtype.type(numpy.nan), dtype.type(0))
+
+
 def host_min_max(array):
     """The (min, max) of a non-empty array as Python numbers, read back in one transfer: each
     int() of a CuPy value is a device synchronization (index checks of embedding, losses)."""

@@ -4,14 +4,18 @@ import numpy
 from ..errors import OpIndexError, OpNotImplementedError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ..tensor_base import TensorBase
-from ._util import host_min_max, may_read_values
+from ._util import host_min_max, may_read_values, out_of_range_poison
 from .indexing import scatter_add
 
 
 class Embedding(Function):
-    def forward(self, xp, weight, indices, padding_idx):
-        self.indices, self.num_rows, self.padding_idx = indices, weight.shape[0], padding_idx
-        return weight[indices]
+    def forward(self, xp, weight, indices, padding_idx, unchecked=False):
+        self.num_rows, self.padding_idx, self.poison = weight.shape[0], padding_idx, None
+        if unchecked:  # any index in range (CuPy would wrap one around): poison says it was bad
+            self.poison = out_of_range_poison(xp, indices, self.num_rows, weight.dtype)
+            indices = xp.clip(indices, 0, self.num_rows - 1)
+        self.indices = indices
+        return weight[indices] if self.poison is None else weight[indices] + self.poison
 
     def backward(self, xp, g):
         gw = xp.zeros((self.num_rows, g.shape[-1]), dtype=g.dtype)
@@ -22,6 +26,8 @@ class Embedding(Function):
             scatter_add(xp, gw, self.indices.reshape(-1), g.reshape(-1, g.shape[-1]))
         if self.padding_idx is not None:
             gw[self.padding_idx] = 0
+        if self.poison is not None:
+            gw += self.poison
         return (gw,)
 
 
@@ -48,8 +54,10 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         raise OpRuntimeError("embedding", f"weight must be 2-D (num_embeddings, embedding_dim), got shape "
                                           f"{tuple(weight.shape)}")
     rows = weight.shape[0]
-    # on a GPU the range is checked only under DISTGRAD_DEBUG=1: reading it back stalls the step
-    low, high = host_min_max(indices) if indices.size and may_read_values(indices) else (0, -1)
+    # On a GPU the range is read back only under DISTGRAD_DEBUG=1 (a read stalls the step);
+    # else a bad index makes the output and gradients NaN (out_of_range_poison).
+    checked = may_read_values(indices)
+    low, high = host_min_max(indices) if indices.size and checked else (0, -1)
     if low < 0 or high >= rows:
         raise OpIndexError("embedding", f"index {low if low < 0 else high} is out of range for a weight of shape "
                                         f"{tuple(weight.shape)} (input of shape {tuple(indices.shape)})")
@@ -57,4 +65,4 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         if not -rows <= padding_idx < rows:
             raise OpValueError("embedding", f"padding_idx {padding_idx} must be within the {rows} embeddings")
         padding_idx %= rows
-    return Embedding.apply(weight, indices=indices, padding_idx=padding_idx)
+    return Embedding.apply(weight, indices=indices, padding_idx=padding_idx, unchecked=not checked and indices.size > 0)

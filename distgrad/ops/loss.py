@@ -6,7 +6,8 @@ from ..errors import OpIndexError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ..tensor_base import TensorBase
 from .activation import log_softmax
-from ._util import binary_operands, host_min_max, may_read_values, require_floating, unbroadcast
+from ._util import (binary_operands, host_min_max, may_read_values, out_of_range_poison, require_floating,
+                    unbroadcast)
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -40,10 +41,11 @@ class CrossEntropy(Function):
     saves_inputs = True
 
     def forward(self, xp, logits, target, weight=None, ignore_index=-100, reduction="mean",
-                label_smoothing=0.0, maybe_ignored=True):
+                label_smoothing=0.0, maybe_ignored=True, unchecked=False):
         x = xp.ascontiguousarray(_classes_first(xp, logits))  # (C, M)
         t = target.reshape(-1)
         c, m = x.shape
+        self.poison = out_of_range_poison(xp, t, c, x.dtype, ignore_index) if unchecked else None
         shifted = x - x.max(axis=0)
         exp = xp.exp(shifted)
         total = exp.sum(axis=0)
@@ -52,6 +54,8 @@ class CrossEntropy(Function):
         if maybe_ignored:
             valid = t != ignore_index
             t = xp.where(valid, t, 0)
+        if unchecked:  # any index in range (CuPy would wrap one around): poison says it was bad
+            t = xp.clip(t, 0, c - 1)
         if weight is not None:  # per-sample weights, None when every sample weighs 1
             w_row = weight[t] if valid is None else weight[t] * valid
         else:
@@ -71,6 +75,8 @@ class CrossEntropy(Function):
             loss *= w_row
         if valid is not None:  # an ignored sample adds 0, even where its logits are not finite
             loss = xp.where(valid, loss, 0)
+        if self.poison is not None:
+            loss = loss + self.poison
         if reduction == "none":
             out, denom = loss.reshape((logits.shape[0],) + tuple(logits.shape[2:])), None
         elif reduction == "sum":
@@ -106,6 +112,8 @@ class CrossEntropy(Function):
             grad *= g.reshape(-1)
         else:
             grad *= g if denom is None else g / _nonzero(xp, denom)
+        if self.poison is not None:
+            grad += self.poison
         return _classes_back(xp, grad, self.shape), None
 
 
@@ -118,14 +126,20 @@ def _nonzero(xp, denom):
 
 
 class NllLoss(Function):
-    def forward(self, xp, logp, target, weight=None, ignore_index=-100, reduction="mean"):
+    def forward(self, xp, logp, target, weight=None, ignore_index=-100, reduction="mean", unchecked=False):
         x = _classes_first(xp, logp)
         t = target.reshape(-1)
         valid = t != ignore_index
         safe_t = xp.where(valid, t, 0)
+        self.poison = None
+        if unchecked:  # see CrossEntropy
+            self.poison = out_of_range_poison(xp, t, x.shape[0], x.dtype, ignore_index)
+            safe_t = xp.clip(safe_t, 0, x.shape[0] - 1)
         w_row = valid.astype(x.dtype) if weight is None else weight[safe_t] * valid
         cols = xp.arange(x.shape[1])
         loss = xp.where(valid, -x[safe_t, cols] * w_row, 0)  # 0 for an ignored sample, even at inf
+        if self.poison is not None:
+            loss = loss + self.poison
         denom = None
         if reduction == "none":
             out = loss.reshape((logp.shape[0],) + tuple(logp.shape[2:]))
@@ -144,6 +158,8 @@ class NllLoss(Function):
         coeff = -w_row * (g.reshape(-1) if self.reduction == "none" else
                           (g if denom is None else g / _nonzero(xp, denom)))
         grad[t, cols] = coeff
+        if self.poison is not None:
+            grad += self.poison
         return _classes_back(xp, grad, self.shape), None
 
 
@@ -206,13 +222,15 @@ def _check_targets(input, target, op):
 
 
 def _validated(input, target, ignore_index, op):
-    """(input, target, whether a target may equal ignore_index), after checking that every
-    other target is a class index."""
+    """(input, target, whether a target may equal ignore_index, whether the targets went
+    unchecked), after checking that every other target is a class index. On a GPU they are
+    read back only under DISTGRAD_DEBUG=1 (a read stalls the step); unchecked, the op makes
+    its loss and gradients NaN for a bad one (out_of_range_poison)."""
     n_classes = _check_targets(input, target, op)
     t = target.array
-    maybe_ignored = False
+    maybe_ignored = unchecked = False
     if t.size and not may_read_values(t):
-        maybe_ignored = True  # unchecked on a GPU: the ignore mask is computed on the device instead
+        maybe_ignored = unchecked = True  # the ignore mask and the range are left to the device
     elif t.size:
         low, high = host_min_max(t)  # two reductions instead of per-element masks, one sync
         maybe_ignored = low <= ignore_index <= high
@@ -223,8 +241,8 @@ def _validated(input, target, ignore_index, op):
                 raise OpIndexError(op, f"target {int(bad[0])} is out of bounds for {n_classes} classes "
                                        f"(input shape {tuple(input.shape)})")
     if input.ndim == 1:  # a single sample
-        return input.unsqueeze(0), target.reshape(1), maybe_ignored
-    return input, target, maybe_ignored
+        return input.unsqueeze(0), target.reshape(1), maybe_ignored, unchecked
+    return input, target, maybe_ignored, unchecked
 
 
 def _cross_entropy_probabilities(input, target, weight, ignore_index, reduction, label_smoothing, n_classes):
@@ -264,14 +282,15 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                                             n_classes)
     weight = _check_weight(weight, n_classes, input, "cross_entropy")
     squeeze = input.ndim == 1
-    input, target, maybe_ignored = _validated(input, target, ignore_index, "cross_entropy")
+    input, target, maybe_ignored, unchecked = _validated(input, target, ignore_index, "cross_entropy")
     if input.is_cuda and weight is None and not label_smoothing:
         from ..cuda import fused_loss  # CuPy kernels; reached only with GPU tensors
         if fused_loss.supports(input):
             out = fused_loss.FusedCrossEntropy.apply(input, target, ignore_index=ignore_index, reduction=reduction)
             return out.reshape(()) if squeeze and reduction == "none" else out
     out = CrossEntropy.apply(input, target, weight=weight, ignore_index=ignore_index, reduction=reduction,
-                             label_smoothing=max(float(label_smoothing), 0.0), maybe_ignored=maybe_ignored)
+                             label_smoothing=max(float(label_smoothing), 0.0), maybe_ignored=maybe_ignored,
+                             unchecked=unchecked)
     return out.reshape(()) if squeeze and reduction == "none" else out
 
 
@@ -281,8 +300,9 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     _check_reduction(reduction, "nll_loss")
     weight = _check_weight(weight, _check_logits(input, "nll_loss"), input, "nll_loss")
     squeeze = input.ndim == 1
-    input, target, _ = _validated(input, target, ignore_index, "nll_loss")
-    out = NllLoss.apply(input, target, weight=weight, ignore_index=ignore_index, reduction=reduction)
+    input, target, _, unchecked = _validated(input, target, ignore_index, "nll_loss")
+    out = NllLoss.apply(input, target, weight=weight, ignore_index=ignore_index, reduction=reduction,
+                        unchecked=unchecked)
     return out.reshape(()) if squeeze and reduction == "none" else out
 
 

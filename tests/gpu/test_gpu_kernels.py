@@ -130,6 +130,19 @@ def test_cross_entropy_kernels_match_reference(n, c, dtype):
         np.testing.assert_allclose(back(got), grad * factor, rtol=tol["rtol"], atol=atol)
 
 
+def test_cross_entropy_kernels_make_a_bad_target_nan_without_reading_past_the_row():
+    # unchecked on the GPU (no DISTGRAD_DEBUG): the row's loss and gradient are NaN
+    x = np.zeros((4, 3), np.float32)
+    t = np.array([0, 3, -100, -2])
+    lse, stats = kernels.cross_entropy_forward(gpu(x), gpu(t), -100)
+    loss = back(stats[0])
+    assert loss[0] == pytest.approx(np.log(3)) and np.isnan(loss[1]) and loss[2] == 0 and np.isnan(loss[3])
+    np.testing.assert_array_equal(back(stats[1]), [1, 1, 0, 1])
+    grad = back(kernels.cross_entropy_backward(gpu(x), lse, gpu(t), gpu(np.ones(1, np.float32)), -100))
+    assert np.isfinite(grad[0]).all() and (grad[2] == 0).all()
+    assert np.isnan(grad[1]).all() and np.isnan(grad[3]).all()
+
+
 # ----------------------------------------------------------------- bias + ReLU
 def test_bias_relu_kernels_match_reference():
     rng = np.random.default_rng(5)

@@ -95,3 +95,36 @@ def test_value_checks_run_on_the_gpu_under_debug(monkeypatch):
         dg.nn.functional.embedding(out_of_range, dg.zeros((3, 4), device="cuda"))
     with pytest.raises(RuntimeError, match="between 0 and 1"):
         dg.nn.functional.binary_cross_entropy(logits + 2, dg.zeros((2, 3), device="cuda"))
+
+
+BAD_INDEX = {  # an out-of-range class or row next to good ones and an ignored target
+    "cross_entropy": lambda F, x, t: F.cross_entropy(x, t),
+    "cross_entropy_weighted": lambda F, x, t: F.cross_entropy(x, t, weight=dg.ones(5, device="cuda")),
+    "cross_entropy_none": lambda F, x, t: F.cross_entropy(x, t, reduction="none").sum(),
+    "nll_loss": lambda F, x, t: F.nll_loss(F.log_softmax(x, dim=1), t),
+    "embedding": lambda F, x, t: (F.embedding(t * (t != -100), x) ** 2).sum(),  # rows; -100 taken as 0
+}
+
+
+@pytest.mark.parametrize("bad", [5, -3, 99])
+@pytest.mark.parametrize("op", list(BAD_INDEX))
+def test_an_unchecked_bad_index_makes_the_loss_and_gradient_nan_not_wrong(op, bad):
+    # Without DISTGRAD_DEBUG the GPU reads no index back; a bad one must still show, as NaN.
+    x = dg.tensor(np.random.default_rng(1).standard_normal((5, 5)).astype(np.float32), device="cuda",
+                  requires_grad=True)
+    good = dg.tensor([0, 4, -100, 2, 1], device="cuda")
+    fine = BAD_INDEX[op](dg.nn.functional, x, good)
+    fine.backward()
+    assert np.isfinite(float(fine)) and np.isfinite(x.grad.cpu().numpy()).all()
+    x.grad = None
+    t = good.clone()
+    t[3] = bad
+    counter = StepCounter(Function)
+    cupy.observer = counter
+    try:
+        loss = BAD_INDEX[op](dg.nn.functional, x, t)
+        loss.backward()
+    finally:
+        cupy.observer = None
+    assert not counter.syncs
+    assert np.isnan(float(loss)) and np.isnan(x.grad.cpu().numpy()).all(), op
