@@ -9,11 +9,12 @@
             state.commit()          # cheap: local shared memory
     state.save("ckpt.dgc")          # durable: rank 0 writes to disk
 
-A commit writes the snapshot of every rank to local fast storage (DISTGRAD_ELASTIC_DIR, a
-folder in /dev/shm that distgrad-run --max-restarts keeps across attempts). Each rank has two
-slot files and overwrites the older one in place, marking it invalid in its header until the
-whole snapshot is written, so a failure in the middle of a commit leaves the previous one
-whole in the other slot. A slot file is
+A commit writes a snapshot to local fast storage (DISTGRAD_ELASTIC_DIR, a folder in /dev/shm
+that distgrad-run --max-restarts keeps across attempts, one per host). Replicas are equal, so
+one rank per host (local rank 0) writes it: a host's shared memory holds one copy, not one a
+rank. The writer has two slot files and overwrites the older one in place, marking it invalid
+in its header until the whole snapshot is written, so a failure in the middle of a commit
+leaves the previous one whole in the other slot. A slot file is
 
     header (magic, commits: 0 while being written, data length, metadata length)
     data: each tensor's bytes, at 64-byte aligned offsets from byte 64
@@ -23,17 +24,16 @@ A commit must cost little next to the steps between commits (benchmarks/elastic_
 so each State keeps both of its slot files mapped: the arrays are copied straight into the
 mapping, with no pickle of them and no bytes in between, and only the small metadata is
 pickled (a fresh file would cost the kernel new pages: 4 to 7 times slower; a pickle of the
-whole state written to the file made a commit of the seed MLP twice as long). A snapshot is neither checksummed nor synced: it is read
-back only by this job, from a folder only its user may write (0700), out of memory that a lost
+whole state written to the file made a commit of the seed MLP twice as long). A snapshot is
+neither checksummed nor synced: it is read back only by this job, from a folder only its user may write (0700), out of memory that a lost
 process does not take with it. Even so its metadata is read by an unpickler that builds nothing
 but containers, numbers, strings, NumPy arrays and array references, and a reference outside
 the data or to objects is refused. The durable ``save`` goes through distgrad.save.
 
 At start-up ``restore`` gathers which snapshots every rank can see, picks the newest (the
 most commits), and the lowest rank holding it broadcasts the file's bytes; a snapshot that
-cannot be read is skipped for the next newest. Replicas are equal, so any rank's snapshot
-serves all. A script run without distgrad-run keeps its snapshots in a folder of its own,
-removed when it exits.
+cannot be read is skipped for the next newest. A script run without distgrad-run keeps its
+snapshots in a folder of its own (every rank writes there), removed when it exits.
 """
 import atexit
 import glob
@@ -57,7 +57,7 @@ from ...creation import tensor
 from ...serialization import CheckpointError, load, save
 from ...tensor import Tensor
 from ...world.groups import get_rank, get_world_size
-from ...world.state import communicator
+from ...world.state import communicator, get_local_rank
 from ..collectives import all_gather_object, barrier, broadcast_object
 
 _OWN = ("model", "optimizer", "scheduler", "sampler", "commits")
@@ -93,6 +93,8 @@ class State:
             setattr(self, name, value)
         self.commits = 0  # over every attempt of the job: the newest snapshot has the most
         self.folder = _snapshot_folder()
+        # distgrad-run's folder is the host's: its ranks share it (a folder of one's own is not)
+        self._host_shares_folder = bool(os.environ.get("DISTGRAD_ELASTIC_DIR"))
         self._slots = {}  # path: _Slot, mapped from the first commit into it on
         weakref.finalize(self, _close_slots, self._slots)
 
@@ -107,8 +109,12 @@ class State:
         return state
 
     def commit(self):
-        """Snapshot the state into local shared memory (every rank, at the same steps)."""
+        """Snapshot the state into local shared memory (every rank calls it, at the same
+        steps). The replicas are equal, so one rank per host writes: the others only count
+        the commit (restore finds the host's snapshots whichever rank wrote them)."""
         self.commits += 1
+        if self._host_shares_folder and get_local_rank() != 0:
+            return
         path = os.path.join(self.folder, f"rank{get_rank()}.{self.commits % 2}.snapshot")
         slot = self._slots.setdefault(path, _Slot(path))  # a _Slot maps nothing until written
         try:
