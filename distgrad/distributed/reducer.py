@@ -282,15 +282,15 @@ class Reducer:
         self._launch_ready()
         flags_carried = self.compression in _FLAG_SAFE_COMPRESSORS
         used = None if flags_carried else self._start_used_flags()
-        some_missing = False
+        missing_counts = []
         for bucket in self.buckets:
             bucket.work.wait()
             if bucket.sent is not bucket.flat:
                 bucket.flat[...] = self.compression.decompress(bucket.sent, bucket.ctx)
             bucket.sent = bucket.work = bucket.ctx = None
-            some_missing = some_missing or bool(bucket.flat[-1] > 0)  # a sum of 0/1s: > 0 on every rank alike
+            missing_counts.append(bucket.flat[-1:])  # a sum of 0/1s: > 0 on every rank alike
         if used is None:
-            if not some_missing:
+            if not _any_positive(missing_counts):
                 return None
             used = self._start_used_flags()
         used[1].wait()
@@ -367,3 +367,12 @@ def _tensors_in(obj):
     elif isinstance(obj, dict):
         for item in obj.values():
             yield from _tensors_in(item)
+
+
+def _any_positive(counts):
+    """Whether any of these one-element arrays is > 0, read back at once: on a GPU each
+    read is a device synchronization, so one a step rather than one a bucket."""
+    if not counts:
+        return False
+    xp = get_array_module(counts[0])
+    return bool((xp.concatenate(counts) > 0).any()) if len(counts) > 1 else bool(counts[0][0] > 0)
