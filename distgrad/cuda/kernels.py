@@ -10,6 +10,7 @@ Nothing here imports CuPy: ``distgrad.backend.cupy`` is None without it, and the
 functions are only called with CuPy arrays.
 """
 import functools
+import math
 
 import numpy
 
@@ -42,6 +43,37 @@ _ADAM_BODY = """
     T denom = sqrt(second) / bc2_sqrt + eps;
     p = p + (m * step_size) / denom;
 """
+
+# One LSTM step's pointwise work, gates in ops/rnn.py's order o, i, f, g: each gate is a
+# (rows, H) view of one (rows, 4H) array. Sigmoid gates arrive halved (their weights are), so
+# sigmoid(x) = 0.5 tanh(x / 2) + 0.5 is one tanh, as in the generic path. Every product and sum
+# is in the generic path's order, so only tanh's own rounding can differ from NumPy's.
+_LSTM_BACKWARD_SAVED = "T o_act, T i_act, T f_act, T g_act, T tanh_c, T c_prev"
+_LSTM_BACKWARD_OUT = "T o_grad, T i_grad, T f_grad, T g_grad, T dc"
+_LSTM_BACKWARD_BODY = """
+    {dh_total}
+    T dc_total = dc + dh_total * (o_act * (T(1) - tanh_c * tanh_c));
+    o_grad = dh_total * ((o_act * (T(1) - o_act)) * tanh_c);
+    i_grad = dc_total * ((i_act * (T(1) - i_act)) * g_act);
+    f_grad = dc_total * ((f_act * (T(1) - f_act)) * c_prev);
+    g_grad = dc_total * ((T(1) - g_act * g_act) * i_act);
+    dc = dc_total * f_act;  // the gradient of the previous cell state
+"""
+
+# GELU and its derivative, products in activation.py's order; constants as Python rounds them.
+_GELU_BODY = """
+    T cdf = (erf(x * T({inv_sqrt2!r})) + T(1)) * T(0.5);
+    out = x * cdf;
+    derivative = (exp((x * x) * T(-0.5)) * x) * T({inv_sqrt_2pi!r}) + cdf;  // Phi(x) + x phi(x)
+""".format(inv_sqrt2=1 / math.sqrt(2), inv_sqrt_2pi=1 / math.sqrt(2 * math.pi))
+_GELU_TANH_BODY = """
+    T k = T({sqrt_2_over_pi!r});
+    T th = tanh(k * (x + T(0.044715) * pow(x, T(3))));
+    T half_x = T(0.5) * x;
+    out = half_x * (T(1) + th);
+    T d_inner = k * (T(1) + (T({three_c!r}) * x) * x);
+    derivative = T(0.5) * (T(1) + th) + (half_x * (T(1) - th * th)) * d_inner;
+""".format(sqrt_2_over_pi=math.sqrt(2 / math.pi), three_c=3 * 0.044715)
 
 # name -> (in_params, out_params, body); all take the parameter's dtype as T.
 ELEMENTWISE = {
@@ -80,6 +112,26 @@ ELEMENTWISE = {
     # NaN passes through both ways, as in PyTorch (and the NumPy path): "not <= 0", not "> 0".
     "bias_relu": ("T y, T b", "T out", "T s = y + b; out = s <= T(0) ? T(0) : s;"),
     "relu_backward": ("T g, T out", "T gy", "gy = out <= T(0) ? T(0) : g;"),
+    # the gate arrays hold h_prev @ W_hh^T on entry, the activations on return
+    "lstm_cell_forward": (
+        "T pre_o, T pre_i, T pre_f, T pre_g, T c_prev", "T o_act, T i_act, T f_act, T g_act, T c, T tanh_c, T h",
+        """
+        o_act = tanh(o_act + pre_o) * T(0.5) + T(0.5);
+        i_act = tanh(i_act + pre_i) * T(0.5) + T(0.5);
+        f_act = tanh(f_act + pre_f) * T(0.5) + T(0.5);
+        g_act = tanh(g_act + pre_g);
+        c = f_act * c_prev + i_act * g_act;
+        tanh_c = tanh(c);
+        h = o_act * tanh_c;
+        """),
+    # dh: the gradient of h from the next step, dy: the layer output's; dc is updated in place
+    "lstm_cell_backward": ("T dh, T dy, " + _LSTM_BACKWARD_SAVED, _LSTM_BACKWARD_OUT,
+                           _LSTM_BACKWARD_BODY.replace("{dh_total}", "T dh_total = dh + dy;")),
+    # with a projection dh is already the whole gradient of o * tanh(c)
+    "lstm_cell_backward_projected": ("T dh, " + _LSTM_BACKWARD_SAVED, _LSTM_BACKWARD_OUT,
+                                     _LSTM_BACKWARD_BODY.replace("{dh_total}", "T dh_total = dh;")),
+    "gelu": ("T x", "T out, T derivative", _GELU_BODY),
+    "gelu_tanh": ("T x", "T out, T derivative", _GELU_TANH_BODY),
 }
 
 RAW = {
@@ -212,6 +264,39 @@ def bias_relu(y, bias):
 
 def relu_backward(g, out):
     return elementwise("relu_backward")(g, out)
+
+
+# ----------------------------------------------------------------- LSTM cell
+def _gate_blocks(gates):
+    """(rows, 4H) -> its four (rows, H) gate views, o, i, f, g."""
+    H = gates.shape[1] // 4
+    return tuple(gates[:, k * H:(k + 1) * H] for k in range(4))
+
+
+def lstm_cell_forward(gates, pre, c_prev, c, tanh_c, h):
+    """One LSTM step after h_prev @ W_hh^T, in one launch. ``gates`` (rows, 4H) holds that
+    product and receives the activations; ``pre`` is the projected input (halved as ``gates``);
+    ``c``, ``tanh_c`` and ``h`` (rows, H) receive the new cell state, its tanh and o * tanh(c)."""
+    elementwise("lstm_cell_forward")(*_gate_blocks(pre), c_prev, *_gate_blocks(gates), c, tanh_c, h)
+
+
+def lstm_cell_backward(dh, dy, acts, tanh_c, c_prev, gate_grads, dc):
+    """One LSTM step's pointwise backward in one launch: the gradients of the gates'
+    pre-activations into ``gate_grads`` (rows, 4H) and of the previous cell state into ``dc``
+    (which holds this step's on entry). ``dh + dy`` is the gradient of h; ``dy`` None: ``dh``
+    alone (the gradient of o * tanh(c) below a projection)."""
+    saved = (*_gate_blocks(acts), tanh_c, c_prev)
+    grads = (*_gate_blocks(gate_grads), dc)
+    if dy is None:
+        elementwise("lstm_cell_backward_projected")(dh, *saved, *grads)
+    else:
+        elementwise("lstm_cell_backward")(dh, dy, *saved, *grads)
+
+
+# ----------------------------------------------------------------- GELU
+def gelu(x, approximate):
+    """GELU (``approximate`` "none" or "tanh") and its derivative, in one launch."""
+    return elementwise("gelu_tanh" if approximate == "tanh" else "gelu")(x)
 
 
 # ----------------------------------------------------------------- bucket packing

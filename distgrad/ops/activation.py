@@ -167,12 +167,28 @@ def _gelu_parts_float64(xp, x):
     return x * cdf, cdf + x * (xp.exp(x * x * -0.5) * (1 / math.sqrt(2 * math.pi)))
 
 
+def _gelu_fused(xp, x, approximate):
+    """GELU and its derivative from one CuPy kernel (kernels.gelu), float16 in float32 for
+    approximate="none" as the erf path; None where the kernel does not apply (NumPy arrays,
+    float16 with "tanh", or the kernels off)."""
+    if xp.__name__ == "numpy":
+        return None
+    from ..cuda import kernels  # imports no CuPy of its own; only reached with GPU arrays
+    if approximate == "none" and x.dtype == xp.float16:
+        x = x.astype(xp.float32)
+    return kernels.gelu(x, approximate) if kernels.fusable(x) else None
+
+
 class Gelu(Function):
     saves_inputs = True
     _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 
     def forward(self, xp, x, approximate="none"):
-        self.saved, self.approximate = x, approximate
+        self.saved, self.approximate, self.derivative = x, approximate, None
+        fused = _gelu_fused(xp, x, approximate)
+        if fused is not None:
+            out, self.derivative = fused
+            return out.astype(x.dtype, copy=False)
         if approximate == "tanh":
             inner = self._SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
             return 0.5 * x * (1 + xp.tanh(inner))
@@ -189,7 +205,7 @@ class Gelu(Function):
 
     def backward(self, xp, g):
         x = self.saved
-        if self.approximate == "tanh":
+        if self.derivative is None:  # tanh, not fused
             inner = self._SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)
             th = xp.tanh(inner)
             d_inner = self._SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)

@@ -120,30 +120,17 @@ class LSTMLayer(_Recurrent):
         raw = xp.zeros((T, B, H), dtype=pre.dtype) if proj else None  # o * tanh(c), before the projection
         hr_t = None if raw is None else self.w_hr.T
         hs[0], cs[0] = h0, c0
-        tmp = xp.empty((B, H), dtype=pre.dtype)
-        H3 = 3 * H
+        # the step's pointwise work: one launch on a GPU (kernels.lstm_cell_forward), array steps otherwise
+        self.kernels = _fused_kernels(xp, pre, hs)
+        cell = _generic_cell_forward(xp, B, H, pre.dtype) if self.kernels is None else self.kernels.lstm_cell_forward
         for t, n in enumerate(self.rows):
             if n < B:
                 hs[t + 1, n:] = hs[t, n:]
                 cs[t + 1, n:] = cs[t, n:]
             a = acts[t, :n]
             xp.matmul(hs[t, :n], whh_t, out=a)
-            a += pre[t, :n]
-            xp.tanh(a, out=a)
-            sig = a[:, :H3]
-            sig *= 0.5
-            sig += 0.5
-            c = cs[t + 1, :n]
-            xp.multiply(a[:, 2 * H:H3], cs[t, :n], out=c)  # f * c_prev
-            tn = tmp[:n]
-            xp.multiply(a[:, H:2 * H], a[:, H3:], out=tn)  # + i * g
-            c += tn
-            tc = tcs[t, :n]
-            xp.tanh(c, out=tc)
-            if raw is None:
-                xp.multiply(a[:, :H], tc, out=hs[t + 1, :n])  # o * tanh(c)
-            else:
-                xp.multiply(a[:, :H], tc, out=raw[t, :n])
+            cell(a, pre[t, :n], cs[t, :n], cs[t + 1, :n], tcs[t, :n], hs[t + 1, :n] if raw is None else raw[t, :n])
+            if raw is not None:
                 xp.matmul(raw[t, :n], hr_t, out=hs[t + 1, :n])
         self.saved = (acts, hs, cs, tcs, raw)
         return self.outputs(xp, hs, (cs[T],))
@@ -157,35 +144,23 @@ class LSTMLayer(_Recurrent):
         w_hr = self.w_hr
         d_proj = None if w_hr is None else xp.zeros((T, B, P), dtype=dh.dtype)  # dh of each step, for dw_hr
         d_raw = None if w_hr is None else xp.empty((B, H), dtype=dh.dtype)
-        o, i, f, g = acts[..., :H], acts[..., H:2 * H], acts[..., 2 * H:3 * H], acts[..., 3 * H:]
-        # What the step's gate gradients are, times dh (for o) or dc (i, f, g): all steps at once.
-        mult = xp.empty_like(acts)
-        sig = acts[..., :3 * H]
-        xp.multiply(sig, 1 - sig, out=mult[..., :3 * H])
-        mult[..., :H] *= tcs
-        mult[..., H:2 * H] *= g
-        mult[..., 2 * H:3 * H] *= cs[:T]
-        xp.multiply(g, g, out=mult[..., 3 * H:])
-        xp.subtract(1, mult[..., 3 * H:], out=mult[..., 3 * H:])
-        mult[..., 3 * H:] *= i
-        dc_from_h = o * (1 - tcs * tcs)
+        fused = self.kernels is not None and self.kernels.fusable(acts, grad)
+        cell = None if fused else _generic_cell_backward(xp, acts, cs, tcs)
         gates = xp.zeros_like(acts)
-        tmp = xp.empty((B, H), dtype=dh.dtype)
         w_hh = self.w_hh_p
         for t in range(T - 1, -1, -1):
             n = self.rows[t]
-            dht, dct = dh[:n], dc[:n]
-            dht += g_out[t, :n]
+            dht, dy, gt = dh[:n], g_out[t, :n], gates[t, :n]
+            if w_hr is not None or not fused:  # the kernel adds dy itself when nothing comes between
+                dht += dy
+                dy = None
             if w_hr is not None:  # through the projection: the gate gradients see o * tanh(c)'s
                 d_proj[t, :n] = dht
                 dht = xp.matmul(dht, w_hr, out=d_raw[:n])
-            tn = tmp[:n]
-            xp.multiply(dht, dc_from_h[t, :n], out=tn)
-            dct += tn
-            gt = gates[t, :n]
-            xp.multiply(dht, mult[t, :n, :H], out=gt[:, :H])
-            xp.multiply(dct[:, None, :], mult[t, :n, H:].reshape(n, 3, H), out=gt[:, H:].reshape(n, 3, H))
-            dct *= f[t, :n]
+            if fused:
+                self.kernels.lstm_cell_backward(dht, dy, acts[t, :n], tcs[t, :n], cs[t, :n], gt, dc[:n])
+            else:
+                cell(t, dht, gt, dc[:n])
             xp.matmul(gt, w_hh, out=dh[:n])
         grads = self.input_grads(xp, gates, self.w_ih_p, gates, hs, (dh, dc), lambda: _bias_grads(gates))
         inverse = xp.argsort(self.perm)
@@ -319,6 +294,66 @@ class RNNLayer(_Recurrent):
             xp.multiply(dht, deriv[t, :n], out=gt)
             xp.matmul(gt, w_hh, out=dht)
         return self.input_grads(xp, gates, self.weights[0], gates, hs, (dh,), lambda: _bias_grads(gates))
+
+
+def _fused_kernels(xp, *arrays):
+    """distgrad.cuda.kernels when its one-launch LSTM cell takes these arrays (CuPy, float32 or
+    float64), else None: the generic steps below."""
+    if xp.__name__ == "numpy":
+        return None
+    from ..cuda import kernels  # imports no CuPy of its own; only reached with GPU arrays
+    return kernels if kernels.fusable(*arrays) else None
+
+
+def _generic_cell_forward(xp, B, H, dtype):
+    """The LSTM step after h_prev @ W_hh^T, as kernels.lstm_cell_forward computes it in one
+    launch (gates o, i, f, g; sigmoid pre-activations halved), here in array steps."""
+    H3 = 3 * H
+    tmp = xp.empty((B, H), dtype=dtype)
+
+    def cell(a, pre, c_prev, c, tc, h):
+        a += pre
+        xp.tanh(a, out=a)
+        sig = a[:, :H3]
+        sig *= 0.5
+        sig += 0.5
+        xp.multiply(a[:, 2 * H:H3], c_prev, out=c)  # f * c_prev
+        tn = tmp[:len(a)]
+        xp.multiply(a[:, H:2 * H], a[:, H3:], out=tn)  # + i * g
+        c += tn
+        xp.tanh(c, out=tc)
+        xp.multiply(a[:, :H], tc, out=h)  # o * tanh(c)
+    return cell
+
+
+def _generic_cell_backward(xp, acts, cs, tcs):
+    """kernels.lstm_cell_backward in array steps, what each gate gradient is (times dh for o,
+    dc for i, f, g) taken for all steps at once. ``cell(t, dh, gt, dc)`` takes step t's whole
+    gradient of h, writes its gate gradients to ``gt`` and turns ``dc`` into the previous step's."""
+    T, B, H4 = acts.shape
+    H = H4 // 4
+    o, i, f, g = acts[..., :H], acts[..., H:2 * H], acts[..., 2 * H:3 * H], acts[..., 3 * H:]
+    mult = xp.empty_like(acts)
+    sig = acts[..., :3 * H]
+    xp.multiply(sig, 1 - sig, out=mult[..., :3 * H])
+    mult[..., :H] *= tcs
+    mult[..., H:2 * H] *= g
+    mult[..., 2 * H:3 * H] *= cs[:T]
+    xp.multiply(g, g, out=mult[..., 3 * H:])
+    xp.subtract(1, mult[..., 3 * H:], out=mult[..., 3 * H:])
+    mult[..., 3 * H:] *= i
+    dc_from_h = o * (1 - tcs * tcs)
+    tmp = xp.empty((B, H), dtype=acts.dtype)
+
+    def cell(t, dh, gt, dc):
+        n = len(dh)
+        tn = tmp[:n]
+        xp.multiply(dh, dc_from_h[t, :n], out=tn)
+        dc += tn
+        xp.multiply(dh, mult[t, :n, :H], out=gt[:, :H])
+        xp.multiply(dc[:, None, :], mult[t, :n, H:].reshape(n, 3, H), out=gt[:, H:].reshape(n, 3, H))
+        dc *= f[t, :n]
+    return cell
 
 
 def _project(fn, xp, w_ih, bias):

@@ -6,7 +6,11 @@ from distgrad.cuda import kernels
 TYPES = {"T": "{ctype}", "I": "long long", "int64": "long long", "bool": "bool"}
 # The inputs that the wrappers in kernels.py pass as arrays (the other T inputs are scalars).
 ARRAY_INPUTS = {"sgd": {"g"}, "sgd_momentum": {"g"}, "adam": {"g"}, "adam_amsgrad": {"g"},
-                "bias_relu": {"y", "b"}, "relu_backward": {"g", "out"}, "cross_entropy_backward": set()}
+                "bias_relu": {"y", "b"}, "relu_backward": {"g", "out"}, "cross_entropy_backward": set(),
+                "lstm_cell_forward": {"pre_o", "pre_i", "pre_f", "pre_g", "c_prev"},
+                "lstm_cell_backward": {"dh", "dy", "o_act", "i_act", "f_act", "g_act", "tanh_c", "c_prev"},
+                "lstm_cell_backward_projected": {"dh", "o_act", "i_act", "f_act", "g_act", "tanh_c", "c_prev"},
+                "gelu": {"x"}, "gelu_tanh": {"x"}}
 
 
 def elementwise_source(name, ctype):

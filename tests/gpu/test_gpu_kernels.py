@@ -208,3 +208,149 @@ def test_pack_falls_back_for_views():
     packing.pack(arrays, flat)
     host = cupy.asnumpy(base)
     np.testing.assert_array_equal(cupy.asnumpy(flat), np.concatenate([host.T.ravel(), host[:, 1]]))
+
+
+# ----------------------------------------------------------------- LSTM cell
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def lstm_cell_reference(hidden, pre, c_prev):
+    """One LSTM step from its gate pre-activations in distgrad's order o, i, f, g, the sigmoid
+    gates' halved (as the layer's weights are): activations (rows, 4H), c, tanh(c), h."""
+    z = hidden + pre
+    H = c_prev.shape[1]
+    o, i, f = (sigmoid(2 * z[:, k * H:(k + 1) * H]) for k in range(3))
+    g = np.tanh(z[:, 3 * H:])
+    c = f * c_prev + i * g
+    return np.concatenate([o, i, f, g], axis=1), c, np.tanh(c), o * np.tanh(c)
+
+
+def lstm_cell_backward_reference(dh, acts, tanh_c, c_prev, dc):
+    """The gradients of the (whole) gate pre-activations and of c_prev, from those of h and c."""
+    H = c_prev.shape[1]
+    o, i, f, g = (acts[:, k * H:(k + 1) * H] for k in range(4))
+    dc = dc + dh * o * (1 - tanh_c ** 2)
+    grads = [dh * tanh_c * o * (1 - o), dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g ** 2)]
+    return np.concatenate(grads, axis=1), dc * f
+
+
+LSTM_TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
+
+
+@pytest.mark.parametrize("projected", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_cell_kernels_match_reference(dtype, projected):
+    rng = np.random.default_rng(8)
+    rows, H = 37, 20
+    hidden, pre = (rng.standard_normal((rows, 4 * H)).astype(dtype) for _ in range(2))
+    c_prev, dh, dy, dc = (rng.standard_normal((rows, H)).astype(dtype) for _ in range(4))
+    acts, c, tanh_c, h = lstm_cell_reference(*(a.astype(np.float64) for a in (hidden, pre, c_prev)))
+    gates_gpu = gpu(hidden)
+    c_gpu, tanh_c_gpu, h_gpu = (cupy.empty((rows, H), dtype) for _ in range(3))
+    kernels.lstm_cell_forward(gates_gpu, gpu(pre), gpu(c_prev), c_gpu, tanh_c_gpu, h_gpu)
+    for name, got, want in (("acts", gates_gpu, acts), ("c", c_gpu, c), ("tanh_c", tanh_c_gpu, tanh_c),
+                            ("h", h_gpu, h)):
+        np.testing.assert_allclose(back(got), want, **LSTM_TOL[dtype], err_msg=name)
+    # backward from the kernel's own saved values, as the layer does
+    dh_total = dh.astype(np.float64) + (0 if projected else dy)
+    want_gates, want_dc = lstm_cell_backward_reference(dh_total, back(gates_gpu), back(tanh_c_gpu),
+                                                       c_prev.astype(np.float64), dc.astype(np.float64))
+    grads_gpu, dc_gpu = cupy.zeros((rows, 4 * H), dtype), gpu(dc)
+    kernels.lstm_cell_backward(gpu(dh), None if projected else gpu(dy), gates_gpu, tanh_c_gpu, gpu(c_prev),
+                               grads_gpu, dc_gpu)
+    np.testing.assert_allclose(back(grads_gpu), want_gates, **LSTM_TOL[dtype], err_msg="gate gradients")
+    np.testing.assert_allclose(back(dc_gpu), want_dc, **LSTM_TOL[dtype], err_msg="dc_prev")
+
+
+def lstm_with_spied_kernels(monkeypatch, factory, dtype):
+    """The module on the CPU and a copy on the GPU, and the fused LSTM calls counted."""
+    import copy
+    calls = {"forward": 0, "backward": 0}
+    for key, name in (("forward", "lstm_cell_forward"), ("backward", "lstm_cell_backward")):
+        def spy(*args, _real=getattr(kernels, name), _key=key):
+            calls[_key] += 1
+            return _real(*args)
+        monkeypatch.setattr(kernels, name, spy)
+    dg.manual_seed(0)
+    cpu_module = factory().to(dtype)
+    return cpu_module, copy.deepcopy(cpu_module).to("cuda"), calls
+
+
+@pytest.mark.parametrize("proj_size", [0, 3])
+def test_fused_lstm_layer_matches_cpu_packed_and_bidirectional(monkeypatch, proj_size):
+    # float64 on both sides: only tanh's rounding differs, so the layer agrees to ~1e-12
+    from distgrad.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    T, B, E, H, lengths = 6, 4, 5, 7, [6, 3, 5, 1]
+    cpu_lstm, gpu_lstm, calls = lstm_with_spied_kernels(
+        monkeypatch, lambda: dg.nn.LSTM(E, H, num_layers=2, bidirectional=True, proj_size=proj_size), dg.float64)
+    x = np.random.default_rng(9).standard_normal((T, B, E))
+    results = []
+    for module, device in ((cpu_lstm, "cpu"), (gpu_lstm, "cuda")):
+        xt = dg.tensor(x, device=device, requires_grad=True)
+        out, (h, c) = module(pack_padded_sequence(xt, lengths, enforce_sorted=False))
+        padded, _ = pad_packed_sequence(out)
+        (padded.sin().sum() + h.cos().sum() + (c * c).sum()).backward()
+        results.append([padded, h, c, xt.grad] + [p.grad for p in module.parameters()])
+    assert calls["forward"] == 2 * 2 * T and calls["backward"] == 2 * 2 * T  # layers x directions x steps
+    for i, (c_value, g_value) in enumerate(zip(*results)):
+        np.testing.assert_allclose(back(g_value.detach().array), c_value.detach().numpy(), rtol=1e-9, atol=1e-12,
+                                   err_msg=f"result {i}")
+
+
+# ----------------------------------------------------------------- GELU
+def gelu_reference(x, approximate):
+    """GELU and its derivative in float64, from math.erf or the tanh form."""
+    if approximate == "tanh":
+        k = np.sqrt(2 / np.pi)
+        th = np.tanh(k * (x + 0.044715 * x ** 3))
+        return 0.5 * x * (1 + th), 0.5 * (1 + th) + 0.5 * x * (1 - th ** 2) * k * (1 + 3 * 0.044715 * x ** 2)
+    import math
+    cdf = 0.5 * (1 + np.vectorize(math.erf)(x / np.sqrt(2)))
+    return x * cdf, cdf + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
+
+
+# Where tanh(inner) is near -1 (x around -5), 1 - tanh^2 keeps tanh's absolute rounding (an ulp
+# of 1), times 0.5 x sqrt(2 / pi) (1 + 0.134 x^2), about 14: the derivative's absolute accuracy.
+TANH_FORM_ATOL = {np.dtype(np.float32): 2e-6, np.dtype(np.float64): 4e-15}
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gelu_kernel_matches_reference(approximate, dtype):
+    x = np.concatenate([np.random.default_rng(10).standard_normal(1000) * 3, [0, -0.0, 8, -8, 30, -30, 1e-20]])
+    x = x.astype(dtype)
+    want_out, want_d = gelu_reference(x.astype(np.float64), approximate)
+    out, derivative = kernels.gelu(gpu(x), approximate)
+    tol = dict(rtol=2e-6, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(back(out), want_out, **tol, err_msg="output")
+    if approximate == "tanh":  # the derivative's 1 + tanh and 1 - tanh^2 cancel (as PyTorch's do)
+        tol["atol"] = TANH_FORM_ATOL[np.dtype(dtype)]
+    np.testing.assert_allclose(back(derivative), want_d, **tol, err_msg="derivative")
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("dtype", [dg.float32, dg.float64, dg.float16])
+def test_fused_gelu_matches_cpu(monkeypatch, approximate, dtype):
+    calls = []
+    real = kernels.gelu
+    monkeypatch.setattr(kernels, "gelu", lambda *a: calls.append(a) or real(*a))
+    x = np.random.default_rng(11).standard_normal((16, 33)) * 3
+    seed = np.random.default_rng(12).standard_normal((16, 33))
+    results = []
+    for device in ("cpu", "cuda"):
+        xt = dg.tensor(x, device=device, dtype=dtype, requires_grad=True)
+        y = dg.nn.functional.gelu(xt, approximate=approximate)
+        y.backward(dg.tensor(seed, device=device, dtype=dtype))
+        assert y.dtype == dtype and xt.grad.dtype == dtype
+        results.append((y, xt.grad))
+    # float16 with "tanh" is computed in float16 on both devices, without the kernel
+    assert len(calls) == (0 if dtype == dg.float16 and approximate == "tanh" else 1)
+    # float32: the CPU's erf is a fitted polynomial (1.5e-7 off), the GPU's CUDA's erf
+    tol = {dg.float64: dict(rtol=1e-12, atol=1e-14), dg.float32: dict(rtol=1e-5, atol=1e-6),
+           dg.float16: dict(rtol=2e-3, atol=2e-3)}[dtype]
+    for (c_value, g_value), what in zip(zip(*results), ("output", "gradient")):
+        if what == "gradient" and approximate == "tanh" and dtype != dg.float16:  # seeds up to ~4
+            tol["atol"] = 4 * TANH_FORM_ATOL[np.dtype(dtype)]
+        np.testing.assert_allclose(back(g_value.detach().array), c_value.detach().numpy().astype(np.float64),
+                                   **tol, err_msg=what)
