@@ -195,8 +195,21 @@ def out_of_range_poison(xp, indices, size, dtype, ignore_index=None):
     bad = as_unsigned >= size
     if ignore_index is not None:
         bad &= indices != ignore_index
+    return nan_if_any(xp, dtype, bad)
+
+
+def outside_unit_interval_poison(xp, dtype, *arrays):
+    """As out_of_range_poison, for values that must lie in [0, 1] (NaN included)."""
+    return nan_if_any(xp, dtype, *[~((a >= 0) & (a <= 1)) for a in arrays])
+
+
+def nan_if_any(xp, dtype, *bad):
+    """A 0-d device array: NaN when any element of the boolean arrays ``bad`` is true, else 0."""
+    flagged = bad[0].any()
+    for more in bad[1:]:
+        flagged = flagged | more.any()
     dtype = numpy.dtype(dtype)
-    return xp.where(bad.any(), dtype.type(numpy.nan), dtype.type(0))
+    return xp.where(flagged, dtype.type(numpy.nan), dtype.type(0))
 
 
 def host_min_max(array):

@@ -13,7 +13,7 @@ import numpy
 from ..amp import autocast_mode
 from ..errors import OpRuntimeError, OpValueError
 from ..function import Function
-from ._util import binary_operands, cast, may_read_values, unbroadcast
+from ._util import binary_operands, cast, may_read_values, outside_unit_interval_poison, unbroadcast
 from .elementwise import abs, clamp, exp, where
 from .loss import _check_reduction
 
@@ -77,11 +77,15 @@ class BinaryCrossEntropy(Function):
     """Elementwise -(t log x + (1 - t) log(1 - x)), each log clamped at -100, with PyTorch's
     gradient (x - t) / max(x (1 - x), 1e-12)."""
 
-    def forward(self, xp, x, t):
+    def forward(self, xp, x, t, unchecked=False):
         self.saved = (x, t)
+        # values not checked on the host (a GPU without DISTGRAD_DEBUG): one outside [0, 1]
+        # makes the loss and the gradients NaN, never a number
+        self.poison = outside_unit_interval_poison(xp, x.dtype, x, t) if unchecked else None
         lo = xp.asarray(-100, dtype=x.dtype)
         with _quiet(xp):  # log(0) is -inf before the clamp
-            return (t - 1) * xp.maximum(xp.log1p(-x), lo) - t * xp.maximum(xp.log(x), lo)
+            out = (t - 1) * xp.maximum(xp.log1p(-x), lo) - t * xp.maximum(xp.log(x), lo)
+        return out if self.poison is None else out + self.poison
 
     def backward(self, xp, g):
         x, t = self.saved
@@ -91,6 +95,8 @@ class BinaryCrossEntropy(Function):
         if self.needs_grad[1]:
             with _quiet(xp):
                 gt = g * (xp.log1p(-x) - xp.log(x))  # -logit(x), unclamped as PyTorch's
+        if self.poison is not None:
+            gx, gt = (None if a is None else a + self.poison for a in (gx, gt))
         return gx, gt
 
 
@@ -128,13 +134,15 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     if input.array.dtype != target.array.dtype:
         raise OpRuntimeError(op, f"target of dtype {target.array.dtype} must have the input's dtype "
                                  f"{input.array.dtype}; convert it with .to({input.array.dtype})")
+    checked = may_read_values(input.array)  # on a GPU only under DISTGRAD_DEBUG=1 (a sync)
     for name, a in (("input", input.array), ("target", target.array)):
-        # NaN fails too, as in PyTorch; on a GPU checked only under DISTGRAD_DEBUG=1 (a sync)
-        if a.size and may_read_values(a) and not bool(((a >= 0) & (a <= 1)).all()):
+        # NaN fails too, as in PyTorch
+        if a.size and checked and not bool(((a >= 0) & (a <= 1)).all()):
             raise OpRuntimeError(op, f"all elements of {name} should be between 0 and 1"
                                      + ("; apply sigmoid first, or use binary_cross_entropy_with_logits"
                                         if name == "input" else ""))
-    return _weighted(BinaryCrossEntropy.apply(input, target), _in_dtype_of(weight, input), reduction)
+    return _weighted(BinaryCrossEntropy.apply(input, target, unchecked=not checked and input.numel() > 0),
+                     _in_dtype_of(weight, input), reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,

@@ -128,3 +128,24 @@ def test_an_unchecked_bad_index_makes_the_loss_and_gradient_nan_not_wrong(op, ba
         cupy.observer = None
     assert not counter.syncs
     assert np.isnan(float(loss)) and np.isnan(x.grad.cpu().numpy()).all(), op
+
+
+@pytest.mark.parametrize("bad", ["input above 1", "input below 0", "input nan", "target above 1"])
+def test_an_unchecked_bce_value_outside_0_1_makes_the_loss_and_gradient_nan(bad):
+    x = dg.tensor([0.2, 0.5, 0.7], device="cuda", requires_grad=True)
+    t = dg.tensor([0.0, 1.0, 1.0], device="cuda")
+    loss = dg.nn.functional.binary_cross_entropy(x, t)
+    loss.backward()
+    assert np.isfinite(float(loss)) and np.isfinite(x.grad.cpu().numpy()).all()
+    value = {"input above 1": 1.5, "input below 0": -0.5, "input nan": float("nan"), "target above 1": 1.5}[bad]
+    x = dg.tensor([0.2, value if bad.startswith("input") else 0.5, 0.7], device="cuda", requires_grad=True)
+    t = dg.tensor([0.0, value if bad.startswith("target") else 1.0, 1.0], device="cuda")
+    counter = StepCounter(Function)
+    cupy.observer = counter
+    try:
+        loss = dg.nn.functional.binary_cross_entropy(x, t)
+        loss.backward()
+    finally:
+        cupy.observer = None
+    assert not counter.syncs
+    assert np.isnan(float(loss)) and np.isnan(x.grad.cpu().numpy()).all()
