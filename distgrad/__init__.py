@@ -5,7 +5,7 @@
 from . import dtypes
 from .backend import device
 from . import cuda  # noqa: E402  (the package: torch.cuda-style queries, GPU-only code)
-from .dtypes import (bool, double, float, float16, float32, float64, get_default_dtype, half, int,
+from .dtypes import (bfloat16, bool, double, float, float16, float32, float64, get_default_dtype, half, int,
                      int8, int16, int32, int64, long, set_default_dtype, short, uint8)
 from .function import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tensor import Size, Tensor

@@ -13,6 +13,27 @@ int32 = int = numpy.dtype("int32")
 int64 = long = numpy.dtype("int64")
 bool = numpy.dtype("bool")  # noqa: A001 - mirrors torch.bool
 
+
+class UnsupportedDtype:
+    """A PyTorch dtype that NumPy's (and CuPy's) arrays cannot hold. The name exists so that a
+    program may name it (a table of dtypes, a comparison, autocast's argument, a choice after
+    ``cuda.is_bf16_supported()``); making a tensor of it raises, naming it: NumPy reads a
+    ``dtype`` attribute wherever it takes a dtype, and this one raises."""
+
+    def __init__(self, name, itemsize):
+        self.name, self.itemsize, self.is_floating_point, self.is_complex = name, itemsize, True, False
+
+    @property
+    def dtype(self):
+        raise TypeError(f"{self.name}: distgrad's tensors are NumPy (or CuPy) arrays, which have no {self.name}; "
+                        "use float16 (autocast supports it on the CPU and the GPU) or float32")
+
+    def __repr__(self):
+        return f"distgrad.{self.name}"
+
+
+bfloat16 = UnsupportedDtype("bfloat16", 2)
+
 _default_float = float32
 
 

@@ -14,11 +14,12 @@ import warnings
 
 import numpy
 
+from .. import dtypes
 from ..backend import cuda as _cuda_queries
 
 active = False  # any device type under autocast: the one read the ops make when it is off
 
-_DEFAULT_DTYPES = {"cpu": "bfloat16", "cuda": "float16"}  # PyTorch's defaults
+_DEFAULT_DTYPES = {"cpu": dtypes.bfloat16, "cuda": dtypes.float16}  # PyTorch's defaults
 _state = {"cpu": (False, _DEFAULT_DTYPES["cpu"]), "cuda": (False, _DEFAULT_DTYPES["cuda"])}
 
 # Ops run in float32 under autocast, per device type (PyTorch's lists, for the ops distgrad has).
@@ -38,7 +39,7 @@ def _device_type(device_type):
 
 
 def _low_dtype(dtype, device_type):
-    if str(dtype) == "bfloat16":
+    if dtype is dtypes.bfloat16 or str(dtype) == "bfloat16":
         raise RuntimeError(
             f"autocast('{device_type}'): bfloat16 needs bfloat16 arrays, which NumPy lacks and distgrad does "
             f"not provide (ml_dtypes adds the type to NumPy, but distgrad's ops do not use it); pass "
@@ -94,7 +95,7 @@ def is_autocast_enabled(device_type="cuda"):
 
 def get_autocast_dtype(device_type):
     dtype = _state[_device_type(device_type)][1]
-    return numpy.dtype(dtype) if dtype != "bfloat16" else dtype
+    return dtype if dtype is dtypes.bfloat16 else numpy.dtype(dtype)
 
 
 def _autocast_device(tensors):

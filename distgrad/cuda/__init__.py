@@ -28,6 +28,12 @@ def get_device_name(device=None):
     return name.decode() if isinstance(name, bytes) else str(name)
 
 
+def is_bf16_supported(including_emulation=True):
+    """False: distgrad has no bfloat16 tensors (NumPy and CuPy arrays lack the type), so a
+    program that picks bfloat16 when this says so picks float16 or float32 instead."""
+    return False
+
+
 def manual_seed_all(seed):
     """Seed the random generator of every GPU (distgrad.manual_seed seeds these and the CPU's);
     without a GPU there is nothing to seed, as in PyTorch."""

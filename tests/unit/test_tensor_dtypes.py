@@ -87,3 +87,22 @@ def test_comparisons_give_bool():
     a = dg.tensor([1.0, 2.0])
     assert (a > 1.5).dtype == dg.bool and (a > 1.5).tolist() == [False, True]
     assert (a == dg.tensor([1.0, 0.0])).tolist() == [True, False]
+
+
+def test_bfloat16_can_be_named_chosen_against_and_refused_when_a_tensor_would_hold_it():
+    # A mixed-precision program's opening lines, the same under PyTorch and distgrad: on a
+    # machine without bfloat16 it picks float16.
+    torch = pytest.importorskip("torch")
+    for lib in (torch, dg):
+        table = {"float32": lib.float32, "bfloat16": lib.bfloat16, "float16": lib.float16}
+        chosen = table["bfloat16" if lib.cuda.is_bf16_supported() else "float16"]
+        assert chosen == lib.float16 and lib.bfloat16.is_floating_point and lib.bfloat16.itemsize == 2
+        assert lib.ones(2).dtype != lib.bfloat16 and lib.float32 != lib.bfloat16
+    assert repr(dg.bfloat16) == "distgrad.bfloat16"
+    for make in (lambda: dg.zeros(3, dtype=dg.bfloat16), lambda: dg.ones(2).to(dg.bfloat16),
+                 lambda: dg.tensor([1.0], dtype=dg.bfloat16), lambda: dg.nn.Linear(2, 2).to(dg.bfloat16)):
+        with pytest.raises(TypeError, match="bfloat16: distgrad's tensors .* have no bfloat16; use float16"):
+            make()
+    with pytest.raises(RuntimeError, match="bfloat16"):
+        with dg.autocast("cpu"):  # PyTorch's CPU default is bfloat16
+            pass
