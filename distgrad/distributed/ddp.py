@@ -73,7 +73,7 @@ class DistributedDataParallel(Module):
         self._batch_logged = False
         self._join = None  # the Join context this model is in, if any
         trained = [(name, p) for name, p in named_params if p.requires_grad]
-        self.reducer = None
+        self.reducer, self._sync_without_reducer = None, True
         if comm.size > 1 and trained:
             self.reducer = (ShardedReducer if gradient_as_shards else Reducer)(
                 [p for _, p in trained], [name for name, _ in trained], comm,
@@ -117,6 +117,19 @@ class DistributedDataParallel(Module):
             yield
         finally:
             reducer.sync = previous
+
+    @property
+    def require_backward_grad_sync(self):
+        """PyTorch's flag behind no_sync(): False makes backward passes accumulate gradients
+        locally (programs set it per micro-step: ``model.require_backward_grad_sync = last``)."""
+        return self.reducer.sync if self.reducer is not None else self._sync_without_reducer
+
+    @require_backward_grad_sync.setter
+    def require_backward_grad_sync(self, value):
+        if self.reducer is not None:
+            self.reducer.sync = bool(value)
+        else:
+            self._sync_without_reducer = bool(value)  # a world of one: nothing to reduce either way
 
     def join(self, divide_by_initial_world_size=True, enable=True, throw_on_early_termination=False):
         """A context for uneven inputs: ranks may leave their training loop after different

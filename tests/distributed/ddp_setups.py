@@ -75,11 +75,12 @@ def train_reference(model_name, xs, ys, size, micro_batches=1):
 def train_distributed(model_name, xs, ys, mode="ddp", micro_batches=1, **kwargs):
     """Each rank on its shard of every global batch. Every rank starts from different
     parameters: wrapping must give them rank 0's. Modes: "ddp" (DistributedDataParallel,
-    ``kwargs`` passed on; with micro_batches > 1 all but the last run under no_sync),
+    ``kwargs`` passed on; with micro_batches > 1 all but the last run under no_sync), "ddp_sync_flag"
+    (the same with require_backward_grad_sync set False for all but the last),
     "optimizer" (DistributedOptimizer; micro_batches become backward_passes_per_step)."""
     rank, size = dist.get_rank(), dist.get_world_size()
     model = build(model_name, seed=100 + rank)
-    if mode == "ddp":
+    if mode in ("ddp", "ddp_sync_flag"):
         net = dist.DistributedDataParallel(model, **kwargs)
         opt = optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM)
     else:
@@ -97,6 +98,9 @@ def train_distributed(model_name, xs, ys, mode="ddp", micro_batches=1, **kwargs)
             if mode == "ddp" and not last:
                 with net.no_sync():
                     loss_of(net, mx, my).backward()
+            elif mode == "ddp_sync_flag":  # PyTorch's attribute, as programs set it per micro-step
+                net.require_backward_grad_sync = last
+                loss_of(net, mx, my).backward()
             else:
                 loss_of(net, mx, my).backward()
         opt.step()

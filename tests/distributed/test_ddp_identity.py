@@ -5,7 +5,7 @@ import pytest
 
 import distgrad as dg
 import distgrad.distributed as dist
-from ddp_setups import (checksum, global_data, max_difference, same_on_all_ranks, train_distributed,
+from ddp_setups import (checksum, global_data, loss_of, max_difference, same_on_all_ranks, train_distributed,
                         train_reference)
 
 STEPS, PER_RANK = 20, 8
@@ -17,6 +17,7 @@ CASES = {
     "ddp_many_buckets": (dict(mode="ddp", bucket_cap_mb=0.004), FLOAT32),
     "ddp_no_overlap": (dict(mode="ddp", overlap=False), FLOAT32),
     "ddp_no_sync_2_micro_batches": (dict(mode="ddp", micro_batches=2), FLOAT32),
+    "ddp_sync_flag_2_micro_batches": (dict(mode="ddp_sync_flag", micro_batches=2), FLOAT32),
     "optimizer": (dict(mode="optimizer"), FLOAT32),
     "optimizer_2_passes_per_step": (dict(mode="optimizer", micro_batches=2), FLOAT32),
     "ddp_fp16": (dict(mode="ddp", compression=dist.Compression.fp16), 5e-3),
@@ -50,3 +51,19 @@ def test_buffers_come_from_rank_0_before_each_forward():
     net.eval()  # ... an eval forward with grad enabled takes rank 0's and leaves them as they are
     net(dg.from_numpy(xs[0][:2]))
     assert same_on_all_ranks(checksum(buffers))
+
+
+@pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(60, method="thread")
+def test_require_backward_grad_sync_false_keeps_gradients_local_until_set_again():
+    xs, ys = global_data("mlp", 1, PER_RANK * dist.get_world_size())
+    model, net, _ = train_distributed("mlp", xs, ys)
+    x, y = xs[0][:2] + dist.get_rank(), ys[0][:2]  # each rank its own batch
+    net.zero_grad()
+    assert net.require_backward_grad_sync
+    net.require_backward_grad_sync = False
+    loss_of(net, x, y).backward()
+    assert not same_on_all_ranks(checksum(p.grad for p in model.parameters()))  # not reduced
+    net.require_backward_grad_sync = True
+    loss_of(net, x, y).backward()
+    assert same_on_all_ranks(checksum(p.grad for p in model.parameters()))  # everything accumulated, reduced
