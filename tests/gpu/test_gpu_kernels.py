@@ -107,40 +107,64 @@ def cross_entropy_reference(x, t, ignore_index):
     return lse, loss, counted.astype(np.float64), grad * counted[:, None]
 
 
-@pytest.mark.parametrize("n,c", [(1, 1), (7, 3), (64, 10), (33, 1000), (5, 70)])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_cross_entropy_kernels_match_reference(n, c, dtype):
+CE_SHAPES = [(1, 1), (7, 3), (64, 10), (33, 1000), (5, 70)]
+
+
+def cross_entropy_case(n, c, dtype):
+    """Logits, targets (a fifth of them ignored) and the reference results in float64."""
     rng = np.random.default_rng(n * c)
     x = (4 * rng.standard_normal((n, c))).astype(dtype)
     t = rng.integers(0, c, n)
     t[rng.random(n) < 0.2] = -100
-    lse, loss, counted, grad = cross_entropy_reference(x.astype(np.float64), t, -100)
-    x_gpu, t_gpu = gpu(x), gpu(t)
-    got_lse, stats = kernels.cross_entropy_forward(x_gpu, t_gpu, -100)
-    tol = F32 if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    return x, t, cross_entropy_reference(x.astype(np.float64), t, -100)
+
+
+def ce_tolerance(dtype):
+    return F32 if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n,c", CE_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_forward_kernel_matches_reference(n, c, dtype):
+    x, t, (lse, loss, counted, _) = cross_entropy_case(n, c, dtype)
+    got_lse, stats = kernels.cross_entropy_forward(gpu(x), gpu(t), -100)
+    tol = ce_tolerance(dtype)
     np.testing.assert_allclose(back(got_lse), lse, **tol)
     np.testing.assert_allclose(back(stats[0]), loss, rtol=tol["rtol"], atol=1e-5 if dtype == np.float32 else 1e-12)
     np.testing.assert_array_equal(back(stats[1]), counted)
-    per_row = rng.standard_normal(n).astype(dtype)
+
+
+@pytest.mark.parametrize("n,c", CE_SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_backward_kernel_matches_reference(n, c, dtype):
+    # from the reference's log-sum-exp (rounded to dtype), so this kernel is checked on its own
+    x, t, (lse, _, _, grad) = cross_entropy_case(n, c, dtype)
+    x_gpu, t_gpu, lse_gpu = gpu(x), gpu(t), gpu(lse.astype(dtype))
+    per_row = np.random.default_rng(n + c).standard_normal(n).astype(dtype)
     for scale, factor in ((np.array([0.5], dtype), 0.5), (per_row, per_row[:, None])):
-        got = kernels.cross_entropy_backward(x_gpu, got_lse, t_gpu, gpu(scale), -100)
+        got = kernels.cross_entropy_backward(x_gpu, lse_gpu, t_gpu, gpu(scale), -100)
         # float32: exp(x - lse) inherits lse's rounding, about 1e-6 absolute where |lse| ~ 10
-        # (first seen on an H200: 1.9e-7 off at a gradient of 1.8e-4); the loss's atol too.
-        atol = 1e-5 if dtype == np.float32 else tol["atol"]
-        np.testing.assert_allclose(back(got), grad * factor, rtol=tol["rtol"], atol=atol)
+        # (first seen on an H200: 1.9e-7 off at a gradient of 1.8e-4)
+        atol = 1e-5 if dtype == np.float32 else ce_tolerance(dtype)["atol"]
+        np.testing.assert_allclose(back(got), grad * factor, rtol=ce_tolerance(dtype)["rtol"], atol=atol)
 
 
-def test_cross_entropy_kernels_make_a_bad_target_nan_without_reading_past_the_row():
-    # unchecked on the GPU (no DISTGRAD_DEBUG): the row's loss and gradient are NaN
-    x = np.zeros((4, 3), np.float32)
-    t = np.array([0, 3, -100, -2])
-    lse, stats = kernels.cross_entropy_forward(gpu(x), gpu(t), -100)
+BAD_TARGETS = np.array([0, 3, -100, -2])  # unchecked on the GPU (no DISTGRAD_DEBUG): those rows are NaN
+
+
+def test_cross_entropy_forward_kernel_makes_a_bad_target_nan_without_reading_past_the_row():
+    lse, stats = kernels.cross_entropy_forward(gpu(np.zeros((4, 3), np.float32)), gpu(BAD_TARGETS), -100)
     loss = back(stats[0])
     assert loss[0] == pytest.approx(np.log(3)) and np.isnan(loss[1]) and loss[2] == 0 and np.isnan(loss[3])
     np.testing.assert_array_equal(back(stats[1]), [1, 1, 0, 1])
-    grad = back(kernels.cross_entropy_backward(gpu(x), lse, gpu(t), gpu(np.ones(1, np.float32)), -100))
-    assert np.isfinite(grad[0]).all() and (grad[2] == 0).all()
-    assert np.isnan(grad[1]).all() and np.isnan(grad[3]).all()
+
+
+def test_cross_entropy_backward_kernel_makes_a_bad_target_nan_without_reading_past_the_row():
+    lse = np.full(4, np.log(3), np.float32)
+    grad = back(kernels.cross_entropy_backward(gpu(np.zeros((4, 3), np.float32)), gpu(lse), gpu(BAD_TARGETS),
+                                               gpu(np.ones(1, np.float32)), -100))
+    np.testing.assert_allclose(grad[0], [-2 / 3, 1 / 3, 1 / 3], rtol=1e-6)
+    assert (grad[2] == 0).all() and np.isnan(grad[1]).all() and np.isnan(grad[3]).all()
 
 
 # ----------------------------------------------------------------- bias + ReLU

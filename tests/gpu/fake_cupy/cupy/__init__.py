@@ -1,7 +1,9 @@
 """A NumPy-backed stand-in for CuPy, so that the GPU path runs on a machine without a GPU
 (test_gpu_path_on_fake_cupy.py). Arrays are wrapped: like CuPy's, they refuse implicit
 conversion to NumPy and refuse NumPy arrays as operands, so a silent host/device mix fails.
-No CUDA kernel runs (no_kernels.py routes around the fused ones). Not a complete CuPy.
+No CUDA kernel runs (no_kernels.py routes around the fused ones), except with
+DISTGRAD_FAKE_CUPY_CPU_KERNELS=1: elementwise kernels then run compiled for the CPU
+(_cpu_elementwise.py, cpu_kernels.py). Not a complete CuPy.
 
 ``observer`` (None unless benchmarks/gpu_launches.py or a test sets one) is told of each
 device->host read (``synced``: .get(), .item(), .tolist(), bool(), float(), int(), index use)
@@ -9,6 +11,7 @@ and of each call that would launch a kernel on a GPU (``launched``: an operator,
 reduction, a matmul, a copy; a call whose result is a view of an operand, or an allocation
 without a fill, launches none)."""
 import operator
+import os as _os
 import sys
 import time as _time
 import types
@@ -368,6 +371,8 @@ cuda = types.SimpleNamespace(Device=_Device, runtime=runtime, get_current_stream
                              Stream=_Stream, Event=_Event, alloc_pinned_memory=_pinned,
                              get_device_id=lambda: 0)
 ElementwiseKernel = RawKernel = ReductionKernel = _Kernel
+if _os.environ.get("DISTGRAD_FAKE_CUPY_CPU_KERNELS"):  # elementwise kernels compiled with g++ (cpu_kernels.py)
+    from ._cpu_elementwise import ElementwiseKernel  # noqa: E402,F811
 
 
 # ----------------------------------------------------------------- cupy.random
