@@ -2,6 +2,7 @@
 from . import functional, init, utils
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .containers import ModuleDict, ModuleList, Sequential
+from .data_parallel import DataParallel
 from .conv import Conv2d
 from .dropout import Dropout
 from .flatten import Flatten, Unflatten
