@@ -20,6 +20,7 @@ from .ops import scatter_reductions as _scatter_reduce, scattering as _scatter
 from .ops import addc as _addc, counting as _counting, inplace_unary as _inplace_unary
 from .ops import (differences as _differences, inplace_more as _inplace_more, misc_math as _misc_math,
                   paired_reductions as _paired, products as _products, quantiles as _quantiles)
+from .ops import sampling as _sampling
 from .ops.device import to_device
 from .tensor_base import TensorBase
 
@@ -93,6 +94,25 @@ class Tensor(TensorBase):
 
     def element_size(self):
         return self.array.itemsize
+
+    def pin_memory(self, device=None):
+        """This tensor, unchanged: NumPy memory is never page-locked, so nothing is pinned (and
+        ``.to("cuda", non_blocking=True)`` copies synchronously). Returned rather than refused, as
+        PyTorch does without a GPU, so that scripts calling it before every copy run as they are.
+        A GPU tensor cannot be pinned, as in PyTorch."""
+        if is_gpu_array(self.array):
+            raise RuntimeError(f"cannot pin a {self.device} tensor: only dense CPU tensors can be pinned")
+        return self
+
+    def is_pinned(self, device=None):
+        """False: distgrad never pins host memory (see pin_memory)."""
+        return False
+
+    def data_ptr(self):
+        """The address of the first element (NumPy's or CuPy's), as PyTorch's."""
+        if is_gpu_array(self.array):
+            return int(self.array.data.ptr)
+        return int(self.array.__array_interface__["data"][0])
 
     def nelement(self):
         return int(self.array.size)
@@ -391,8 +411,9 @@ class Tensor(TensorBase):
     def sub(self, other, alpha=1):
         return _elementwise.sub(self, other, alpha)
 
-    def where(self, input=None, other=None):
-        return _elementwise.where(self, input, other)
+    def where(self, condition, other):
+        """PyTorch's ``x.where(condition, y)``: x where condition holds, else y."""
+        return _elementwise.where(condition, self, other)
 
     def multiply(self, other):
         return _elementwise.mul(self, other)
@@ -815,6 +836,9 @@ class Tensor(TensorBase):
 
     def diagonal(self, offset=0, dim1=0, dim2=1):
         return _differences.diagonal(self, offset, dim1, dim2)
+
+    def multinomial(self, num_samples, replacement=False, *, generator=None):
+        return _sampling.multinomial(self, num_samples, replacement, generator=generator)
 
     def diag_embed(self, offset=0, dim1=-2, dim2=-1):
         return _differences.diag_embed(self, offset, dim1, dim2)

@@ -45,3 +45,4 @@ __all__ += ["adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d",
             "interpolate", "logsigmoid", "max_pool1d", "mish", "normalize", "one_hot", "pad", "pairwise_distance",
             "pixel_shuffle", "pixel_unshuffle", "prelu", "relu6", "selu", "silu", "softmin", "softplus", "softsign",
             "tanhshrink", "upsample", "fold", "unfold"]
+from ..ops.grid_sample import affine_grid, grid_sample  # noqa: E402

@@ -326,3 +326,13 @@ def test_integer_input_takes_the_default_float_dtype(fn):
     finally:
         torch.set_default_dtype(torch_default)
         dg.set_default_dtype(dg_default)
+
+
+def test_the_where_method_takes_the_condition_first_as_pytorchs():
+    torch = pytest.importorskip("torch")
+    x, cond, y = np.array([True, False, True, False]), np.array([True, True, False, False]), np.ones(4, bool)
+    for other in (y, 0.5):  # bool self and condition: the two orders give different answers
+        expected = torch.tensor(x).where(torch.tensor(cond), torch.tensor(other) if isinstance(other, np.ndarray)
+                                         else other)
+        got = dg.tensor(x).where(dg.tensor(cond), dg.tensor(other) if isinstance(other, np.ndarray) else other)
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
