@@ -64,6 +64,8 @@ from .quantiles import median, mode, nanmedian, nanquantile, quantile
 from .paired_reductions import (aminmax, cummax, cummin, logcumsumexp, nanmean, nansum, renorm, std_mean,
                                 var_mean)
 from .inplace_more import index_put, index_put_
+from .einsum import einsum
+from .sampling import multinomial
 
 multiply, divide, subtract, true_divide, negative = mul, div, sub, div, neg
 greater, less, greater_equal, less_equal, not_equal = gt, lt, ge, le, ne

@@ -867,6 +867,21 @@ op("outer", lambda m, a, b: m.outer(a, b), lambda d: matmul_draw(d, [((3,), (2,)
    method=True)
 op("linear", lambda m, *xs: m.F.linear(*xs), linear_draw)
 
+EINSUM_CASES = [("ij,jk->ik", (2, 3), (3, 4)), ("bij,bjk->bik", (2, 2, 3), (2, 3, 1)), ("ii->i", (3, 3)),
+                ("ii", (2, 2)), ("...ij,...jk", (2, 1, 3), (3, 2)), ("i,j->ij", (3,), (0,)), ("ij->", (2, 3)),
+                ("bn,anm,bm->ba", (2, 3), (1, 3, 2), (2, 2)), ("i,i->i", (1,), (3,)), ("ij->ji", (0, 2)),
+                ("ij,jk", (2, 3), (2, 3)), ("ii", (2, 3))]
+
+
+def einsum_draw(d):
+    """An equation of the table (the last two malformed: both raise), its operands of one dtype."""
+    equation, *shapes = d(st.sampled_from(EINSUM_CASES))
+    dt = dtype(d, (F64, F64, F32, I64))
+    return [values(d, s, dt) for s in shapes], kwargs(equation=equation)
+
+
+op("einsum", lambda m, *xs, equation: m.einsum(equation, *xs), einsum_draw)
+
 op("inplace", inplace_call, inplace_draw, leaf_ok=True)
 op("inplace then reuse", inplace_twice_call, inplace_draw, leaf_ok=True)
 
