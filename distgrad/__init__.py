@@ -26,6 +26,11 @@ from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402
 from . import profiler  # noqa: E402,F401  (torch.profiler's place: distgrad.profiler.profile())
 from .autograd import inference_mode, is_inference_mode_enabled  # noqa: E402,F401
 from .utils.logging import get_logger as _get_logger  # noqa: E402
+from . import testing  # noqa: E402,F401  (torch.testing's place: assert_close)
+from .runtime import (are_deterministic_algorithms_enabled, get_float32_matmul_precision,  # noqa: E402,F401
+                      get_num_interop_threads, get_num_threads, is_deterministic_algorithms_warn_only_enabled,
+                      set_float32_matmul_precision, set_num_interop_threads, set_num_threads,
+                      use_deterministic_algorithms)
 
 __version__ = "0.1.0"
 
@@ -74,7 +79,8 @@ from . import distributed  # noqa: E402,F401  (torch.distributed's place; import
 # Aliases that sit above distributed (DDP) and data; loaded here, as torch loads torch.utils.data:
 from .nn import parallel as _parallel  # noqa: E402  (distgrad.nn.parallel: DistributedDataParallel)
 from .utils import data as _utils_data  # noqa: E402  (distgrad.utils.data)
-del _parallel, _utils_data
+from .utils import checkpoint as _utils_checkpoint  # noqa: E402  (torch.utils.checkpoint's place, over the world)
+del _parallel, _utils_data, _utils_checkpoint
 # A rank of an MPI job that fails before it starts distributed work still ends the job:
 from .world import first_line as _first_line  # noqa: E402
 _first_line.install()

@@ -51,3 +51,6 @@ def manual_seed(seed):
 from .memory import (max_memory_allocated, memory_allocated, memory_reserved, memory_stats,  # noqa: E402
                      reset_peak_memory_stats)
 from . import amp  # noqa: E402,F401  (torch.cuda.amp's deprecated names)
+# torch.cuda's Event and device queries on CuPy's runtime. Stream / current_stream are left out:
+# distgrad runs every op on CuPy's current stream and takes no stream arguments.
+from .events import Event, empty_cache, get_device_capability, get_device_properties  # noqa: E402,F401
