@@ -3,6 +3,7 @@ count_nonzero, argwhere, bincount, unique, isclose; and broadcast_tensors (views
 import numpy
 
 from ..errors import OpRuntimeError
+from ..runtime import alert_not_deterministic
 from ._util import normalize_dim
 from .elementwise import nonzero
 from .shape import broadcast_to
@@ -46,6 +47,8 @@ def bincount(input, weights=None, minlength=0):
         raise OpRuntimeError("bincount", f"weights of shape {tuple(weights.shape)} should have the input's shape "
                                          f"{tuple(array.shape)}")
     kind = weights.array.dtype if weights.array.dtype.kind == "f" else numpy.dtype(numpy.float64)
+    if xp is not numpy:  # CuPy sums the weights with atomic adds
+        alert_not_deterministic("bincount with weights on CUDA")
     counts = xp.bincount(array, weights=weights.array.astype(numpy.float64), minlength=minlength)
     return input._wrap(counts.astype(kind))
 

@@ -6,6 +6,7 @@ import numpy
 from ..backend import get_array_module
 from ..errors import OpIndexError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function, named_error
+from ..runtime import alert_not_deterministic
 from ..tensor_base import TensorBase
 from ._util import as_tensor_like, cast, normalize_dim, open_grid, scalar_value, unbroadcast
 from .elementwise import where
@@ -17,6 +18,8 @@ def scatter_add(xp, target, index, values):
         xp.add.at(target, index, values)
     else:
         import cupyx  # CuPy's companion, optional: only reached with CuPy arrays
+        alert_not_deterministic("scatter_add on CUDA (atomic adds: index_add, index_put(accumulate=True), "
+                                "the backward of advanced indexing and of embedding)")
         cupyx.scatter_add(target, index, values)
 
 
