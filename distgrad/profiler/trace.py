@@ -95,6 +95,11 @@ def tensorboard_trace_handler(dir_name, worker_name=None, use_gzip=False):
     def handler(prof):
         os.makedirs(dir_name, exist_ok=True)
         worker = worker_name or f"{socket.gethostname()}_{os.getpid()}"
-        name = f"{worker}.{time.time_ns() // 1_000_000}.pt.trace.json" + (".gz" if use_gzip else "")
-        prof.export_chrome_trace(os.path.join(dir_name, name))
+        stamp = time.time_ns() // 1_000_000
+        while True:  # two cycles in one millisecond must not write over each other's trace
+            path = os.path.join(dir_name, f"{worker}.{stamp}.pt.trace.json" + (".gz" if use_gzip else ""))
+            if not os.path.exists(path):
+                break
+            stamp += 1
+        prof.export_chrome_trace(path)
     return handler

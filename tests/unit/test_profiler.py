@@ -395,3 +395,16 @@ def test_custom_functions_are_timed_forward_and_backward():
     cube = next(e for e in prof.events() if e.name == "Cube")
     assert inner and cube.self_ns == cube.duration_ns - sum(e.duration_ns for e in inner[:1])  # x ** 3 nests
     assert x.grad.tolist() == [3.0, 12.0]
+
+
+def test_two_traces_in_one_millisecond_are_both_kept(tmp_path, monkeypatch):
+    import time as time_module
+    monkeypatch.setattr(time_module, "time_ns", lambda: 1_700_000_000_000_000_000)  # a clock that stands still
+    handler = tensorboard_trace_handler(str(tmp_path), worker_name="rank0")
+    step = mlp_step()
+    for _ in range(2):
+        with profile() as prof:
+            step()
+        handler(prof)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rank0.1700000000000.pt.trace.json",
+                                                          "rank0.1700000000001.pt.trace.json"]
