@@ -277,36 +277,27 @@ def test_remove_parametrizations_without_leaving_parametrized():
 
 
 # ----------------------------------------------------------------- register_parametrization
-class Symmetric(nn.Module):
-    def forward(self, x):
-        return x.triu() + x.triu(1).transpose(0, 1)
+def parametrizations_on(library):
+    """The same two parametrizations as modules of ``library``'s nn (distgrad's or PyTorch's)."""
+    class Symmetric(library.Module):
+        def forward(self, x):
+            return x.triu() + x.triu(1).transpose(0, 1)
 
-    def right_inverse(self, a):
-        return a.triu()
+        def right_inverse(self, a):
+            return a.triu()
 
+    class Scale(library.Module):
+        def forward(self, x):
+            return 2.0 * x
 
-class Scale(nn.Module):
-    def forward(self, x):
-        return 2.0 * x
+        def right_inverse(self, a):
+            return a / 2.0
 
-    def right_inverse(self, a):
-        return a / 2.0
-
-
-class TorchSymmetric(tnn.Module):
-    def forward(self, x):
-        return x.triu() + x.triu(1).transpose(0, 1)
-
-    def right_inverse(self, a):
-        return a.triu()
+    return Symmetric, Scale
 
 
-class TorchScale(tnn.Module):
-    def forward(self, x):
-        return 2.0 * x
-
-    def right_inverse(self, a):
-        return a / 2.0
+Symmetric, Scale = parametrizations_on(nn)
+TorchSymmetric, TorchScale = parametrizations_on(tnn)
 
 
 def test_chained_parametrizations_and_assignment_match_torch():

@@ -9,7 +9,7 @@ from ...ops.linalg import dot, matmul
 from ..conv import _ConvTransposeNd
 from ..functional import normalize
 from ..parameter import Parameter
-from .weight_norm import find_pre_hook
+from .weight_norm import find_pre_hook, remove_pre_hook_form
 
 __all__ = ["SpectralNorm", "remove_spectral_norm", "spectral_norm"]
 
@@ -120,9 +120,4 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
 
 def remove_spectral_norm(module, name="weight"):
     """Fold ``spectral_norm`` back into a plain parameter holding the current weight."""
-    entry = find_pre_hook(module, SpectralNorm, name)
-    if entry is None:
-        raise ValueError(f"spectral_norm of '{name}' not found in {module}")
-    entry[0].remove(module)
-    module._forward_pre_hooks.remove(entry)
-    return module
+    return remove_pre_hook_form(module, SpectralNorm, name, "spectral_norm")

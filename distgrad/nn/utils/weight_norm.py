@@ -48,6 +48,17 @@ def find_pre_hook(module, hook_type, name):
     return None
 
 
+def remove_pre_hook_form(module, hook_type, name, what):
+    """Undo a hook-form normalization (``what``: its function's name): the hook folds its
+    current weight back into a plain parameter, then leaves the module."""
+    entry = find_pre_hook(module, hook_type, name)
+    if entry is None:
+        raise ValueError(f"{what} of '{name}' not found in {module}")
+    entry[0].remove(module)
+    module._forward_pre_hooks.remove(entry)
+    return module
+
+
 class WeightNorm:
     """The forward pre-hook: sets ``module.<name>`` from ``<name>_g`` and ``<name>_v``."""
 
@@ -94,9 +105,4 @@ def weight_norm(module, name="weight", dim=0):
 
 def remove_weight_norm(module, name="weight"):
     """Fold ``weight_norm`` back into a plain parameter holding the current weight."""
-    entry = find_pre_hook(module, WeightNorm, name)
-    if entry is None:
-        raise ValueError(f"weight_norm of '{name}' not found in {module}")
-    entry[0].remove(module)
-    module._forward_pre_hooks.remove(entry)
-    return module
+    return remove_pre_hook_form(module, WeightNorm, name, "weight_norm")
