@@ -287,20 +287,31 @@ class Tensor(TensorBase):
     def is_contiguous(self):
         return bool(self.array.flags.c_contiguous)
 
-    def new_tensor(self, data, dtype=None, requires_grad=False):
-        return Tensor(data, dtype=dtype or self.dtype, device=self.device, requires_grad=requires_grad)
+    # new_*: this tensor's dtype and device unless given, as PyTorch's (layout and pin_memory
+    # are accepted and have no meaning here)
+    def new_tensor(self, data, dtype=None, device=None, requires_grad=False, layout=None, pin_memory=False):
+        return Tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
 
-    def new_zeros(self, *shape, dtype=None):
-        return Tensor._wrap(self.xp.zeros(shape_arg(shape), dtype=dtype or self.dtype))
+    def new_zeros(self, *sizes, size=None, dtype=None, device=None, requires_grad=False, layout=None,
+                  pin_memory=False):
+        return self._new("zeros", sizes if size is None else (size,), dtype, device, requires_grad)
 
-    def new_ones(self, *shape, dtype=None):
-        return Tensor._wrap(self.xp.ones(shape_arg(shape), dtype=dtype or self.dtype))
+    def new_ones(self, *sizes, size=None, dtype=None, device=None, requires_grad=False, layout=None,
+                  pin_memory=False):
+        return self._new("ones", sizes if size is None else (size,), dtype, device, requires_grad)
 
-    def new_full(self, shape, value, dtype=None):
-        return Tensor._wrap(self.xp.full(shape_arg((shape,)), value, dtype=dtype or self.dtype))
+    def new_empty(self, *sizes, size=None, dtype=None, device=None, requires_grad=False, layout=None,
+                  pin_memory=False):
+        return self._new("empty", sizes if size is None else (size,), dtype, device, requires_grad)
 
-    def new_empty(self, *shape, dtype=None):
-        return Tensor._wrap(self.xp.empty(shape_arg(shape), dtype=dtype or self.dtype))
+    def new_full(self, size, fill_value, dtype=None, device=None, requires_grad=False, layout=None,
+                 pin_memory=False):
+        return self._new("full", (size,), dtype, device, requires_grad, fill_value)
+
+    def _new(self, factory, size, dtype, device, requires_grad, *values):
+        from . import creation  # creation imports this module
+        return getattr(creation, factory)(shape_arg(size), *values, dtype=dtype or self.dtype,
+                                          device=device or self.device, requires_grad=requires_grad)
 
     # ----------------------------------------------------------------- elementwise
     def abs(self):
@@ -657,8 +668,8 @@ class Tensor(TensorBase):
     def squeeze(self, dim=None):
         return _shape.squeeze(self, dim)
 
-    def swapaxes(self, dim0, dim1):
-        return _shape.swapaxes(self, dim0, dim1)
+    def swapaxes(self, axis0, axis1):  # PyTorch's names here (swapdims and transpose say dim0, dim1)
+        return _shape.swapaxes(self, axis0, axis1)
 
     def t(self):
         return _shape.t(self)

@@ -107,3 +107,22 @@ def test_methods_and_functions_agree():
     assert x.sum(1).tolist() == dg.sum(x, 1).tolist() == [-1.0, 3.5]
     assert x.argmax().item() == 2 and x.max(dim=0).indices.tolist() == [1, 1]
     assert x.T.tolist() == [[1.0, 3.0], [-2.0, 0.5]]
+
+
+def test_new_factories_take_pytorchs_keywords_and_default_to_this_tensors_dtype():
+    torch = pytest.importorskip("torch")
+    calls = [lambda x, lib: x.new_full((2,), fill_value=3.0),
+             lambda x, lib: x.new_full((2,), 3.0, dtype=lib.float64, device="cpu", requires_grad=True),
+             lambda x, lib: x.new_tensor([1, 2], dtype=lib.float32, device="cpu"),
+             lambda x, lib: x.new_zeros((2, 2), dtype=lib.int64, device="cpu"),
+             lambda x, lib: x.new_ones(3, requires_grad=True),
+             lambda x, lib: x.new_empty((2,), dtype=lib.float64).fill_(7),
+             lambda x, lib: x.new_zeros(size=(2,)),
+             lambda x, lib: x.new_ones([]),
+             lambda x, lib: x.new_full([2], 1),
+             lambda x, lib: x.swapaxes(axis0=0, axis1=1)]
+    for call in calls:
+        expected, got = call(torch.ones(2, 3, dtype=torch.float64), torch), call(dg.ones(2, 3, dtype=dg.float64), dg)
+        assert (tuple(got.shape), str(got.dtype), got.requires_grad) == \
+            (tuple(expected.shape), str(expected.dtype).replace("torch.", ""), expected.requires_grad)
+        np.testing.assert_array_equal(got.detach().numpy(), expected.detach().numpy())
