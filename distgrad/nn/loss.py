@@ -1,5 +1,5 @@
 """Loss layers with PyTorch's reduction modes: the functional losses of nn.functional as Modules."""
-from ..ops.losses_extra import legacy_reduction as _legacy_reduction
+from ..ops.loss import legacy_reduction as _legacy_reduction
 from . import functional as F
 from .module import Module
 

@@ -268,7 +268,20 @@ def _cross_entropy_probabilities(input, target, weight, ignore_index, reduction,
     return loss.sum() if reduction == "sum" else loss.mean()
 
 
-def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+def legacy_reduction(size_average, reduce, reduction):
+    """PyTorch's deprecated size_average/reduce flags, mapped onto ``reduction`` (both None:
+    ``reduction`` itself; each defaults to True once either is given). The losses keep them in
+    PyTorch's positional order, so that a positional argument lands where PyTorch puts it."""
+    if size_average is None and reduce is None:
+        return reduction
+    if reduce is False:
+        return "none"
+    return "sum" if size_average is False else "mean"
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if autocast_mode.active:  # float32 under autocast
         input, target, weight = autocast_mode.to_float32("cross_entropy", input, target, weight)
     _check_reduction(reduction, "cross_entropy")
@@ -294,7 +307,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return out.reshape(()) if squeeze and reduction == "none" else out
 
 
-def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if autocast_mode.active:  # float32 under autocast
         input, weight = autocast_mode.to_float32("nll_loss", input, weight)
     _check_reduction(reduction, "nll_loss")
@@ -306,7 +320,8 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     return out.reshape(()) if squeeze and reduction == "none" else out
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    reduction = legacy_reduction(size_average, reduce, reduction)
     if autocast_mode.active:  # float32 under autocast
         input, target = autocast_mode.to_float32("mse_loss", input, target)
     _check_reduction(reduction, "mse_loss")

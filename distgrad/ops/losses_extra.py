@@ -15,7 +15,7 @@ from ..errors import OpRuntimeError, OpValueError
 from ..function import Function
 from ._util import binary_operands, cast, may_read_values, outside_unit_interval_poison, unbroadcast
 from .elementwise import abs, clamp, exp, where
-from .loss import _check_reduction
+from .loss import _check_reduction, legacy_reduction
 
 
 def _reduce(loss, reduction):
@@ -295,13 +295,3 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
         raise OpRuntimeError(op, f"all input tensors should have the same number of dimensions, got "
                                  f"{tuple(input1.shape)}, {tuple(input2.shape)} and {tuple(target.shape)}")
     return _reduce(clamp(-target * (input1 - input2) + margin, min=0), reduction)
-
-
-def legacy_reduction(size_average, reduce, reduction):
-    """PyTorch's deprecated size_average/reduce flags, mapped onto ``reduction`` (both None:
-    ``reduction`` itself; each defaults to True once either is given)."""
-    if size_average is None and reduce is None:
-        return reduction
-    if reduce is False:
-        return "none"
-    return "sum" if size_average is False else "mean"

@@ -1,6 +1,8 @@
 """The extra losses (BCE, BCE with logits, L1, smooth L1, Huber, KL divergence, cosine
 embedding, margin ranking) against PyTorch: values and float64 gradients, edge values
 included, argument errors, and the nn Modules."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -157,7 +159,6 @@ def test_elementwise_weights_of_l1_and_huber(reduction):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_bce_with_logits_far_logits_give_pytorchs_gradient_without_overflow_warnings(dtype):
-    import warnings
     x, t = np.array([-800.0, -100.0, 0.0, 100.0, 800.0], dtype), np.array([1.0, 0.0, 0.5, 1.0, 0.0], dtype)
     d = dg.tensor(x, requires_grad=True)
     with warnings.catch_warnings():
@@ -217,3 +218,20 @@ def test_bce_with_logits_target_gradient_at_infinite_logits_with_pos_weight():
     compare(lambda a, b, p: F.binary_cross_entropy_with_logits(a, b, pos_weight=p, reduction="none"),
             lambda a, b, p: TF.binary_cross_entropy_with_logits(a, b, pos_weight=p, reduction="none"), [x, t, pw],
             grad=(1,))
+
+
+def test_positional_arguments_land_where_pytorch_puts_them():
+    # cross_entropy/nll_loss/mse_loss keep PyTorch's deprecated size_average and reduce in their
+    # positional order: a fourth positional argument is size_average, not ignore_index
+    x, y = np.random.default_rng(0).standard_normal((4, 3)), np.array([0, 1, 2, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PyTorch's deprecation warnings
+        for lib in (torch, dg):
+            F = lib.nn.functional
+            X, Y = lib.tensor(x), lib.tensor(y)
+            got = [float(F.cross_entropy(X, Y, None, False)), float(F.nll_loss(F.log_softmax(X, 1), Y, None, None, 1)),
+                   float(F.mse_loss(X, X * 2, False)), tuple(F.cross_entropy(X, Y, reduce=False).shape)]
+            if lib is torch:
+                expected = got
+    np.testing.assert_allclose(got[:3], expected[:3], rtol=1e-12)
+    assert got[3] == expected[3] == (4,)
