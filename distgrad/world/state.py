@@ -95,10 +95,12 @@ def is_available():
     return True
 
 
-def init_process_group(backend=None, init_method=None, world_size=-1, rank=-1, **kwargs):
+def init_process_group(backend=None, init_method=None, timeout=None, world_size=-1, rank=-1, **kwargs):
     """torch.distributed.init_process_group over MPI: the launcher decides world size and rank,
     so ``world_size``/``rank``, when given, must agree with it. A world already started by
-    first use (or ``init``) is adopted; a second call raises, as PyTorch's."""
+    first use (or ``init``) is adopted; a second call raises, as PyTorch's. ``timeout``, the
+    store and device arguments are accepted (PyTorch's positions) and unused: lost peers are
+    found by heartbeats (DISTGRAD_PEER_TIMEOUT), slow ones reported by the stall warning."""
     if _state["process_group"] is not None:
         raise RuntimeError("trying to initialize the default process group twice!")
     asked = "auto" if backend is None else str(backend).lower()
