@@ -245,10 +245,11 @@ class Tensor(TensorBase):
         return self.to("cuda" if device is None else Device(device if not isinstance(device, int) else f"cuda:{device}"))
 
     def type(self, dtype=None):
-        """The dtype's name, or the tensor converted to ``dtype``; PyTorch's legacy type names
-        ('torch.FloatTensor', 'torch.cuda.LongTensor', ...) are understood too."""
+        """PyTorch's legacy type name ('torch.FloatTensor', 'torch.cuda.LongTensor', ...: what
+        scripts compare against), or the tensor converted to ``dtype``, which may be such a name."""
         if dtype is None:
-            return str(self.dtype)
+            name = next(k for k, v in _LEGACY_TYPES.items() if v == self.dtype)
+            return f"torch.{'cuda.' if self.is_cuda else ''}{name}"
         legacy = _LEGACY_TYPES.get(dtype.rsplit(".", 1)[-1]) if isinstance(dtype, str) else None
         if legacy is None:
             return self.to(dtype)
@@ -515,8 +516,8 @@ class Tensor(TensorBase):
     def floor_divide(self, other):
         return _elementwise.floor_divide(self, other)
 
-    def count_nonzero(self, dim=None):
-        return _counting.count_nonzero(self, dim)
+    def count_nonzero(self, dim=None, *dims):
+        return _counting.count_nonzero(self, (dim,) + dims if dims else dim)
 
     def argwhere(self):
         return _counting.argwhere(self)
@@ -665,8 +666,8 @@ class Tensor(TensorBase):
     def split(self, split_size_or_sections, dim=0):
         return _shape.split(self, split_size_or_sections, dim)
 
-    def squeeze(self, dim=None):
-        return _shape.squeeze(self, dim)
+    def squeeze(self, dim=None, *dims):
+        return _shape.squeeze(self, (dim,) + dims if dims else dim)
 
     def swapaxes(self, axis0, axis1):  # PyTorch's names here (swapdims and transpose say dim0, dim1)
         return _shape.swapaxes(self, axis0, axis1)
@@ -796,8 +797,8 @@ class Tensor(TensorBase):
     def repeat(self, *sizes):
         return _reorder.repeat(self, *sizes)
 
-    def tile(self, dims):
-        return _reorder.tile(self, dims)
+    def tile(self, *dims):
+        return _reorder.tile(self, dims[0] if len(dims) == 1 and not isinstance(dims[0], int) else dims)
 
     def repeat_interleave(self, repeats, dim=None):
         return _reorder.repeat_interleave(self, repeats, dim)

@@ -126,3 +126,16 @@ def test_new_factories_take_pytorchs_keywords_and_default_to_this_tensors_dtype(
         assert (tuple(got.shape), str(got.dtype), got.requires_grad) == \
             (tuple(expected.shape), str(expected.dtype).replace("torch.", ""), expected.requires_grad)
         np.testing.assert_array_equal(got.detach().numpy(), expected.detach().numpy())
+
+
+def test_type_names_and_varargs_forms_as_pytorchs():
+    torch = pytest.importorskip("torch")
+    for lib_dtype in ("float32", "float64", "float16", "int64", "int32", "uint8", "bool"):
+        expected = torch.ones(2, dtype=getattr(torch, lib_dtype)).type()
+        assert dg.ones(2, dtype=getattr(dg, lib_dtype)).type() == expected  # 'torch.FloatTensor', ...
+    x, t = dg.ones(2, 1, 1), torch.ones(2, 1, 1)
+    for call in (lambda a: a.squeeze(1, 2), lambda a: a.tile(2), lambda a: a.tile(1, 2, 1), lambda a: a.tile((2, 1)),
+                 lambda a: a.count_nonzero(0, 1), lambda a: a.type("torch.DoubleTensor")):
+        got, expected = call(x), call(t)
+        assert tuple(got.shape) == tuple(expected.shape)
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
