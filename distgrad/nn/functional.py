@@ -1,11 +1,12 @@
 """distgrad.nn.functional: the stateless ops behind the layers (PyTorch's torch.nn.functional).
 
 Everything here is distgrad.ops' own function, re-exported under PyTorch's module name, but
-for ``relu`` and ``leaky_relu``, which take ``inplace`` here as in PyTorch.
+for ``relu`` and ``leaky_relu``, which take ``inplace`` here as in PyTorch, and the softmaxes,
+which take PyTorch's internal ``_stacklevel`` before ``dtype``.
 """
 from ..ops import (adaptive_avg_pool2d, avg_pool2d, batch_norm, conv2d, cross_entropy, dropout, embedding,
-                   gelu, layer_norm, linear, log_softmax, max_pool2d, mse_loss, nll_loss, relu_,
-                   sigmoid, softmax, tanh)
+                   gelu, layer_norm, linear, max_pool2d, mse_loss, nll_loss, relu_, sigmoid, tanh)
+from ..ops import log_softmax as _log_softmax, softmax as _softmax, softmin as _softmin
 from ..ops import leaky_relu as _leaky_relu, relu as _relu
 from ..ops.inplace import leaky_relu_
 from ..ops import (binary_cross_entropy, binary_cross_entropy_with_logits, cosine_embedding_loss, huber_loss,
@@ -23,6 +24,20 @@ def relu(input, inplace=False):
     return relu_(input) if inplace else _relu(input)
 
 
+# PyTorch's nn.functional softmaxes take an internal _stacklevel third (torch.softmax does not),
+# so that a positional dtype lands where PyTorch's does
+def softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return _softmax(input, dim, dtype)
+
+
+def log_softmax(input, dim=None, _stacklevel=3, dtype=None):
+    return _log_softmax(input, dim, dtype)
+
+
+def softmin(input, dim=None, _stacklevel=3, dtype=None):
+    return _softmin(input, dim, dtype)
+
+
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """``inplace=True`` writes the result into ``input`` (``leaky_relu_``), as PyTorch's."""
     return leaky_relu_(input, negative_slope) if inplace else _leaky_relu(input, negative_slope)
@@ -35,7 +50,7 @@ from ..ops import (adaptive_avg_pool1d, adaptive_max_pool1d, adaptive_max_pool2d
                    conv1d, conv_transpose1d, conv_transpose2d, cosine_similarity, dropout1d, dropout2d, dropout3d,
                    elu, embedding_bag, glu, group_norm, hardsigmoid, hardswish, hardtanh, instance_norm,
                    interpolate, logsigmoid, max_pool1d, mish, normalize, one_hot, pad, pairwise_distance,
-                   pixel_shuffle, pixel_unshuffle, prelu, relu6, selu, silu, softmin, softplus, softsign,
+                   pixel_shuffle, pixel_unshuffle, prelu, relu6, selu, silu, softplus, softsign,
                    tanhshrink, upsample)
 from ..ops import fold, unfold  # noqa: E402
 

@@ -235,3 +235,12 @@ def test_positional_arguments_land_where_pytorch_puts_them():
                 expected = got
     np.testing.assert_allclose(got[:3], expected[:3], rtol=1e-12)
     assert got[3] == expected[3] == (4,)
+
+
+def test_functional_softmaxes_take_dtype_fourth_as_pytorchs():
+    x = np.random.default_rng(1).standard_normal((2, 3))
+    for name in ("softmax", "log_softmax", "softmin"):
+        got = getattr(F, name)(dg.tensor(x), 1, 3, dg.float32)
+        expected = getattr(TF, name)(torch.tensor(x), 1, 3, torch.float32)
+        assert str(got.dtype) == "float32" and expected.dtype == torch.float32
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6)
