@@ -57,6 +57,11 @@ class _IndexedModules(Module):
                 raise TypeError(f"{type(m).__name__} is not a Module subclass")
         self._renumber(values)
 
+    def pop(self, idx):
+        module = self[idx]
+        del self[idx]
+        return module
+
     def __dir__(self):
         return [key for key in super().__dir__() if not key.isdigit()]
 
@@ -75,6 +80,24 @@ class Sequential(_IndexedModules):
 
     def _from_items(self, items):
         return type(self)(OrderedDict(items))
+
+    def __add__(self, other):
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other):
+        if not isinstance(other, Sequential):
+            raise ValueError(f"add operator supports only objects of Sequential class, but {type(other)} is given.")
+        return self.extend(other)
+
+    def __mul__(self, times):
+        """The same modules ``times`` over (shared, not copied, as PyTorch's)."""
+        if not isinstance(times, int) or times <= 0:
+            raise ValueError(f"Non-positive multiplication factor {times} for {type(self)}")
+        return Sequential(*(list(self) * times))
+
+    __rmul__ = __mul__
 
     def forward(self, input):
         for module in self._modules.values():

@@ -14,6 +14,9 @@ from .backward_hooks import BackwardHooks
 from .parameter import Buffer, Parameter
 
 
+_EXTRA_STATE = "_extra_state"
+
+
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
     def __repr__(self):
         if not self.missing_keys and not self.unexpected_keys:
@@ -25,10 +28,14 @@ class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpec
 
 class Module:
     training = True  # overwritten per instance by __init__ and train()
-    # Backward hooks are rare: empty class defaults until a module registers one, which keeps
-    # modules made before these existed (pickled ones) working.
+    # Backward and state-dict hooks are rare: empty class defaults until a module registers
+    # one, which keeps modules made before these existed (pickled ones) working.
     _backward_hooks = ()
     _backward_pre_hooks = ()
+    _state_dict_pre_hooks = ()
+    _state_dict_hooks = ()
+    _load_state_dict_pre_hooks = ()
+    _load_state_dict_post_hooks = ()
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
@@ -288,6 +295,16 @@ class Module:
             module = module._modules[item]
         return module
 
+    def set_submodule(self, target, module, strict=False):
+        """Replace (or, unless ``strict``, add) the submodule at dotted path ``target``."""
+        parent_path, _, name = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if strict and name not in parent._modules:
+            raise AttributeError(f"{type(parent).__name__} has no attribute `{name}`")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent.add_module(name, module)
+
     def get_parameter(self, target):
         return self._get_member(target, "_parameters", "parameter")
 
@@ -380,39 +397,92 @@ class Module:
     def type(self, dst_type):
         return self.to(dst_type)
 
+    def to_empty(self, *, device=None, recurse=True):
+        """Move to ``device``; PyTorch leaves the values uninitialized, here they are kept."""
+        return self.to(device) if device is not None else self
+
+    def share_memory(self):
+        """Nothing to do: ranks are processes of one MPI job and share no tensors (a no-op
+        kept so that scripts calling it run)."""
+        return self
+
+    def compile(self, *args, **kwargs):
+        """As distgrad.compile: nothing is compiled; the module runs eagerly."""
+
     # ----------------------------------------------------------------- state dict
     def state_dict(self, destination=None, prefix="", keep_vars=False):
-        """Parameters and persistent buffers by dotted name; the tensors share memory with
-        the module (detached unless ``keep_vars``)."""
+        """Parameters, persistent buffers and extra state by dotted name; the tensors share
+        memory with the module (detached unless ``keep_vars``). State-dict hooks run as in
+        PyTorch: pre-hooks before a module's entries, post-hooks after its children's."""
         if destination is None:
             destination = OrderedDict()
+        for hook in self._state_dict_pre_hooks:
+            hook(self, prefix, keep_vars)
+        self._own_entries(destination, prefix, keep_vars)
+        for name, module in self._modules.items():
+            if module is not None:
+                module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        for hook in self._state_dict_hooks:
+            replaced = hook(self, destination, prefix, {})
+            if replaced is not None:
+                destination = replaced
+        return destination
+
+    def _own_entries(self, destination, prefix, keep_vars):
         for name, param in self._parameters.items():
             if param is not None:
                 destination[prefix + name] = param if keep_vars else param.detach()
         for name, buf in self._buffers.items():
             if buf is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = buf if keep_vars else buf.detach()
-        for name, module in self._modules.items():
-            if module is not None:
-                module.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
-        return destination
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
+
+    def _all_entries(self):
+        """Every module's own entries by dotted name, without running state-dict hooks."""
+        entries, owners = OrderedDict(), {}
+        for name, module in self.named_modules(remove_duplicate=False):
+            prefix = name + "." if name else ""
+            module._own_entries(entries, prefix, keep_vars=True)
+            owners.setdefault(prefix + _EXTRA_STATE, module)
+        return entries, owners
+
+    def get_extra_state(self):
+        """Override (with set_extra_state) to save any picklable value in the state dict under
+        ``<prefix>_extra_state``, as PyTorch's."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never be called.")
+
+    def set_extra_state(self, state):
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never be called.")
 
     def load_state_dict(self, state_dict, strict=True, assign=False):
-        """Copy values into this module's tensors. Everything is checked before anything is
-        copied: a failed load leaves the module unchanged."""
+        """Copy values into this module's tensors. Load pre-hooks run first (on a copy of
+        ``state_dict``: they may rename keys, as for old checkpoints); then everything is
+        checked before anything is copied, so a failed load leaves the module unchanged;
+        post-hooks see the loaded module and the missing and unexpected keys (a strict load
+        with keys missing fails before them, where PyTorch lets a post-hook clear them)."""
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"load_state_dict: expected a dict, got {type(state_dict).__name__}")
-        own = self.state_dict(keep_vars=True)
-        missing = [key for key in own if key not in state_dict]
-        unexpected = [key for key in state_dict if key not in own]
-        errors = []
+        state_dict = OrderedDict(state_dict)
+        hook_missing, hook_unexpected, hook_errors = [], [], []
+        for name, module in self.named_modules():
+            for hook in module._load_state_dict_pre_hooks:
+                hook(module, state_dict, name + "." if name else "", {}, strict, hook_missing, hook_unexpected,
+                     hook_errors)
+        own, extra_owners = self._all_entries()
+        missing = hook_missing + [key for key in own if key not in state_dict]
+        unexpected = hook_unexpected + [key for key in state_dict if key not in own]
+        errors = list(hook_errors)
         if strict and missing:
             errors.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
         if strict and unexpected:
             errors.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
-        sources = {}
+        sources, extra = {}, {}
         for key, target in own.items():
             if key not in state_dict:
+                continue
+            if not isinstance(target, Tensor):  # a module's extra state: any value, set as it is
+                extra[key] = state_dict[key]
                 continue
             source = _array_of(state_dict[key], key)
             if tuple(source.shape) != tuple(target.array.shape):
@@ -432,7 +502,49 @@ class Module:
             else:
                 target.array[...] = source
             target._bump_version()
-        return _IncompatibleKeys(missing, unexpected)
+        for key, value in extra.items():
+            extra_owners[key].set_extra_state(value)
+        keys = _IncompatibleKeys(missing, unexpected)
+        for module in self.modules():
+            for hook in module._load_state_dict_post_hooks:
+                hook(module, keys)
+        return keys
+
+    # ----------------------------------------------------------------- state-dict hooks
+    def register_state_dict_pre_hook(self, hook):
+        """``hook(module, prefix, keep_vars)`` before the module's entries are added."""
+        return self._add_state_hook("_state_dict_pre_hooks", hook)
+
+    def register_state_dict_post_hook(self, hook):
+        """``hook(module, state_dict, prefix, local_metadata)``, which may edit ``state_dict``."""
+        def must_return_none(*args):
+            if hook(*args) is not None:
+                raise RuntimeError("state_dict post-hook must return None")
+        return self._add_state_hook("_state_dict_hooks", must_return_none)
+
+    def _register_state_dict_hook(self, hook):
+        """The older form: the hook may also return a new state dict."""
+        return self._add_state_hook("_state_dict_hooks", hook)
+
+    def register_load_state_dict_pre_hook(self, hook):
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` before loading; it may edit ``state_dict``."""
+        return self._add_state_hook("_load_state_dict_pre_hooks", hook)
+
+    def _register_load_state_dict_pre_hook(self, hook, with_module=False):
+        return self._add_state_hook("_load_state_dict_pre_hooks",
+                                    hook if with_module else lambda module, *rest: hook(*rest))
+
+    def register_load_state_dict_post_hook(self, hook):
+        """``hook(module, incompatible_keys)`` after loading; it may edit the key lists."""
+        return self._add_state_hook("_load_state_dict_post_hooks", hook)
+
+    def _add_state_hook(self, registry, hook):
+        if not self.__dict__.get(registry):
+            object.__setattr__(self, registry, [])
+        hooks = self.__dict__[registry]
+        hooks.append(hook)
+        return _RemovableHandle(hooks, hook)
 
     # ----------------------------------------------------------------- printing
     def extra_repr(self):

@@ -30,6 +30,15 @@ def weight_norm(module, name="weight", dim=0):
     _check_has_tensor("weight_norm", module, name)
     dim = check_weight_dim("weight_norm", module, name, dim)
     parametrize.register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+
+    def take_old_keys(state_dict, prefix, *_):
+        """A checkpoint of the hook form (``<name>_g``, ``<name>_v``) loads into this one."""
+        g, v = f"{prefix}{name}_g", f"{prefix}{name}_v"
+        if g in state_dict and v in state_dict:
+            state_dict[f"{prefix}parametrizations.{name}.original0"] = state_dict.pop(g)
+            state_dict[f"{prefix}parametrizations.{name}.original1"] = state_dict.pop(v)
+
+    module._register_load_state_dict_pre_hook(take_old_keys)
     return module
 
 
