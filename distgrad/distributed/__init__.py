@@ -25,6 +25,7 @@ from .collectives import (ReduceOp, all_gather, all_gather_into_tensor, all_gath
                           barrier, broadcast, broadcast_object, broadcast_object_list, group, iall_gather,
                           iall_reduce, ibroadcast, ireduce_scatter, reduce_scatter, reduce_scatter_tensor)
 from .rooted import gather, gather_object, reduce, scatter
+from .monitored_barrier import monitored_barrier
 from .point_to_point import irecv, isend, recv, send
 from .agreement import check_epoch
 from .compression import Compression, Compressor
@@ -42,7 +43,7 @@ __all__ = ["all_gather", "all_gather_into_tensor", "all_gather_object", "all_red
            "broadcast_parameters", "check_epoch", "check_finite", "communicator", "Compression",
            "Compressor", "DDP", "destroy_process_group", "DistributedDataParallel", "DistributedOptimizer",
            "finalize", "gather", "gather_object", "get_backend", "get_local_rank", "get_local_world_size",
-           "get_process_group_ranks", "get_rank", "get_world_size", "group", "GroupMember", "iall_gather",
+           "get_process_group_ranks", "get_rank", "get_world_size", "group", "GroupMember", "monitored_barrier", "iall_gather",
            "iall_reduce", "ibroadcast", "init", "init_process_group", "irecv", "ireduce_scatter",
            "is_available", "is_initialized", "isend", "new_group", "ProcessGroup", "recv", "reduce",
            "reduce_scatter", "reduce_scatter_tensor", "ReduceOp", "scatter", "send", "step_if_finite",

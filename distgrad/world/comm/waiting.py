@@ -161,6 +161,18 @@ class Waiter:
                          + (")" if not missing and not later else ""))
         return f"stall: {what} (collective #{seq}) has waited {elapsed:.1f} s for the other ranks; " + "; ".join(parts)
 
+    def report_now(self, test, seq, what, elapsed):
+        """Ask every rank where it is and, after a moment for the answers, say who has not
+        arrived (monitored_barrier); None when ``test()`` shows the wait ended meanwhile."""
+        self._ask_everyone()
+        asked = time.monotonic()
+        while time.monotonic() - asked < self._grace() and len(self._replies) < self.topology.size - 1:
+            if test():
+                return None
+            self.serve()
+            time.sleep(self.NAP_SECONDS)
+        return None if test() else self.stall_report(seq, what, elapsed).split("; ", 1)[-1]
+
     def announce_exit(self):
         """Tell every other rank that this process is ending after the collectives it started."""
         for rank in range(self.topology.size):
