@@ -522,6 +522,9 @@ class Tensor(TensorBase):
     def argwhere(self):
         return _counting.argwhere(self)
 
+    def histc(self, bins=100, min=0, max=0):
+        return _counting.histc(self, bins, min, max)
+
     def bincount(self, weights=None, minlength=0):
         return _counting.bincount(self, weights, minlength)
 

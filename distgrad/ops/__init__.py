@@ -55,7 +55,7 @@ from .scatter_reductions import index_copy, index_copy_, scatter_reduce, scatter
 from .addc import addcdiv, addcdiv_, addcmul, addcmul_, reciprocal
 from .elementwise import floor_divide, remainder
 from .inplace_unary import abs_, exp_, log_, neg_, reciprocal_, sigmoid_, sqrt_, tanh_
-from .counting import argwhere, bincount, broadcast_tensors, count_nonzero, isclose, unique
+from .counting import argwhere, bincount, broadcast_tensors, count_nonzero, histc, isclose, unique
 from .misc_math import (clamp_max, clamp_min, copysign, deg2rad, fix, fmod, frac, heaviside, hypot, logaddexp,
                         logit, nan_to_num, rad2deg, signbit, sinc, trunc, xlogy)
 from .differences import diag_embed, diagonal, diff, moveaxis, movedim, rot90, take_along_dim

@@ -29,6 +29,32 @@ def argwhere(input):
     return nonzero(input)
 
 
+def histc(input, bins=100, min=0, max=0):
+    """A histogram of ``bins`` equal bins over [min, max] (the data's range when both are 0;
+    widened by 1 each way when it is a single value); values outside it, and NaN, are not
+    counted; the last bin includes max. Counts in the input's dtype, as PyTorch's."""
+    array = input.array
+    if array.dtype.kind != "f":
+        raise OpRuntimeError("histc", f"only floating inputs are supported, got dtype {array.dtype}")
+    if bins <= 0:
+        raise OpRuntimeError("histc", f"bins must be > 0, got {bins}")
+    low, high = float(min), float(max)
+    if low == high and array.size:
+        finite = array[numpy.isfinite(array)] if input.xp is numpy else array[input.xp.isfinite(array)]
+        low, high = (float(finite.min()), float(finite.max())) if finite.size else (low, high)
+    if low == high:
+        low, high = low - 1, high + 1
+    if low > high:
+        raise OpRuntimeError("histc", f"max must be larger than min, got min {min} and max {max}")
+    xp = input.xp
+    values = array.reshape(-1)
+    values = values[(values >= low) & (values <= high)]
+    kind = array.dtype.type  # in the input's precision, as PyTorch's kernel: a value on an edge lands alike
+    index = ((values - kind(low)) * kind(bins) / kind(high - low)).astype(numpy.int64)
+    counts = xp.bincount(xp.minimum(index, bins - 1), minlength=bins)
+    return input._wrap(counts.astype(array.dtype))
+
+
 def bincount(input, weights=None, minlength=0):
     """How often each value 0, 1, ... occurs in a 1-D non-negative integer tensor (or the sum
     of the weights at its occurrences), at least ``minlength`` counts."""
