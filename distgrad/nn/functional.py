@@ -61,3 +61,8 @@ __all__ += ["adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d",
             "pixel_shuffle", "pixel_unshuffle", "prelu", "relu6", "selu", "silu", "softmin", "softplus", "softsign",
             "tanhshrink", "upsample", "fold", "unfold"]
 from ..ops.grid_sample import affine_grid, grid_sample  # noqa: E402
+from ..ops import (gaussian_nll_loss, hinge_embedding_loss, multi_margin_loss, multilabel_margin_loss,  # noqa: E402
+                   multilabel_soft_margin_loss, poisson_nll_loss, soft_margin_loss, triplet_margin_loss)
+
+__all__ += ["gaussian_nll_loss", "hinge_embedding_loss", "multi_margin_loss", "multilabel_margin_loss",
+            "multilabel_soft_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss"]

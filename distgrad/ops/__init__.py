@@ -65,6 +65,8 @@ from .paired_reductions import (aminmax, cummax, cummin, logcumsumexp, nanmean, 
                                 var_mean)
 from .inplace_more import index_put, index_put_
 from .einsum import einsum
+from .losses_more import (gaussian_nll_loss, hinge_embedding_loss, multi_margin_loss, multilabel_margin_loss,
+                          multilabel_soft_margin_loss, poisson_nll_loss, soft_margin_loss, triplet_margin_loss)
 from .sampling import multinomial
 
 multiply, divide, subtract, true_divide, negative = mul, div, sub, div, neg
@@ -88,5 +90,8 @@ _FUNCTIONAL_ONLY |= {"adaptive_max_pool1d", "adaptive_max_pool2d", "dropout1d", 
                      "embedding_bag", "glu", "hardsigmoid", "hardswish", "hardtanh", "instance_norm", "interpolate",
                      "logsigmoid", "mish", "normalize", "one_hot", "pad", "relu6", "silu", "softmin", "softplus",
                      "softsign", "tanhshrink", "upsample", "fold", "unfold"}
+# (the top-level triplet, Poisson and hinge losses take PyTorch's reduction enum, in another order)
+_FUNCTIONAL_ONLY |= {"gaussian_nll_loss", "hinge_embedding_loss", "multi_margin_loss", "multilabel_margin_loss",
+                     "multilabel_soft_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss"}
 __all__ = [_n for _n, _v in list(globals().items())
            if not _n.startswith("_") and not isinstance(_v, type(_util)) and _n not in _FUNCTIONAL_ONLY]
