@@ -24,7 +24,9 @@ _state = {"cpu": (False, _DEFAULT_DTYPES["cpu"]), "cuda": (False, _DEFAULT_DTYPE
 
 # Ops run in float32 under autocast, per device type (PyTorch's lists, for the ops distgrad has).
 _LOSSES = frozenset({"cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
-                     "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div"})
+                     "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div", "triplet_margin_loss",
+                     "poisson_nll_loss", "hinge_embedding_loss", "soft_margin_loss", "multi_margin_loss",
+                     "multilabel_margin_loss"})
 _FLOAT32_OPS = {
     "cpu": _LOSSES,
     "cuda": _LOSSES | {"softmax", "log_softmax", "layer_norm", "group_norm"},

@@ -5,10 +5,12 @@ All but the soft margin are compositions of differentiable ops. The margins use 
 gradient is 0 at 0, as PyTorch's kernels count a term only where it is positive; the soft
 margin is a Function since PyTorch gives it its own gradient and none for the target.
 """
+import functools
 import math
 
 import numpy
 
+from ..amp import autocast_mode
 from ..errors import OpIndexError, OpRuntimeError, OpTypeError, OpValueError
 from ..function import Function
 from ..tensor_base import TensorBase
@@ -20,6 +22,20 @@ from .indexing import gather, masked_fill
 from .loss import _check_reduction, _check_weight, legacy_reduction
 from .losses_extra import _constant_weights, _quiet, _reduce
 from .similarity import _broadcast_shape, pairwise_distance
+
+
+
+def _float32_under_autocast(loss):
+    """Under autocast the loss takes its floating tensors in float32, as PyTorch's autocast
+    lists these losses (autocast_mode._LOSSES)."""
+    @functools.wraps(loss)
+    def wrapper(*args, **kwargs):
+        if autocast_mode.active:
+            args = autocast_mode.to_float32(loss.__name__, *args)
+            names = list(kwargs)
+            kwargs = dict(zip(names, autocast_mode.to_float32(loss.__name__, *kwargs.values())))
+        return loss(*args, **kwargs)
+    return wrapper
 
 
 def _reduction(size_average, reduce, reduction, op):
@@ -39,6 +55,7 @@ def _poisoned(loss, poison):
     return loss if poison is None else loss * _constant(loss, 1 + poison)
 
 
+@_float32_under_autocast
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, size_average=None,
                         reduce=None, reduction="mean"):
     op = "triplet_margin_loss"
@@ -61,6 +78,7 @@ def _check_broadcast(input, target, op):
         _broadcast_shape(input, target, op)
 
 
+@_float32_under_autocast
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
                      reduction="mean"):
     op = "poisson_nll_loss"
@@ -107,6 +125,7 @@ def gaussian_nll_loss(input, target, var, full=False, eps=1e-6, reduction="mean"
     return _reduce(loss, reduction)
 
 
+@_float32_under_autocast
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
     op = "hinge_embedding_loss"
     reduction = _reduction(size_average, reduce, reduction, op)
@@ -133,6 +152,7 @@ class _SoftMargin(Function):
         return unbroadcast(-t * sig * g, self.shape), None
 
 
+@_float32_under_autocast
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     op = "soft_margin_loss"
     reduction = _reduction(size_average, reduce, reduction, op)
@@ -183,6 +203,7 @@ def _range_poison(t, low, n_classes, input, op):
     return None
 
 
+@_float32_under_autocast
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
                       reduction="mean"):
     op = "multi_margin_loss"
@@ -222,6 +243,7 @@ def _target_counts(xp, t, n_classes):
     return one_hot.sum(axis=1)
 
 
+@_float32_under_autocast
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     op = "multilabel_margin_loss"
     reduction = _reduction(size_average, reduce, reduction, op)

@@ -55,6 +55,11 @@ OPS = {
     "binary_cross_entropy": lambda m, F, t: F.binary_cross_entropy(m.sigmoid(t["h"]), m.sigmoid(t["h"] * 2)),
     "binary_cross_entropy_with_logits": lambda m, F, t: F.binary_cross_entropy_with_logits(
         t["h"], m.sigmoid(t["h"])),
+    "triplet_margin_loss": lambda m, F, t: F.triplet_margin_loss(t["h"], t["h"] * 0.5, t["h"] * 0.25),
+    "poisson_nll_loss": lambda m, F, t: F.poisson_nll_loss(t["h"], m.sigmoid(t["h"])),
+    "hinge_embedding_loss": lambda m, F, t: F.hinge_embedding_loss(t["h"], m.sign(t["h"])),
+    "soft_margin_loss": lambda m, F, t: F.soft_margin_loss(t["h"], m.sign(t["h"])),
+    "multi_margin_loss": lambda m, F, t: F.multi_margin_loss(t["h"], m.from_numpy(TARGET)),
     "add_mixed": lambda m, F, t: t["h"] + t["x"],  # promotes to the widest
     "cat_mixed": lambda m, F, t: m.cat([t["h"], t["x"]]),
     "stack_mixed": lambda m, F, t: m.stack([t["h"], t["x"]]),
