@@ -9,6 +9,7 @@ import distgrad.nn as nn
 import distgrad.nn.functional as F
 
 torch = pytest.importorskip("torch")
+from test_losses_torch import compare as compare_losses  # noqa: E402 (after the skip)
 TF = torch.nn.functional
 
 RED = ["mean", "sum", "none"]
@@ -17,17 +18,7 @@ rng = np.random.default_rng(0)
 
 def compare(fn_d, fn_t, arrays, grad=(0,)):
     """Values and gradients of the arguments numbered in ``grad``, distgrad against PyTorch."""
-    dt = [dg.tensor(a, requires_grad=i in grad) for i, a in enumerate(arrays)]
-    tt = [torch.tensor(a, requires_grad=i in grad) for i, a in enumerate(arrays)]
-    od, ot = fn_d(*dt), fn_t(*tt)
-    assert tuple(od.shape) == tuple(ot.shape)
-    np.testing.assert_allclose(np.asarray(od.array), ot.detach().numpy(), rtol=1e-12, atol=1e-14, equal_nan=True)
-    w = rng.standard_normal(tuple(ot.shape))
-    (od * dg.tensor(w)).sum().backward()
-    (ot * torch.tensor(w)).sum().backward()
-    for i in grad:
-        np.testing.assert_allclose(np.asarray(dt[i].grad.array), tt[i].grad.numpy(), rtol=1e-12, atol=1e-14,
-                                   equal_nan=True, err_msg=f"gradient of argument {i}")
+    compare_losses(fn_d, fn_t, arrays, grad)
 
 
 def both(name, *args, **kwargs):

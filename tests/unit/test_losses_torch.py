@@ -21,6 +21,7 @@ def compare(fn_d, fn_t, arrays, grad=(0, 1)):
     dt = [dg.tensor(a, requires_grad=i in grad) for i, a in enumerate(arrays)]
     tt = [torch.tensor(a, requires_grad=i in grad) for i, a in enumerate(arrays)]
     od, ot = fn_d(*dt), fn_t(*tt)
+    assert tuple(od.shape) == tuple(ot.shape)
     np.testing.assert_allclose(np.asarray(od.array), ot.detach().numpy(), rtol=1e-12, atol=1e-14, equal_nan=True)
     w = rng.standard_normal(tuple(ot.shape))
     (od * dg.tensor(w)).sum().backward()
