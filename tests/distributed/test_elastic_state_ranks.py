@@ -39,6 +39,7 @@ def trained_state():
 
 
 @pytest.mark.mpi(min_size=2)
+@pytest.mark.timeout(60, method="thread")
 def test_one_rank_per_host_writes_and_every_rank_restores(host_folder):
     model, optimizer = trained_state()
     state = State(model, optimizer, step=7)
