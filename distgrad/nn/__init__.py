@@ -6,7 +6,7 @@ from .data_parallel import DataParallel
 from .conv import Conv2d
 from .dropout import Dropout
 from .flatten import Flatten, Unflatten
-from .linear import Identity, Linear
+from .linear import Bilinear, Identity, Linear
 from .loss import (BCELoss, BCEWithLogitsLoss, CosineEmbeddingLoss, CrossEntropyLoss, HuberLoss, KLDivLoss,
                    L1Loss, MarginRankingLoss, MSELoss, NLLLoss, SmoothL1Loss)
 from .module import Module
@@ -24,7 +24,7 @@ from .activation import (CELU, ELU, GLU, SELU, Hardsigmoid, Hardswish, Hardtanh,
 from .conv import Conv1d, ConvTranspose1d, ConvTranspose2d
 from .dropout import Dropout1d, Dropout2d, Dropout3d
 from .fold import Fold, Unfold
-from .normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d
+from .normalization import GroupNorm, InstanceNorm1d, InstanceNorm2d, RMSNorm
 from .padding import (CircularPad1d, CircularPad2d, ConstantPad1d, ConstantPad2d, ReflectionPad1d, ReflectionPad2d,
                       ReplicationPad1d, ReplicationPad2d, ZeroPad1d, ZeroPad2d)
 from .pixelshuffle import PixelShuffle, PixelUnshuffle

@@ -66,3 +66,5 @@ from ..ops import (gaussian_nll_loss, hinge_embedding_loss, multi_margin_loss, m
 
 __all__ += ["gaussian_nll_loss", "hinge_embedding_loss", "multi_margin_loss", "multilabel_margin_loss",
             "multilabel_soft_margin_loss", "poisson_nll_loss", "soft_margin_loss", "triplet_margin_loss"]
+from ..ops.rms_norm import rms_norm  # noqa: E402
+from ..ops.bilinear import bilinear  # noqa: E402
