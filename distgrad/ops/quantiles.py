@@ -37,6 +37,8 @@ def _median(input, dim, keepdim, ignore_nan, op):
     picked = picked.astype("int64")
     values = Gather.apply(x, index=picked, axis=x.ndim - 1)
     if dim is None:  # PyTorch shares the gradient between the elements equal to the median
+        if a.dtype.kind != "f":
+            return values.reshape(())  # an integer median: the element itself, in the input's dtype
         return _shared(x, values.reshape(()).detach())
     values, picked = values.squeeze(-1), x._wrap(picked[..., 0])
     if input.ndim == 0:

@@ -355,17 +355,22 @@ def prod(input, dim=None, keepdim=False):
         axis = normalize_dim(_int_dim(dim, "prod"), input.ndim, "prod")[0]
         if not input.ndim:  # a 0-d tensor: dims 0 and -1 are the tensor itself
             axis = None
-    if input.array.dtype.kind != "f":  # integer products widen to int64 (NumPy's), no gradient
-        return input._wrap(input.array.prod(axis=axis, keepdims=keepdim))
+    if input.array.dtype.kind != "f":  # integer and bool products in int64, as PyTorch's; no gradient
+        return input._wrap(input.array.prod(axis=axis, keepdims=keepdim, dtype="int64"))
     return Prod.apply(input, dim=axis, keepdim=keepdim)
 
 
 def all(input, dim=None, keepdim=False):
-    return input._wrap(input.array.all(axis=_axes(input, dim, "all"), keepdims=keepdim))
+    return input._wrap(_as_uint8_for_uint8(input, input.array.all(axis=_axes(input, dim, "all"), keepdims=keepdim)))
 
 
 def any(input, dim=None, keepdim=False):
-    return input._wrap(input.array.any(axis=_axes(input, dim, "any"), keepdims=keepdim))
+    return input._wrap(_as_uint8_for_uint8(input, input.array.any(axis=_axes(input, dim, "any"), keepdims=keepdim)))
+
+
+def _as_uint8_for_uint8(input, result):
+    """PyTorch's all/any answer in bool, but in uint8 for a uint8 input."""
+    return result.astype("uint8") if input.array.dtype == "uint8" else result
 
 
 def norm(input, p=2, dim=None, keepdim=False):

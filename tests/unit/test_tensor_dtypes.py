@@ -106,3 +106,16 @@ def test_bfloat16_can_be_named_chosen_against_and_refused_when_a_tensor_would_ho
     with pytest.raises(RuntimeError, match="bfloat16"):
         with dg.autocast("cpu"):  # PyTorch's CPU default is bfloat16
             pass
+
+
+def test_integer_median_prod_and_uint8_all_any_keep_pytorchs_dtypes():
+    torch = pytest.importorskip("torch")
+    for dtype in ("int8", "int16", "int32", "int64", "uint8", "bool"):
+        values = np.array([1, 0, 3, 2, 5]).astype(dtype)
+        for op in ("median", "prod", "all", "any", "sum"):
+            if dtype == "bool" and op == "median":
+                continue  # PyTorch has no bool median; distgrad gives the element
+            expected = getattr(torch.tensor(values), op)()
+            got = getattr(dg.tensor(values), op)()
+            assert str(got.dtype) == str(expected.dtype).replace("torch.", ""), (dtype, op)
+            assert got.item() == expected.item(), (dtype, op)
