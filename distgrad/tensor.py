@@ -996,6 +996,26 @@ class Tensor(TensorBase):
     __or__ = __ror__ = _elementwise.bitwise_or
     __xor__ = __rxor__ = _elementwise.bitwise_xor
     __invert__ = _elementwise.bitwise_not
+    __lshift__ = _elementwise.bitwise_left_shift
+    __rshift__ = _elementwise.bitwise_right_shift
+
+    def bitwise_and(self, other):
+        return _elementwise.bitwise_and(self, other)
+
+    def bitwise_or(self, other):
+        return _elementwise.bitwise_or(self, other)
+
+    def bitwise_xor(self, other):
+        return _elementwise.bitwise_xor(self, other)
+
+    def bitwise_not(self):
+        return _elementwise.bitwise_not(self)
+
+    def bitwise_left_shift(self, other):
+        return _elementwise.bitwise_left_shift(self, other)
+
+    def bitwise_right_shift(self, other):
+        return _elementwise.bitwise_right_shift(self, other)
     __floordiv__ = _elementwise.floor_divide
     __mod__ = _elementwise.remainder
 

@@ -10,6 +10,7 @@ from .blend import addmm, lerp
 from .conv import conv2d
 from .device import to_device
 from .dropout import dropout
+from .elementwise import bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or, bitwise_right_shift, bitwise_xor
 from .elementwise import (abs, add, allclose, ceil, clamp, clip, clone, div, eq, equal, exp, floor, ge,
                           gt, isfinite, isinf, isnan, le, log, logical_and, logical_not, logical_or,
                           logical_xor, lt, maximum, minimum, mul, ne, neg, pow, round, rsqrt, sign,

@@ -570,13 +570,14 @@ def _comparable(other):
     return isinstance(other, (TensorBase, numbers.Number)) or hasattr(other, "dtype")
 
 
-def _bitwise(name):
-    """&, | and ^: bitwise on integers, logical on bools; PyTorch defines them on no float."""
+def _bitwise(name, array_function=None):
+    """&, |, ^, << and >>: bitwise on integers (&, |, ^ logical on bools); PyTorch defines them
+    on no float. ``array_function``: the array library's name, when it is not ``name``."""
     def bitwise(input, other):
         a, b = binary_operands(input, other)
         _check_integral(name, a)
         try:
-            return a._wrap(getattr(a.xp, name)(a.array, b.array))
+            return a._wrap(getattr(a.xp, array_function or name)(a.array, b.array))
         except ValueError as e:  # shapes that do not broadcast
             raise named_error(name, (a.array, b.array), e) from None
     bitwise.__name__ = name
@@ -584,6 +585,8 @@ def _bitwise(name):
 
 
 bitwise_and, bitwise_or, bitwise_xor = (_bitwise(n) for n in ("bitwise_and", "bitwise_or", "bitwise_xor"))
+bitwise_left_shift = _bitwise("bitwise_left_shift", "left_shift")
+bitwise_right_shift = _bitwise("bitwise_right_shift", "right_shift")
 
 
 def bitwise_not(input):

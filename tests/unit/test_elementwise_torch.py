@@ -336,3 +336,20 @@ def test_the_where_method_takes_the_condition_first_as_pytorchs():
                                          else other)
         got = dg.tensor(x).where(dg.tensor(cond), dg.tensor(other) if isinstance(other, np.ndarray) else other)
         np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("name", ["bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_left_shift",
+                                  "bitwise_right_shift"])
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int32", "int64", "bool"])
+def test_bitwise_functions_methods_and_operators_as_pytorchs(name, dtype):
+    if dtype == "bool" and "shift" in name:
+        pytest.skip("PyTorch has no shifts of bools")
+    a, b = np.array([1, 2, 8, 0]).astype(dtype), np.array([1, 1, 2, 3]).astype(dtype)
+    expected = getattr(torch, name)(torch.tensor(a), torch.tensor(b))
+    for got in (getattr(dg, name)(dg.tensor(a), dg.tensor(b)), getattr(dg.tensor(a), name)(dg.tensor(b))):
+        assert str(got.dtype) == str(expected.dtype).replace("torch.", "")
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
+    np.testing.assert_array_equal(dg.bitwise_not(dg.tensor(a)).numpy(), torch.bitwise_not(torch.tensor(a)).numpy())
+    if "shift" in name:
+        operator = (lambda x, y: x << y) if "left" in name else (lambda x, y: x >> y)
+        np.testing.assert_array_equal(operator(dg.tensor(a), dg.tensor(b)).numpy(), expected.numpy())
