@@ -776,6 +776,48 @@ class Tensor(TensorBase):
     def log10(self):
         return _trig.log10(self)
 
+    def exp2(self):
+        return _trig.exp2(self)
+
+    def positive(self):
+        return _misc_math.positive(self)
+
+    def sgn(self):
+        return _misc_math.sgn(self)
+
+    def msort(self):
+        return _misc_math.msort(self)
+
+    def asin(self):
+        return _trig.asin(self)
+
+    def acos(self):
+        return _trig.acos(self)
+
+    def asinh(self):
+        return _trig.asinh(self)
+
+    def acosh(self):
+        return _trig.acosh(self)
+
+    def atanh(self):
+        return _trig.atanh(self)
+
+    def arcsin(self):
+        return _trig.arcsin(self)
+
+    def arccos(self):
+        return _trig.arccos(self)
+
+    def arcsinh(self):
+        return _trig.arcsinh(self)
+
+    def arccosh(self):
+        return _trig.arccosh(self)
+
+    def arctanh(self):
+        return _trig.arctanh(self)
+
     def tril(self, diagonal=0):
         return _triangular.tril(self, diagonal)
 

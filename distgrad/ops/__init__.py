@@ -35,6 +35,7 @@ from .sorting import argsort, sort, topk
 from .special import erf, erfinv
 from .triangular import diag, trace, tril, triu
 from .trig import arctan, arctan2, atan, atan2, cos, cosh, expm1, log10, log1p, log2, sin, sinh, tan
+from .trig import acos, acosh, arccos, arccosh, arcsin, arcsinh, arctanh, asin, asinh, atanh, exp2
 from .activation_more import (celu, elu, glu, hardsigmoid, hardswish, hardtanh, logsigmoid, mish, prelu, relu6,
                               selu, silu, softmin, softplus, softsign, tanhshrink)
 from .channel_dropout import dropout1d, dropout2d, dropout3d
@@ -58,7 +59,7 @@ from .elementwise import floor_divide, remainder
 from .inplace_unary import abs_, exp_, log_, neg_, reciprocal_, sigmoid_, sqrt_, tanh_
 from .counting import argwhere, bincount, broadcast_tensors, count_nonzero, histc, isclose, unique
 from .misc_math import (clamp_max, clamp_min, copysign, deg2rad, fix, fmod, frac, heaviside, hypot, logaddexp,
-                        logit, nan_to_num, rad2deg, signbit, sinc, trunc, xlogy)
+                        logit, msort, nan_to_num, positive, rad2deg, sgn, signbit, sinc, trunc, xlogy)
 from .differences import diag_embed, diagonal, diff, moveaxis, movedim, rot90, take_along_dim
 from .products import cross, kron, tensordot
 from .quantiles import median, mode, nanmedian, nanquantile, quantile

@@ -11,7 +11,8 @@ from ..errors import OpRuntimeError
 from ..function import Function
 from ..tensor_base import TensorBase
 from ._util import binary_operands, reject_bool, require_floating, unbroadcast
-from .elementwise import Rounding, _floating, clamp
+from .elementwise import Rounding, _floating, clamp, sign
+from .sorting import sort
 from .trig import _unary
 
 
@@ -222,3 +223,19 @@ def clamp_min(input, min):
 
 def clamp_max(input, max):
     return clamp(input, max=max)
+
+
+def positive(input):
+    """``input`` itself (PyTorch's unary plus); bool tensors are refused, as there."""
+    reject_bool("positive", input)
+    return input
+
+
+def sgn(input):
+    """The sign; for real tensors PyTorch's sgn is sign."""
+    return sign(input)
+
+
+def msort(input):
+    """The values sorted along the first dimension."""
+    return sort(input, 0)[0]

@@ -43,6 +43,13 @@ expm1 = _unary("expm1", lambda xp, x: xp.expm1(x), lambda xp, y: y + 1, from_out
 log1p = _unary("log1p", lambda xp, x: xp.log1p(x), lambda xp, x: 1 / (1 + x))
 log2 = _unary("log2", lambda xp, x: xp.log2(x), lambda xp, x: 1 / (x * math.log(2)))
 log10 = _unary("log10", lambda xp, x: xp.log10(x), lambda xp, x: 1 / (x * math.log(10)))
+exp2 = _unary("exp2", lambda xp, x: xp.exp2(x), lambda xp, y: y * math.log(2), from_output=True)
+asin = _unary("asin", lambda xp, x: xp.arcsin(x), lambda xp, x: 1 / xp.sqrt(1 - x * x))
+acos = _unary("acos", lambda xp, x: xp.arccos(x), lambda xp, x: -1 / xp.sqrt(1 - x * x))
+asinh = _unary("asinh", lambda xp, x: xp.arcsinh(x), lambda xp, x: 1 / xp.sqrt(x * x + 1))
+acosh = _unary("acosh", lambda xp, x: xp.arccosh(x), lambda xp, x: 1 / xp.sqrt(x * x - 1))
+atanh = _unary("atanh", lambda xp, x: xp.arctanh(x), lambda xp, x: 1 / (1 - x * x))
+arcsin, arccos, arcsinh, arccosh, arctanh = asin, acos, asinh, acosh, atanh
 
 
 class Atan2(Function):

@@ -353,3 +353,33 @@ def test_bitwise_functions_methods_and_operators_as_pytorchs(name, dtype):
     if "shift" in name:
         operator = (lambda x, y: x << y) if "left" in name else (lambda x, y: x >> y)
         np.testing.assert_array_equal(operator(dg.tensor(a), dg.tensor(b)).numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("name, low, high", [("asin", -0.99, 0.99), ("acos", -0.99, 0.99), ("asinh", -5, 5),
+                                             ("acosh", 1.01, 6), ("atanh", -0.99, 0.99), ("exp2", -4, 4),
+                                             ("arcsin", -0.9, 0.9), ("arccosh", 1.5, 3)])
+def test_inverse_hyperbolic_and_trig_functions_match_torch(name, low, high):
+    x = np.random.default_rng(3).uniform(low, high, 7)
+    d, t = dg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    for ours, theirs in ((getattr(dg, name)(d), getattr(torch, name)(t)), (getattr(d, name)(), getattr(t, name)())):
+        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-12, atol=1e-14)
+    getattr(dg, name)(d).sum().backward()
+    getattr(torch, name)(t).sum().backward()
+    np.testing.assert_allclose(d.grad.numpy(), t.grad.numpy(), rtol=1e-10)
+    for dtype in ("int64", "bool"):  # integers and bools become the default floating dtype
+        ints = np.array([1, 0, 1]).astype(dtype)
+        assert str(getattr(dg, name)(dg.tensor(ints)).dtype) == str(getattr(torch, name)(torch.tensor(ints)).dtype
+                                                                     ).replace("torch.", "")
+
+
+@pytest.mark.parametrize("name", ["positive", "sgn", "msort"])
+def test_positive_sgn_msort_match_torch(name):
+    x = np.random.default_rng(4).standard_normal((4, 3))
+    d, t = dg.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours, theirs = getattr(dg, name)(d), getattr(torch, name)(t)
+    np.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy())
+    np.testing.assert_array_equal(getattr(d, name)().detach().numpy(), theirs.detach().numpy())
+    if name != "sgn":  # sgn's gradient is 0, as sign's
+        ours.pow(2).sum().backward()
+        theirs.pow(2).sum().backward()
+        np.testing.assert_allclose(d.grad.numpy(), t.grad.numpy(), rtol=1e-12)
