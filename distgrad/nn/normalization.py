@@ -120,25 +120,28 @@ class SyncBatchNorm(_BatchNorm):
         return module
 
 
+def _trailing_norm_init(module, normalized_shape, eps, elementwise_affine, parameters, device, dtype):
+    """LayerNorm's and RMSNorm's set-up: the trailing shape, eps, and ``parameters`` ({name:
+    whether it exists}) of that shape, registered as None where it does not."""
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (normalized_shape,)
+    module.normalized_shape = tuple(int(s) for s in normalized_shape)
+    module.eps, module.elementwise_affine = eps, elementwise_affine
+    for name, exists in parameters.items():
+        if exists:
+            setattr(module, name, _empty_parameter(module.normalized_shape, device, dtype))
+        else:
+            module.register_parameter(name, None)
+    module.reset_parameters()
+
+
 class LayerNorm(Module):
     """Normalises over the trailing ``normalized_shape`` dimensions of each sample."""
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(int(s) for s in normalized_shape)
-        self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = _empty_parameter(self.normalized_shape, device, dtype)
-            if bias:
-                self.bias = _empty_parameter(self.normalized_shape, device, dtype)
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _trailing_norm_init(self, normalized_shape, eps, elementwise_affine,
+                            {"weight": elementwise_affine, "bias": elementwise_affine and bias}, device, dtype)
 
     def reset_parameters(self):
         if self.weight is not None:
@@ -159,15 +162,8 @@ class RMSNorm(Module):
 
     def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
         super().__init__()
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(int(s) for s in normalized_shape)
-        self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = _empty_parameter(self.normalized_shape, device, dtype)
-        else:
-            self.register_parameter("weight", None)
-        self.reset_parameters()
+        _trailing_norm_init(self, normalized_shape, eps, elementwise_affine, {"weight": elementwise_affine}, device,
+                            dtype)
 
     def reset_parameters(self):
         if self.weight is not None:
